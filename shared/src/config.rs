@@ -1,0 +1,187 @@
+//! Typed configuration, read once from the environment at cold start.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use phonenumber::country;
+use secrecy::SecretString;
+
+use crate::phone::PhoneNumber;
+
+/// Secrets shorter than this are refused: they would make HMAC/HS256 guessable.
+const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub users: String,
+    pub otps: String,
+    pub registration_tokens: String,
+    pub attempts: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum SmsProviderConfig {
+    Sns,
+    Outbox { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Failed verifies (or logins) for one phone from one IP before that pair is blocked.
+    pub max_failures_per_pair: u32,
+    pub block_seconds: u64,
+    pub otp_sends_per_phone: u32,
+    pub otp_sends_per_ip: u32,
+    pub otp_send_window_seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tables: Tables,
+    pub default_region: country::Id,
+    pub otp_ttl_seconds: u64,
+    pub otp_resend_seconds: u64,
+    pub otp_max_attempts: u32,
+    pub registration_token_ttl_seconds: u64,
+    pub access_token_ttl_seconds: u64,
+    pub refresh_token_ttl_seconds: u64,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_secret: SecretString,
+    pub otp_hmac_secret: SecretString,
+    pub limits: Limits,
+    pub sms: SmsProviderConfig,
+    /// Opt-in fixed codes for review/e2e numbers (E.164 -> code); such numbers get no SMS.
+    pub test_otp_numbers: HashMap<String, String>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the config from any variable source (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let default_region = env.parse_or("DEFAULT_REGION", country::Id::IR)?;
+        let sms = match env.get("SMS_PROVIDER").as_deref().unwrap_or("sns") {
+            "sns" => SmsProviderConfig::Sns,
+            "outbox" => SmsProviderConfig::Outbox {
+                path: env
+                    .get("SMS_OUTBOX_PATH")
+                    .unwrap_or_else(|| ".local/sms-outbox.jsonl".to_owned())
+                    .into(),
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "SMS_PROVIDER",
+                    reason: format!("'{other}' is not one of: sns, outbox"),
+                });
+            }
+        };
+        Ok(Self {
+            tables: Tables {
+                users: env.required("USERS_TABLE")?,
+                otps: env.required("OTPS_TABLE")?,
+                registration_tokens: env.required("REGISTRATION_TOKENS_TABLE")?,
+                attempts: env.required("ATTEMPTS_TABLE")?,
+            },
+            default_region,
+            otp_ttl_seconds: env.parse_or("OTP_TTL_SECONDS", 300)?,
+            otp_resend_seconds: env.parse_or("OTP_RESEND_SECONDS", 60)?,
+            otp_max_attempts: env.parse_or("OTP_MAX_ATTEMPTS", 5)?,
+            registration_token_ttl_seconds: env.parse_or("REGISTRATION_TOKEN_TTL_SECONDS", 600)?,
+            access_token_ttl_seconds: env.parse_or("ACCESS_TOKEN_TTL_SECONDS", 900)?,
+            refresh_token_ttl_seconds: env.parse_or("REFRESH_TOKEN_TTL_SECONDS", 604_800)?,
+            jwt_issuer: env
+                .get("JWT_ISSUER")
+                .unwrap_or_else(|| "phone-auth".to_owned()),
+            jwt_audience: env
+                .get("JWT_AUDIENCE")
+                .unwrap_or_else(|| "phone-auth-clients".to_owned()),
+            jwt_secret: env.secret("JWT_SECRET")?,
+            otp_hmac_secret: env.secret("OTP_HMAC_SECRET")?,
+            limits: Limits {
+                max_failures_per_pair: env.parse_or("LOCKOUT_MAX_FAILURES", 3)?,
+                block_seconds: env.parse_or("LOCKOUT_SECONDS", 3600)?,
+                otp_sends_per_phone: env.parse_or("OTP_SENDS_PER_PHONE", 5)?,
+                otp_sends_per_ip: env.parse_or("OTP_SENDS_PER_IP", 10)?,
+                otp_send_window_seconds: env.parse_or("OTP_SEND_WINDOW_SECONDS", 3600)?,
+            },
+            sms,
+            test_otp_numbers: parse_test_numbers(
+                env.get("TEST_OTP_NUMBERS").as_deref().unwrap_or(""),
+                default_region,
+            )?,
+        })
+    }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn secret(&self, name: &'static str) -> Result<SecretString, ConfigError> {
+        let value = self.required(name)?;
+        if value.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            });
+        }
+        Ok(SecretString::from(value))
+    }
+
+    fn parse_or<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
+                name,
+                reason: format!("cannot parse '{raw}'"),
+            }),
+        }
+    }
+}
+
+/// `"+15555550100=123456,09121234567=000000"`: numbers are normalised like user input.
+fn parse_test_numbers(
+    raw: &str,
+    default_region: country::Id,
+) -> Result<HashMap<String, String>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "TEST_OTP_NUMBERS",
+        reason,
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (number, code) = entry
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("'{entry}' is not NUMBER=CODE")))?;
+            let phone = PhoneNumber::parse(number.trim(), default_region)
+                .map_err(|_| invalid(format!("'{number}' is not a valid phone number")))?;
+            let code = code.trim();
+            if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(format!("the code for '{number}' must be 6 digits")));
+            }
+            Ok((phone.as_str().to_owned(), code.to_owned()))
+        })
+        .collect()
+}

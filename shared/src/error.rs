@@ -1,0 +1,128 @@
+//! The one error type of the service and its single mapping to an HTTP response.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde_json::{Value, json};
+
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Malformed or invalid input; the message says which field and why.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("Invalid phone number.")]
+    InvalidPhone,
+    #[error("Incorrect OTP.")]
+    IncorrectOtp { attempts_left: u32 },
+    #[error("No active OTP for this phone number. Request a new code.")]
+    NoActiveOtp,
+    #[error("Too many incorrect attempts for this code. Request a new code.")]
+    OtpAttemptsExhausted,
+    #[error("Invalid, expired or already used registration token.")]
+    InvalidRegistrationToken,
+    #[error("This phone number is already registered.")]
+    PhoneAlreadyRegistered,
+    #[error("Invalid phone number or password.")]
+    InvalidCredentials,
+    #[error("Too many failed attempts. Try again later.")]
+    Blocked { retry_after: u64 },
+    #[error("Please wait before requesting a new code.")]
+    ResendTooSoon { retry_after: u64 },
+    #[error("Too many requests. Try again later.")]
+    RateLimited { retry_after: u64 },
+    #[error("Request body is too large.")]
+    PayloadTooLarge,
+    #[error("Content-Type must be application/json.")]
+    UnsupportedMediaType,
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
+    /// A dependency (DynamoDB, SMS) failed or timed out; the cause is logged, never returned.
+    #[error("Service temporarily unavailable. Try again shortly.")]
+    Unavailable(#[source] Cause),
+    #[error("Internal server error.")]
+    Internal(#[source] Cause),
+}
+
+/// How long clients should wait after a 503 before retrying.
+const UNAVAILABLE_RETRY_AFTER: u64 = 1;
+
+impl AuthError {
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self::Unavailable(cause.into())
+    }
+
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_)
+            | Self::InvalidPhone
+            | Self::IncorrectOtp { .. }
+            | Self::NoActiveOtp
+            | Self::OtpAttemptsExhausted => StatusCode::BAD_REQUEST,
+            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::InvalidRegistrationToken | Self::Blocked { .. } => StatusCode::FORBIDDEN,
+            Self::PhoneAlreadyRegistered => StatusCode::CONFLICT,
+            Self::ResendTooSoon { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Blocked { retry_after }
+            | Self::ResendTooSoon { retry_after }
+            | Self::RateLimited { retry_after } => Some((*retry_after).max(1)),
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %ErrorChain(&self), "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), error = %self, "request refused");
+        }
+        let mut body = json!({ "error": self.to_string() });
+        if let Self::IncorrectOtp { attempts_left } = self {
+            body["attempts_left"] = Value::from(attempts_left);
+        }
+        let retry_after = self.retry_after();
+        if let Some(seconds) = retry_after {
+            body["retry_after"] = Value::from(seconds);
+        }
+        let mut response = crate::http::json_response(status, &body);
+        let headers = response.headers_mut();
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// Displays an error with its whole `source()` chain, for logs.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+use std::convert::Infallible;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::error::AuthError;
+use crate::http::{parse_json_post, require_client_ip, respond};
+use crate::otp::OtpPurpose;
+use crate::phone::PhoneNumber;
+use crate::service;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckPhoneRequest {
+    phone: String,
+}
+
+#[derive(Serialize)]
+struct CheckPhoneResponse {
+    exists: bool,
+    #[serde(flatten)]
+    sent: Option<OtpSent>,
+}
+
+#[derive(Serialize)]
+struct OtpSent {
+    message: &'static str,
+    expires_in: u64,
+    resend_after: u64,
+}
+
+/// `POST /auth/check-phone/`: says whether the phone has an account; if not, sends a code.
+pub async fn check_phone(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
+    respond(StatusCode::OK, handle(app, &request).await)
+}
+
+async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, AuthError> {
+    let body: CheckPhoneRequest = parse_json_post(request)?;
+    let phone = PhoneNumber::parse(&body.phone, app.config.default_region)?;
+    let client_ip = require_client_ip(request)?;
+    if app.users.get(&phone).await?.is_some() {
+        return Ok(CheckPhoneResponse {
+            exists: true,
+            sent: None,
+        });
+    }
+    service::send_otp(app, &phone, &client_ip, OtpPurpose::SignUp).await?;
+    Ok(CheckPhoneResponse {
+        exists: false,
+        sent: Some(OtpSent {
+            message: "OTP sent successfully.",
+            expires_in: app.config.otp_ttl_seconds,
+            resend_after: app.config.otp_resend_seconds,
+        }),
+    })
+}

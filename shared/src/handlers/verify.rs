@@ -1,0 +1,44 @@
+use std::convert::Infallible;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::error::AuthError;
+use crate::http::{parse_json_post, require_client_ip, respond};
+use crate::otp::OtpCode;
+use crate::phone::PhoneNumber;
+use crate::service;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyRequest {
+    phone: String,
+    code: String,
+}
+
+#[derive(Serialize)]
+struct VerifyResponse {
+    message: &'static str,
+    registration_token: String,
+    expires_in: u64,
+}
+
+/// `POST /auth/verify/`: exchanges a correct code for a registration token.
+pub async fn verify(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
+    respond(StatusCode::OK, handle(app, &request).await)
+}
+
+async fn handle(app: &App, request: &Request) -> Result<VerifyResponse, AuthError> {
+    let body: VerifyRequest = parse_json_post(request)?;
+    let phone = PhoneNumber::parse(&body.phone, app.config.default_region)?;
+    let code = OtpCode::parse(&body.code)?;
+    let client_ip = require_client_ip(request)?;
+    let registration_token = service::verify_otp(app, &phone, &code, &client_ip).await?;
+    Ok(VerifyResponse {
+        message: "Phone verified.",
+        registration_token,
+        expires_in: app.config.registration_token_ttl_seconds,
+    })
+}

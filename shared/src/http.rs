@@ -1,0 +1,121 @@
+//! Request parsing and JSON responses, shared by every handler.
+
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::AuthError;
+
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Checks method, Content-Type and size, then decodes the JSON body into `T`.
+/// API Gateway base64 bodies arrive already decoded as `Body::Binary`.
+pub fn parse_json_post<T: DeserializeOwned>(request: &Request) -> Result<T, AuthError> {
+    if request.method() != Method::POST {
+        return Err(AuthError::MethodNotAllowed);
+    }
+    if !has_json_content_type(request) {
+        return Err(AuthError::UnsupportedMediaType);
+    }
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AuthError::PayloadTooLarge);
+    }
+    parse_json_object(bytes)
+}
+
+/// Decodes a JSON object into `T`, with an error message that names the offending field.
+pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AuthError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => return Err(AuthError::InvalidRequest("Request body is empty.".into())),
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(AuthError::InvalidRequest(
+                "Request body must be a JSON object.".into(),
+            ));
+        }
+    }
+    let not_json = || AuthError::InvalidRequest("Request body is not valid JSON.".into());
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if !inner.is_data() {
+            return not_json();
+        }
+        let message = without_position(&inner.to_string());
+        if path == "." {
+            AuthError::InvalidRequest(format!("Invalid request: {message}."))
+        } else {
+            AuthError::InvalidRequest(format!("Invalid field '{path}': {message}."))
+        }
+    })?;
+    deserializer.end().map_err(|_| not_json())?;
+    Ok(value)
+}
+
+fn without_position(message: &str) -> String {
+    match message.rsplit_once(" at line ") {
+        Some((head, _)) => head.replace('`', "'"),
+        None => message.replace('`', "'"),
+    }
+}
+
+fn has_json_content_type(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The caller's IP as API Gateway saw it. Headers such as X-Forwarded-For are client-controlled
+/// and deliberately ignored.
+pub fn client_ip(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
+        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.clone(),
+        _ => None,
+    }
+}
+
+/// The client IP, or a refusal: without it the per-IP limits cannot hold.
+pub fn require_client_ip(request: &Request) -> Result<String, AuthError> {
+    client_ip(request)
+        .filter(|ip| !ip.is_empty())
+        .ok_or_else(|| AuthError::internal("request context has no source IP"))
+}
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serialising our own response types cannot fail; fall back to an empty object regardless.
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Turns a handler outcome into the response; errors go through their one mapping.
+pub fn respond<T: Serialize>(
+    status: StatusCode,
+    outcome: Result<T, AuthError>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    Ok(match outcome {
+        Ok(body) => json_response(status, &body),
+        Err(error) => error.into_response(),
+    })
+}

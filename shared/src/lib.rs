@@ -1,0 +1,93 @@
+//! The phone + OTP authentication library behind every Lambda function: the domain rules,
+//! the DynamoDB storage and the HTTP handlers, so that all of it is testable in-process.
+
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod limits;
+pub mod otp;
+pub mod password;
+pub mod phone;
+pub mod profile;
+pub mod service;
+pub mod sms;
+pub mod store;
+pub mod tokens;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::config::{Config, SmsProviderConfig};
+use crate::otp::OtpHasher;
+use crate::sms::SmsSender;
+use crate::store::attempts::AttemptsTable;
+use crate::store::otps::OtpsTable;
+use crate::store::registration_tokens::RegistrationTokensTable;
+use crate::store::users::UsersTable;
+use crate::tokens::TokenIssuer;
+
+pub use crate::error::AuthError;
+
+/// Everything a handler needs, built once per cold start and shared by every invocation.
+pub struct App {
+    pub config: Config,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub users: UsersTable,
+    pub otps: OtpsTable,
+    pub registration_tokens: RegistrationTokensTable,
+    pub attempts: AttemptsTable,
+    pub otp_hasher: OtpHasher,
+    pub tokens: TokenIssuer,
+    pub sms: SmsSender,
+}
+
+impl App {
+    /// Reads the environment and builds the clients; no network call is made here.
+    pub async fn from_env() -> Result<Self, config::ConfigError> {
+        let config = Config::from_env()?;
+        Ok(Self::new(config, &load_aws_config().await))
+    }
+
+    pub fn new(config: Config, aws: &SdkConfig) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        let tables = &config.tables;
+        Self {
+            users: UsersTable::new(dynamodb.clone(), tables.users.clone()),
+            otps: OtpsTable::new(dynamodb.clone(), tables.otps.clone()),
+            registration_tokens: RegistrationTokensTable::new(
+                dynamodb.clone(),
+                tables.registration_tokens.clone(),
+            ),
+            attempts: AttemptsTable::new(dynamodb.clone(), tables.attempts.clone()),
+            otp_hasher: OtpHasher::new(config.otp_hmac_secret.clone()),
+            tokens: TokenIssuer::new(&config),
+            sms: match &config.sms {
+                SmsProviderConfig::Sns => SmsSender::Sns(aws_sdk_sns::Client::new(aws)),
+                SmsProviderConfig::Outbox { path } => SmsSender::Outbox { path: path.clone() },
+            },
+            dynamodb,
+            config,
+        }
+    }
+}
+
+/// The AWS SDK settings: timeouts well inside the Lambda timeout (15 s in template.yaml; a
+/// request makes at most four sequential DynamoDB calls) and the standard retry mode, so a slow
+/// or throttled DynamoDB gives a prompt 503 rather than a Lambda timeout.
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_secs(3))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}

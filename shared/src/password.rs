@@ -1,0 +1,128 @@
+//! Passwords: validation, argon2id hashing off the async executor, and timing-safe verification.
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::AuthError;
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+const MEMORY_KIB: u32 = 19_456;
+const ITERATIONS: u32 = 2;
+const PARALLELISM: u32 = 1;
+
+/// A well-formed hash (random salt and output, so no known password matches) with the parameters
+/// above: verified when the phone is unknown so that both paths do the same argon2 work. A unit
+/// test keeps its parameters in step.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$lSqi/5S0UTZbt3gDCAWsIQ$ew/RiV0oYbDbgmuEatp5ebzS0NSTNcmGdaBsdsKDpvA";
+
+/// A password the user chose, length-checked. Wrapped so it cannot be logged or serialised.
+pub struct Password(SecretString);
+
+impl Password {
+    /// Length is counted in characters, not bytes, so non-Latin passwords get the same range.
+    pub fn new(raw: String) -> Result<Self, AuthError> {
+        let chars = raw.chars().count();
+        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+            return Err(AuthError::InvalidRequest(format!(
+                "Invalid field 'password': must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters."
+            )));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    /// A password presented at login: not length-checked (that would leak the policy), but it
+    /// is still only ever held as a secret.
+    pub fn presented(raw: String) -> Self {
+        Self(raw.into())
+    }
+}
+
+fn argon2() -> Result<Argon2<'static>, AuthError> {
+    let params =
+        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(AuthError::internal)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes to a PHC string on the blocking pool (argon2 takes tens of milliseconds of CPU).
+pub async fn hash(password: Password) -> Result<String, AuthError> {
+    tokio::task::spawn_blocking(move || {
+        let hash = argon2()?
+            .hash_password(password.0.expose_secret().as_bytes())
+            .map_err(AuthError::internal)?;
+        Ok(hash.to_string())
+    })
+    .await
+    .map_err(AuthError::internal)?
+}
+
+/// True when `password` matches `stored`. With no stored hash (unknown user) it verifies against
+/// a dummy hash and returns false, so the caller cannot be timed.
+pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, AuthError> {
+    tokio::task::spawn_blocking(move || {
+        let (hash, real) = match stored {
+            Some(hash) => (hash, true),
+            None => (DUMMY_HASH.to_owned(), false),
+        };
+        let parsed = PasswordHash::new(&hash).map_err(AuthError::internal)?;
+        let matches = argon2()?
+            .verify_password(password.0.expose_secret().as_bytes(), &parsed)
+            .is_ok();
+        Ok(real && matches)
+    })
+    .await
+    .map_err(AuthError::internal)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_is_counted_in_characters() {
+        assert!(Password::new("1234567".into()).is_err());
+        assert!(Password::new("12345678".into()).is_ok());
+        assert!(Password::new("ب".repeat(128)).is_ok());
+        assert!(Password::new("ب".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn dummy_hash_uses_the_same_parameters_as_real_hashes() {
+        let dummy = PasswordHash::new(DUMMY_HASH).unwrap();
+        let params = Params::try_from(&dummy).unwrap();
+        assert_eq!(dummy.algorithm, argon2::ARGON2ID_IDENT);
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (MEMORY_KIB, ITERATIONS, PARALLELISM)
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_phc_strings_that_verify() {
+        let hash = hash(Password::new("correct horse".into()).unwrap())
+            .await
+            .unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            verify(
+                Password::presented("correct horse".into()),
+                Some(hash.clone())
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !verify(Password::presented("wrong horse".into()), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(Password::presented("anything".into()), None)
+                .await
+                .unwrap()
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Phone numbers, normalised to E.164 at the edge.
+
+use phonenumber::{Mode, country};
+
+use crate::error::AuthError;
+
+/// Longest input worth handing to the parser; E.164 has at most 15 digits plus formatting.
+const MAX_INPUT_CHARS: usize = 32;
+
+/// A valid phone number in E.164 form (`+989101234567`). Only constructible through `parse`,
+/// so every value of this type is normalised and valid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses user input in national or international form. Persian and Arabic-Indic digits are
+    /// read as their ASCII equivalents; anything but digits and the usual separators is refused.
+    pub fn parse(input: &str, default_region: country::Id) -> Result<Self, AuthError> {
+        let ascii = to_ascii_number(input).ok_or(AuthError::InvalidPhone)?;
+        let parsed = phonenumber::parse(Some(default_region), &ascii)
+            .map_err(|_| AuthError::InvalidPhone)?;
+        if parsed.extension().is_some() || !phonenumber::is_valid(&parsed) {
+            return Err(AuthError::InvalidPhone);
+        }
+        Ok(Self(parsed.format().mode(Mode::E164).to_string()))
+    }
+
+    /// Wraps a number read back from storage, where only normalised numbers are written.
+    pub(crate) fn from_stored(e164: String) -> Self {
+        Self(e164)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Maps Persian/Arabic-Indic digits to ASCII and keeps `+`, spaces, dashes, dots and brackets.
+/// Returns `None` for anything else (letters, control characters, other scripts) or overlong input.
+fn to_ascii_number(input: &str) -> Option<String> {
+    let input = input.trim();
+    if input.is_empty() || input.chars().count() > MAX_INPUT_CHARS {
+        return None;
+    }
+    input
+        .chars()
+        .map(|c| match c {
+            '0'..='9' | '+' | ' ' | '-' | '.' | '(' | ')' => Some(c),
+            _ => non_ascii_digit(c).map(|d| char::from(b'0' + d)),
+        })
+        .collect()
+}
+
+pub(crate) fn non_ascii_digit(c: char) -> Option<u8> {
+    let base = match c {
+        '\u{0660}'..='\u{0669}' => 0x0660, // Arabic-Indic
+        '\u{06F0}'..='\u{06F9}' => 0x06F0, // Extended Arabic-Indic (Persian)
+        _ => return None,
+    };
+    u8::try_from(u32::from(c) - base).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &str) -> Result<String, AuthError> {
+        PhoneNumber::parse(input, country::Id::IR).map(|p| p.0)
+    }
+
+    #[test]
+    fn national_international_and_persian_forms_normalise_to_one_number() {
+        for input in [
+            "09101234567",
+            "+98 910 123 4567",
+            "00989101234567",
+            "۰۹۱۰۱۲۳۴۵۶۷",
+            "٠٩١٠١٢٣٤٥٦٧",
+            "09۱۰123۴۵۶۷",
+            " 0910-123-4567 ",
+        ] {
+            assert_eq!(parse(input).unwrap(), "+989101234567", "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_numbers_are_refused() {
+        for input in [
+            "",
+            "0912",
+            "hello",
+            "0910123456a",
+            "+98 910 123 4567 ext. 12",
+            "0910\u{0}1234567",
+            "1234567890123456789012345678901234567890",
+        ] {
+            assert!(parse(input).is_err(), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_of_other_regions_keep_their_country_code() {
+        assert_eq!(parse("+1 650 253 0000").unwrap(), "+16502530000");
+    }
+}

@@ -1,0 +1,67 @@
+//! Validation of the profile fields users type in.
+
+use email_address::EmailAddress;
+
+use crate::error::AuthError;
+
+pub const MAX_NAME_CHARS: usize = 100;
+/// RFC 5321's limit on a forward path.
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// A first or last name: trimmed, 1 to 100 characters, no control characters.
+pub fn name(field: &str, raw: &str) -> Result<String, AuthError> {
+    let trimmed = raw.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || trimmed.chars().any(char::is_control) {
+        return Err(AuthError::InvalidRequest(format!(
+            "Invalid field '{field}': must be 1 to {MAX_NAME_CHARS} characters without control characters."
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An email address as RFC 5322 allows it (checked by the `email_address` crate), without a
+/// display name, stored with the domain lowercased.
+pub fn email(raw: &str) -> Result<String, AuthError> {
+    let invalid =
+        || AuthError::InvalidRequest("Invalid field 'email': not a valid email address.".into());
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > MAX_EMAIL_CHARS || trimmed.contains(['<', '>']) {
+        return Err(invalid());
+    }
+    let address: EmailAddress = trimmed.parse().map_err(|_| invalid())?;
+    Ok(format!(
+        "{}@{}",
+        address.local_part(),
+        address.domain().to_lowercase()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(name("first_name", "  Sara ").unwrap(), "Sara");
+        assert_eq!(name("first_name", "سارا").unwrap(), "سارا");
+        assert!(name("first_name", "   ").is_err());
+        assert!(name("first_name", "a\u{0}b").is_err());
+        assert!(name("first_name", &"a".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn emails_are_checked_and_domain_lowercased() {
+        assert_eq!(email(" Sara@Example.COM ").unwrap(), "Sara@example.com");
+        for bad in [
+            "",
+            "sara",
+            "sara@",
+            "@example.com",
+            "Sara <sara@example.com>",
+            "a b@c.d",
+        ] {
+            assert!(email(bad).is_err(), "{bad:?}");
+        }
+    }
+}

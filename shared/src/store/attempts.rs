@@ -1,0 +1,196 @@
+//! Attempt counters: failure counters with blocks, and fixed-window send counters. Every change
+//! is an atomic update, so counts hold across any number of concurrent Lambda instances.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+
+use super::{Item, get_num, is_live, num, text, unavailable};
+use crate::error::AuthError;
+
+/// The failures recorded for one key inside its window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    /// Set once the count reached the threshold.
+    pub blocked_until: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct AttemptsTable {
+    client: Client,
+    name: String,
+}
+
+/// A lost race with a concurrent reset is retried this often before giving up with a 503.
+const RESET_RACE_RETRIES: usize = 3;
+
+impl AttemptsTable {
+    pub fn new(client: Client, name: String) -> Self {
+        Self { client, name }
+    }
+
+    /// The live failure record of `key` (none when absent or expired).
+    pub async fn failures(&self, key: &str, now: u64) -> Result<Option<Failures>, AuthError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", text(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output
+            .item
+            .filter(|item| is_live(item, now))
+            .map(|item| failures_from(&item)))
+    }
+
+    /// Adds one failure to `key`. The window of `window_seconds` starts at the first failure;
+    /// an expired record is restarted atomically (never read-then-write). When the count reaches
+    /// `threshold`, the key is blocked for `block_seconds` from now.
+    pub async fn record_failure(
+        &self,
+        key: &str,
+        now: u64,
+        window_seconds: u64,
+        threshold: u32,
+        block_seconds: u64,
+    ) -> Result<Failures, AuthError> {
+        let mut failures = None;
+        for _ in 0..RESET_RACE_RETRIES {
+            let counted = self
+                .update_failures(
+                    key,
+                    "ADD failures :one SET expires_at = if_not_exists(expires_at, :end)",
+                    "attribute_not_exists(pk) OR expires_at > :now",
+                    now,
+                    now + window_seconds,
+                )
+                .await?;
+            if counted.is_some() {
+                failures = counted;
+                break;
+            }
+            // The record exists but has expired (DynamoDB has not deleted it yet): restart it,
+            // unless a concurrent request restarted it first, in which case count again.
+            let restarted = self
+                .update_failures(
+                    key,
+                    "SET failures = :one, expires_at = :end REMOVE blocked_until",
+                    "expires_at <= :now",
+                    now,
+                    now + window_seconds,
+                )
+                .await?;
+            if restarted.is_some() {
+                failures = restarted;
+                break;
+            }
+        }
+        let Some(mut failures) = failures else {
+            return Err(AuthError::unavailable(
+                "failure counter kept changing under concurrent resets",
+            ));
+        };
+        if failures.count >= threshold {
+            let until = now + block_seconds;
+            self.client
+                .update_item()
+                .table_name(&self.name)
+                .key("pk", text(key))
+                .update_expression("SET blocked_until = :until, expires_at = :until")
+                .expression_attribute_values(":until", num(until))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            failures.blocked_until = Some(until);
+        }
+        Ok(failures)
+    }
+
+    /// Runs one conditional update; `None` when its condition did not hold.
+    async fn update_failures(
+        &self,
+        key: &str,
+        update: &str,
+        condition: &str,
+        now: u64,
+        window_end: u64,
+    ) -> Result<Option<Failures>, AuthError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", text(key))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":end", num(window_end))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(
+                output
+                    .attributes
+                    .as_ref()
+                    .map(failures_from)
+                    .unwrap_or_default(),
+            )),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Forgets the failures of `key` (after a success).
+    pub async fn clear(&self, key: &str) -> Result<(), AuthError> {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", text(key))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Counts one send in a fixed window (for a transaction): refused once `limit` sends were
+    /// counted under `key`, which names the window, so no reset is ever needed.
+    pub fn count_send(
+        &self,
+        key: &str,
+        limit: u32,
+        window_end: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("pk", text(key))
+            .update_expression("ADD hits :one SET expires_at = :end")
+            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":end", num(window_end))
+            .expression_attribute_values(":limit", num(limit.into()))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+fn failures_from(item: &Item) -> Failures {
+    Failures {
+        count: get_num(item, "failures")
+            .and_then(|count| u32::try_from(count).ok())
+            .unwrap_or(u32::MAX),
+        blocked_until: get_num(item, "blocked_until"),
+    }
+}

@@ -1,0 +1,118 @@
+//! DynamoDB storage: one module per table, plus the pieces they share.
+//!
+//! Real DynamoDB deletes TTL-expired items up to days late, so every read here treats an item
+//! whose `expires_at` has passed as absent, and every conditional write repeats that check.
+
+pub mod attempts;
+pub mod otps;
+pub mod registration_tokens;
+pub mod users;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+
+use crate::error::AuthError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The TTL attribute of every table (epoch seconds).
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// A storage failure: the cause (with the SDK's context) goes to the log, the client gets a 503.
+pub(crate) fn unavailable<E, R>(error: SdkError<E, R>) -> AuthError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    AuthError::unavailable(DisplayErrorContext(error).to_string())
+}
+
+pub(crate) fn num(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn text(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn get_text(item: &Item, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+pub(crate) fn get_num(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+/// True while the item's TTL has not passed.
+pub(crate) fn is_live(item: &Item, now: u64) -> bool {
+    get_num(item, EXPIRES_AT).is_some_and(|expires_at| expires_at > now)
+}
+
+/// Why a transaction was refused.
+#[derive(Debug)]
+pub enum TransactionError {
+    /// The condition on item `index` (in the order given) failed; `old_item` is the item as it
+    /// was, when the write asked for it.
+    ConditionFailed {
+        index: usize,
+        old_item: Option<Item>,
+    },
+    Storage(AuthError),
+}
+
+/// How often a transaction that collided with another one in flight is tried again.
+const CONFLICT_RETRIES: u32 = 3;
+
+/// Runs `items` as one all-or-nothing `TransactWriteItems`.
+pub(crate) async fn transact(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+) -> Result<(), TransactionError> {
+    let mut attempt = 0;
+    loop {
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            error.as_service_error()
+        {
+            let reasons = cancelled.cancellation_reasons();
+            if let Some(index) = reasons
+                .iter()
+                .position(|reason| reason.code() == Some("ConditionalCheckFailed"))
+            {
+                let old_item = reasons[index].item().cloned();
+                return Err(TransactionError::ConditionFailed { index, old_item });
+            }
+            // Another transaction on the same items was in flight: settle after it does.
+            let conflicted = reasons
+                .iter()
+                .any(|reason| reason.code() == Some("TransactionConflict"));
+            if conflicted && attempt < CONFLICT_RETRIES {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                continue;
+            }
+        }
+        return Err(TransactionError::Storage(unavailable(error)));
+    }
+}

@@ -1,0 +1,81 @@
+//! Registration tokens: proof that a phone was verified, keyed by the token's hash.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+
+use super::{EXPIRES_AT, get_text, is_live, num, text, unavailable};
+use crate::error::AuthError;
+use crate::phone::PhoneNumber;
+
+#[derive(Clone)]
+pub struct RegistrationTokensTable {
+    client: Client,
+    name: String,
+}
+
+impl RegistrationTokensTable {
+    pub fn new(client: Client, name: String) -> Self {
+        Self { client, name }
+    }
+
+    /// The phone a live token was issued for.
+    pub async fn phone_for(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<PhoneNumber>, AuthError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("token_hash", text(token_hash))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output
+            .item
+            .filter(|item| is_live(item, now))
+            .and_then(|item| get_text(&item, "phone"))
+            .map(PhoneNumber::from_stored))
+    }
+
+    /// Stores a new token (for a transaction).
+    pub fn create(
+        &self,
+        token_hash: &str,
+        phone: &PhoneNumber,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let put = Put::builder()
+            .table_name(&self.name)
+            .item("token_hash", text(token_hash))
+            .item("phone", text(phone.as_str()))
+            .item("created_at", num(now))
+            .item(EXPIRES_AT, num(expires_at))
+            .condition_expression("attribute_not_exists(token_hash)")
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Spends a live token bound to `phone` (for the transaction that creates the user), so one
+    /// token registers at most one account.
+    pub fn consume(
+        &self,
+        token_hash: &str,
+        phone: &PhoneNumber,
+        now: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let delete = Delete::builder()
+            .table_name(&self.name)
+            .key("token_hash", text(token_hash))
+            .condition_expression("phone = :phone AND expires_at > :now")
+            .expression_attribute_values(":phone", text(phone.as_str()))
+            .expression_attribute_values(":now", num(now))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
