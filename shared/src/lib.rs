@@ -53,7 +53,15 @@ impl App {
     }
 
     pub fn new(config: Config, aws: &SdkConfig) -> Self {
-        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        Self::with_dynamodb(config, aws, aws_sdk_dynamodb::Client::new(aws))
+    }
+
+    /// As `new`, with a DynamoDB client configured by the caller.
+    pub fn with_dynamodb(
+        config: Config,
+        aws: &SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Self {
         let tables = &config.tables;
         Self {
             users: UsersTable::new(dynamodb.clone(), tables.users.clone()),

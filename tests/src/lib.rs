@@ -1,1 +1,365 @@
+//! Test support: a fresh set of tables on DynamoDB Local per test, the real handlers called
+//! in-process with API Gateway events, and readers for the stored state and the SMS outbox.
+//!
+//! Needs `AWS_ENDPOINT_URL_DYNAMODB` pointing at DynamoDB Local; `scripts/test` starts one.
 
+pub mod tables;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use auth_shared::App;
+use auth_shared::config::Config;
+use auth_shared::store::Item;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request};
+use serde_json::{Value, json};
+
+pub const PHONE: &str = "09101234567";
+pub const PHONE_E164: &str = "+989101234567";
+pub const CLIENT_IP: &str = "203.0.113.7";
+pub const PASSWORD: &str = "correct horse battery";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint {
+    CheckPhone,
+    Verify,
+    Register,
+    Login,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::CheckPhone => "/auth/check-phone/",
+            Self::Verify => "/auth/verify/",
+            Self::Register => "/auth/register/",
+            Self::Login => "/auth/login/",
+        }
+    }
+
+    pub const ALL: [Endpoint; 4] = [Self::CheckPhone, Self::Verify, Self::Register, Self::Login];
+}
+
+/// What a handler answered.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or_default()
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        self.headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// A raw request, for the tests that send what clients should not.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRequest<'a> {
+    pub method: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: Option<&'a str>,
+    /// Send `body` base64-encoded, as API Gateway does for binary media.
+    pub base64: bool,
+    /// Bytes that may not be UTF-8; always sent base64-encoded (overrides `body`).
+    pub binary: Option<&'a [u8]>,
+    pub source_ip: &'a str,
+}
+
+impl Default for RawRequest<'_> {
+    fn default() -> Self {
+        Self {
+            method: "POST",
+            content_type: Some("application/json"),
+            body: None,
+            base64: false,
+            binary: None,
+            source_ip: CLIENT_IP,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub app: App,
+    pub dynamodb: Client,
+    pub outbox: PathBuf,
+}
+
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with scripts/test")
+    })
+}
+
+/// The environment every test app starts from; tests override single variables.
+pub fn base_env(
+    prefix_tables: &[(String, String)],
+    outbox: &std::path::Path,
+) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = prefix_tables.iter().cloned().collect();
+    for (name, value) in [
+        ("JWT_SECRET", "test-jwt-secret-0123456789abcdef0123456789"),
+        (
+            "OTP_HMAC_SECRET",
+            "test-otp-secret-0123456789abcdef0123456789",
+        ),
+        ("SMS_PROVIDER", "outbox"),
+    ] {
+        env.insert(name.to_owned(), value.to_owned());
+    }
+    env.insert("SMS_OUTBOX_PATH".to_owned(), outbox.display().to_string());
+    env
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    /// A fresh set of tables (random prefix) and an app configured like production but with the
+    /// outbox SMS provider and `overrides` applied.
+    pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
+        let aws = auth_shared::load_aws_config().await;
+        let dynamodb = Client::new(&aws);
+        let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+        let created = tables::create_all(&dynamodb, &prefix)
+            .await
+            .expect("create tables on DynamoDB Local");
+        let outbox = std::env::temp_dir().join(format!("{prefix}sms-outbox.jsonl"));
+        let mut env = base_env(&created, &outbox);
+        for (name, value) in overrides {
+            env.insert((*name).to_owned(), (*value).to_owned());
+        }
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
+        Self {
+            app: App::new(config, &aws),
+            dynamodb,
+            outbox,
+        }
+    }
+
+    pub async fn post(&self, endpoint: Endpoint, body: Value) -> TestResponse {
+        self.post_from(endpoint, body, CLIENT_IP).await
+    }
+
+    pub async fn post_from(&self, endpoint: Endpoint, body: Value, ip: &str) -> TestResponse {
+        let body = body.to_string();
+        self.send(
+            endpoint,
+            RawRequest {
+                body: Some(&body),
+                source_ip: ip,
+                ..RawRequest::default()
+            },
+        )
+        .await
+    }
+
+    /// Sends an API Gateway (HTTP API, payload 2.0) event through the endpoint's handler.
+    pub async fn send(&self, endpoint: Endpoint, raw: RawRequest<'_>) -> TestResponse {
+        let request = api_gateway_request(endpoint.path(), &raw);
+        let response = match endpoint {
+            Endpoint::CheckPhone => auth_shared::handlers::check_phone(&self.app, request).await,
+            Endpoint::Verify => auth_shared::handlers::verify(&self.app, request).await,
+            Endpoint::Register => auth_shared::handlers::register(&self.app, request).await,
+            Endpoint::Login => auth_shared::handlers::login(&self.app, request).await,
+        };
+        let Ok(response) = response;
+        let (parts, body) = response.into_parts();
+        let text = match body {
+            Body::Text(text) => text,
+            Body::Empty => String::new(),
+            Body::Binary(bytes) => String::from_utf8(bytes).expect("utf-8 body"),
+            _ => String::new(),
+        };
+        assert_eq!(
+            parts
+                .headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap()),
+            Some("application/json"),
+            "every response is JSON"
+        );
+        TestResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: serde_json::from_str(&text).expect("response body is JSON"),
+        }
+    }
+
+    /// Every SMS written to the outbox, in order.
+    pub fn sent_sms(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.outbox)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("outbox line is JSON"))
+            .collect()
+    }
+
+    /// The code in the last SMS sent to `e164`.
+    pub fn last_code_for(&self, e164: &str) -> Option<String> {
+        self.sent_sms()
+            .iter()
+            .rev()
+            .find(|sms| sms["to"] == e164)
+            .and_then(|sms| code_in(sms["body"].as_str()?))
+    }
+
+    pub async fn get_item(&self, table: &str, key: &str, value: &str) -> Option<Item> {
+        self.dynamodb
+            .get_item()
+            .table_name(table)
+            .key(key, AttributeValue::S(value.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get_item")
+            .item
+    }
+
+    pub async fn scan(&self, table: &str) -> Vec<Item> {
+        self.dynamodb
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+    }
+
+    pub async fn set_number(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+        attribute: &str,
+        number: u64,
+    ) {
+        self.dynamodb
+            .update_item()
+            .table_name(table)
+            .key(key, AttributeValue::S(value.to_owned()))
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", AttributeValue::N(number.to_string()))
+            .send()
+            .await
+            .expect("update_item");
+    }
+
+    /// check-phone then verify with the code from the outbox; returns the registration token.
+    pub async fn verified_token(&self, phone: &str, e164: &str) -> String {
+        let sent = self
+            .post(Endpoint::CheckPhone, json!({ "phone": phone }))
+            .await;
+        assert_eq!(sent.status, 200, "{:?}", sent.body);
+        let code = self.last_code_for(e164).expect("an SMS with the code");
+        let verified = self
+            .post(Endpoint::Verify, json!({ "phone": phone, "code": code }))
+            .await;
+        assert_eq!(verified.status, 200, "{:?}", verified.body);
+        verified.body["registration_token"]
+            .as_str()
+            .expect("registration token")
+            .to_owned()
+    }
+
+    /// A full sign-up of `phone` with `PASSWORD`; returns the register response.
+    pub async fn registered_user(&self, phone: &str, e164: &str) -> TestResponse {
+        let token = self.verified_token(phone, e164).await;
+        let response = self.post(Endpoint::Register, register_body(&token)).await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        response
+    }
+
+    pub fn tables(&self) -> &auth_shared::config::Tables {
+        &self.app.config.tables
+    }
+}
+
+pub fn register_body(token: &str) -> Value {
+    json!({
+        "registration_token": token,
+        "password": PASSWORD,
+        "first_name": "Sara",
+        "last_name": "Ahmadi",
+        "email": "sara@example.com",
+    })
+}
+
+/// The six-digit code inside an SMS body.
+pub fn code_in(body: &str) -> Option<String> {
+    body.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .map(str::to_owned)
+}
+
+pub fn num(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+pub fn now() -> u64 {
+    auth_shared::store::now()
+}
+
+/// The event API Gateway's HTTP API sends to Lambda (payload format 2.0), parsed by lambda_http
+/// exactly as in production.
+pub fn api_gateway_request(path: &str, raw: &RawRequest<'_>) -> Request {
+    let mut headers = serde_json::Map::new();
+    if let Some(content_type) = raw.content_type {
+        headers.insert("content-type".into(), json!(content_type));
+    }
+    let base64 = raw.base64 || raw.binary.is_some();
+    let body = match (raw.binary, raw.body) {
+        (Some(bytes), _) => Some(STANDARD.encode(bytes)),
+        (None, Some(body)) if raw.base64 => Some(STANDARD.encode(body)),
+        (None, body) => body.map(str::to_owned),
+    };
+    let event = json!({
+        "version": "2.0",
+        "routeKey": format!("ANY {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {
+                "method": raw.method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": raw.source_ip,
+                "userAgent": "tests"
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": format!("ANY {path}"),
+            "stage": "$default",
+            "time": "22/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000u64
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event")
+}

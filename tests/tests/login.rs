@@ -1,0 +1,211 @@
+//! `POST /auth/login/`
+
+use std::time::{Duration, Instant};
+
+use auth_shared::tokens::TokenType;
+use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, text};
+use serde_json::json;
+
+const WRONG_CREDENTIALS: &str = "Invalid phone number or password.";
+
+#[tokio::test]
+async fn the_right_password_gives_tokens_for_the_user() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let user_id = registered.body["user"]["id"].as_str().unwrap();
+
+    let response = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": "+98 910 123 4567", "password": PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.body["message"], "Login successful.");
+    let tokens = &response.body["tokens"];
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    let claims = t
+        .app
+        .tokens
+        .verify(tokens["access"].as_str().unwrap(), TokenType::Access)
+        .unwrap();
+    assert_eq!(claims.sub, user_id);
+    assert_eq!(claims.iss, "phone-auth");
+    assert_eq!(claims.aud, "phone-auth-clients");
+    t.app
+        .tokens
+        .verify(tokens["refresh"].as_str().unwrap(), TokenType::Refresh)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_phone_looks_like_a_wrong_password() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+
+    let wrong_password = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": "not the password" }),
+        )
+        .await;
+    let unknown_phone = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": "09129999999", "password": PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(wrong_password.status, 401);
+    assert_eq!(unknown_phone.status, 401);
+    assert_eq!(wrong_password.body, json!({ "error": WRONG_CREDENTIALS }));
+    assert_eq!(unknown_phone.body, wrong_password.body);
+}
+
+#[tokio::test]
+async fn an_unknown_phone_costs_the_same_argon2_work_as_a_wrong_password() {
+    let t = TestApp::with_env(&[("LOCKOUT_MAX_FAILURES", "100")]).await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..7 {
+        let start = Instant::now();
+        t.post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": "wrong password" }),
+        )
+        .await;
+        known.push(start.elapsed());
+        let start = Instant::now();
+        t.post(
+            Endpoint::Login,
+            json!({ "phone": "09129999999", "password": "wrong password" }),
+        )
+        .await;
+        unknown.push(start.elapsed());
+    }
+    let (known, unknown) = (median(known), median(unknown));
+    // Without the dummy hash an unknown phone would answer in a few DynamoDB round trips, about
+    // a tenth of an argon2id verification; the margin absorbs noise from tests running alongside.
+    assert!(
+        unknown * 3 > known,
+        "unknown phone {unknown:?} vs wrong password {known:?}"
+    );
+}
+
+#[tokio::test]
+async fn three_failures_block_the_phone_and_ip_pair() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    for _ in 0..3 {
+        let response = t
+            .post(
+                Endpoint::Login,
+                json!({ "phone": PHONE, "password": "wrong password" }),
+            )
+            .await;
+        assert_eq!(response.status, 401);
+    }
+
+    let blocked = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(blocked.status, 403);
+    assert_eq!(
+        blocked.error(),
+        "Too many failed attempts. Try again later."
+    );
+    let wait = blocked.retry_after().unwrap();
+    assert!((3590..=3600).contains(&wait), "{wait}");
+    let counters = t.scan(&t.tables().attempts).await;
+    let failures = counters
+        .iter()
+        .find(|c| text(c, "pk").unwrap().starts_with("fail#login#"))
+        .unwrap();
+    assert_eq!(auth_tests::num(failures, "failures"), Some(3));
+
+    let elsewhere = t
+        .post_from(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": PASSWORD }),
+            "198.51.100.9",
+        )
+        .await;
+    assert_eq!(elsewhere.status, 200, "the block is per (phone, IP) pair");
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_failure_count() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let attempt = |password: &'static str| {
+        let t = &t;
+        async move {
+            t.post(
+                Endpoint::Login,
+                json!({ "phone": PHONE, "password": password }),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(attempt("wrong password").await, 401);
+    assert_eq!(attempt("wrong password").await, 401);
+    assert_eq!(attempt(PASSWORD).await, 200);
+    assert_eq!(attempt("wrong password").await, 401);
+    assert_eq!(attempt("wrong password").await, 401);
+    assert_eq!(
+        attempt(PASSWORD).await,
+        200,
+        "two fresh failures do not block"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_failure_window_starts_afresh() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    for _ in 0..2 {
+        t.post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": "wrong password" }),
+        )
+        .await;
+    }
+    let counters = t.scan(&t.tables().attempts).await;
+    let key = counters
+        .iter()
+        .map(|c| text(c, "pk").unwrap().to_owned())
+        .find(|pk| pk.starts_with("fail#login#"))
+        .unwrap();
+    // Expired but not yet deleted by DynamoDB: must count as absent.
+    t.set_number(
+        &t.tables().attempts,
+        "pk",
+        &key,
+        "expires_at",
+        auth_tests::now() - 1,
+    )
+    .await;
+
+    let response = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": "wrong password" }),
+        )
+        .await;
+
+    assert_eq!(response.status, 401);
+    let item = t.get_item(&t.tables().attempts, "pk", &key).await.unwrap();
+    assert_eq!(auth_tests::num(&item, "failures"), Some(1));
+}

@@ -1,0 +1,234 @@
+//! `POST /auth/register/`
+
+use auth_shared::tokens::TokenType;
+use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, now, num, register_body, text};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_verified_phone_registers_and_gets_tokens() {
+    let t = TestApp::new().await;
+    let token = t.verified_token(PHONE, PHONE_E164).await;
+
+    let response = t.post(Endpoint::Register, register_body(&token)).await;
+
+    assert_eq!(response.status, 201, "{:?}", response.body);
+    let body = &response.body;
+    assert_eq!(body["message"], "User registered successfully!");
+    let user_id = body["user"]["id"].as_str().unwrap();
+    assert_eq!(
+        body["user"],
+        json!({
+            "id": user_id,
+            "phone": PHONE_E164,
+            "first_name": "Sara",
+            "last_name": "Ahmadi",
+            "email": "sara@example.com",
+        })
+    );
+    assert_eq!(body["tokens"]["token_type"], "Bearer");
+    assert_eq!(body["tokens"]["expires_in"], 900);
+
+    let access = t
+        .app
+        .tokens
+        .verify(
+            body["tokens"]["access"].as_str().unwrap(),
+            TokenType::Access,
+        )
+        .unwrap();
+    assert_eq!(
+        access.sub, user_id,
+        "the subject is the user id, not the phone"
+    );
+    assert_eq!(access.exp, access.iat + 900);
+    let refresh = t
+        .app
+        .tokens
+        .verify(
+            body["tokens"]["refresh"].as_str().unwrap(),
+            TokenType::Refresh,
+        )
+        .unwrap();
+    assert_eq!(refresh.exp, refresh.iat + 604_800);
+    assert_ne!(access.jti, refresh.jti);
+
+    let user = t
+        .get_item(&t.tables().users, "phone", PHONE_E164)
+        .await
+        .unwrap();
+    assert_eq!(text(&user, "user_id"), Some(user_id));
+    let hash = text(&user, "password_hash").unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(
+        user.values()
+            .all(|v| v.as_s().map_or(true, |s| !s.contains(PASSWORD)))
+    );
+    assert!(num(&user, "created_at").unwrap() <= now());
+    assert!(
+        t.scan(&t.tables().registration_tokens).await.is_empty(),
+        "token spent"
+    );
+}
+
+#[tokio::test]
+async fn tokens_of_one_type_are_refused_as_the_other() {
+    let t = TestApp::new().await;
+    let response = t.registered_user(PHONE, PHONE_E164).await;
+    let access = response.body["tokens"]["access"].as_str().unwrap();
+    let refresh = response.body["tokens"]["refresh"].as_str().unwrap();
+    assert!(t.app.tokens.verify(access, TokenType::Refresh).is_err());
+    assert!(t.app.tokens.verify(refresh, TokenType::Access).is_err());
+    let tampered = format!("{}x", &access[..access.len() - 1]);
+    assert!(t.app.tokens.verify(&tampered, TokenType::Access).is_err());
+}
+
+#[tokio::test]
+async fn the_reg_token_field_name_of_existing_clients_is_accepted() {
+    let t = TestApp::new().await;
+    let token = t.verified_token(PHONE, PHONE_E164).await;
+    let mut body = register_body(&token);
+    let object = body.as_object_mut().unwrap();
+    object.remove("registration_token");
+    object.insert("reg_token".into(), json!(token));
+
+    let response = t.post(Endpoint::Register, body).await;
+
+    assert_eq!(response.status, 201, "{:?}", response.body);
+}
+
+#[tokio::test]
+async fn an_unknown_or_used_token_is_403() {
+    let t = TestApp::new().await;
+    let unknown = t
+        .post(Endpoint::Register, register_body("not-a-token"))
+        .await;
+    assert_eq!(unknown.status, 403);
+    assert_eq!(
+        unknown.body,
+        json!({ "error": "Invalid, expired or already used registration token." })
+    );
+
+    let token = t.verified_token(PHONE, PHONE_E164).await;
+    assert_eq!(
+        t.post(Endpoint::Register, register_body(&token))
+            .await
+            .status,
+        201
+    );
+    let reused = t.post(Endpoint::Register, register_body(&token)).await;
+    assert_eq!(reused.status, 403);
+    assert_eq!(t.scan(&t.tables().users).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_403_even_before_dynamodb_deletes_it() {
+    let t = TestApp::new().await;
+    let token = t.verified_token(PHONE, PHONE_E164).await;
+    let stored = t.scan(&t.tables().registration_tokens).await;
+    let hash = text(&stored[0], "token_hash").unwrap().to_owned();
+    t.set_number(
+        &t.tables().registration_tokens,
+        "token_hash",
+        &hash,
+        "expires_at",
+        now() - 1,
+    )
+    .await;
+
+    let response = t.post(Endpoint::Register, register_body(&token)).await;
+
+    assert_eq!(response.status, 403);
+    assert!(t.scan(&t.tables().users).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_phone_registered_meanwhile_is_409_and_the_first_account_stays() {
+    let t = TestApp::new().await;
+    let first = t.verified_token(PHONE, PHONE_E164).await;
+    let second = t.verified_token(PHONE, PHONE_E164).await;
+    let created = t.post(Endpoint::Register, register_body(&first)).await;
+    assert_eq!(created.status, 201);
+
+    let mut body = register_body(&second);
+    body["first_name"] = json!("Mallory");
+    let conflict = t.post(Endpoint::Register, body).await;
+
+    assert_eq!(conflict.status, 409);
+    assert_eq!(
+        conflict.body,
+        json!({ "error": "This phone number is already registered." })
+    );
+    let user = t
+        .get_item(&t.tables().users, "phone", PHONE_E164)
+        .await
+        .unwrap();
+    assert_eq!(text(&user, "first_name"), Some("Sara"));
+    assert_eq!(t.scan(&t.tables().users).await.len(), 1);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_400_naming_the_field_and_do_not_burn_the_token() {
+    let t = TestApp::new().await;
+    let token = t.verified_token(PHONE, PHONE_E164).await;
+    let cases = [
+        (
+            "password",
+            json!("short"),
+            "Invalid field 'password': must be 8 to 128 characters.",
+        ),
+        (
+            "password",
+            json!("x".repeat(129)),
+            "Invalid field 'password': must be 8 to 128 characters.",
+        ),
+        (
+            "email",
+            json!("not-an-email"),
+            "Invalid field 'email': not a valid email address.",
+        ),
+        (
+            "first_name",
+            json!("  "),
+            "Invalid field 'first_name': must be 1 to 100 characters without control characters.",
+        ),
+        (
+            "last_name",
+            json!("a\u{7}b"),
+            "Invalid field 'last_name': must be 1 to 100 characters without control characters.",
+        ),
+        (
+            "email",
+            json!(42),
+            "Invalid field 'email': invalid type: integer '42', expected a string.",
+        ),
+    ];
+    for (field, value, message) in cases {
+        let mut body = register_body(&token);
+        body[field] = value;
+        let response = t.post(Endpoint::Register, body).await;
+        assert_eq!(response.status, 400, "{field}");
+        assert_eq!(response.body, json!({ "error": message }));
+    }
+    let mut missing = register_body(&token);
+    missing.as_object_mut().unwrap().remove("last_name");
+    let response = t.post(Endpoint::Register, missing).await;
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.error(),
+        "Invalid request: missing field 'last_name'."
+    );
+
+    assert!(t.scan(&t.tables().users).await.is_empty());
+    let ok = t.post(Endpoint::Register, register_body(&token)).await;
+    assert_eq!(ok.status, 201, "the token survived the refused attempts");
+}
+
+#[tokio::test]
+async fn a_password_of_128_non_latin_characters_is_accepted() {
+    let t = TestApp::new().await;
+    let token = t.verified_token(PHONE, PHONE_E164).await;
+    let mut body = register_body(&token);
+    body["password"] = json!("گ".repeat(128));
+    let response = t.post(Endpoint::Register, body).await;
+    assert_eq!(response.status, 201, "{:?}", response.body);
+}

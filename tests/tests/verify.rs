@@ -1,0 +1,283 @@
+//! `POST /auth/verify/`
+
+use auth_shared::tokens::hash_opaque_token;
+use auth_tests::{Endpoint, PHONE, PHONE_E164, TestApp, now, num, text};
+use serde_json::json;
+
+async fn sent_code(t: &TestApp) -> String {
+    let sent = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(sent.status, 200);
+    t.last_code_for(PHONE_E164).unwrap()
+}
+
+/// A six-digit code that is not `code`.
+fn wrong(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
+}
+
+#[tokio::test]
+async fn the_right_code_gives_a_registration_token_stored_only_hashed() {
+    let t = TestApp::new().await;
+    let code = sent_code(&t).await;
+
+    let response = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.body["message"], "Phone verified.");
+    assert_eq!(response.body["expires_in"], 600);
+    let token = response.body["registration_token"].as_str().unwrap();
+    assert!(token.len() >= 22, "at least 128 bits, base64url");
+
+    assert!(
+        t.get_item(&t.tables().otps, "phone", PHONE_E164)
+            .await
+            .is_none(),
+        "code spent"
+    );
+    let stored = t.scan(&t.tables().registration_tokens).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        text(&stored[0], "token_hash"),
+        Some(hash_opaque_token(token).as_str())
+    );
+    assert_eq!(text(&stored[0], "phone"), Some(PHONE_E164));
+    assert!(
+        stored[0]
+            .values()
+            .all(|v| v.as_s().map_or(true, |s| s != token))
+    );
+    let expires_at = num(&stored[0], "expires_at").unwrap();
+    assert!((now() + 598..=now() + 600).contains(&expires_at));
+}
+
+#[tokio::test]
+async fn a_used_code_cannot_be_verified_twice() {
+    let t = TestApp::new().await;
+    let code = sent_code(&t).await;
+    let first = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+    assert_eq!(first.status, 200);
+
+    let replay = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+
+    assert_eq!(replay.status, 400);
+    assert_eq!(
+        replay.body,
+        json!({ "error": "No active OTP for this phone number. Request a new code." })
+    );
+    assert_eq!(t.scan(&t.tables().registration_tokens).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_code_is_400_with_the_attempts_left() {
+    let t = TestApp::with_env(&[("LOCKOUT_MAX_FAILURES", "10")]).await;
+    let code = sent_code(&t).await;
+
+    for expected_left in [4, 3, 2, 1, 0] {
+        let response = t
+            .post(
+                Endpoint::Verify,
+                json!({ "phone": PHONE, "code": wrong(&code) }),
+            )
+            .await;
+        assert_eq!(response.status, 400);
+        assert_eq!(
+            response.body,
+            json!({ "error": "Incorrect OTP.", "attempts_left": expected_left })
+        );
+    }
+    let otp = t
+        .get_item(&t.tables().otps, "phone", PHONE_E164)
+        .await
+        .unwrap();
+    assert_eq!(num(&otp, "failed_attempts"), Some(5));
+
+    // Five wrong tries kill the code: even the right one is refused now.
+    let dead = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+    assert_eq!(dead.status, 400);
+    assert_eq!(
+        dead.error(),
+        "Too many incorrect attempts for this code. Request a new code."
+    );
+    assert!(t.scan(&t.tables().registration_tokens).await.is_empty());
+}
+
+#[tokio::test]
+async fn attempts_left_also_reflects_the_lockout_of_the_phone_and_ip_pair() {
+    let t = TestApp::new().await;
+    let code = sent_code(&t).await;
+    let mut left = Vec::new();
+    for _ in 0..3 {
+        let response = t
+            .post(
+                Endpoint::Verify,
+                json!({ "phone": PHONE, "code": wrong(&code) }),
+            )
+            .await;
+        assert_eq!(response.status, 400);
+        left.push(response.body["attempts_left"].as_u64().unwrap());
+    }
+    assert_eq!(left, [2, 1, 0]);
+}
+
+#[tokio::test]
+async fn three_failures_block_the_phone_and_ip_pair_for_an_hour() {
+    let t = TestApp::new().await;
+    let code = sent_code(&t).await;
+    for _ in 0..3 {
+        t.post(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": wrong(&code) }),
+        )
+        .await;
+    }
+
+    let blocked = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+
+    assert_eq!(blocked.status, 403);
+    assert_eq!(
+        blocked.error(),
+        "Too many failed attempts. Try again later."
+    );
+    let wait = blocked.retry_after().unwrap();
+    assert!((3590..=3600).contains(&wait), "{wait}");
+    assert_eq!(blocked.body["retry_after"], wait);
+    let otp = t
+        .get_item(&t.tables().otps, "phone", PHONE_E164)
+        .await
+        .unwrap();
+    assert_eq!(
+        num(&otp, "failed_attempts"),
+        Some(3),
+        "a blocked try is not evaluated"
+    );
+
+    // The block is per (phone, IP): the owner on another network can still verify.
+    let elsewhere = t
+        .post_from(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": code }),
+            "198.51.100.9",
+        )
+        .await;
+    assert_eq!(elsewhere.status, 200, "{:?}", elsewhere.body);
+}
+
+#[tokio::test]
+async fn a_phone_that_was_never_sent_a_code_has_no_active_otp() {
+    let t = TestApp::new().await;
+    let response = t
+        .post(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": "123456" }),
+        )
+        .await;
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.error(),
+        "No active OTP for this phone number. Request a new code."
+    );
+    assert!(
+        t.scan(&t.tables().attempts).await.is_empty(),
+        "nothing to guess, nothing counted"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused_even_before_dynamodb_deletes_it() {
+    let t = TestApp::new().await;
+    let code = sent_code(&t).await;
+    t.set_number(
+        &t.tables().otps,
+        "phone",
+        PHONE_E164,
+        "expires_at",
+        now() - 1,
+    )
+    .await;
+
+    let response = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.error(),
+        "No active OTP for this phone number. Request a new code."
+    );
+    assert!(t.scan(&t.tables().registration_tokens).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_code_is_400_and_not_counted_as_a_guess() {
+    let t = TestApp::new().await;
+    sent_code(&t).await;
+    for code in ["12ab56", "12345", "1234567", ""] {
+        let response = t
+            .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+            .await;
+        assert_eq!(response.status, 400);
+        assert_eq!(response.error(), "Invalid field 'code': must be 6 digits.");
+    }
+    let otp = t
+        .get_item(&t.tables().otps, "phone", PHONE_E164)
+        .await
+        .unwrap();
+    assert_eq!(num(&otp, "failed_attempts"), Some(0));
+}
+
+#[tokio::test]
+async fn a_code_typed_in_persian_digits_verifies() {
+    let t = TestApp::new().await;
+    let code = sent_code(&t).await;
+    let persian: String = code
+        .chars()
+        .map(|c| char::from_u32(0x06F0 + c.to_digit(10).unwrap()).unwrap())
+        .collect();
+    let response = t
+        .post(
+            Endpoint::Verify,
+            json!({ "phone": "۰۹۱۰۱۲۳۴۵۶۷", "code": persian }),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+}
+
+#[tokio::test]
+async fn a_success_clears_earlier_failures_of_the_pair() {
+    let t = TestApp::new().await;
+    let code = sent_code(&t).await;
+    t.post(
+        Endpoint::Verify,
+        json!({ "phone": PHONE, "code": wrong(&code) }),
+    )
+    .await;
+    assert_eq!(
+        t.scan(&t.tables().attempts).await.len(),
+        3,
+        "two send counters + failures"
+    );
+
+    let response = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+
+    assert_eq!(response.status, 200);
+    let left = t.scan(&t.tables().attempts).await;
+    assert!(
+        left.iter()
+            .all(|item| text(item, "pk").unwrap().starts_with("send#"))
+    );
+}
