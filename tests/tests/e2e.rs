@@ -1,0 +1,194 @@
+//! End to end: the real function binaries under `cargo lambda watch`, on API Gateway's paths,
+//! over HTTP, against DynamoDB Local: check-phone -> SMS outbox -> verify -> register -> login.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auth_tests::{PASSWORD, PHONE, PHONE_E164, base_env, code_in, register_body, tables, text};
+use serde_json::{Value, json};
+
+/// Stops `cargo lambda watch` and the functions it started (one process group) on drop.
+struct Watch {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn start_watch(env_file: &Path, port: u16, log: PathBuf) -> Watch {
+    let output = std::fs::File::create(&log).expect("watch log");
+    let child = Command::new("cargo")
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--invoke-address",
+            "127.0.0.1",
+        ])
+        .args(["--invoke-port", &port.to_string()])
+        .arg("--env-file")
+        .arg(env_file)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().expect("log handle"))
+        .stderr(output)
+        .process_group(0)
+        .spawn()
+        .expect("cargo lambda is installed (scripts/test installs it)");
+    let watch = Watch { child, log };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not start: {}",
+            std::fs::read_to_string(&watch.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    watch
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let response = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test]
+#[ignore = "needs cargo-lambda on PATH and builds the binaries; scripts/test runs it"]
+async fn sign_up_and_login_through_the_real_binaries() {
+    let aws = auth_shared::load_aws_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let prefix = format!("e2e{}-", uuid::Uuid::new_v4().simple());
+    let created = tables::create_all(&dynamodb, &prefix)
+        .await
+        .expect("tables");
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let outbox = dir.join("sms-outbox.jsonl");
+    let mut env = base_env(&created, &outbox);
+    for name in [
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+    ] {
+        env.insert(name.to_owned(), std::env::var(name).expect(name));
+    }
+    let env_file = dir.join("functions.env");
+    let lines: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    std::fs::write(&env_file, lines.join("\n")).expect("env file");
+
+    let port = free_port();
+    let _watch = start_watch(&env_file, port, dir.join("watch.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    // The first call to each function may compile it.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .expect("http client");
+
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/check-phone/"),
+        json!({ "phone": PHONE }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["exists"], false);
+    let outbox_text = std::fs::read_to_string(&outbox).expect("an SMS in the outbox");
+    let sms: Value = serde_json::from_str(outbox_text.lines().last().unwrap()).unwrap();
+    assert_eq!(sms["to"], PHONE_E164);
+    let code = code_in(sms["body"].as_str().unwrap()).unwrap();
+
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/verify"),
+        json!({ "phone": PHONE, "code": code }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["registration_token"].as_str().unwrap();
+
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/register/"),
+        register_body(token),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let user_id = body["user"]["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/login"),
+        json!({ "phone": PHONE, "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "Login successful.");
+    assert!(
+        body["tokens"]["access"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3)
+    );
+
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/check-phone"),
+        json!({ "phone": PHONE }),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({ "exists": true })));
+
+    let wrong_method = client
+        .get(format!("{base}/auth/login/"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(wrong_method.status().as_u16(), 405);
+
+    let users_table = &created
+        .iter()
+        .find(|(var, _)| var == "USERS_TABLE")
+        .unwrap()
+        .1;
+    let user = dynamodb
+        .get_item()
+        .table_name(users_table)
+        .key(
+            "phone",
+            aws_sdk_dynamodb::types::AttributeValue::S(PHONE_E164.into()),
+        )
+        .send()
+        .await
+        .expect("get user")
+        .item
+        .expect("the user is stored");
+    assert_eq!(text(&user, "user_id"), Some(user_id.as_str()));
+}
