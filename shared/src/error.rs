@@ -90,7 +90,8 @@ impl AuthError {
         if status.is_server_error() {
             tracing::error!(error = %ErrorChain(&self), "request failed");
         } else {
-            tracing::info!(status = status.as_u16(), error = %self, "request refused");
+            // Only the status: validation messages can echo what the client sent.
+            tracing::info!(status = status.as_u16(), "request refused");
         }
         let mut body = json!({ "error": self.to_string() });
         if let Self::IncorrectOtp { attempts_left } = self {

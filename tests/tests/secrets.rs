@@ -1,0 +1,152 @@
+//! Secrets (codes, registration tokens, passwords, signing keys) never reach a log line, a
+//! response other than the one that hands them out, or DynamoDB in plain text.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, register_body};
+use serde_json::json;
+
+/// Collects everything the service logs, at every level, including the AWS SDK's own tracing.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// True when `digits` stands in `text` as a whole run of digits (not inside a longer number such
+/// as a timestamp, which would match by chance).
+fn has_digit_run(text: &str, digits: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|run| run == digits)
+}
+
+#[tokio::test]
+async fn secrets_appear_only_in_the_response_that_hands_them_out() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let t = TestApp::new().await;
+    let sent = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    let wrong = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000) }))
+        .await;
+    let verified = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+    let token = verified.body["registration_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let registered = t.post(Endpoint::Register, register_body(&token)).await;
+    let refused = t.post(Endpoint::Register, register_body(&token)).await;
+    let failed_login = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": "wrong password 123" }),
+        )
+        .await;
+    let login = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(registered.status, 201);
+    assert_eq!(login.status, 200);
+
+    let jwt_secret = "test-jwt-secret-0123456789abcdef0123456789";
+    let otp_secret = "test-otp-secret-0123456789abcdef0123456789";
+    let log_text = logs.text();
+    assert!(
+        log_text.contains("otp verified"),
+        "the capture works: {log_text}"
+    );
+    for secret in [
+        code.as_str(),
+        token.as_str(),
+        PASSWORD,
+        "wrong password 123",
+        jwt_secret,
+        otp_secret,
+    ] {
+        assert!(
+            !log_text.contains(secret),
+            "a secret reached the logs: {secret}"
+        );
+    }
+    for access in [
+        &registered.body["tokens"]["access"],
+        &login.body["tokens"]["access"],
+    ] {
+        assert!(
+            !log_text.contains(access.as_str().unwrap()),
+            "a JWT reached the logs"
+        );
+    }
+
+    let responses = [
+        &sent,
+        &wrong,
+        &verified,
+        &registered,
+        &refused,
+        &failed_login,
+        &login,
+    ];
+    for response in responses {
+        let body = response.body.to_string();
+        assert!(
+            !has_digit_run(&body, &code),
+            "the code is only ever sent by SMS"
+        );
+        assert!(!body.contains(PASSWORD));
+        assert!(!body.contains("argon2"), "no password hash in a response");
+        assert!(!body.contains(jwt_secret) && !body.contains(otp_secret));
+    }
+    let token_holders = responses
+        .iter()
+        .filter(|r| r.body.to_string().contains(&token))
+        .count();
+    assert_eq!(
+        token_holders, 1,
+        "the registration token is only in the verify response"
+    );
+
+    for table in [
+        &t.tables().users,
+        &t.tables().otps,
+        &t.tables().registration_tokens,
+        &t.tables().attempts,
+    ] {
+        for item in t.scan(table).await {
+            let stored = format!("{item:?}");
+            assert!(!has_digit_run(&stored, &code), "{table} holds the code");
+            for secret in [token.as_str(), PASSWORD] {
+                assert!(!stored.contains(secret), "{table} holds a plaintext secret");
+            }
+        }
+    }
+}
