@@ -76,6 +76,8 @@ pub struct RawRequest<'a> {
     pub base64: bool,
     /// Bytes that may not be UTF-8; always sent base64-encoded (overrides `body`).
     pub binary: Option<&'a [u8]>,
+    /// An `X-Forwarded-For` header, which clients can set to anything.
+    pub forwarded_for: Option<&'a str>,
     pub source_ip: &'a str,
 }
 
@@ -87,6 +89,7 @@ impl Default for RawRequest<'_> {
             body: None,
             base64: false,
             binary: None,
+            forwarded_for: None,
             source_ip: CLIENT_IP,
         }
     }
@@ -327,6 +330,9 @@ pub fn api_gateway_request(path: &str, raw: &RawRequest<'_>) -> Request {
     let mut headers = serde_json::Map::new();
     if let Some(content_type) = raw.content_type {
         headers.insert("content-type".into(), json!(content_type));
+    }
+    if let Some(forwarded_for) = raw.forwarded_for {
+        headers.insert("x-forwarded-for".into(), json!(forwarded_for));
     }
     let base64 = raw.base64 || raw.binary.is_some();
     let body = match (raw.binary, raw.body) {

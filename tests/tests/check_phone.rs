@@ -236,20 +236,32 @@ async fn sends_per_client_ip_are_capped_per_window() {
 
 #[tokio::test]
 async fn a_configured_test_number_gets_its_fixed_code_and_no_sms() {
-    let t = TestApp::with_env(&[("TEST_OTP_NUMBERS", "+989121112233=246810")]).await;
-    let response = t
-        .post(Endpoint::CheckPhone, json!({ "phone": "09121112233" }))
-        .await;
-    assert_eq!(response.status, 200);
+    // +1 555 555 0100 is fictional (libphonenumber calls it invalid): accepted only when listed.
+    let t = TestApp::with_env(&[(
+        "TEST_OTP_NUMBERS",
+        "+15555550100=246810, 09121112233=135790",
+    )])
+    .await;
+    for (phone, code) in [("+1 555-555-0100", "246810"), ("09121112233", "135790")] {
+        let response = t
+            .post(Endpoint::CheckPhone, json!({ "phone": phone }))
+            .await;
+        assert_eq!(response.status, 200, "{phone}: {:?}", response.body);
+        let verified = t
+            .post(Endpoint::Verify, json!({ "phone": phone, "code": code }))
+            .await;
+        assert_eq!(verified.status, 200, "{phone}: {:?}", verified.body);
+    }
     assert!(t.sent_sms().is_empty());
 
-    let verified = t
-        .post(
-            Endpoint::Verify,
-            json!({ "phone": "09121112233", "code": "246810" }),
-        )
+    let unlisted = TestApp::new().await;
+    let response = unlisted
+        .post(Endpoint::CheckPhone, json!({ "phone": "+15555550100" }))
         .await;
-    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    assert_eq!(
+        response.status, 400,
+        "fictional numbers are refused unless configured"
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use auth_shared::tokens::TokenType;
-use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, text};
+use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, text};
 use serde_json::json;
 
 const WRONG_CREDENTIALS: &str = "Invalid phone number or password.";
@@ -208,4 +208,41 @@ async fn an_expired_failure_window_starts_afresh() {
     assert_eq!(response.status, 401);
     let item = t.get_item(&t.tables().attempts, "pk", &key).await.unwrap();
     assert_eq!(auth_tests::num(&item, "failures"), Some(1));
+}
+
+#[tokio::test]
+async fn the_client_ip_comes_from_api_gateway_never_from_x_forwarded_for() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let wrong = json!({ "phone": PHONE, "password": "wrong password" }).to_string();
+    let right = json!({ "phone": PHONE, "password": PASSWORD }).to_string();
+    for spoofed in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+        let request = RawRequest {
+            body: Some(&wrong),
+            forwarded_for: Some(spoofed),
+            ..Default::default()
+        };
+        assert_eq!(t.send(Endpoint::Login, request).await.status, 401);
+    }
+    let request = RawRequest {
+        body: Some(&right),
+        forwarded_for: Some("10.0.0.4"),
+        ..Default::default()
+    };
+    let response = t.send(Endpoint::Login, request).await;
+    assert_eq!(
+        response.status, 403,
+        "a new X-Forwarded-For does not escape the block"
+    );
+    let keys: Vec<String> = t
+        .scan(&t.tables().attempts)
+        .await
+        .iter()
+        .filter_map(|item| text(item, "pk").map(str::to_owned))
+        .filter(|pk| pk.starts_with("fail#login#"))
+        .collect();
+    assert_eq!(
+        keys,
+        [format!("fail#login#{PHONE_E164}#{}", auth_tests::CLIENT_IP)]
+    );
 }

@@ -8,7 +8,6 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::{parse_json_post, require_client_ip, respond};
 use crate::otp::OtpPurpose;
-use crate::phone::PhoneNumber;
 use crate::service;
 
 #[derive(Deserialize)]
@@ -38,7 +37,7 @@ pub async fn check_phone(app: &App, request: Request) -> Result<Response<Body>, 
 
 async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, AuthError> {
     let body: CheckPhoneRequest = parse_json_post(request)?;
-    let phone = PhoneNumber::parse(&body.phone, app.config.default_region)?;
+    let phone = app.config.parse_phone(&body.phone)?;
     let client_ip = require_client_ip(request)?;
     if app.users.get(&phone).await?.is_some() {
         return Ok(CheckPhoneResponse {

@@ -8,7 +8,6 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::{parse_json_post, require_client_ip, respond};
 use crate::password::Password;
-use crate::phone::PhoneNumber;
 use crate::service;
 use crate::tokens::TokenPair;
 
@@ -32,7 +31,7 @@ pub async fn login(app: &App, request: Request) -> Result<Response<Body>, Infall
 
 async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError> {
     let body: LoginRequest = parse_json_post(request)?;
-    let phone = PhoneNumber::parse(&body.phone, app.config.default_region)?;
+    let phone = app.config.parse_phone(&body.phone)?;
     let client_ip = require_client_ip(request)?;
     let tokens =
         service::login(app, &phone, Password::presented(body.password), &client_ip).await?;

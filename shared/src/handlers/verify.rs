@@ -8,7 +8,6 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::{parse_json_post, require_client_ip, respond};
 use crate::otp::OtpCode;
-use crate::phone::PhoneNumber;
 use crate::service;
 
 #[derive(Deserialize)]
@@ -32,7 +31,7 @@ pub async fn verify(app: &App, request: Request) -> Result<Response<Body>, Infal
 
 async fn handle(app: &App, request: &Request) -> Result<VerifyResponse, AuthError> {
     let body: VerifyRequest = parse_json_post(request)?;
-    let phone = PhoneNumber::parse(&body.phone, app.config.default_region)?;
+    let phone = app.config.parse_phone(&body.phone)?;
     let code = OtpCode::parse(&body.code)?;
     let client_ip = require_client_ip(request)?;
     let registration_token = service::verify_otp(app, &phone, &code, &client_ip).await?;
