@@ -58,6 +58,15 @@ impl TestResponse {
         self.body["error"].as_str().unwrap_or_default()
     }
 
+    /// A 403 lock-out with about an hour to wait, in both the header and the body.
+    pub fn assert_blocked_for_an_hour(&self) {
+        assert_eq!(self.status, 403, "{:?}", self.body);
+        assert_eq!(self.error(), "Too many failed attempts. Try again later.");
+        let wait = self.retry_after().expect("Retry-After header");
+        assert!((3590..=3600).contains(&wait), "{wait}");
+        assert_eq!(self.body["retry_after"], wait);
+    }
+
     pub fn retry_after(&self) -> Option<u64> {
         self.headers
             .get("retry-after")

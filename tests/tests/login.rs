@@ -120,13 +120,7 @@ async fn three_failures_block_the_phone_and_ip_pair() {
         )
         .await;
 
-    assert_eq!(blocked.status, 403);
-    assert_eq!(
-        blocked.error(),
-        "Too many failed attempts. Try again later."
-    );
-    let wait = blocked.retry_after().unwrap();
-    assert!((3590..=3600).contains(&wait), "{wait}");
+    blocked.assert_blocked_for_an_hour();
     let counters = t.scan(&t.tables().attempts).await;
     let failures = counters
         .iter()

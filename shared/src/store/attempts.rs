@@ -2,10 +2,9 @@
 //! is an atomic update, so counts hold across any number of concurrent Lambda instances.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
-use super::{Item, get_num, is_live, num, text, unavailable};
+use super::{Item, condition_failed, get_item, get_num, is_live, num, text, unavailable};
 use crate::error::AuthError;
 
 /// The failures recorded for one key inside its window.
@@ -32,17 +31,8 @@ impl AttemptsTable {
 
     /// The live failure record of `key` (none when absent or expired).
     pub async fn failures(&self, key: &str, now: u64) -> Result<Option<Failures>, AuthError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .key("pk", text(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(output
-            .item
+        let item = get_item(&self.client, &self.name, "pk", key).await?;
+        Ok(item
             .filter(|item| is_live(item, now))
             .map(|item| failures_from(&item)))
     }
@@ -140,14 +130,7 @@ impl AttemptsTable {
                     .map(failures_from)
                     .unwrap_or_default(),
             )),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(error) if condition_failed(&error) => Ok(None),
             Err(error) => Err(unavailable(error)),
         }
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
 use crate::error::AuthError;
@@ -54,6 +55,32 @@ pub(crate) fn get_text(item: &Item, name: &str) -> Option<String> {
 
 pub(crate) fn get_num(item: &Item, name: &str) -> Option<u64> {
     item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+/// A strongly consistent read of one item (limits and single-use rules need the latest write).
+pub(crate) async fn get_item(
+    client: &Client,
+    table: &str,
+    key: &str,
+    value: &str,
+) -> Result<Option<Item>, AuthError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .key(key, text(value))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(output.item)
+}
+
+/// True when an `UpdateItem` was refused by its condition (as opposed to failing).
+pub(crate) fn condition_failed<R>(error: &SdkError<UpdateItemError, R>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
 }
 
 /// True while the item's TTL has not passed.

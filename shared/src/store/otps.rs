@@ -2,12 +2,14 @@
 //! code's keyed hash is stored.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use super::{EXPIRES_AT, Item, get_num, get_text, is_live, num, text, unavailable};
+use super::{
+    EXPIRES_AT, Item, condition_failed, get_item, get_num, get_text, is_live, num, text,
+    unavailable,
+};
 use crate::error::AuthError;
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
@@ -50,17 +52,8 @@ impl OtpsTable {
 
     /// The live code of `phone`, if any (an expired item is treated as absent).
     pub async fn get(&self, phone: &PhoneNumber, now: u64) -> Result<Option<StoredOtp>, AuthError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .key("phone", text(phone.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(output
-            .item
+        let item = get_item(&self.client, &self.name, "phone", phone.as_str()).await?;
+        Ok(item
             .filter(|item| is_live(item, now))
             .as_ref()
             .and_then(from_item))
@@ -147,14 +140,7 @@ impl OtpsTable {
                     u32::try_from(used).unwrap_or(max_attempts),
                 ))
             }
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(WrongAttempt::CodeGone)
-            }
+            Err(error) if condition_failed(&error) => Ok(WrongAttempt::CodeGone),
             Err(error) => Err(unavailable(error)),
         }
     }

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
-use super::{EXPIRES_AT, get_text, is_live, num, text, unavailable};
+use super::{EXPIRES_AT, get_item, get_text, is_live, num, text};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 
@@ -24,17 +24,8 @@ impl RegistrationTokensTable {
         token_hash: &str,
         now: u64,
     ) -> Result<Option<PhoneNumber>, AuthError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .key("token_hash", text(token_hash))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(output
-            .item
+        let item = get_item(&self.client, &self.name, "token_hash", token_hash).await?;
+        Ok(item
             .filter(|item| is_live(item, now))
             .and_then(|item| get_text(&item, "phone"))
             .map(PhoneNumber::from_stored))

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::Serialize;
 
-use super::{Item, get_num, get_text, num, text, unavailable};
+use super::{Item, get_item, get_num, get_text, num, text};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 
@@ -39,16 +39,8 @@ impl UsersTable {
     }
 
     pub async fn get(&self, phone: &PhoneNumber) -> Result<Option<User>, AuthError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .key("phone", text(phone.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(output.item.as_ref().and_then(from_item))
+        let item = get_item(&self.client, &self.name, "phone", phone.as_str()).await?;
+        Ok(item.as_ref().and_then(from_item))
     }
 
     /// A put that only succeeds if no account holds the phone yet (for a transaction).
