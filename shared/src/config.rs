@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 
-/// Secrets shorter than this are refused: they would make HMAC/HS256 guessable.
+/// Secrets shorter than this are refused: they would make the keys derived from them guessable.
 const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,7 @@ pub struct Tables {
     pub otps: String,
     pub registration_tokens: String,
     pub attempts: String,
+    pub sessions: String,
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +58,10 @@ pub struct Config {
     pub refresh_token_ttl_seconds: u64,
     pub jwt_issuer: String,
     pub jwt_audience: String,
-    pub jwt_secret: SecretString,
+    /// Ed25519 key: PKCS#8 PEM, or a secret string whose SHA-256 is the seed.
+    pub jwt_signing_key: SecretString,
+    /// The previous key's public part (JWK `x`, base64url), still accepted and published.
+    pub jwt_previous_public_key: Option<String>,
     pub otp_hmac_secret: SecretString,
     pub limits: Limits,
     pub sms: SmsProviderConfig,
@@ -95,6 +99,7 @@ impl Config {
                 otps: env.required("OTPS_TABLE")?,
                 registration_tokens: env.required("REGISTRATION_TOKENS_TABLE")?,
                 attempts: env.required("ATTEMPTS_TABLE")?,
+                sessions: env.required("SESSIONS_TABLE")?,
             },
             default_region,
             otp_ttl_seconds: env.parse_or("OTP_TTL_SECONDS", 300)?,
@@ -109,7 +114,8 @@ impl Config {
             jwt_audience: env
                 .get("JWT_AUDIENCE")
                 .unwrap_or_else(|| "phone-auth-clients".to_owned()),
-            jwt_secret: env.secret("JWT_SECRET")?,
+            jwt_signing_key: env.secret("JWT_SIGNING_KEY")?,
+            jwt_previous_public_key: env.get("JWT_PREVIOUS_PUBLIC_KEY"),
             otp_hmac_secret: env.secret("OTP_HMAC_SECRET")?,
             limits: Limits {
                 max_failures_per_pair: env.parse_or("LOCKOUT_MAX_FAILURES", 3)?,

@@ -25,6 +25,12 @@ pub enum AuthError {
     PhoneAlreadyRegistered,
     #[error("Invalid phone number or password.")]
     InvalidCredentials,
+    #[error("Wrong password.")]
+    WrongPassword,
+    #[error("Missing bearer token.")]
+    MissingToken,
+    #[error("Invalid or expired token.")]
+    InvalidToken,
     #[error("Too many failed attempts. Try again later.")]
     Blocked { retry_after: u64 },
     #[error("Please wait before requesting a new code.")]
@@ -36,7 +42,7 @@ pub enum AuthError {
     #[error("Content-Type must be application/json.")]
     UnsupportedMediaType,
     #[error("Method not allowed.")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     /// A dependency (DynamoDB, SMS) failed or timed out; the cause is logged, never returned.
     #[error("Service temporarily unavailable. Try again shortly.")]
     Unavailable(#[source] Cause),
@@ -63,13 +69,16 @@ impl AuthError {
             | Self::IncorrectOtp { .. }
             | Self::NoActiveOtp
             | Self::OtpAttemptsExhausted => StatusCode::BAD_REQUEST,
-            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::InvalidCredentials
+            | Self::WrongPassword
+            | Self::MissingToken
+            | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::InvalidRegistrationToken | Self::Blocked { .. } => StatusCode::FORBIDDEN,
             Self::PhoneAlreadyRegistered => StatusCode::CONFLICT,
             Self::ResendTooSoon { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,6 +107,15 @@ impl AuthError {
             body["attempts_left"] = Value::from(attempts_left);
         }
         let retry_after = self.retry_after();
+        let allow = match self {
+            Self::MethodNotAllowed { allow } => Some(allow),
+            _ => None,
+        };
+        let bearer_challenge = match self {
+            Self::MissingToken => Some("Bearer"),
+            Self::InvalidToken => Some("Bearer error=\"invalid_token\""),
+            _ => None,
+        };
         if let Some(seconds) = retry_after {
             body["retry_after"] = Value::from(seconds);
         }
@@ -106,8 +124,14 @@ impl AuthError {
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+        if let Some(allow) = allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let Some(challenge) = bearer_challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

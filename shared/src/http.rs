@@ -10,25 +10,69 @@ use crate::error::AuthError;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Checks method, Content-Type and size, then decodes the JSON body into `T`.
-/// API Gateway base64 bodies arrive already decoded as `Body::Binary`.
-pub fn parse_json_post<T: DeserializeOwned>(request: &Request) -> Result<T, AuthError> {
-    if request.method() != Method::POST {
-        return Err(AuthError::MethodNotAllowed);
+/// Refuses any method but `method` (GET or POST here) with a 405 naming the one allowed.
+pub fn require_method(request: &Request, method: Method) -> Result<(), AuthError> {
+    if request.method() == method {
+        return Ok(());
     }
-    if !has_json_content_type(request) {
-        return Err(AuthError::UnsupportedMediaType);
-    }
-    let bytes: &[u8] = match request.body() {
-        Body::Empty => &[],
+    let allow = if method == Method::GET { "GET" } else { "POST" };
+    Err(AuthError::MethodNotAllowed { allow })
+}
+
+fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
         Body::Text(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,
         _ => &[],
-    };
+    }
+}
+
+/// Checks method (POST), Content-Type and size, then decodes the JSON body into `T`.
+/// API Gateway base64 bodies arrive already decoded as `Body::Binary`.
+pub fn parse_json_post<T: DeserializeOwned>(request: &Request) -> Result<T, AuthError> {
+    require_method(request, Method::POST)?;
+    parse_json_body(request)
+}
+
+/// As `parse_json_post`, but an empty body (with or without Content-Type) means `T::default()`.
+pub fn parse_optional_json_post<T: DeserializeOwned + Default>(
+    request: &Request,
+) -> Result<T, AuthError> {
+    require_method(request, Method::POST)?;
+    if body_bytes(request).iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json_body(request)
+}
+
+/// Checks Content-Type and size, then decodes the JSON body into `T`.
+pub fn parse_json_body<T: DeserializeOwned>(request: &Request) -> Result<T, AuthError> {
+    if !has_json_content_type(request) {
+        return Err(AuthError::UnsupportedMediaType);
+    }
+    let bytes = body_bytes(request);
     if bytes.len() > MAX_BODY_BYTES {
         return Err(AuthError::PayloadTooLarge);
     }
     parse_json_object(bytes)
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(request: &Request) -> Result<&str, AuthError> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::MissingToken)?
+        .to_str()
+        .map_err(|_| AuthError::InvalidToken)?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(AuthError::MissingToken),
+    }
 }
 
 /// Decodes a JSON object into `T`, with an error message that names the offending field.
@@ -107,6 +151,23 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// 204 for a success without a body; errors go through their one mapping.
+pub fn respond_no_content(
+    outcome: Result<(), AuthError>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    Ok(match outcome {
+        Ok(()) => {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => error.into_response(),
+    })
 }
 
 /// Turns a handler outcome into the response; errors go through their one mapping.

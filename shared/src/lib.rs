@@ -21,12 +21,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::config::{Config, SmsProviderConfig};
+use crate::config::{Config, ConfigError, SmsProviderConfig};
 use crate::otp::OtpHasher;
 use crate::sms::SmsSender;
 use crate::store::attempts::AttemptsTable;
 use crate::store::otps::OtpsTable;
 use crate::store::registration_tokens::RegistrationTokensTable;
+use crate::store::sessions::SessionsTable;
 use crate::store::users::UsersTable;
 use crate::tokens::TokenIssuer;
 
@@ -40,6 +41,7 @@ pub struct App {
     pub otps: OtpsTable,
     pub registration_tokens: RegistrationTokensTable,
     pub attempts: AttemptsTable,
+    pub sessions: SessionsTable,
     pub otp_hasher: OtpHasher,
     pub tokens: TokenIssuer,
     pub sms: SmsSender,
@@ -47,12 +49,12 @@ pub struct App {
 
 impl App {
     /// Reads the environment and builds the clients; no network call is made here.
-    pub async fn from_env() -> Result<Self, config::ConfigError> {
+    pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        Ok(Self::new(config, &load_aws_config().await))
+        Self::new(config, &load_aws_config().await)
     }
 
-    pub fn new(config: Config, aws: &SdkConfig) -> Self {
+    pub fn new(config: Config, aws: &SdkConfig) -> Result<Self, ConfigError> {
         Self::with_dynamodb(config, aws, aws_sdk_dynamodb::Client::new(aws))
     }
 
@@ -61,9 +63,9 @@ impl App {
         config: Config,
         aws: &SdkConfig,
         dynamodb: aws_sdk_dynamodb::Client,
-    ) -> Self {
+    ) -> Result<Self, ConfigError> {
         let tables = &config.tables;
-        Self {
+        Ok(Self {
             users: UsersTable::new(dynamodb.clone(), tables.users.clone()),
             otps: OtpsTable::new(dynamodb.clone(), tables.otps.clone()),
             registration_tokens: RegistrationTokensTable::new(
@@ -71,15 +73,16 @@ impl App {
                 tables.registration_tokens.clone(),
             ),
             attempts: AttemptsTable::new(dynamodb.clone(), tables.attempts.clone()),
+            sessions: SessionsTable::new(dynamodb.clone(), tables.sessions.clone()),
             otp_hasher: OtpHasher::new(config.otp_hmac_secret.clone()),
-            tokens: TokenIssuer::new(&config),
+            tokens: TokenIssuer::new(&config)?,
             sms: match &config.sms {
                 SmsProviderConfig::Sns => SmsSender::Sns(aws_sdk_sns::Client::new(aws)),
                 SmsProviderConfig::Outbox { path } => SmsSender::Outbox { path: path.clone() },
             },
             dynamodb,
             config,
-        }
+        })
     }
 }
 

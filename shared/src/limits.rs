@@ -84,10 +84,47 @@ impl<'a> FailureCounter<'a> {
     }
 }
 
+/// What a send counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendScope {
+    Phone,
+    ClientIp,
+}
+
 /// A send counter update and the wait to report when it refuses.
 pub struct SendCount {
+    pub scope: SendScope,
     pub update: TransactWriteItem,
     pub retry_after: u64,
+}
+
+fn send_window(limits: &Limits, now: u64) -> (u64, u64) {
+    let window = limits.otp_send_window_seconds.max(1);
+    let index = now / window;
+    (index, (index + 1) * window)
+}
+
+fn send_count(
+    attempts: &AttemptsTable,
+    limits: &Limits,
+    scope: SendScope,
+    subject: &str,
+    now: u64,
+) -> Result<SendCount, AuthError> {
+    let (window, window_end) = send_window(limits, now);
+    let (name, limit) = match scope {
+        SendScope::Phone => ("phone", limits.otp_sends_per_phone),
+        SendScope::ClientIp => ("ip", limits.otp_sends_per_ip),
+    };
+    Ok(SendCount {
+        scope,
+        update: attempts.count_send(
+            &format!("send#{name}#{subject}#{window}"),
+            limit,
+            window_end,
+        )?,
+        retry_after: window_end - now,
+    })
 }
 
 /// The per-phone and per-IP send counters one OTP send must pass, for the transaction that
@@ -99,25 +136,19 @@ pub fn send_counts(
     ip: &str,
     now: u64,
 ) -> Result<Vec<SendCount>, AuthError> {
-    let window = limits.otp_send_window_seconds.max(1);
-    let window_index = now / window;
-    let window_end = (window_index + 1) * window;
-    [
-        (
-            format!("send#phone#{phone}#{window_index}"),
-            limits.otp_sends_per_phone,
-        ),
-        (
-            format!("send#ip#{ip}#{window_index}"),
-            limits.otp_sends_per_ip,
-        ),
-    ]
-    .into_iter()
-    .map(|(key, limit)| {
-        Ok(SendCount {
-            update: attempts.count_send(&key, limit, window_end)?,
-            retry_after: window_end - now,
-        })
-    })
-    .collect()
+    Ok(vec![
+        send_count(attempts, limits, SendScope::Phone, phone.as_str(), now)?,
+        send_count(attempts, limits, SendScope::ClientIp, ip, now)?,
+    ])
+}
+
+/// The per-IP send counter alone, for requests that must count like a send without sending
+/// (a password reset for a number without an account, which must look the same).
+pub fn client_ip_send_count(
+    attempts: &AttemptsTable,
+    limits: &Limits,
+    ip: &str,
+    now: u64,
+) -> Result<SendCount, AuthError> {
+    send_count(attempts, limits, SendScope::ClientIp, ip, now)
 }

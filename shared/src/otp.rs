@@ -19,18 +19,21 @@ pub const OTP_DIGITS: usize = 6;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpPurpose {
     SignUp,
+    PasswordReset,
 }
 
 impl OtpPurpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SignUp => "signup",
+            Self::PasswordReset => "password_reset",
         }
     }
 
     pub fn parse(stored: &str) -> Option<Self> {
         match stored {
             "signup" => Some(Self::SignUp),
+            "password_reset" => Some(Self::PasswordReset),
             _ => None,
         }
     }

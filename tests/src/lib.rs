@@ -8,9 +8,9 @@ pub mod tables;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use auth_shared::App;
 use auth_shared::config::Config;
 use auth_shared::store::Item;
+use auth_shared::{App, handlers};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
@@ -24,12 +24,19 @@ pub const PHONE_E164: &str = "+989101234567";
 pub const CLIENT_IP: &str = "203.0.113.7";
 pub const PASSWORD: &str = "correct horse battery";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     CheckPhone,
     Verify,
     Register,
     Login,
+    Refresh,
+    Logout,
+    Profile,
+    PasswordChange,
+    PasswordResetRequest,
+    PasswordResetConfirm,
+    Jwks,
 }
 
 impl Endpoint {
@@ -39,10 +46,27 @@ impl Endpoint {
             Self::Verify => "/auth/verify/",
             Self::Register => "/auth/register/",
             Self::Login => "/auth/login/",
+            Self::Refresh => "/auth/refresh/",
+            Self::Logout => "/auth/logout/",
+            Self::Profile => "/auth/profile/",
+            Self::PasswordChange => "/auth/password/change/",
+            Self::PasswordResetRequest => "/auth/password/reset/request/",
+            Self::PasswordResetConfirm => "/auth/password/reset/confirm/",
+            Self::Jwks => "/.well-known/jwks.json",
         }
     }
 
-    pub const ALL: [Endpoint; 4] = [Self::CheckPhone, Self::Verify, Self::Register, Self::Login];
+    /// The endpoints that take a JSON body by POST and parse it before anything else.
+    pub const JSON_POSTS: [Endpoint; 8] = [
+        Self::CheckPhone,
+        Self::Verify,
+        Self::Register,
+        Self::Login,
+        Self::Refresh,
+        Self::PasswordChange,
+        Self::PasswordResetRequest,
+        Self::PasswordResetConfirm,
+    ];
 }
 
 /// What a handler answered.
@@ -87,6 +111,8 @@ pub struct RawRequest<'a> {
     pub binary: Option<&'a [u8]>,
     /// An `X-Forwarded-For` header, which clients can set to anything.
     pub forwarded_for: Option<&'a str>,
+    /// An access token, sent as `Authorization: Bearer <token>`.
+    pub bearer: Option<&'a str>,
     pub source_ip: &'a str,
 }
 
@@ -99,6 +125,7 @@ impl Default for RawRequest<'_> {
             base64: false,
             binary: None,
             forwarded_for: None,
+            bearer: None,
             source_ip: CLIENT_IP,
         }
     }
@@ -123,7 +150,10 @@ pub fn base_env(
 ) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = prefix_tables.iter().cloned().collect();
     for (name, value) in [
-        ("JWT_SECRET", "test-jwt-secret-0123456789abcdef0123456789"),
+        (
+            "JWT_SIGNING_KEY",
+            "test-jwt-signing-key-0123456789abcdef0123456789",
+        ),
         (
             "OTP_HMAC_SECRET",
             "test-otp-secret-0123456789abcdef0123456789",
@@ -157,7 +187,7 @@ impl TestApp {
         }
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
         Self {
-            app: App::new(config, &aws),
+            app: App::new(config, &aws).expect("valid keys"),
             dynamodb,
             outbox,
         }
@@ -183,11 +213,19 @@ impl TestApp {
     /// Sends an API Gateway (HTTP API, payload 2.0) event through the endpoint's handler.
     pub async fn send(&self, endpoint: Endpoint, raw: RawRequest<'_>) -> TestResponse {
         let request = api_gateway_request(endpoint.path(), &raw);
+        let app = &self.app;
         let response = match endpoint {
-            Endpoint::CheckPhone => auth_shared::handlers::check_phone(&self.app, request).await,
-            Endpoint::Verify => auth_shared::handlers::verify(&self.app, request).await,
-            Endpoint::Register => auth_shared::handlers::register(&self.app, request).await,
-            Endpoint::Login => auth_shared::handlers::login(&self.app, request).await,
+            Endpoint::CheckPhone => handlers::check_phone(app, request).await,
+            Endpoint::Verify => handlers::verify(app, request).await,
+            Endpoint::Register => handlers::register(app, request).await,
+            Endpoint::Login => handlers::login(app, request).await,
+            Endpoint::Refresh => handlers::refresh(app, request).await,
+            Endpoint::Logout => handlers::logout(app, request).await,
+            Endpoint::Profile => handlers::profile(app, request).await,
+            Endpoint::PasswordChange => handlers::password_change(app, request).await,
+            Endpoint::PasswordResetRequest => handlers::password_reset_request(app, request).await,
+            Endpoint::PasswordResetConfirm => handlers::password_reset_confirm(app, request).await,
+            Endpoint::Jwks => handlers::jwks(app, request).await,
         };
         let Ok(response) = response;
         let (parts, body) = response.into_parts();
@@ -197,19 +235,60 @@ impl TestApp {
             Body::Binary(bytes) => String::from_utf8(bytes).expect("utf-8 body"),
             _ => String::new(),
         };
+        if parts.status.as_u16() == 204 {
+            assert!(text.is_empty(), "204 has no body");
+            return TestResponse {
+                status: 204,
+                headers: parts.headers,
+                body: Value::Null,
+            };
+        }
         assert_eq!(
             parts
                 .headers
                 .get("content-type")
                 .map(|v| v.to_str().unwrap()),
             Some("application/json"),
-            "every response is JSON"
+            "every response with a body is JSON"
         );
         TestResponse {
             status: parts.status.as_u16(),
             headers: parts.headers,
             body: serde_json::from_str(&text).expect("response body is JSON"),
         }
+    }
+
+    /// `method` on `endpoint` as the holder of `access_token`, with an optional JSON body.
+    pub async fn authed(
+        &self,
+        endpoint: Endpoint,
+        method: &str,
+        access_token: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let body = body.map(|body| body.to_string());
+        self.send(
+            endpoint,
+            RawRequest {
+                method,
+                body: body.as_deref(),
+                bearer: Some(access_token),
+                ..RawRequest::default()
+            },
+        )
+        .await
+    }
+
+    /// Logs `phone` in with `PASSWORD`; returns the `tokens` object.
+    pub async fn login(&self, phone: &str) -> Value {
+        let response = self
+            .post(
+                Endpoint::Login,
+                json!({ "phone": phone, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        response.body["tokens"].clone()
     }
 
     /// Every SMS written to the outbox, in order.
@@ -339,6 +418,9 @@ pub fn api_gateway_request(path: &str, raw: &RawRequest<'_>) -> Request {
     let mut headers = serde_json::Map::new();
     if let Some(content_type) = raw.content_type {
         headers.insert("content-type".into(), json!(content_type));
+    }
+    if let Some(token) = raw.bearer {
+        headers.insert("authorization".into(), json!(format!("Bearer {token}")));
     }
     if let Some(forwarded_for) = raw.forwarded_for {
         headers.insert("x-forwarded-for".into(), json!(forwarded_for));

@@ -8,7 +8,7 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::{parse_json_post, require_client_ip, respond};
 use crate::otp::OtpPurpose;
-use crate::service;
+use crate::service::codes::send_otp;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +45,7 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
             sent: None,
         });
     }
-    service::send_otp(app, &phone, &client_ip, OtpPurpose::SignUp).await?;
+    send_otp(app, &phone, &client_ip, OtpPurpose::SignUp).await??;
     Ok(CheckPhoneResponse {
         exists: false,
         sent: Some(OtpSent {

@@ -8,7 +8,7 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::{parse_json_post, require_client_ip, respond};
 use crate::password::Password;
-use crate::service;
+use crate::service::sessions;
 use crate::tokens::TokenPair;
 
 #[derive(Deserialize)]
@@ -34,7 +34,7 @@ async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError
     let phone = app.config.parse_phone(&body.phone)?;
     let client_ip = require_client_ip(request)?;
     let tokens =
-        service::login(app, &phone, Password::presented(body.password), &client_ip).await?;
+        sessions::login(app, &phone, Password::presented(body.password), &client_ip).await?;
     Ok(LoginResponse {
         message: "Login successful.",
         tokens,

@@ -2,11 +2,21 @@
 //! Each returns `Infallible`: every error is already a JSON response.
 
 mod check_phone;
+mod jwks;
 mod login;
+mod logout;
+mod password;
+mod profile;
+mod refresh;
 mod register;
 mod verify;
 
 pub use check_phone::check_phone;
+pub use jwks::jwks;
 pub use login::login;
+pub use logout::logout;
+pub use password::{password_change, password_reset_confirm, password_reset_request};
+pub use profile::profile;
+pub use refresh::refresh;
 pub use register::register;
 pub use verify::verify;

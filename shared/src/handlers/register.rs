@@ -9,7 +9,7 @@ use crate::error::AuthError;
 use crate::http::{parse_json_post, respond};
 use crate::password::Password;
 use crate::profile;
-use crate::service::{self, Registration};
+use crate::service::signup::{self, Registration};
 use crate::store::users::UserProfile;
 use crate::tokens::TokenPair;
 
@@ -53,7 +53,7 @@ async fn handle(app: &App, request: &Request) -> Result<RegisterResponse, AuthEr
     if registration.registration_token.len() > MAX_TOKEN_CHARS {
         return Err(AuthError::InvalidRegistrationToken);
     }
-    let (user, tokens) = service::register(app, registration).await?;
+    let (user, tokens) = signup::register(app, registration).await?;
     Ok(RegisterResponse {
         message: "User registered successfully!",
         user,

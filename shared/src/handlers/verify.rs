@@ -8,7 +8,7 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::{parse_json_post, require_client_ip, respond};
 use crate::otp::OtpCode;
-use crate::service;
+use crate::service::signup::verify_phone;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +34,7 @@ async fn handle(app: &App, request: &Request) -> Result<VerifyResponse, AuthErro
     let phone = app.config.parse_phone(&body.phone)?;
     let code = OtpCode::parse(&body.code)?;
     let client_ip = require_client_ip(request)?;
-    let registration_token = service::verify_otp(app, &phone, &code, &client_ip).await?;
+    let registration_token = verify_phone(app, &phone, &code, &client_ip).await?;
     Ok(VerifyResponse {
         message: "Phone verified.",
         registration_token,

@@ -6,6 +6,7 @@
 pub mod attempts;
 pub mod otps;
 pub mod registration_tokens;
+pub mod sessions;
 pub mod users;
 
 use std::collections::HashMap;

@@ -81,12 +81,13 @@ impl OtpsTable {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Spends the code `code_hash` (for a transaction): fails if it was replaced, used, expired
-    /// or ran out of attempts in the meantime, so one code yields at most one success.
+    /// Spends the code `code_hash` for `purpose` (for a transaction): fails if it was replaced,
+    /// used, expired or ran out of attempts in the meantime, so one code yields one success.
     pub fn consume(
         &self,
         phone: &PhoneNumber,
         code_hash: &str,
+        purpose: OtpPurpose,
         max_attempts: u32,
         now: u64,
     ) -> Result<TransactWriteItem, AuthError> {
@@ -94,9 +95,10 @@ impl OtpsTable {
             .table_name(&self.name)
             .key("phone", text(phone.as_str()))
             .condition_expression(
-                "code_hash = :hash AND failed_attempts < :max AND expires_at > :now",
+                "code_hash = :hash AND purpose = :purpose AND failed_attempts < :max AND expires_at > :now",
             )
             .expression_attribute_values(":hash", text(code_hash))
+            .expression_attribute_values(":purpose", text(purpose.as_str()))
             .expression_attribute_values(":max", num(max_attempts.into()))
             .expression_attribute_values(":now", num(now))
             .build()

@@ -2,10 +2,10 @@
 //! invariant DynamoDB enforces (a conditional put on the key).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 use serde::Serialize;
 
-use super::{Item, get_item, get_num, get_text, num, text};
+use super::{Item, condition_failed, get_item, get_num, get_text, num, text, unavailable};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 
@@ -59,6 +59,105 @@ impl UsersTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+/// Profile fields to change; `None` keeps the stored value.
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
+
+impl UsersTable {
+    /// Applies `changes` to the account of `phone` if it still belongs to `user_id`; returns
+    /// the updated user, or `None` when the account is gone.
+    pub async fn update_profile(
+        &self,
+        phone: &PhoneNumber,
+        user_id: &str,
+        changes: ProfileChanges,
+    ) -> Result<Option<User>, AuthError> {
+        let fields = [
+            ("first_name", changes.first_name),
+            ("last_name", changes.last_name),
+            ("email", changes.email),
+        ];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("phone", text(phone.as_str()))
+            .condition_expression("user_id = :user")
+            .expression_attribute_values(":user", text(user_id))
+            .return_values(ReturnValue::AllNew);
+        let mut assignments = Vec::new();
+        for (name, value) in fields {
+            if let Some(value) = value {
+                assignments.push(format!("{name} = :{name}"));
+                request = request.expression_attribute_values(format!(":{name}"), text(value));
+            }
+        }
+        if assignments.is_empty() {
+            return Ok(self
+                .get(phone)
+                .await?
+                .filter(|user| user.profile.id == user_id));
+        }
+        match request
+            .update_expression(format!("SET {}", assignments.join(", ")))
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.attributes.as_ref().and_then(from_item)),
+            Err(error) if condition_failed(&error) => Ok(None),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Replaces the password hash of the account of `phone` (for a transaction), provided the
+    /// account is still the one of `user_id`.
+    pub fn set_password(
+        &self,
+        phone: &PhoneNumber,
+        user_id: &str,
+        password_hash: String,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("phone", text(phone.as_str()))
+            .update_expression("SET password_hash = :hash")
+            .condition_expression("user_id = :user")
+            .expression_attribute_values(":hash", text(password_hash))
+            .expression_attribute_values(":user", text(user_id))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Deletes the account of `phone` if it is still the one of `user_id`; false if it was not.
+    pub async fn delete(&self, phone: &PhoneNumber, user_id: &str) -> Result<bool, AuthError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .key("phone", text(phone.as_str()))
+            .condition_expression("user_id = :user")
+            .expression_attribute_values(":user", text(user_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(unavailable(error)),
+        }
     }
 }
 

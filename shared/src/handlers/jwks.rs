@@ -1,0 +1,23 @@
+use std::convert::Infallible;
+
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+
+use crate::App;
+use crate::http::{json_response, require_method};
+
+/// Verifiers may cache the key set this long; rotation keeps the previous key published longer.
+const CACHE_CONTROL: &str = "public, max-age=300";
+
+/// `GET /.well-known/jwks.json`: the public keys that verify this service's tokens.
+pub async fn jwks(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
+    if let Err(error) = require_method(&request, Method::GET) {
+        return Ok(error.into_response());
+    }
+    let mut response = json_response(StatusCode::OK, app.tokens.jwks());
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    Ok(response)
+}

@@ -1,0 +1,94 @@
+use std::convert::Infallible;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::error::AuthError;
+use crate::http::{bearer_token, parse_json_post, require_client_ip, respond, respond_no_content};
+use crate::otp::OtpCode;
+use crate::password::Password;
+use crate::service::{account, sessions};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    old_password: String,
+    new_password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    phone: String,
+}
+
+#[derive(Serialize)]
+struct ResetRequested {
+    message: &'static str,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirmation {
+    phone: String,
+    code: String,
+    new_password: String,
+}
+
+/// `POST /auth/password/change/` (Bearer): replaces the password, ends the other sessions.
+pub async fn password_change(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
+    respond_no_content(change(app, &request).await)
+}
+
+async fn change(app: &App, request: &Request) -> Result<(), AuthError> {
+    let body: PasswordChange = parse_json_post(request)?;
+    let new_password = Password::new(body.new_password)?;
+    let client_ip = require_client_ip(request)?;
+    let session = sessions::authenticate(app, bearer_token(request)?).await?;
+    account::change_password(
+        app,
+        &session,
+        Password::presented(body.old_password),
+        new_password,
+        &client_ip,
+    )
+    .await
+}
+
+/// `POST /auth/password/reset/request/`: sends a reset code to a registered number. The answer
+/// is the same whether or not the number has an account.
+pub async fn password_reset_request(
+    app: &App,
+    request: Request,
+) -> Result<Response<Body>, Infallible> {
+    respond(StatusCode::OK, reset_request(app, &request).await)
+}
+
+async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, AuthError> {
+    let body: ResetRequest = parse_json_post(request)?;
+    let phone = app.config.parse_phone(&body.phone)?;
+    let client_ip = require_client_ip(request)?;
+    account::request_password_reset(app, &phone, &client_ip).await?;
+    Ok(ResetRequested {
+        message: "If this number has an account, a reset code has been sent to it.",
+    })
+}
+
+/// `POST /auth/password/reset/confirm/`: sets a new password with a reset code.
+pub async fn password_reset_confirm(
+    app: &App,
+    request: Request,
+) -> Result<Response<Body>, Infallible> {
+    respond_no_content(reset_confirm(app, &request).await)
+}
+
+async fn reset_confirm(app: &App, request: &Request) -> Result<(), AuthError> {
+    let body: ResetConfirmation = parse_json_post(request)?;
+    let phone = app.config.parse_phone(&body.phone)?;
+    let code = OtpCode::parse(&body.code)?;
+    let new_password = Password::new(body.new_password)?;
+    let client_ip = require_client_ip(request)?;
+    account::confirm_password_reset(app, &phone, &code, new_password, &client_ip).await
+}

@@ -1,0 +1,104 @@
+use std::convert::Infallible;
+use std::time::{Duration, UNIX_EPOCH};
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::error::AuthError;
+use crate::http::{bearer_token, parse_json_body, require_client_ip, respond, respond_no_content};
+use crate::password::Password;
+use crate::profile;
+use crate::service::{account, sessions};
+use crate::store::users::{ProfileChanges, User};
+
+/// What the profile endpoints show: never the password hash.
+#[derive(Serialize)]
+struct ProfileResponse {
+    id: String,
+    phone: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    /// RFC 3339, UTC.
+    created_at: String,
+}
+
+impl From<User> for ProfileResponse {
+    fn from(user: User) -> Self {
+        let created_at = UNIX_EPOCH + Duration::from_secs(user.created_at);
+        let profile = user.profile;
+        Self {
+            id: profile.id,
+            phone: profile.phone,
+            first_name: profile.first_name,
+            last_name: profile.last_name,
+            email: profile.email,
+            created_at: humantime::format_rfc3339_seconds(created_at).to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileUpdate {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountDeletion {
+    password: String,
+}
+
+/// `GET | PATCH | DELETE /auth/profile/` (Bearer): read, edit or delete the account.
+pub async fn profile(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
+    match *request.method() {
+        Method::GET => respond(StatusCode::OK, show(app, &request).await),
+        Method::PATCH => respond(StatusCode::OK, update(app, &request).await),
+        Method::DELETE => respond_no_content(delete(app, &request).await),
+        _ => respond_no_content(Err(AuthError::MethodNotAllowed {
+            allow: "GET, PATCH, DELETE",
+        })),
+    }
+}
+
+async fn show(app: &App, request: &Request) -> Result<ProfileResponse, AuthError> {
+    let session = sessions::authenticate(app, bearer_token(request)?).await?;
+    Ok(account::current_user(app, &session).await?.into())
+}
+
+async fn update(app: &App, request: &Request) -> Result<ProfileResponse, AuthError> {
+    let body: ProfileUpdate = parse_json_body(request)?;
+    let changes = ProfileChanges {
+        first_name: body
+            .first_name
+            .map(|name| profile::name("first_name", &name))
+            .transpose()?,
+        last_name: body
+            .last_name
+            .map(|name| profile::name("last_name", &name))
+            .transpose()?,
+        email: body.email.map(|email| profile::email(&email)).transpose()?,
+    };
+    let session = sessions::authenticate(app, bearer_token(request)?).await?;
+    Ok(account::update_profile(app, &session, changes)
+        .await?
+        .into())
+}
+
+async fn delete(app: &App, request: &Request) -> Result<(), AuthError> {
+    let body: AccountDeletion = parse_json_body(request)?;
+    let client_ip = require_client_ip(request)?;
+    let session = sessions::authenticate(app, bearer_token(request)?).await?;
+    account::delete_account(
+        app,
+        &session,
+        Password::presented(body.password),
+        &client_ip,
+    )
+    .await
+}

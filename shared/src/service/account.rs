@@ -1,0 +1,161 @@
+//! The account of a logged-in user, and password recovery by OTP.
+
+use crate::App;
+use crate::error::AuthError;
+use crate::limits::{self, FailureCounter, FailureKind, SendScope};
+use crate::otp::{OtpCode, OtpPurpose};
+use crate::password::{self, Password};
+use crate::phone::PhoneNumber;
+use crate::service::codes::{SendRefusal, forget_failures, match_code, send_otp};
+use crate::store::sessions::Session;
+use crate::store::users::{ProfileChanges, User};
+use crate::store::{self, TransactionError, now};
+
+/// The account behind a live session (gone if it was deleted meanwhile).
+pub async fn current_user(app: &App, session: &Session) -> Result<User, AuthError> {
+    app.users
+        .get(&session.phone)
+        .await?
+        .filter(|user| user.profile.id == session.user_id)
+        .ok_or(AuthError::InvalidToken)
+}
+
+pub async fn update_profile(
+    app: &App,
+    session: &Session,
+    changes: ProfileChanges,
+) -> Result<User, AuthError> {
+    app.users
+        .update_profile(&session.phone, &session.user_id, changes)
+        .await?
+        .ok_or(AuthError::InvalidToken)
+}
+
+/// Checks the user's current password under the login lock-out: a blocked (phone, IP) pair is
+/// refused, a wrong password counts as a failed login.
+async fn confirm_password(
+    app: &App,
+    session: &Session,
+    password: Password,
+    client_ip: &str,
+) -> Result<User, AuthError> {
+    let now = now();
+    let counter = FailureCounter::new(
+        &app.attempts,
+        &app.config.limits,
+        FailureKind::Login,
+        &session.phone,
+        client_ip,
+    );
+    let failures = counter.ensure_not_blocked(now).await?;
+    let user = current_user(app, session).await?;
+    if !password::verify(password, Some(user.password_hash.clone())).await? {
+        counter.record(now).await?;
+        return Err(AuthError::WrongPassword);
+    }
+    forget_failures(&counter, failures).await;
+    Ok(user)
+}
+
+/// Deletes the account and ends all its sessions; the phone can register again.
+pub async fn delete_account(
+    app: &App,
+    session: &Session,
+    password: Password,
+    client_ip: &str,
+) -> Result<(), AuthError> {
+    confirm_password(app, session, password, client_ip).await?;
+    if !app.users.delete(&session.phone, &session.user_id).await? {
+        return Err(AuthError::InvalidToken);
+    }
+    app.sessions.revoke_all(&session.user_id, None).await?;
+    tracing::info!(user_id = %session.user_id, "account deleted");
+    Ok(())
+}
+
+/// Replaces the password; every other session of the user ends, this one stays.
+pub async fn change_password(
+    app: &App,
+    session: &Session,
+    old_password: Password,
+    new_password: Password,
+    client_ip: &str,
+) -> Result<(), AuthError> {
+    confirm_password(app, session, old_password, client_ip).await?;
+    let hash = password::hash(new_password).await?;
+    let update = app
+        .users
+        .set_password(&session.phone, &session.user_id, hash)?;
+    store::transact(&app.dynamodb, vec![update])
+        .await
+        .map_err(|error| match error {
+            TransactionError::ConditionFailed { .. } => AuthError::InvalidToken,
+            TransactionError::Storage(error) => error,
+        })?;
+    let revoked = app
+        .sessions
+        .revoke_all(&session.user_id, Some(&session.session_id))
+        .await?;
+    tracing::info!(user_id = %session.user_id, revoked, "password changed");
+    Ok(())
+}
+
+/// Sends a reset code if `phone` has an account. The caller answers the same either way, so
+/// the answer must not depend on the account either: the phone's cooldown and cap silently
+/// skip the SMS, and every request counts once against the client IP's cap, which alone may
+/// refuse (429) since it says nothing about the number.
+pub async fn request_password_reset(
+    app: &App,
+    phone: &PhoneNumber,
+    client_ip: &str,
+) -> Result<(), AuthError> {
+    if app.users.get(phone).await?.is_some() {
+        match send_otp(app, phone, client_ip, OtpPurpose::PasswordReset).await? {
+            Ok(()) => return Ok(()),
+            Err(
+                refusal @ SendRefusal::Cap {
+                    scope: SendScope::ClientIp,
+                    ..
+                },
+            ) => return Err(refusal.into()),
+            // Refused for the phone alone: count the IP as an unknown number would.
+            Err(_) => tracing::info!("reset code not sent: phone cooldown or cap"),
+        }
+    }
+    let count = limits::client_ip_send_count(&app.attempts, &app.config.limits, client_ip, now())?;
+    match store::transact(&app.dynamodb, vec![count.update]).await {
+        Ok(()) => Ok(()),
+        Err(TransactionError::ConditionFailed { .. }) => Err(AuthError::RateLimited {
+            retry_after: count.retry_after,
+        }),
+        Err(TransactionError::Storage(error)) => Err(error),
+    }
+}
+
+/// Sets a new password with a reset code (same wrong-code rules and lock-outs as sign-up
+/// verification) and ends every session of the account.
+pub async fn confirm_password_reset(
+    app: &App,
+    phone: &PhoneNumber,
+    code: &OtpCode,
+    new_password: Password,
+    client_ip: &str,
+) -> Result<(), AuthError> {
+    let matched = match_code(app, phone, code, client_ip, OtpPurpose::PasswordReset).await?;
+    let user = app.users.get(phone).await?.ok_or(AuthError::NoActiveOtp)?;
+    let hash = password::hash(new_password).await?;
+    let now = now();
+    let items = vec![
+        matched.consume(app, phone, now)?,
+        app.users.set_password(phone, &user.profile.id, hash)?,
+    ];
+    match store::transact(&app.dynamodb, items).await {
+        Ok(()) => {}
+        Err(TransactionError::ConditionFailed { .. }) => return Err(AuthError::NoActiveOtp),
+        Err(TransactionError::Storage(error)) => return Err(error),
+    }
+    matched.forget_failures().await;
+    let revoked = app.sessions.revoke_all(&user.profile.id, None).await?;
+    tracing::info!(user_id = %user.profile.id, revoked, "password reset");
+    Ok(())
+}

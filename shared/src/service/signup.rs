@@ -1,0 +1,99 @@
+//! Sign-up: a verified phone gets a registration token, which creates the account.
+
+use crate::App;
+use crate::error::AuthError;
+use crate::otp::{OtpCode, OtpPurpose};
+use crate::password::{self, Password};
+use crate::phone::PhoneNumber;
+use crate::service::codes::match_code;
+use crate::service::sessions;
+use crate::store::users::{User, UserProfile};
+use crate::store::{self, TransactionError, now};
+use crate::tokens::{TokenPair, hash_opaque_token, new_opaque_token};
+
+/// Exchanges a right sign-up code for a registration token. The code is spent and the token
+/// created in one transaction, so one code yields at most one token.
+pub async fn verify_phone(
+    app: &App,
+    phone: &PhoneNumber,
+    code: &OtpCode,
+    client_ip: &str,
+) -> Result<String, AuthError> {
+    let matched = match_code(app, phone, code, client_ip, OtpPurpose::SignUp).await?;
+    let now = now();
+    let token = new_opaque_token()?;
+    let items = vec![
+        matched.consume(app, phone, now)?,
+        app.registration_tokens.create(
+            &hash_opaque_token(&token),
+            phone,
+            now,
+            now + app.config.registration_token_ttl_seconds,
+        )?,
+    ];
+    match store::transact(&app.dynamodb, items).await {
+        Ok(()) => {}
+        Err(TransactionError::ConditionFailed { .. }) => return Err(AuthError::NoActiveOtp),
+        Err(TransactionError::Storage(error)) => return Err(error),
+    }
+    matched.forget_failures().await;
+    tracing::info!("otp verified");
+    Ok(token)
+}
+
+/// A registration request that passed validation.
+pub struct Registration {
+    pub registration_token: String,
+    pub password: Password,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+}
+
+/// Creates the account of the phone the token was issued for, and its first session. The token
+/// is spent in the same transaction that creates the user: two registrations with one token
+/// create one account, and a refused registration leaves the token usable.
+pub async fn register(
+    app: &App,
+    registration: Registration,
+) -> Result<(UserProfile, TokenPair), AuthError> {
+    let now = now();
+    let token_hash = hash_opaque_token(&registration.registration_token);
+    let phone = app
+        .registration_tokens
+        .phone_for(&token_hash, now)
+        .await?
+        .ok_or(AuthError::InvalidRegistrationToken)?;
+    let user = User {
+        profile: UserProfile {
+            id: uuid::Uuid::new_v4().to_string(),
+            phone: phone.as_str().to_owned(),
+            first_name: registration.first_name,
+            last_name: registration.last_name,
+            email: registration.email,
+        },
+        password_hash: password::hash(registration.password).await?,
+        created_at: now,
+    };
+    let (session_items, tokens) = sessions::new_session(app, &user.profile.id, &phone, now)?;
+    let mut items = vec![
+        app.registration_tokens.consume(&token_hash, &phone, now)?,
+        app.users.create(&user)?,
+    ];
+    items.extend(session_items);
+    match store::transact(&app.dynamodb, items).await {
+        Ok(()) => {}
+        Err(TransactionError::ConditionFailed { index: 0, .. }) => {
+            return Err(AuthError::InvalidRegistrationToken);
+        }
+        Err(TransactionError::ConditionFailed { index: 1, .. }) => {
+            return Err(AuthError::PhoneAlreadyRegistered);
+        }
+        Err(TransactionError::ConditionFailed { .. }) => {
+            return Err(AuthError::internal("new session id already taken"));
+        }
+        Err(TransactionError::Storage(error)) => return Err(error),
+    }
+    tracing::info!(user_id = %user.profile.id, "user registered");
+    Ok((user.profile, tokens))
+}
