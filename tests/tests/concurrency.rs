@@ -71,3 +71,35 @@ async fn concurrent_sends_for_one_phone_send_one_sms_inside_the_cooldown() {
     );
     assert_eq!(t.sent_sms().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_refreshes_with_one_token_give_exactly_one_new_pair() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let refresh = registered.body["tokens"]["refresh"].clone();
+
+    let responses =
+        join_all((0..10).map(|_| t.post(Endpoint::Refresh, json!({ "refresh": refresh })))).await;
+
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 401),
+        "{statuses:?}"
+    );
+    let spent: Vec<_> = t
+        .scan(&t.tables().sessions)
+        .await
+        .into_iter()
+        .filter(|item| item.get("spent").is_some())
+        .collect();
+    assert_eq!(
+        spent.len(),
+        2,
+        "the presented token and exactly one successor"
+    );
+}

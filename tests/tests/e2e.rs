@@ -1,5 +1,6 @@
 //! End to end: the real function binaries under `cargo lambda watch`, on API Gateway's paths,
-//! over HTTP, against DynamoDB Local: check-phone -> SMS outbox -> verify -> register -> login.
+//! over HTTP, against DynamoDB Local: check-phone -> SMS outbox -> verify -> register -> login
+//! -> refresh -> profile -> logout.
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -81,7 +82,7 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
 
 #[tokio::test]
 #[ignore = "needs cargo-lambda on PATH and builds the binaries; scripts/test runs it"]
-async fn sign_up_and_login_through_the_real_binaries() {
+async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     let aws = auth_shared::load_aws_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let prefix = format!("e2e{}-", uuid::Uuid::new_v4().simple());
@@ -152,11 +153,52 @@ async fn sign_up_and_login_through_the_real_binaries() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"], "Login successful.");
-    assert!(
-        body["tokens"]["access"]
-            .as_str()
-            .is_some_and(|t| t.split('.').count() == 3)
-    );
+    let refresh = body["tokens"]["refresh"].as_str().unwrap().to_owned();
+
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/refresh/"),
+        json!({ "refresh": refresh }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["tokens"]["access"].as_str().unwrap().to_owned();
+
+    let profile = client
+        .get(format!("{base}/auth/profile/"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("GET profile");
+    assert_eq!(profile.status().as_u16(), 200);
+    let profile: Value = profile.json().await.expect("JSON profile");
+    assert_eq!(profile["id"], user_id.as_str());
+    assert_eq!(profile["phone"], PHONE_E164);
+
+    let jwks: Value = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("GET jwks")
+        .json()
+        .await
+        .expect("JSON key set");
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+
+    let logout = client
+        .post(format!("{base}/auth/logout/"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("POST logout");
+    assert_eq!(logout.status().as_u16(), 204);
+    let after = client
+        .get(format!("{base}/auth/profile"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("GET profile");
+    assert_eq!(after.status().as_u16(), 401, "logout takes effect at once");
 
     let (status, body) = post(
         &client,

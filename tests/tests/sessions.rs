@@ -1,0 +1,266 @@
+//! `POST /auth/refresh/` and `POST /auth/logout/`
+
+use auth_shared::tokens::{TokenType, hash_opaque_token};
+use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, now, num};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+
+fn token(tokens: &Value, kind: &str) -> String {
+    tokens[kind].as_str().unwrap().to_owned()
+}
+
+async fn refresh(t: &TestApp, refresh: &str) -> TestResponse {
+    t.post(Endpoint::Refresh, json!({ "refresh": refresh }))
+        .await
+}
+
+async fn profile_status(t: &TestApp, access: &str) -> u16 {
+    t.authed(Endpoint::Profile, "GET", access, None)
+        .await
+        .status
+}
+
+async fn session_item(t: &TestApp, user_id: &str, sk: &str) -> Option<auth_shared::store::Item> {
+    t.dynamodb
+        .get_item()
+        .table_name(&t.tables().sessions)
+        .key("user_id", AttributeValue::S(user_id.to_owned()))
+        .key("sk", AttributeValue::S(sk.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_spent_for_a_new_pair_in_the_same_session() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let first = token(&registered.body["tokens"], "refresh");
+    let old_claims = t.app.tokens.verify(&first, TokenType::Refresh).unwrap();
+
+    let response = refresh(&t, &first).await;
+
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let tokens = &response.body["tokens"];
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    let second = token(tokens, "refresh");
+    assert_ne!(second, first);
+    let new_claims = t.app.tokens.verify(&second, TokenType::Refresh).unwrap();
+    assert_eq!(
+        new_claims.sid, old_claims.sid,
+        "same session (token family)"
+    );
+    assert_eq!(new_claims.sub, old_claims.sub);
+    assert_eq!(profile_status(&t, &token(tokens, "access")).await, 200);
+
+    let user = &old_claims.sub;
+    let spent = session_item(
+        &t,
+        user,
+        &format!("refresh#{}", hash_opaque_token(&old_claims.jti)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(spent.get("spent"), Some(&AttributeValue::Bool(true)));
+    let fresh = session_item(
+        &t,
+        user,
+        &format!("refresh#{}", hash_opaque_token(&new_claims.jti)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fresh.get("spent"), Some(&AttributeValue::Bool(false)));
+    assert!(
+        t.scan(&t.tables().sessions)
+            .await
+            .iter()
+            .all(|item| item.values().all(|v| v
+                .as_s()
+                .map_or(true, |s| *s != first && *s != old_claims.jti))),
+        "only hashes of refresh token ids are stored"
+    );
+    let session = session_item(&t, user, &format!("session#{}", old_claims.sid))
+        .await
+        .unwrap();
+    assert_eq!(num(&session, "expires_at"), Some(new_claims.exp));
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let first = token(&registered.body["tokens"], "refresh");
+    let rotated = refresh(&t, &first).await;
+    let second = token(&rotated.body["tokens"], "refresh");
+    let second_access = token(&rotated.body["tokens"], "access");
+
+    let replay = refresh(&t, &first).await;
+
+    assert_eq!(replay.status, 401);
+    assert_eq!(replay.body, json!({ "error": "Invalid or expired token." }));
+    assert_eq!(
+        refresh(&t, &second).await.status,
+        401,
+        "the newer token dies too"
+    );
+    assert_eq!(
+        profile_status(&t, &second_access).await,
+        401,
+        "and the session's access"
+    );
+    let sid = t
+        .app
+        .tokens
+        .verify(&second, TokenType::Refresh)
+        .unwrap()
+        .sid;
+    let user = registered.body["user"]["id"].as_str().unwrap();
+    assert!(
+        session_item(&t, user, &format!("session#{sid}"))
+            .await
+            .is_none()
+    );
+
+    // Other sessions of the user are not affected.
+    let other = t.login(PHONE).await;
+    assert_eq!(refresh(&t, &token(&other, "refresh")).await.status, 200);
+}
+
+#[tokio::test]
+async fn access_malformed_foreign_and_expired_tokens_are_refused_as_refresh() {
+    let t = TestApp::with_env(&[("REFRESH_TOKEN_TTL_SECONDS", "1")]).await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let tokens = &registered.body["tokens"];
+    let other_service = TestApp::with_env(&[(
+        "JWT_SIGNING_KEY",
+        "some-other-deployment-key-0123456789abcdef",
+    )])
+    .await;
+    let foreign = other_service
+        .app
+        .tokens
+        .issue("someone", "some-session", now())
+        .unwrap()
+        .pair
+        .refresh;
+
+    for bad in [
+        token(tokens, "access"),
+        "not.a.jwt".to_owned(),
+        String::new(),
+        foreign,
+    ] {
+        let response = refresh(&t, &bad).await;
+        assert_eq!(response.status, 401, "{bad}");
+        assert_eq!(response.error(), "Invalid or expired token.");
+    }
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired = refresh(&t, &token(tokens, "refresh")).await;
+    assert_eq!(expired.status, 401);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_at_once_and_only_that_one() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let tokens = &registered.body["tokens"];
+    let other = t.login(PHONE).await;
+
+    let response = t
+        .authed(Endpoint::Logout, "POST", &token(tokens, "access"), None)
+        .await;
+
+    assert_eq!(response.status, 204);
+    assert_eq!(refresh(&t, &token(tokens, "refresh")).await.status, 401);
+    assert_eq!(
+        profile_status(&t, &token(tokens, "access")).await,
+        401,
+        "access refused at once"
+    );
+    assert_eq!(profile_status(&t, &token(&other, "access")).await, 200);
+    assert_eq!(refresh(&t, &token(&other, "refresh")).await.status, 200);
+}
+
+#[tokio::test]
+async fn logout_with_all_ends_every_session_of_the_user() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let sessions = [
+        registered.body["tokens"].clone(),
+        t.login(PHONE).await,
+        t.login(PHONE).await,
+    ];
+    let stranger = t.registered_user("09121234567", "+989121234567").await;
+
+    let response = t
+        .authed(
+            Endpoint::Logout,
+            "POST",
+            &token(&sessions[1], "access"),
+            Some(json!({ "all": true })),
+        )
+        .await;
+
+    assert_eq!(response.status, 204);
+    for tokens in &sessions {
+        assert_eq!(profile_status(&t, &token(tokens, "access")).await, 401);
+        assert_eq!(refresh(&t, &token(tokens, "refresh")).await.status, 401);
+    }
+    let stranger_access = token(&stranger.body["tokens"], "access");
+    assert_eq!(
+        profile_status(&t, &stranger_access).await,
+        200,
+        "other users keep theirs"
+    );
+}
+
+#[tokio::test]
+async fn logout_with_a_refresh_token_of_another_session_ends_both() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let current = &registered.body["tokens"];
+    let other = t.login(PHONE).await;
+
+    let response = t
+        .authed(
+            Endpoint::Logout,
+            "POST",
+            &token(current, "access"),
+            Some(json!({ "refresh": token(&other, "refresh") })),
+        )
+        .await;
+
+    assert_eq!(response.status, 204);
+    assert_eq!(profile_status(&t, &token(current, "access")).await, 401);
+    assert_eq!(profile_status(&t, &token(&other, "access")).await, 401);
+}
+
+#[tokio::test]
+async fn logout_needs_a_valid_bearer_access_token() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let tokens = &registered.body["tokens"];
+
+    let missing = t.send(Endpoint::Logout, RawRequest::default()).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.error(), "Missing bearer token.");
+    assert_eq!(missing.headers.get("www-authenticate").unwrap(), "Bearer");
+
+    let with_refresh = t
+        .authed(Endpoint::Logout, "POST", &token(tokens, "refresh"), None)
+        .await;
+    assert_eq!(with_refresh.status, 401);
+    assert_eq!(
+        with_refresh.headers.get("www-authenticate").unwrap(),
+        "Bearer error=\"invalid_token\""
+    );
+    assert_eq!(
+        profile_status(&t, &token(tokens, "access")).await,
+        200,
+        "nothing was revoked"
+    );
+}
