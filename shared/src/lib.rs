@@ -22,7 +22,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, ConfigError, SmsProviderConfig};
+use crate::limits::{FailureCounter, FailureKind};
 use crate::otp::OtpHasher;
+use crate::phone::PhoneNumber;
 use crate::sms::SmsSender;
 use crate::store::attempts::AttemptsTable;
 use crate::store::otps::OtpsTable;
@@ -83,6 +85,18 @@ impl App {
             dynamodb,
             config,
         })
+    }
+}
+
+impl App {
+    /// The failure counter of one (phone, client IP) pair.
+    pub fn failure_counter(
+        &self,
+        kind: FailureKind,
+        phone: &PhoneNumber,
+        client_ip: &str,
+    ) -> FailureCounter<'_> {
+        FailureCounter::new(&self.attempts, &self.config.limits, kind, phone, client_ip)
     }
 }
 

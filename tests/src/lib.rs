@@ -321,6 +321,25 @@ impl TestApp {
             .item
     }
 
+    /// The stored code item of `e164`.
+    pub async fn otp(&self, e164: &str) -> Option<Item> {
+        self.get_item(&self.app.config.tables.otps, "phone", e164)
+            .await
+    }
+
+    /// The stored account item of `e164`.
+    pub async fn user(&self, e164: &str) -> Option<Item> {
+        self.get_item(&self.app.config.tables.users, "phone", e164)
+            .await
+    }
+
+    /// Lets `e164` have a new code at once, as if the resend cooldown had passed.
+    pub async fn end_resend_cooldown(&self, e164: &str) {
+        let otps = &self.app.config.tables.otps;
+        self.set_number(otps, "phone", e164, "resend_at", now() - 1)
+            .await;
+    }
+
     pub async fn scan(&self, table: &str) -> Vec<Item> {
         self.dynamodb
             .scan()
@@ -391,6 +410,12 @@ pub fn register_body(token: &str) -> Value {
         "last_name": "Ahmadi",
         "email": "sara@example.com",
     })
+}
+
+/// A six-digit code that is not `code`.
+pub fn other_code(code: &str) -> String {
+    let n: u32 = code.parse().expect("a six-digit code");
+    format!("{:06}", (n + 1) % 1_000_000)
 }
 
 /// The six-digit code inside an SMS body.

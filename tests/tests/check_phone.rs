@@ -20,10 +20,7 @@ async fn a_new_phone_gets_a_code_by_sms_and_only_its_hash_is_stored() {
     assert_eq!(sms[0]["to"], PHONE_E164);
     let code = code_in(sms[0]["body"].as_str().unwrap()).unwrap();
 
-    let otp = t
-        .get_item(&t.tables().otps, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let otp = t.otp(PHONE_E164).await.unwrap();
     let stored_hash = text(&otp, "code_hash").unwrap();
     assert!(
         !stored_hash.contains(&code),
@@ -106,10 +103,7 @@ async fn a_resend_inside_the_cooldown_is_429_and_keeps_the_code() {
     let t = TestApp::new().await;
     t.post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
         .await;
-    let before = t
-        .get_item(&t.tables().otps, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let before = t.otp(PHONE_E164).await.unwrap();
 
     let response = t
         .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
@@ -124,10 +118,7 @@ async fn a_resend_inside_the_cooldown_is_429_and_keeps_the_code() {
     assert!((1..=60).contains(&wait), "{wait}");
     assert_eq!(response.body["retry_after"], wait);
     assert_eq!(t.sent_sms().len(), 1);
-    let after = t
-        .get_item(&t.tables().otps, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let after = t.otp(PHONE_E164).await.unwrap();
     assert_eq!(before, after);
     let counters = t.scan(&t.tables().attempts).await;
     assert!(
@@ -142,14 +133,7 @@ async fn a_resend_after_the_cooldown_replaces_the_old_code() {
     t.post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
         .await;
     let old_code = t.last_code_for(PHONE_E164).unwrap();
-    t.set_number(
-        &t.tables().otps,
-        "phone",
-        PHONE_E164,
-        "resend_at",
-        now() - 1,
-    )
-    .await;
+    t.end_resend_cooldown(PHONE_E164).await;
 
     let response = t
         .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
@@ -186,7 +170,7 @@ async fn sends_per_phone_are_capped_per_window() {
             .await;
         assert_eq!(response.status, 200, "{:?}", response.body);
     }
-    let otp_before = t.get_item(&t.tables().otps, "phone", PHONE_E164).await;
+    let otp_before = t.otp(PHONE_E164).await;
 
     let response = t
         .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
@@ -196,10 +180,7 @@ async fn sends_per_phone_are_capped_per_window() {
     assert_eq!(response.error(), "Too many requests. Try again later.");
     assert!((1..=3600).contains(&response.retry_after().unwrap()));
     assert_eq!(t.sent_sms().len(), 5);
-    assert_eq!(
-        t.get_item(&t.tables().otps, "phone", PHONE_E164).await,
-        otp_before
-    );
+    assert_eq!(t.otp(PHONE_E164).await, otp_before);
 }
 
 #[tokio::test]
@@ -217,11 +198,7 @@ async fn sends_per_client_ip_are_capped_per_window() {
         .await;
     assert_eq!(refused.status, 429);
     assert!(refused.retry_after().is_some());
-    assert!(
-        t.get_item(&t.tables().otps, "phone", "+989121111111")
-            .await
-            .is_none()
-    );
+    assert!(t.otp("+989121111111").await.is_none());
 
     let other_ip = t
         .post_from(

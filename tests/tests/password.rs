@@ -1,6 +1,8 @@
 //! `POST /auth/password/change/`, `/auth/password/reset/request/` and `/auth/password/reset/confirm/`
 
-use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, now, num, text};
+use auth_tests::{
+    Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, num, other_code, text,
+};
 use serde_json::{Value, json};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -42,10 +44,6 @@ async fn reset_confirm(t: &TestApp, code: &str, new_password: &str) -> TestRespo
     .await
 }
 
-fn wrong(code: &str) -> String {
-    format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
-}
-
 #[tokio::test]
 async fn a_password_change_keeps_this_session_and_ends_the_others() {
     let t = TestApp::new().await;
@@ -70,10 +68,7 @@ async fn a_password_change_keeps_this_session_and_ends_the_others() {
         .authed(Endpoint::Profile, "GET", &access(&other), None)
         .await;
     assert_eq!(ended.status, 401, "other sessions end");
-    let stored = t
-        .get_item(&t.tables().users, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let stored = t.user(PHONE_E164).await.unwrap();
     assert!(
         text(&stored, "password_hash")
             .unwrap()
@@ -86,7 +81,7 @@ async fn a_password_change_checks_the_old_password_and_the_new_one() {
     let t = TestApp::new().await;
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let token = access(&registered.body["tokens"]);
-    let before = t.get_item(&t.tables().users, "phone", PHONE_E164).await;
+    let before = t.user(PHONE_E164).await;
 
     let wrong_old = change(&t, &token, "not my password", NEW_PASSWORD).await;
     assert_eq!(wrong_old.status, 401);
@@ -105,10 +100,7 @@ async fn a_password_change_checks_the_old_password_and_the_new_one() {
         .await;
     assert_eq!(unauthenticated.status, 401);
 
-    assert_eq!(
-        t.get_item(&t.tables().users, "phone", PHONE_E164).await,
-        before
-    );
+    assert_eq!(t.user(PHONE_E164).await, before);
     assert_eq!(login_status(&t, PASSWORD).await, 200);
 }
 
@@ -131,16 +123,9 @@ async fn a_reset_request_answers_the_same_for_registered_and_unknown_numbers() {
         "only the registered number gets a code"
     );
     assert_eq!(sms.last().unwrap()["to"], PHONE_E164);
-    let otp = t
-        .get_item(&t.tables().otps, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let otp = t.otp(PHONE_E164).await.unwrap();
     assert_eq!(text(&otp, "purpose"), Some("password_reset"));
-    assert!(
-        t.get_item(&t.tables().otps, "phone", "+989129998877")
-            .await
-            .is_none()
-    );
+    assert!(t.otp("+989129998877").await.is_none());
 
     // Inside the cooldown the registered number still gets the same answer, and no SMS.
     let again = reset_request(&t, PHONE).await;
@@ -180,14 +165,32 @@ async fn a_reset_sets_the_new_password_and_ends_every_session() {
             .status,
         401
     );
-    assert!(
-        t.get_item(&t.tables().otps, "phone", PHONE_E164)
-            .await
-            .is_none(),
-        "code spent"
-    );
+    assert!(t.otp(PHONE_E164).await.is_none(), "code spent");
     let replay = reset_confirm(&t, &code, "yet another password").await;
     assert_eq!(replay.status, 400);
+}
+
+#[tokio::test]
+async fn an_invalid_new_password_is_refused_before_the_code_is_looked_at() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    reset_request(&t, PHONE).await;
+    let code = t.last_code_for(PHONE_E164).unwrap();
+
+    let short = reset_confirm(&t, &code, "short").await;
+
+    assert_eq!(short.status, 400);
+    assert_eq!(
+        short.error(),
+        "Invalid field 'password': must be 8 to 128 characters."
+    );
+    let otp = t.otp(PHONE_E164).await.unwrap();
+    assert_eq!(
+        num(&otp, "failed_attempts"),
+        Some(0),
+        "the code is untouched"
+    );
+    assert_eq!(reset_confirm(&t, &code, NEW_PASSWORD).await.status, 204);
 }
 
 #[tokio::test]
@@ -196,11 +199,11 @@ async fn a_wrong_reset_code_follows_the_verify_rules_and_lockouts() {
     t.registered_user(PHONE, PHONE_E164).await;
     reset_request(&t, PHONE).await;
     let code = t.last_code_for(PHONE_E164).unwrap();
-    let before = t.get_item(&t.tables().users, "phone", PHONE_E164).await;
+    let before = t.user(PHONE_E164).await;
 
     let mut left = Vec::new();
     for _ in 0..3 {
-        let response = reset_confirm(&t, &wrong(&code), NEW_PASSWORD).await;
+        let response = reset_confirm(&t, &other_code(&code), NEW_PASSWORD).await;
         assert_eq!(response.status, 400);
         assert_eq!(response.error(), "Incorrect OTP.");
         left.push(response.body["attempts_left"].as_u64().unwrap());
@@ -209,14 +212,8 @@ async fn a_wrong_reset_code_follows_the_verify_rules_and_lockouts() {
     reset_confirm(&t, &code, NEW_PASSWORD)
         .await
         .assert_blocked_for_an_hour();
-    assert_eq!(
-        t.get_item(&t.tables().users, "phone", PHONE_E164).await,
-        before
-    );
-    let otp = t
-        .get_item(&t.tables().otps, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    assert_eq!(t.user(PHONE_E164).await, before);
+    let otp = t.otp(PHONE_E164).await.unwrap();
     assert_eq!(num(&otp, "failed_attempts"), Some(3));
 }
 
@@ -241,14 +238,7 @@ async fn a_sign_up_code_cannot_reset_a_password_nor_a_reset_code_verify_a_phone(
     );
     assert_eq!(login_status(&t, PASSWORD).await, 200);
 
-    t.set_number(
-        &t.tables().otps,
-        "phone",
-        PHONE_E164,
-        "resend_at",
-        now() - 1,
-    )
-    .await;
+    t.end_resend_cooldown(PHONE_E164).await;
     reset_request(&t, PHONE).await;
     let reset_code = t.last_code_for(PHONE_E164).unwrap();
     let verify = t

@@ -91,10 +91,7 @@ async fn patch_updates_only_the_given_fields() {
     assert_eq!(response.body["first_name"], "Sara");
     assert_eq!(response.body["last_name"], "Karimi");
     assert_eq!(response.body["email"], "Sara@example.org");
-    let stored = t
-        .get_item(&t.tables().users, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let stored = t.user(PHONE_E164).await.unwrap();
     assert_eq!(text(&stored, "last_name"), Some("Karimi"));
     assert_eq!(text(&stored, "email"), Some("Sara@example.org"));
     assert_eq!(text(&stored, "first_name"), Some("Sara"));
@@ -111,7 +108,7 @@ async fn patch_validates_like_registration_and_refuses_unknown_fields() {
     let t = TestApp::new().await;
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let token = access(&registered.body["tokens"]);
-    let before = t.get_item(&t.tables().users, "phone", PHONE_E164).await;
+    let before = t.user(PHONE_E164).await;
 
     let cases = [
         (
@@ -138,10 +135,7 @@ async fn patch_validates_like_registration_and_refuses_unknown_fields() {
         assert_eq!(response.status, 400);
         assert!(response.error().starts_with(message), "{:?}", response.body);
     }
-    assert_eq!(
-        t.get_item(&t.tables().users, "phone", PHONE_E164).await,
-        before
-    );
+    assert_eq!(t.user(PHONE_E164).await, before);
 }
 
 #[tokio::test]
@@ -168,11 +162,7 @@ async fn delete_with_a_wrong_password_is_401_and_counts_toward_the_login_lockout
         )
         .await;
     blocked.assert_blocked_for_an_hour();
-    assert!(
-        t.get_item(&t.tables().users, "phone", PHONE_E164)
-            .await
-            .is_some()
-    );
+    assert!(t.user(PHONE_E164).await.is_some());
 }
 
 #[tokio::test]
@@ -192,11 +182,7 @@ async fn delete_removes_the_account_ends_all_sessions_and_frees_the_phone() {
         .await;
 
     assert_eq!(response.status, 204);
-    assert!(
-        t.get_item(&t.tables().users, "phone", PHONE_E164)
-            .await
-            .is_none()
-    );
+    assert!(t.user(PHONE_E164).await.is_none());
     let sessions_left: Vec<_> = t
         .scan(&t.tables().sessions)
         .await

@@ -52,10 +52,7 @@ async fn a_verified_phone_registers_and_gets_tokens() {
     assert_eq!(refresh.exp, refresh.iat + 604_800);
     assert_ne!(access.jti, refresh.jti);
 
-    let user = t
-        .get_item(&t.tables().users, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let user = t.user(PHONE_E164).await.unwrap();
     assert_eq!(text(&user, "user_id"), Some(user_id));
     let hash = text(&user, "password_hash").unwrap();
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
@@ -158,10 +155,7 @@ async fn a_phone_registered_meanwhile_is_409_and_the_first_account_stays() {
         conflict.body,
         json!({ "error": "This phone number is already registered." })
     );
-    let user = t
-        .get_item(&t.tables().users, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let user = t.user(PHONE_E164).await.unwrap();
     assert_eq!(text(&user, "first_name"), Some("Sara"));
     assert_eq!(t.scan(&t.tables().users).await.len(), 1);
 }

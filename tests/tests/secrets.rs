@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, register_body};
+use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, other_code, register_body};
 use serde_json::json;
 
 /// Collects everything the service logs, at every level, including the AWS SDK's own tracing.
@@ -51,7 +51,10 @@ async fn secrets_appear_only_in_the_response_that_hands_them_out() {
         .await;
     let code = t.last_code_for(PHONE_E164).unwrap();
     let wrong = t
-        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000) }))
+        .post(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": other_code(&code) }),
+        )
         .await;
     let verified = t
         .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))

@@ -1,7 +1,7 @@
 //! `POST /auth/verify/`
 
 use auth_shared::tokens::hash_opaque_token;
-use auth_tests::{Endpoint, PHONE, PHONE_E164, TestApp, now, num, text};
+use auth_tests::{Endpoint, PHONE, PHONE_E164, TestApp, now, num, other_code, text};
 use serde_json::json;
 
 async fn sent_code(t: &TestApp) -> String {
@@ -10,12 +10,6 @@ async fn sent_code(t: &TestApp) -> String {
         .await;
     assert_eq!(sent.status, 200);
     t.last_code_for(PHONE_E164).unwrap()
-}
-
-/// A six-digit code that is not `code`.
-fn wrong(code: &str) -> String {
-    let n: u32 = code.parse().unwrap();
-    format!("{:06}", (n + 1) % 1_000_000)
 }
 
 #[tokio::test]
@@ -33,12 +27,7 @@ async fn the_right_code_gives_a_registration_token_stored_only_hashed() {
     let token = response.body["registration_token"].as_str().unwrap();
     assert!(token.len() >= 22, "at least 128 bits, base64url");
 
-    assert!(
-        t.get_item(&t.tables().otps, "phone", PHONE_E164)
-            .await
-            .is_none(),
-        "code spent"
-    );
+    assert!(t.otp(PHONE_E164).await.is_none(), "code spent");
     let stored = t.scan(&t.tables().registration_tokens).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(
@@ -85,7 +74,7 @@ async fn a_wrong_code_is_400_with_the_attempts_left() {
         let response = t
             .post(
                 Endpoint::Verify,
-                json!({ "phone": PHONE, "code": wrong(&code) }),
+                json!({ "phone": PHONE, "code": other_code(&code) }),
             )
             .await;
         assert_eq!(response.status, 400);
@@ -94,10 +83,7 @@ async fn a_wrong_code_is_400_with_the_attempts_left() {
             json!({ "error": "Incorrect OTP.", "attempts_left": expected_left })
         );
     }
-    let otp = t
-        .get_item(&t.tables().otps, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let otp = t.otp(PHONE_E164).await.unwrap();
     assert_eq!(num(&otp, "failed_attempts"), Some(5));
 
     // Five wrong tries kill the code: even the right one is refused now.
@@ -121,7 +107,7 @@ async fn attempts_left_also_reflects_the_lockout_of_the_phone_and_ip_pair() {
         let response = t
             .post(
                 Endpoint::Verify,
-                json!({ "phone": PHONE, "code": wrong(&code) }),
+                json!({ "phone": PHONE, "code": other_code(&code) }),
             )
             .await;
         assert_eq!(response.status, 400);
@@ -137,7 +123,7 @@ async fn three_failures_block_the_phone_and_ip_pair_for_an_hour() {
     for _ in 0..3 {
         t.post(
             Endpoint::Verify,
-            json!({ "phone": PHONE, "code": wrong(&code) }),
+            json!({ "phone": PHONE, "code": other_code(&code) }),
         )
         .await;
     }
@@ -147,10 +133,7 @@ async fn three_failures_block_the_phone_and_ip_pair_for_an_hour() {
         .await;
 
     blocked.assert_blocked_for_an_hour();
-    let otp = t
-        .get_item(&t.tables().otps, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let otp = t.otp(PHONE_E164).await.unwrap();
     assert_eq!(
         num(&otp, "failed_attempts"),
         Some(3),
@@ -224,10 +207,7 @@ async fn a_malformed_code_is_400_and_not_counted_as_a_guess() {
         assert_eq!(response.status, 400);
         assert_eq!(response.error(), "Invalid field 'code': must be 6 digits.");
     }
-    let otp = t
-        .get_item(&t.tables().otps, "phone", PHONE_E164)
-        .await
-        .unwrap();
+    let otp = t.otp(PHONE_E164).await.unwrap();
     assert_eq!(num(&otp, "failed_attempts"), Some(0));
 }
 
@@ -254,7 +234,7 @@ async fn a_success_clears_earlier_failures_of_the_pair() {
     let code = sent_code(&t).await;
     t.post(
         Endpoint::Verify,
-        json!({ "phone": PHONE, "code": wrong(&code) }),
+        json!({ "phone": PHONE, "code": other_code(&code) }),
     )
     .await;
     assert_eq!(

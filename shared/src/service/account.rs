@@ -2,7 +2,7 @@
 
 use crate::App;
 use crate::error::AuthError;
-use crate::limits::{self, FailureCounter, FailureKind, SendScope};
+use crate::limits::{self, FailureKind, SendScope};
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
@@ -40,13 +40,7 @@ async fn confirm_password(
     client_ip: &str,
 ) -> Result<User, AuthError> {
     let now = now();
-    let counter = FailureCounter::new(
-        &app.attempts,
-        &app.config.limits,
-        FailureKind::Login,
-        &session.phone,
-        client_ip,
-    );
+    let counter = app.failure_counter(FailureKind::Login, &session.phone, client_ip);
     let failures = counter.ensure_not_blocked(now).await?;
     let user = current_user(app, session).await?;
     if !password::verify(password, Some(user.password_hash.clone())).await? {

@@ -127,13 +127,7 @@ pub async fn match_code<'a>(
 ) -> Result<MatchedCode<'a>, AuthError> {
     let config = &app.config;
     let now = now();
-    let counter = FailureCounter::new(
-        &app.attempts,
-        &config.limits,
-        FailureKind::Verify,
-        phone,
-        client_ip,
-    );
+    let counter = app.failure_counter(FailureKind::Verify, phone, client_ip);
     let failures = counter.ensure_not_blocked(now).await?;
     let otp = app
         .otps

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::App;
 use crate::error::AuthError;
-use crate::limits::{FailureCounter, FailureKind};
+use crate::limits::FailureKind;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::service::codes::forget_failures;
@@ -39,13 +39,7 @@ pub async fn login(
     client_ip: &str,
 ) -> Result<TokenPair, AuthError> {
     let now = now();
-    let counter = FailureCounter::new(
-        &app.attempts,
-        &app.config.limits,
-        FailureKind::Login,
-        phone,
-        client_ip,
-    );
+    let counter = app.failure_counter(FailureKind::Login, phone, client_ip);
     let failures = counter.ensure_not_blocked(now).await?;
     let user = app.users.get(phone).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
