@@ -43,7 +43,17 @@ pub struct Limits {
     pub block_seconds: u64,
     pub otp_sends_per_phone: u32,
     pub otp_sends_per_ip: u32,
+    /// The window of the per-phone, per-IP and global caps (an hour by default).
     pub otp_send_window_seconds: u64,
+    pub otp_sends_per_phone_per_day: u32,
+    pub otp_sends_per_country_per_day: u32,
+    pub otp_sends_global_per_window: u32,
+    /// Consecutive failed password checks of one account (from any IP) before back-off starts.
+    pub account_backoff_after: u32,
+    pub account_backoff_base_seconds: u64,
+    pub account_backoff_max_seconds: u64,
+    /// Consecutive failures after which only a password reset unlocks the account.
+    pub account_max_failures: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +74,8 @@ pub struct Config {
     pub jwt_previous_public_key: Option<String>,
     pub otp_hmac_secret: SecretString,
     pub limits: Limits,
+    /// Country calling codes whose numbers may be sent SMS (toll-fraud guard).
+    pub allowed_country_codes: Vec<u16>,
     pub sms: SmsProviderConfig,
     /// Opt-in fixed codes for review/e2e numbers (E.164 -> code); such numbers get no SMS.
     pub test_otp_numbers: HashMap<String, String>,
@@ -123,7 +135,19 @@ impl Config {
                 otp_sends_per_phone: env.parse_or("OTP_SENDS_PER_PHONE", 5)?,
                 otp_sends_per_ip: env.parse_or("OTP_SENDS_PER_IP", 10)?,
                 otp_send_window_seconds: env.parse_or("OTP_SEND_WINDOW_SECONDS", 3600)?,
+                otp_sends_per_phone_per_day: env.parse_or("OTP_SENDS_PER_PHONE_PER_DAY", 10)?,
+                otp_sends_per_country_per_day: env
+                    .parse_or("OTP_SENDS_PER_COUNTRY_PER_DAY", 1000)?,
+                otp_sends_global_per_window: env.parse_or("OTP_SENDS_GLOBAL_PER_HOUR", 500)?,
+                account_backoff_after: env.parse_or("ACCOUNT_BACKOFF_AFTER_FAILURES", 10)?,
+                account_backoff_base_seconds: env.parse_or("ACCOUNT_BACKOFF_BASE_SECONDS", 30)?,
+                account_backoff_max_seconds: env.parse_or("ACCOUNT_BACKOFF_MAX_SECONDS", 3600)?,
+                account_max_failures: env.parse_or("ACCOUNT_MAX_FAILURES", 100)?,
             },
+            allowed_country_codes: parse_country_codes(
+                env.get("ALLOWED_COUNTRY_CODES").as_deref(),
+                default_region,
+            )?,
             sms,
             test_otp_numbers: parse_test_numbers(
                 env.get("TEST_OTP_NUMBERS").as_deref().unwrap_or(""),
@@ -174,6 +198,32 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             }),
         }
     }
+}
+
+/// `"98,1,44"`; unset means the calling code of the default region alone.
+fn parse_country_codes(
+    raw: Option<&str>,
+    default_region: country::Id,
+) -> Result<Vec<u16>, ConfigError> {
+    let Some(raw) = raw else {
+        let metadata = phonenumber::metadata::DATABASE
+            .by_id(default_region.as_ref())
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "DEFAULT_REGION",
+                reason: "unknown region".into(),
+            })?;
+        return Ok(vec![metadata.country_code()]);
+    };
+    raw.split(',')
+        .map(|code| code.trim().trim_start_matches('+'))
+        .filter(|code| !code.is_empty())
+        .map(|code| {
+            code.parse().map_err(|_| ConfigError::Invalid {
+                name: "ALLOWED_COUNTRY_CODES",
+                reason: format!("'{code}' is not a country calling code"),
+            })
+        })
+        .collect()
 }
 
 /// `"+15555550100=123456,09121234567=000000"`: numbers are normalised like user input.

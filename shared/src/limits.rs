@@ -3,11 +3,12 @@
 //! - Failed verifies and failed logins are counted per (phone, client IP) pair; at
 //!   `max_failures_per_pair` the pair is blocked for `block_seconds`. Keying on the pair means a
 //!   stranger cannot lock the owner out from the owner's own network.
-//! - OTP sends are counted per phone and per client IP in fixed windows.
+//! - OTP sends are counted per phone (hour and day), per client IP, per country calling code and
+//!   overall, in fixed windows; SMS only go to mobile numbers of allowed countries.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use crate::config::Limits;
+use crate::config::{Config, Limits};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 use crate::store::attempts::{AttemptsTable, Failures};
@@ -87,8 +88,16 @@ impl<'a> FailureCounter<'a> {
 /// What a send counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendScope {
+    /// One phone, per window (an hour by default).
     Phone,
+    /// One phone, per day.
+    PhoneDaily,
+    /// One client IP, per window.
     ClientIp,
+    /// One country calling code, per day.
+    Country,
+    /// The whole service, per window.
+    Global,
 }
 
 /// A send counter update and the wait to report when it refuses.
@@ -98,11 +107,7 @@ pub struct SendCount {
     pub retry_after: u64,
 }
 
-fn send_window(limits: &Limits, now: u64) -> (u64, u64) {
-    let window = limits.otp_send_window_seconds.max(1);
-    let index = now / window;
-    (index, (index + 1) * window)
-}
+const DAY_SECONDS: u64 = 86_400;
 
 fn send_count(
     attempts: &AttemptsTable,
@@ -111,15 +116,33 @@ fn send_count(
     subject: &str,
     now: u64,
 ) -> Result<SendCount, AuthError> {
-    let (window, window_end) = send_window(limits, now);
-    let (name, limit) = match scope {
-        SendScope::Phone => ("phone", limits.otp_sends_per_phone),
-        SendScope::ClientIp => ("ip", limits.otp_sends_per_ip),
+    let (name, limit, window) = match scope {
+        SendScope::Phone => (
+            "phone",
+            limits.otp_sends_per_phone,
+            limits.otp_send_window_seconds,
+        ),
+        SendScope::PhoneDaily => ("phone-day", limits.otp_sends_per_phone_per_day, DAY_SECONDS),
+        SendScope::ClientIp => (
+            "ip",
+            limits.otp_sends_per_ip,
+            limits.otp_send_window_seconds,
+        ),
+        SendScope::Country => ("country", limits.otp_sends_per_country_per_day, DAY_SECONDS),
+        SendScope::Global => (
+            "global",
+            limits.otp_sends_global_per_window,
+            limits.otp_send_window_seconds,
+        ),
     };
+    // Fixed windows named in the key: a new window is a new item, so no reset is ever needed.
+    let window = window.max(1);
+    let index = now / window;
+    let window_end = (index + 1) * window;
     Ok(SendCount {
         scope,
         update: attempts.count_send(
-            &format!("send#{name}#{subject}#{window}"),
+            &format!("send#{name}#{subject}#{index}"),
             limit,
             window_end,
         )?,
@@ -127,8 +150,9 @@ fn send_count(
     })
 }
 
-/// The per-phone and per-IP send counters one OTP send must pass, for the transaction that
-/// stores the code: either every counter accepts and the code is stored, or nothing changes.
+/// Every send counter one OTP send must pass, for the transaction that stores the code: either
+/// every counter accepts and the code is stored, or nothing changes. Together they bound what
+/// SMS pumping can cost: per number, per client, per destination country and overall.
 pub fn send_counts(
     attempts: &AttemptsTable,
     limits: &Limits,
@@ -136,9 +160,19 @@ pub fn send_counts(
     ip: &str,
     now: u64,
 ) -> Result<Vec<SendCount>, AuthError> {
+    let (country_code, _) = phone.sms_profile();
     Ok(vec![
         send_count(attempts, limits, SendScope::Phone, phone.as_str(), now)?,
+        send_count(attempts, limits, SendScope::PhoneDaily, phone.as_str(), now)?,
         send_count(attempts, limits, SendScope::ClientIp, ip, now)?,
+        send_count(
+            attempts,
+            limits,
+            SendScope::Country,
+            &country_code.to_string(),
+            now,
+        )?,
+        send_count(attempts, limits, SendScope::Global, "all", now)?,
     ])
 }
 
@@ -151,4 +185,25 @@ pub fn client_ip_send_count(
     now: u64,
 ) -> Result<SendCount, AuthError> {
     send_count(attempts, limits, SendScope::ClientIp, ip, now)
+}
+
+/// Refuses numbers SMS must not go to: outside the allowed country codes, or of a kind that
+/// cannot receive SMS or costs the sender extra (premium rate, shared cost, fixed lines). The
+/// configured test numbers are exempt: they get no SMS.
+pub fn ensure_sms_allowed(config: &Config, phone: &PhoneNumber) -> Result<(), AuthError> {
+    if config.test_otp_numbers.contains_key(phone.as_str()) {
+        return Ok(());
+    }
+    let (country_code, mobile) = phone.sms_profile();
+    if !config.allowed_country_codes.contains(&country_code) {
+        return Err(AuthError::InvalidRequest(
+            "SMS codes are not available for this country.".into(),
+        ));
+    }
+    if !mobile {
+        return Err(AuthError::InvalidRequest(
+            "This number cannot receive SMS codes; use a mobile number.".into(),
+        ));
+    }
+    Ok(())
 }

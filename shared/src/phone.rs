@@ -1,6 +1,6 @@
 //! Phone numbers, normalised to E.164 at the edge.
 
-use phonenumber::{Mode, country};
+use phonenumber::{Mode, Type, country};
 
 use crate::error::AuthError;
 
@@ -46,6 +46,28 @@ impl PhoneNumber {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The country calling code and whether libphonenumber counts the number as one that can
+    /// receive SMS (mobile, or a range where fixed and mobile numbers cannot be told apart).
+    pub fn sms_profile(&self) -> (u16, bool) {
+        match phonenumber::parse(None, &self.0) {
+            Ok(parsed) => {
+                let kind = parsed.number_type(&phonenumber::metadata::DATABASE);
+                let mobile = matches!(kind, Type::Mobile | Type::FixedLineOrMobile);
+                (parsed.code().value(), mobile)
+            }
+            Err(_) => (0, false),
+        }
+    }
+
+    /// For logs: the country code and first digits, and the last four (`+98912***4567`).
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        let shown_head = chars.len().saturating_sub(7).clamp(1, 6);
+        let head: String = chars[..shown_head].iter().collect();
+        let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+        format!("{head}***{tail}")
     }
 }
 
@@ -116,6 +138,27 @@ mod tests {
         ] {
             assert!(parse(input).is_err(), "input {input:?}");
         }
+    }
+
+    #[test]
+    fn masking_keeps_the_prefix_and_the_last_four_digits() {
+        let phone = PhoneNumber::parse("09121234567", country::Id::IR).unwrap();
+        assert_eq!(phone.masked(), "+98912***4567");
+        let us = PhoneNumber::parse("+1 650 253 0000", country::Id::IR).unwrap();
+        assert_eq!(us.masked(), "+1650***0000");
+    }
+
+    #[test]
+    fn sms_profile_tells_mobile_numbers_from_premium_and_fixed_lines() {
+        let profile = |n: &str| {
+            PhoneNumber::parse(n, country::Id::IR)
+                .unwrap()
+                .sms_profile()
+        };
+        assert_eq!(profile("09121234567"), (98, true));
+        assert_eq!(profile("+19005550100"), (1, false), "premium rate");
+        assert_eq!(profile("02188776655"), (98, false), "Tehran fixed line");
+        assert_eq!(profile("+16502530000"), (1, true), "US: fixed or mobile");
     }
 
     #[test]

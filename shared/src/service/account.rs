@@ -103,6 +103,8 @@ pub async fn request_password_reset(
     phone: &PhoneNumber,
     client_ip: &str,
 ) -> Result<(), AuthError> {
+    // Before the account lookup, so that the answer is the same with or without an account.
+    limits::ensure_sms_allowed(&app.config, phone)?;
     if app.users.get(phone).await?.is_some() {
         match send_otp(app, phone, client_ip, OtpPurpose::PasswordReset).await? {
             Ok(()) => return Ok(()),

@@ -36,6 +36,7 @@ pub async fn send_otp(
     purpose: OtpPurpose,
 ) -> Result<Result<(), SendRefusal>, AuthError> {
     let config = &app.config;
+    limits::ensure_sms_allowed(config, phone)?;
     let now = now();
     let fixed_code = config.test_otp_numbers.get(phone.as_str());
     let code = fixed_code.map_or_else(OtpCode::generate, |code| OtpCode::from_configured(code));

@@ -1,0 +1,120 @@
+//! SMS pumping and toll-fraud guards: send budgets, the country allow-list, number types.
+
+use auth_tests::{Endpoint, TestApp, TestResponse};
+use serde_json::json;
+
+async fn send(t: &TestApp, phone: &str, ip: &str) -> TestResponse {
+    t.post_from(Endpoint::CheckPhone, json!({ "phone": phone }), ip)
+        .await
+}
+
+fn assert_budget_refusal(response: &TestResponse) {
+    assert_eq!(response.status, 429, "{:?}", response.body);
+    assert_eq!(response.error(), "Too many requests. Try again later.");
+    let wait = response.retry_after().expect("Retry-After");
+    assert_eq!(response.body["retry_after"], wait);
+}
+
+#[tokio::test]
+async fn a_phone_gets_at_most_ten_codes_a_day() {
+    let t = TestApp::with_env(&[("OTP_RESEND_SECONDS", "0"), ("OTP_SENDS_PER_PHONE", "100")]).await;
+    for i in 0..10 {
+        // Different IPs, so that only the phone's daily budget can refuse.
+        let response = send(&t, "09121234567", &format!("198.51.100.{i}")).await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+    }
+    let refused = send(&t, "09121234567", "198.51.100.99").await;
+    assert_budget_refusal(&refused);
+    assert!(refused.retry_after().unwrap() <= 86_400);
+    assert_eq!(t.sent_sms().len(), 10, "no SMS once the budget is spent");
+}
+
+#[tokio::test]
+async fn a_country_has_a_daily_budget() {
+    let t = TestApp::with_env(&[
+        ("OTP_SENDS_PER_COUNTRY_PER_DAY", "3"),
+        ("ALLOWED_COUNTRY_CODES", "98,44"),
+    ])
+    .await;
+    for phone in ["09121234561", "09121234562", "09121234563"] {
+        assert_eq!(send(&t, phone, "198.51.100.1").await.status, 200);
+    }
+    assert_budget_refusal(&send(&t, "09121234564", "198.51.100.2").await);
+    assert_eq!(
+        send(&t, "+44 7400 123456", "198.51.100.3").await.status,
+        200,
+        "other countries keep their own budget"
+    );
+    assert_eq!(t.sent_sms().len(), 4);
+}
+
+#[tokio::test]
+async fn the_whole_service_has_an_hourly_cap() {
+    let t = TestApp::with_env(&[
+        ("OTP_SENDS_GLOBAL_PER_HOUR", "2"),
+        ("ALLOWED_COUNTRY_CODES", "98,44"),
+    ])
+    .await;
+    assert_eq!(send(&t, "09121234561", "198.51.100.1").await.status, 200);
+    assert_eq!(
+        send(&t, "+44 7400 123456", "198.51.100.2").await.status,
+        200
+    );
+    let refused = send(&t, "09121234563", "198.51.100.3").await;
+    assert_budget_refusal(&refused);
+    assert!(refused.retry_after().unwrap() <= 3600);
+    assert_eq!(t.sent_sms().len(), 2);
+    assert!(
+        t.otp("+989121234563").await.is_none(),
+        "a refused send stores no code"
+    );
+}
+
+#[tokio::test]
+async fn only_numbers_of_allowed_countries_get_codes() {
+    let default = TestApp::new().await;
+    for phone in ["+44 7400 123456", "+1 650 253 0000"] {
+        let response = send(&default, phone, "198.51.100.1").await;
+        assert_eq!(response.status, 400, "{phone}");
+        assert_eq!(
+            response.error(),
+            "SMS codes are not available for this country."
+        );
+        let reset = default
+            .post(Endpoint::PasswordResetRequest, json!({ "phone": phone }))
+            .await;
+        assert_eq!(reset.status, 400, "the same answer on the reset path");
+    }
+    assert!(default.sent_sms().is_empty());
+    assert!(default.scan(&default.tables().attempts).await.is_empty());
+
+    let widened = TestApp::with_env(&[("ALLOWED_COUNTRY_CODES", "+98, 44")]).await;
+    assert_eq!(
+        send(&widened, "+44 7400 123456", "198.51.100.1")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn premium_shared_cost_and_fixed_line_numbers_are_refused() {
+    let t = TestApp::with_env(&[("ALLOWED_COUNTRY_CODES", "98,1,44,33,34,49")]).await;
+    for phone in [
+        "+1 900 555 0100",  // premium rate
+        "+44 845 464 0000", // premium rate (UK 084x)
+        "+33 810 123 456",  // shared cost
+        "+34 901 123 456",  // shared cost
+        "+49 800 1234567",  // toll free
+        "021 8877 6655",    // a Tehran fixed line
+    ] {
+        let response = send(&t, phone, "198.51.100.1").await;
+        assert_eq!(response.status, 400, "{phone}: {:?}", response.body);
+        assert_eq!(
+            response.error(),
+            "This number cannot receive SMS codes; use a mobile number."
+        );
+    }
+    assert!(t.sent_sms().is_empty());
+    assert!(t.scan(&t.tables().otps).await.is_empty());
+}
