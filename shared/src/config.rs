@@ -54,6 +54,8 @@ pub struct Limits {
     pub account_backoff_max_seconds: u64,
     /// Consecutive failures after which only a password reset unlocks the account.
     pub account_max_failures: u32,
+    /// How long an account's failures are remembered after the last one.
+    pub account_failure_memory_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +145,8 @@ impl Config {
                 account_backoff_base_seconds: env.parse_or("ACCOUNT_BACKOFF_BASE_SECONDS", 30)?,
                 account_backoff_max_seconds: env.parse_or("ACCOUNT_BACKOFF_MAX_SECONDS", 3600)?,
                 account_max_failures: env.parse_or("ACCOUNT_MAX_FAILURES", 100)?,
+                account_failure_memory_seconds: env
+                    .parse_or("ACCOUNT_FAILURE_MEMORY_SECONDS", 30 * 86_400)?,
             },
             allowed_country_codes: parse_country_codes(
                 env.get("ALLOWED_COUNTRY_CODES").as_deref(),

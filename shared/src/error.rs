@@ -33,6 +33,12 @@ pub enum AuthError {
     InvalidToken,
     #[error("Too many failed attempts. Try again later.")]
     Blocked { retry_after: u64 },
+    #[error("Too many failed attempts for this account. Try again later.")]
+    BackingOff { retry_after: u64 },
+    #[error(
+        "Account locked after too many failed attempts. Reset your password with a code by SMS."
+    )]
+    AccountLocked { retry_after: u64 },
     #[error("Please wait before requesting a new code.")]
     ResendTooSoon { retry_after: u64 },
     #[error("Too many requests. Try again later.")]
@@ -73,9 +79,13 @@ impl AuthError {
             | Self::WrongPassword
             | Self::MissingToken
             | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::InvalidRegistrationToken | Self::Blocked { .. } => StatusCode::FORBIDDEN,
+            Self::InvalidRegistrationToken | Self::Blocked { .. } | Self::AccountLocked { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Self::PhoneAlreadyRegistered => StatusCode::CONFLICT,
-            Self::ResendTooSoon { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ResendTooSoon { .. } | Self::RateLimited { .. } | Self::BackingOff { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -87,6 +97,8 @@ impl AuthError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Blocked { retry_after }
+            | Self::AccountLocked { retry_after }
+            | Self::BackingOff { retry_after }
             | Self::ResendTooSoon { retry_after }
             | Self::RateLimited { retry_after } => Some((*retry_after).max(1)),
             Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),

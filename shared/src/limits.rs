@@ -85,6 +85,120 @@ impl<'a> FailureCounter<'a> {
     }
 }
 
+/// The per-account back-off on failed password checks, across all IPs: after
+/// `account_backoff_after` consecutive failures each further one doubles the wait (from
+/// `account_backoff_base_seconds`, capped at `account_backoff_max_seconds`); at
+/// `account_max_failures` the account is locked until a password reset. A success resets it.
+///
+/// Unlike a hard lock, a back-off cannot be aimed at a victim for long: the owner can log in as
+/// soon as the current wait (at most an hour) passes, from any network, while an attacker gets
+/// at most one guess per wait. Attempts refused during a wait are not evaluated nor counted.
+pub struct AccountBackoff<'a> {
+    attempts: &'a AttemptsTable,
+    limits: &'a Limits,
+    key: String,
+}
+
+impl<'a> AccountBackoff<'a> {
+    pub fn new(attempts: &'a AttemptsTable, limits: &'a Limits, phone: &PhoneNumber) -> Self {
+        Self {
+            attempts,
+            limits,
+            key: format!("acct#{phone}"),
+        }
+    }
+
+    /// The wait after `failures` consecutive failures, if any.
+    pub fn wait_after(limits: &Limits, failures: u32) -> Option<u64> {
+        let doublings = failures.checked_sub(limits.account_backoff_after)?;
+        let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
+        Some(
+            limits
+                .account_backoff_base_seconds
+                .saturating_mul(factor)
+                .min(limits.account_backoff_max_seconds),
+        )
+    }
+
+    /// Refuses a locked account (403) or one inside its back-off (429); otherwise returns the
+    /// failures so far.
+    pub async fn ensure_allowed(&self, now: u64) -> Result<u32, AuthError> {
+        let Some(record) = self.attempts.account_failures(&self.key, now).await? else {
+            return Ok(0);
+        };
+        if record.count >= self.limits.account_max_failures {
+            return Err(AuthError::AccountLocked {
+                retry_after: record.expires_at.saturating_sub(now),
+            });
+        }
+        if let Some(wait) = Self::wait_after(self.limits, record.count) {
+            let allowed_at = record.last_failure_at + wait;
+            if allowed_at > now {
+                return Err(AuthError::BackingOff {
+                    retry_after: allowed_at - now,
+                });
+            }
+        }
+        Ok(record.count)
+    }
+
+    pub async fn record(&self, now: u64) -> Result<u32, AuthError> {
+        self.attempts
+            .record_account_failure(&self.key, now, self.limits.account_failure_memory_seconds)
+            .await
+    }
+
+    /// Forgets the failures (after a success, or a password reset).
+    pub async fn clear(&self) -> Result<(), AuthError> {
+        self.attempts.clear(&self.key).await
+    }
+}
+
+/// What guards a password check: the (phone, IP) pair's lock-out and the account's back-off.
+pub struct PasswordGuard<'a> {
+    pair: FailureCounter<'a>,
+    account: AccountBackoff<'a>,
+}
+
+/// The failures seen before a password check, to clear after a success.
+pub struct PriorFailures {
+    pair: Failures,
+    account: u32,
+}
+
+impl<'a> PasswordGuard<'a> {
+    pub fn new(pair: FailureCounter<'a>, account: AccountBackoff<'a>) -> Self {
+        Self { pair, account }
+    }
+
+    pub async fn ensure_allowed(&self, now: u64) -> Result<PriorFailures, AuthError> {
+        let pair = self.pair.ensure_not_blocked(now).await?;
+        let account = self.account.ensure_allowed(now).await?;
+        Ok(PriorFailures { pair, account })
+    }
+
+    /// Counts a wrong password against both; returns the account's consecutive failures.
+    pub async fn record_failure(&self, now: u64) -> Result<u32, AuthError> {
+        self.pair.record(now).await?;
+        self.account.record(now).await
+    }
+
+    /// Forgets earlier failures after a right password; best effort (a failure here must not
+    /// fail the login).
+    pub async fn record_success(&self, prior: PriorFailures) {
+        let cleared = async {
+            self.pair.clear(prior.pair).await?;
+            if prior.account > 0 {
+                self.account.clear().await?;
+            }
+            Ok::<(), AuthError>(())
+        };
+        if let Err(error) = cleared.await {
+            tracing::warn!(%error, "could not clear failure counters");
+        }
+    }
+}
+
 /// What a send counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendScope {

@@ -2,11 +2,11 @@
 
 use crate::App;
 use crate::error::AuthError;
-use crate::limits::{self, FailureKind, SendScope};
+use crate::limits::{self, SendScope};
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
-use crate::service::codes::{SendRefusal, forget_failures, match_code, send_otp};
+use crate::service::codes::{SendRefusal, match_code, send_otp};
 use crate::store::sessions::Session;
 use crate::store::users::{ProfileChanges, User};
 use crate::store::{self, TransactionError, now};
@@ -31,8 +31,8 @@ pub async fn update_profile(
         .ok_or(AuthError::InvalidToken)
 }
 
-/// Checks the user's current password under the login lock-out: a blocked (phone, IP) pair is
-/// refused, a wrong password counts as a failed login.
+/// Checks the user's current password under the login guards: a blocked (phone, IP) pair or an
+/// account in back-off is refused, a wrong password counts as a failed login.
 async fn confirm_password(
     app: &App,
     session: &Session,
@@ -40,14 +40,14 @@ async fn confirm_password(
     client_ip: &str,
 ) -> Result<User, AuthError> {
     let now = now();
-    let counter = app.failure_counter(FailureKind::Login, &session.phone, client_ip);
-    let failures = counter.ensure_not_blocked(now).await?;
+    let guard = app.password_guard(&session.phone, client_ip);
+    let prior = guard.ensure_allowed(now).await?;
     let user = current_user(app, session).await?;
     if !password::verify(password, Some(user.password_hash.clone())).await? {
-        counter.record(now).await?;
+        guard.record_failure(now).await?;
         return Err(AuthError::WrongPassword);
     }
-    forget_failures(&counter, failures).await;
+    guard.record_success(prior).await;
     Ok(user)
 }
 
@@ -151,6 +151,8 @@ pub async fn confirm_password_reset(
         Err(TransactionError::Storage(error)) => return Err(error),
     }
     matched.forget_failures().await;
+    // A reset is what unlocks an account the back-off locked.
+    app.account_backoff(phone).clear().await?;
     let revoked = app.sessions.revoke_all(&user.profile.id, None).await?;
     tracing::info!(user_id = %user.profile.id, revoked, "password reset");
     Ok(())

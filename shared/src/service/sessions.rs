@@ -4,10 +4,8 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::App;
 use crate::error::AuthError;
-use crate::limits::FailureKind;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
-use crate::service::codes::forget_failures;
 use crate::store::sessions::{Session, was_spent};
 use crate::store::{self, TransactionError, now};
 use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
@@ -31,7 +29,8 @@ pub fn new_session(
 }
 
 /// Checks phone and password and starts a session. An unknown phone and a wrong password cost
-/// the same argon2 work and give the same error; both count against the (phone, IP) pair.
+/// the same argon2 work and give the same error; both count against the (phone, IP) pair and
+/// the account's back-off.
 pub async fn login(
     app: &App,
     phone: &PhoneNumber,
@@ -39,13 +38,13 @@ pub async fn login(
     client_ip: &str,
 ) -> Result<TokenPair, AuthError> {
     let now = now();
-    let counter = app.failure_counter(FailureKind::Login, phone, client_ip);
-    let failures = counter.ensure_not_blocked(now).await?;
+    let guard = app.password_guard(phone, client_ip);
+    let prior = guard.ensure_allowed(now).await?;
     let user = app.users.get(phone).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = password::verify(password, stored_hash).await?;
     let Some(user) = user.filter(|_| matches) else {
-        counter.record(now).await?;
+        guard.record_failure(now).await?;
         tracing::info!("login failed");
         return Err(AuthError::InvalidCredentials);
     };
@@ -58,7 +57,7 @@ pub async fn login(
                 AuthError::internal("new session id already taken")
             }
         })?;
-    forget_failures(&counter, failures).await;
+    guard.record_success(prior).await;
     tracing::info!(user_id = %user.profile.id, "login succeeded");
     Ok(tokens)
 }

@@ -4,8 +4,18 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
-use super::{Item, condition_failed, get_item, get_num, is_live, num, text, unavailable};
+use super::{
+    EXPIRES_AT, Item, condition_failed, get_item, get_num, is_live, num, text, unavailable,
+};
 use crate::error::AuthError;
+
+/// Consecutive failed password checks of one account, from any IP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountFailures {
+    pub count: u32,
+    pub last_failure_at: u64,
+    pub expires_at: u64,
+}
 
 /// The failures recorded for one key inside its window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,6 +110,50 @@ impl AttemptsTable {
         Ok(failures)
     }
 
+    /// The live account failure record of `key`.
+    pub async fn account_failures(
+        &self,
+        key: &str,
+        now: u64,
+    ) -> Result<Option<AccountFailures>, AuthError> {
+        let item = get_item(&self.client, &self.name, "pk", key).await?;
+        Ok(item
+            .filter(|item| is_live(item, now))
+            .map(|item| account_failures_from(&item)))
+    }
+
+    /// Adds one failure to the account record `key`, which is forgotten `memory_seconds` after
+    /// the last failure. An expired record restarts at one, atomically as in `record_failure`.
+    pub async fn record_account_failure(
+        &self,
+        key: &str,
+        now: u64,
+        memory_seconds: u64,
+    ) -> Result<u32, AuthError> {
+        for _ in 0..RESET_RACE_RETRIES {
+            for (update, condition) in [
+                (
+                    "ADD failures :one SET last_failure_at = :now, expires_at = :end",
+                    "attribute_not_exists(pk) OR expires_at > :now",
+                ),
+                (
+                    "SET failures = :one, last_failure_at = :now, expires_at = :end",
+                    "expires_at <= :now",
+                ),
+            ] {
+                if let Some(failures) = self
+                    .update_failures(key, update, condition, now, now + memory_seconds)
+                    .await?
+                {
+                    return Ok(failures.count);
+                }
+            }
+        }
+        Err(AuthError::unavailable(
+            "account failure counter kept changing under concurrent resets",
+        ))
+    }
+
     /// Runs one conditional update; `None` when its condition did not hold.
     async fn update_failures(
         &self,
@@ -166,6 +220,14 @@ impl AttemptsTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+fn account_failures_from(item: &Item) -> AccountFailures {
+    AccountFailures {
+        count: failures_from(item).count,
+        last_failure_at: get_num(item, "last_failure_at").unwrap_or_default(),
+        expires_at: get_num(item, EXPIRES_AT).unwrap_or_default(),
     }
 }
 
