@@ -6,6 +6,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::audit::Caller;
 use crate::error::AuthError;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -132,11 +133,20 @@ pub fn client_ip(request: &Request) -> Option<String> {
     }
 }
 
-/// The client IP, or a refusal: without it the per-IP limits cannot hold.
-pub fn require_client_ip(request: &Request) -> Result<String, AuthError> {
-    client_ip(request)
+/// The caller (client IP and request id), or a refusal: without the IP the per-IP limits cannot
+/// hold.
+pub fn caller(request: &Request) -> Result<Caller, AuthError> {
+    let ip = client_ip(request)
         .filter(|ip| !ip.is_empty())
-        .ok_or_else(|| AuthError::internal("request context has no source IP"))
+        .ok_or_else(|| AuthError::internal("request context has no source IP"))?;
+    let request_id = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
+        _ => None,
+    }
+    .or_else(|| request.lambda_context_ref().map(|c| c.request_id.clone()))
+    .unwrap_or_default();
+    Ok(Caller { ip, request_id })
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {

@@ -177,10 +177,12 @@ impl<'a> PasswordGuard<'a> {
         Ok(PriorFailures { pair, account })
     }
 
-    /// Counts a wrong password against both; returns the account's consecutive failures.
-    pub async fn record_failure(&self, now: u64) -> Result<u32, AuthError> {
-        self.pair.record(now).await?;
-        self.account.record(now).await
+    /// Counts a wrong password against both; true when this failure blocked the pair or put
+    /// the account into back-off (a lock-out, for the audit log).
+    pub async fn record_failure(&self, now: u64) -> Result<bool, AuthError> {
+        let left_for_pair = self.pair.record(now).await?;
+        let account_failures = self.account.record(now).await?;
+        Ok(left_for_pair == 0 || account_failures >= self.account.limits.account_backoff_after)
     }
 
     /// Forgets earlier failures after a right password; best effort (a failure here must not

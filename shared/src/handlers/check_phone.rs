@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{parse_json_post, require_client_ip, respond};
+use crate::http::{caller, parse_json_post, respond};
 use crate::otp::OtpPurpose;
 use crate::service::codes::send_otp;
 
@@ -38,14 +38,14 @@ pub async fn check_phone(app: &App, request: Request) -> Result<Response<Body>, 
 async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, AuthError> {
     let body: CheckPhoneRequest = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
-    let client_ip = require_client_ip(request)?;
+    let caller = caller(request)?;
     if app.users.get(&phone).await?.is_some() {
         return Ok(CheckPhoneResponse {
             exists: true,
             sent: None,
         });
     }
-    send_otp(app, &phone, &client_ip, OtpPurpose::SignUp).await??;
+    send_otp(app, &phone, &caller, OtpPurpose::SignUp).await??;
     Ok(CheckPhoneResponse {
         exists: false,
         sent: Some(OtpSent {

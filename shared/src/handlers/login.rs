@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{parse_json_post, require_client_ip, respond};
+use crate::http::{caller, parse_json_post, respond};
 use crate::password::Password;
 use crate::service::sessions;
 use crate::tokens::TokenPair;
@@ -32,9 +32,8 @@ pub async fn login(app: &App, request: Request) -> Result<Response<Body>, Infall
 async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError> {
     let body: LoginRequest = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
-    let client_ip = require_client_ip(request)?;
-    let tokens =
-        sessions::login(app, &phone, Password::presented(body.password), &client_ip).await?;
+    let caller = caller(request)?;
+    let tokens = sessions::login(app, &phone, Password::presented(body.password), &caller).await?;
     Ok(LoginResponse {
         message: "Login successful.",
         tokens,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{bearer_token, parse_json_post, require_client_ip, respond, respond_no_content};
+use crate::http::{bearer_token, caller, parse_json_post, respond, respond_no_content};
 use crate::otp::OtpCode;
 use crate::password::Password;
 use crate::service::{account, sessions};
@@ -45,14 +45,14 @@ pub async fn password_change(app: &App, request: Request) -> Result<Response<Bod
 async fn change(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: PasswordChange = parse_json_post(request)?;
     let new_password = Password::new(body.new_password)?;
-    let client_ip = require_client_ip(request)?;
+    let caller = caller(request)?;
     let session = sessions::authenticate(app, bearer_token(request)?).await?;
     account::change_password(
         app,
         &session,
         Password::presented(body.old_password),
         new_password,
-        &client_ip,
+        &caller,
     )
     .await
 }
@@ -69,8 +69,8 @@ pub async fn password_reset_request(
 async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, AuthError> {
     let body: ResetRequest = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
-    let client_ip = require_client_ip(request)?;
-    account::request_password_reset(app, &phone, &client_ip).await?;
+    let caller = caller(request)?;
+    account::request_password_reset(app, &phone, &caller).await?;
     Ok(ResetRequested {
         message: "If this number has an account, a reset code has been sent to it.",
     })
@@ -89,6 +89,6 @@ async fn reset_confirm(app: &App, request: &Request) -> Result<(), AuthError> {
     let phone = app.config.parse_phone(&body.phone)?;
     let code = OtpCode::parse(&body.code)?;
     let new_password = Password::new(body.new_password)?;
-    let client_ip = require_client_ip(request)?;
-    account::confirm_password_reset(app, &phone, &code, new_password, &client_ip).await
+    let caller = caller(request)?;
+    account::confirm_password_reset(app, &phone, &code, new_password, &caller).await
 }

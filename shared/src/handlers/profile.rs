@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{bearer_token, parse_json_body, require_client_ip, respond, respond_no_content};
+use crate::http::{bearer_token, caller, parse_json_body, respond, respond_no_content};
 use crate::password::Password;
 use crate::profile;
 use crate::service::{account, sessions};
@@ -92,13 +92,7 @@ async fn update(app: &App, request: &Request) -> Result<ProfileResponse, AuthErr
 
 async fn delete(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: AccountDeletion = parse_json_body(request)?;
-    let client_ip = require_client_ip(request)?;
+    let caller = caller(request)?;
     let session = sessions::authenticate(app, bearer_token(request)?).await?;
-    account::delete_account(
-        app,
-        &session,
-        Password::presented(body.password),
-        &client_ip,
-    )
-    .await
+    account::delete_account(app, &session, Password::presented(body.password), &caller).await
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{parse_json_post, respond};
+use crate::http::{caller, parse_json_post, respond};
 use crate::service::sessions;
 use crate::tokens::TokenPair;
 
@@ -28,6 +28,6 @@ pub async fn refresh(app: &App, request: Request) -> Result<Response<Body>, Infa
 
 async fn handle(app: &App, request: &Request) -> Result<RefreshResponse, AuthError> {
     let body: RefreshRequest = parse_json_post(request)?;
-    let tokens = sessions::refresh(app, &body.refresh).await?;
+    let tokens = sessions::refresh(app, &body.refresh, &caller(request)?).await?;
     Ok(RefreshResponse { tokens })
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{parse_json_post, respond};
+use crate::http::{caller, parse_json_post, respond};
 use crate::password::Password;
 use crate::profile;
 use crate::service::signup::{self, Registration};
@@ -53,7 +53,7 @@ async fn handle(app: &App, request: &Request) -> Result<RegisterResponse, AuthEr
     if registration.registration_token.len() > MAX_TOKEN_CHARS {
         return Err(AuthError::InvalidRegistrationToken);
     }
-    let (user, tokens) = signup::register(app, registration).await?;
+    let (user, tokens) = signup::register(app, registration, &caller(request)?).await?;
     Ok(RegisterResponse {
         message: "User registered successfully!",
         user,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{parse_json_post, require_client_ip, respond};
+use crate::http::{caller, parse_json_post, respond};
 use crate::otp::OtpCode;
 use crate::service::signup::verify_phone;
 
@@ -33,8 +33,8 @@ async fn handle(app: &App, request: &Request) -> Result<VerifyResponse, AuthErro
     let body: VerifyRequest = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
     let code = OtpCode::parse(&body.code)?;
-    let client_ip = require_client_ip(request)?;
-    let registration_token = verify_phone(app, &phone, &code, &client_ip).await?;
+    let caller = caller(request)?;
+    let registration_token = verify_phone(app, &phone, &code, &caller).await?;
     Ok(VerifyResponse {
         message: "Phone verified.",
         registration_token,

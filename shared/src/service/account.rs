@@ -1,6 +1,7 @@
 //! The account of a logged-in user, and password recovery by OTP.
 
 use crate::App;
+use crate::audit::{self, AuditEvent, Caller, Subject};
 use crate::error::AuthError;
 use crate::limits::{self, SendScope};
 use crate::otp::{OtpCode, OtpPurpose};
@@ -37,14 +38,23 @@ async fn confirm_password(
     app: &App,
     session: &Session,
     password: Password,
-    client_ip: &str,
+    caller: &Caller,
 ) -> Result<User, AuthError> {
     let now = now();
-    let guard = app.password_guard(&session.phone, client_ip);
+    let guard = app.password_guard(&session.phone, &caller.ip);
     let prior = guard.ensure_allowed(now).await?;
     let user = current_user(app, session).await?;
     if !password::verify(password, Some(user.password_hash.clone())).await? {
-        guard.record_failure(now).await?;
+        let locked_out = guard.record_failure(now).await?;
+        let subject = || Subject {
+            phone: Some(&session.phone),
+            user_id: Some(&session.user_id),
+            detail: Some("password_check"),
+        };
+        audit::record(AuditEvent::LoginFailed, caller, subject());
+        if locked_out {
+            audit::record(AuditEvent::Lockout, caller, subject());
+        }
         return Err(AuthError::WrongPassword);
     }
     guard.record_success(prior).await;
@@ -56,9 +66,9 @@ pub async fn delete_account(
     app: &App,
     session: &Session,
     password: Password,
-    client_ip: &str,
+    caller: &Caller,
 ) -> Result<(), AuthError> {
-    confirm_password(app, session, password, client_ip).await?;
+    confirm_password(app, session, password, caller).await?;
     if !app.users.delete(&session.phone, &session.user_id).await? {
         return Err(AuthError::InvalidToken);
     }
@@ -73,9 +83,9 @@ pub async fn change_password(
     session: &Session,
     old_password: Password,
     new_password: Password,
-    client_ip: &str,
+    caller: &Caller,
 ) -> Result<(), AuthError> {
-    confirm_password(app, session, old_password, client_ip).await?;
+    confirm_password(app, session, old_password, caller).await?;
     let hash = password::hash(new_password).await?;
     let update = app
         .users
@@ -101,12 +111,12 @@ pub async fn change_password(
 pub async fn request_password_reset(
     app: &App,
     phone: &PhoneNumber,
-    client_ip: &str,
+    caller: &Caller,
 ) -> Result<(), AuthError> {
     // Before the account lookup, so that the answer is the same with or without an account.
     limits::ensure_sms_allowed(&app.config, phone)?;
     if app.users.get(phone).await?.is_some() {
-        match send_otp(app, phone, client_ip, OtpPurpose::PasswordReset).await? {
+        match send_otp(app, phone, caller, OtpPurpose::PasswordReset).await? {
             Ok(()) => return Ok(()),
             Err(
                 refusal @ SendRefusal::Cap {
@@ -118,7 +128,7 @@ pub async fn request_password_reset(
             Err(_) => tracing::info!("reset code not sent: phone cooldown or cap"),
         }
     }
-    let count = limits::client_ip_send_count(&app.attempts, &app.config.limits, client_ip, now())?;
+    let count = limits::client_ip_send_count(&app.attempts, &app.config.limits, &caller.ip, now())?;
     match store::transact(&app.dynamodb, vec![count.update]).await {
         Ok(()) => Ok(()),
         Err(TransactionError::ConditionFailed { .. }) => Err(AuthError::RateLimited {
@@ -135,9 +145,9 @@ pub async fn confirm_password_reset(
     phone: &PhoneNumber,
     code: &OtpCode,
     new_password: Password,
-    client_ip: &str,
+    caller: &Caller,
 ) -> Result<(), AuthError> {
-    let matched = match_code(app, phone, code, client_ip, OtpPurpose::PasswordReset).await?;
+    let matched = match_code(app, phone, code, caller, OtpPurpose::PasswordReset).await?;
     let user = app.users.get(phone).await?.ok_or(AuthError::NoActiveOtp)?;
     let hash = password::hash(new_password).await?;
     let now = now();
@@ -154,6 +164,12 @@ pub async fn confirm_password_reset(
     // A reset is what unlocks an account the back-off locked.
     app.account_backoff(phone).clear().await?;
     let revoked = app.sessions.revoke_all(&user.profile.id, None).await?;
+    let subject = Subject {
+        phone: Some(phone),
+        user_id: Some(&user.profile.id),
+        detail: Some(OtpPurpose::PasswordReset.as_str()),
+    };
+    audit::record(AuditEvent::OtpVerified, caller, subject);
     tracing::info!(user_id = %user.profile.id, revoked, "password reset");
     Ok(())
 }

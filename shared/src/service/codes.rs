@@ -1,6 +1,7 @@
 //! One-time codes: sending them within the limits, and checking them under the lock-out rules.
 
 use crate::App;
+use crate::audit::{self, AuditEvent, Caller, Subject};
 use crate::error::AuthError;
 use crate::limits::{self, FailureCounter, FailureKind, SendScope};
 use crate::otp::{OtpCode, OtpPurpose};
@@ -32,7 +33,7 @@ impl From<SendRefusal> for AuthError {
 pub async fn send_otp(
     app: &App,
     phone: &PhoneNumber,
-    client_ip: &str,
+    caller: &Caller,
     purpose: OtpPurpose,
 ) -> Result<Result<(), SendRefusal>, AuthError> {
     let config = &app.config;
@@ -41,7 +42,7 @@ pub async fn send_otp(
     let fixed_code = config.test_otp_numbers.get(phone.as_str());
     let code = fixed_code.map_or_else(OtpCode::generate, |code| OtpCode::from_configured(code));
 
-    let counts = limits::send_counts(&app.attempts, &config.limits, phone, client_ip, now)?;
+    let counts = limits::send_counts(&app.attempts, &config.limits, phone, &caller.ip, now)?;
     let mut items = vec![app.otps.replace(NewOtp {
         phone,
         code_hash: app.otp_hasher.hash(phone, &code),
@@ -65,8 +66,14 @@ pub async fn send_otp(
         Err(TransactionError::Storage(error)) => return Err(error),
     }
 
+    let sent = Subject {
+        phone: Some(phone),
+        detail: Some(purpose.as_str()),
+        ..Subject::default()
+    };
     if fixed_code.is_some() {
-        tracing::info!("otp stored for a configured test number; no sms sent");
+        // A configured test number: the code is stored, no SMS is sent.
+        audit::record(AuditEvent::OtpSent, caller, sent);
         return Ok(Ok(()));
     }
     let minutes = config.otp_ttl_seconds.div_ceil(60);
@@ -81,6 +88,7 @@ pub async fn send_otp(
         }
         return Err(error);
     }
+    audit::record(AuditEvent::OtpSent, caller, sent);
     Ok(Ok(()))
 }
 
@@ -123,12 +131,12 @@ pub async fn match_code<'a>(
     app: &'a App,
     phone: &PhoneNumber,
     code: &OtpCode,
-    client_ip: &str,
+    caller: &Caller,
     purpose: OtpPurpose,
 ) -> Result<MatchedCode<'a>, AuthError> {
     let config = &app.config;
     let now = now();
-    let counter = app.failure_counter(FailureKind::Verify, phone, client_ip);
+    let counter = app.failure_counter(FailureKind::Verify, phone, &caller.ip);
     let failures = counter.ensure_not_blocked(now).await?;
     let otp = app
         .otps
@@ -150,7 +158,15 @@ pub async fn match_code<'a>(
             WrongAttempt::CodeGone => return Err(AuthError::NoActiveOtp),
         };
         let left_for_pair = counter.record(now).await?;
-        tracing::info!("otp verification failed");
+        let subject = || Subject {
+            phone: Some(phone),
+            detail: Some(purpose.as_str()),
+            ..Subject::default()
+        };
+        audit::record(AuditEvent::OtpFailed, caller, subject());
+        if left_for_pair == 0 {
+            audit::record(AuditEvent::Lockout, caller, subject());
+        }
         return Err(AuthError::IncorrectOtp {
             attempts_left: max_attempts.saturating_sub(used).min(left_for_pair),
         });

@@ -3,6 +3,7 @@
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::App;
+use crate::audit::{self, AuditEvent, Caller, Subject};
 use crate::error::AuthError;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
@@ -35,17 +36,24 @@ pub async fn login(
     app: &App,
     phone: &PhoneNumber,
     password: Password,
-    client_ip: &str,
+    caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
     let now = now();
-    let guard = app.password_guard(phone, client_ip);
+    let guard = app.password_guard(phone, &caller.ip);
     let prior = guard.ensure_allowed(now).await?;
     let user = app.users.get(phone).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = password::verify(password, stored_hash).await?;
     let Some(user) = user.filter(|_| matches) else {
-        guard.record_failure(now).await?;
-        tracing::info!("login failed");
+        let locked_out = guard.record_failure(now).await?;
+        let subject = || Subject {
+            phone: Some(phone),
+            ..Subject::default()
+        };
+        audit::record(AuditEvent::LoginFailed, caller, subject());
+        if locked_out {
+            audit::record(AuditEvent::Lockout, caller, subject());
+        }
         return Err(AuthError::InvalidCredentials);
     };
     let (items, tokens) = new_session(app, &user.profile.id, phone, now)?;
@@ -58,14 +66,23 @@ pub async fn login(
             }
         })?;
     guard.record_success(prior).await;
-    tracing::info!(user_id = %user.profile.id, "login succeeded");
+    let subject = Subject {
+        phone: Some(phone),
+        user_id: Some(&user.profile.id),
+        ..Subject::default()
+    };
+    audit::record(AuditEvent::LoginSucceeded, caller, subject);
     Ok(tokens)
 }
 
 /// Spends a refresh token for a new pair in one transaction. A token presented again after it
 /// was spent is a replay (the token leaked, or two clients share it): the whole session is
 /// revoked, so the thief and the owner both have to log in again.
-pub async fn refresh(app: &App, refresh_token: &str) -> Result<TokenPair, AuthError> {
+pub async fn refresh(
+    app: &App,
+    refresh_token: &str,
+    caller: &Caller,
+) -> Result<TokenPair, AuthError> {
     let claims = app.tokens.verify(refresh_token, TokenType::Refresh)?;
     let now = now();
     let issued = app.tokens.issue(&claims.sub, &claims.sid, now)?;
@@ -76,16 +93,20 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<TokenPair, AuthEr
         &issued,
         now,
     )?;
+    let subject = || Subject {
+        user_id: Some(&claims.sub),
+        ..Subject::default()
+    };
     match store::transact(&app.dynamodb, items).await {
         Ok(()) => {
-            tracing::info!(user_id = %claims.sub, "token refreshed");
+            audit::record(AuditEvent::TokenRefreshed, caller, subject());
             Ok(issued.pair)
         }
         Err(TransactionError::ConditionFailed { index: 0, old_item })
             if was_spent(old_item.as_ref()) =>
         {
             app.sessions.revoke(&claims.sub, &claims.sid).await?;
-            tracing::warn!(user_id = %claims.sub, "refresh token reuse detected; session revoked");
+            audit::record(AuditEvent::TokenReuseDetected, caller, subject());
             Err(AuthError::InvalidToken)
         }
         Err(TransactionError::ConditionFailed { .. }) => Err(AuthError::InvalidToken),

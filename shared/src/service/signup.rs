@@ -1,6 +1,7 @@
 //! Sign-up: a verified phone gets a registration token, which creates the account.
 
 use crate::App;
+use crate::audit::{self, AuditEvent, Caller, Subject};
 use crate::error::AuthError;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::password::{self, Password};
@@ -17,9 +18,9 @@ pub async fn verify_phone(
     app: &App,
     phone: &PhoneNumber,
     code: &OtpCode,
-    client_ip: &str,
+    caller: &Caller,
 ) -> Result<String, AuthError> {
-    let matched = match_code(app, phone, code, client_ip, OtpPurpose::SignUp).await?;
+    let matched = match_code(app, phone, code, caller, OtpPurpose::SignUp).await?;
     let now = now();
     let token = new_opaque_token()?;
     let items = vec![
@@ -37,7 +38,12 @@ pub async fn verify_phone(
         Err(TransactionError::Storage(error)) => return Err(error),
     }
     matched.forget_failures().await;
-    tracing::info!("otp verified");
+    let subject = Subject {
+        phone: Some(phone),
+        detail: Some(OtpPurpose::SignUp.as_str()),
+        ..Subject::default()
+    };
+    audit::record(AuditEvent::OtpVerified, caller, subject);
     Ok(token)
 }
 
@@ -56,6 +62,7 @@ pub struct Registration {
 pub async fn register(
     app: &App,
     registration: Registration,
+    caller: &Caller,
 ) -> Result<(UserProfile, TokenPair), AuthError> {
     let now = now();
     let token_hash = hash_opaque_token(&registration.registration_token);
@@ -94,6 +101,11 @@ pub async fn register(
         }
         Err(TransactionError::Storage(error)) => return Err(error),
     }
-    tracing::info!(user_id = %user.profile.id, "user registered");
+    let subject = Subject {
+        phone: Some(&phone),
+        user_id: Some(&user.profile.id),
+        ..Subject::default()
+    };
+    audit::record(AuditEvent::Registered, caller, subject);
     Ok((user.profile, tokens))
 }

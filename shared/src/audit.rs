@@ -1,0 +1,63 @@
+//! Audit events: one structured `tracing` event per security-relevant outcome, under the target
+//! `audit` (JSON lines in Lambda). They carry the masked phone, the client IP and the request id,
+//! and never a code, token or password.
+
+use crate::phone::PhoneNumber;
+
+/// Who made the request, as API Gateway saw it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub ip: String,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    OtpSent,
+    OtpVerified,
+    OtpFailed,
+    Registered,
+    LoginSucceeded,
+    LoginFailed,
+    Lockout,
+    TokenRefreshed,
+    TokenReuseDetected,
+}
+
+impl AuditEvent {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OtpSent => "otp_sent",
+            Self::OtpVerified => "otp_verified",
+            Self::OtpFailed => "otp_failed",
+            Self::Registered => "registered",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::Lockout => "lockout",
+            Self::TokenRefreshed => "token_refreshed",
+            Self::TokenReuseDetected => "token_reuse_detected",
+        }
+    }
+}
+
+/// What an event is about; every part optional.
+#[derive(Default)]
+pub struct Subject<'a> {
+    pub phone: Option<&'a PhoneNumber>,
+    pub user_id: Option<&'a str>,
+    /// A short reason or kind (`signup`, `password_reset`, `pair`, `account`, ...).
+    pub detail: Option<&'a str>,
+}
+
+pub fn record(event: AuditEvent, caller: &Caller, subject: Subject<'_>) {
+    let phone = subject.phone.map(PhoneNumber::masked);
+    tracing::info!(
+        target: "audit",
+        event = event.name(),
+        phone = phone.as_deref(),
+        user_id = subject.user_id,
+        detail = subject.detail,
+        client_ip = %caller.ip,
+        request_id = %caller.request_id,
+    );
+}
