@@ -1,6 +1,6 @@
 //! Races settle in DynamoDB: conditional writes and transactions, never read-then-write.
 
-use auth_tests::{Endpoint, PHONE, PHONE_E164, TestApp, register_body};
+use auth_tests::{Endpoint, PHONE, PHONE_E164, TestApp, num, other_code, register_body, text};
 use futures::future::join_all;
 use serde_json::json;
 
@@ -53,11 +53,11 @@ async fn ten_concurrent_verifies_of_one_code_give_exactly_one_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_sends_for_one_phone_send_one_sms_inside_the_cooldown() {
+async fn twenty_concurrent_sends_for_one_phone_send_one_sms_inside_the_cooldown() {
     let t = TestApp::new().await;
 
     let responses =
-        join_all((0..10).map(|_| t.post(Endpoint::CheckPhone, json!({ "phone": PHONE })))).await;
+        join_all((0..20).map(|_| t.post(Endpoint::CheckPhone, json!({ "phone": PHONE })))).await;
 
     let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     assert_eq!(
@@ -101,5 +101,83 @@ async fn ten_concurrent_refreshes_with_one_token_give_exactly_one_new_pair() {
         spent.len(),
         2,
         "the presented token and exactly one successor"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_wrong_codes_evaluate_at_most_five_and_the_block_holds() {
+    let t = TestApp::new().await;
+    t.post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    let wrong = other_code(&code);
+
+    let responses = join_all(
+        (0..50).map(|_| t.post(Endpoint::Verify, json!({ "phone": PHONE, "code": wrong }))),
+    )
+    .await;
+
+    let incorrect = responses
+        .iter()
+        .filter(|r| r.status == 400 && r.error() == "Incorrect OTP.")
+        .count() as u64;
+    assert!(
+        (3..=5).contains(&incorrect),
+        "{incorrect} guesses were evaluated"
+    );
+    assert!(responses.iter().all(|r| r.status == 400 || r.status == 403));
+    let otp = t.otp(PHONE_E164).await.unwrap();
+    assert_eq!(
+        num(&otp, "failed_attempts"),
+        Some(incorrect),
+        "no lost update"
+    );
+    let pair = t
+        .scan(&t.tables().attempts)
+        .await
+        .into_iter()
+        .find(|item| text(item, "pk").unwrap().starts_with("fail#verify#"))
+        .unwrap();
+    assert_eq!(num(&pair, "failures"), Some(incorrect));
+    t.post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await
+        .assert_blocked_for_an_hour();
+    assert!(t.scan(&t.tables().registration_tokens).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_wrong_logins_are_all_counted() {
+    let t = TestApp::with_env(&[
+        ("LOCKOUT_MAX_FAILURES", "100"),
+        ("ACCOUNT_BACKOFF_AFTER_FAILURES", "100"),
+    ])
+    .await;
+    t.registered_user(PHONE, PHONE_E164).await;
+
+    let responses = join_all((0..20).map(|_| {
+        t.post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": "wrong password" }),
+        )
+    }))
+    .await;
+
+    assert!(responses.iter().all(|r| r.status == 401));
+    let counters = t.scan(&t.tables().attempts).await;
+    let failures = |prefix: &str| {
+        counters
+            .iter()
+            .find(|item| text(item, "pk").unwrap().starts_with(prefix))
+            .and_then(|item| num(item, "failures"))
+    };
+    assert_eq!(
+        failures("fail#login#"),
+        Some(20),
+        "the pair counter lost no update"
+    );
+    assert_eq!(
+        failures("acct#"),
+        Some(20),
+        "the account counter lost no update"
     );
 }
