@@ -7,6 +7,10 @@ use auth_shared::store::Item;
 use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, text};
 use serde_json::{Value, json};
 
+/// A whole-body case: what it is, a text body or raw bytes (sent base64, as API Gateway does for
+/// binary media), and the Content-Type.
+type BodyCase<'a> = (&'a str, Option<String>, Option<Vec<u8>>, Option<&'a str>);
+
 /// An endpoint, the method that reads a body, and a well-formed body that is still refused (so
 /// that varying one field at a time can only make it worse).
 fn refused_templates() -> Vec<(Endpoint, &'static str, Value)> {
@@ -166,7 +170,7 @@ async fn the_bad_input_corpus_gets_4xx_json_everywhere_and_changes_nothing() {
         let first_field = template.as_object().unwrap().keys().next().unwrap().clone();
 
         // Whole-body cases.
-        let mut bodies: Vec<(&str, Option<String>, Option<Vec<u8>>, Option<&str>)> = vec![
+        let mut bodies: Vec<BodyCase<'_>> = vec![
             ("null", Some("null".into()), None, json),
             ("array", Some("[]".into()), None, json),
             (
