@@ -7,12 +7,15 @@ pub mod tables;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use auth_shared::config::Config;
 use auth_shared::store::Item;
 use auth_shared::{App, handlers};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -129,6 +132,50 @@ impl Default for RawRequest<'_> {
             bearer: None,
             source_ip: CLIENT_IP,
         }
+    }
+}
+
+/// An SDK interceptor that lets the first `allowed` DynamoDB operations through and fails every
+/// later one, as if DynamoDB became unreachable mid-request. It also counts operations.
+#[derive(Debug, Clone, Default)]
+pub struct DynamoDbGate {
+    seen: Arc<AtomicUsize>,
+    allowed: usize,
+}
+
+impl DynamoDbGate {
+    pub fn failing_after(allowed: usize) -> Self {
+        Self {
+            seen: Arc::default(),
+            allowed,
+        }
+    }
+
+    /// A gate that never fails: it only counts.
+    pub fn counting() -> Self {
+        Self::failing_after(usize::MAX)
+    }
+
+    /// How many operations were attempted through the gate.
+    pub fn seen(&self) -> usize {
+        self.seen.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for DynamoDbGate {
+    fn name(&self) -> &'static str {
+        "DynamoDbGate"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) >= self.allowed {
+            return Err("DynamoDB is unreachable (injected by the test)".into());
+        }
+        Ok(())
     }
 }
 
@@ -290,6 +337,20 @@ impl TestApp {
             .await;
         assert_eq!(response.status, 200, "{:?}", response.body);
         response.body["tokens"].clone()
+    }
+
+    /// The same tables and settings, served through `gate`.
+    pub async fn through(&self, gate: &DynamoDbGate) -> TestApp {
+        let aws = auth_shared::load_aws_config().await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&aws)
+            .interceptor(gate.clone())
+            .build();
+        TestApp {
+            app: App::with_dynamodb(self.app.config.clone(), &aws, Client::from_conf(config))
+                .expect("valid keys"),
+            dynamodb: self.dynamodb.clone(),
+            outbox: self.outbox.clone(),
+        }
     }
 
     /// Every SMS written to the outbox, in order.

@@ -1,0 +1,137 @@
+//! DynamoDB going away in the middle of a request: every step of every flow answers 503 JSON
+//! with Retry-After, leaves nothing half-created, and the same request succeeds once DynamoDB is
+//! back.
+
+use auth_tests::{
+    DynamoDbGate, Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, register_body,
+};
+use serde_json::{Value, json};
+
+fn assert_unavailable(response: &TestResponse, step: usize) {
+    assert_eq!(
+        response.status, 503,
+        "after {step} operations: {:?}",
+        response.body
+    );
+    assert_eq!(
+        response.error(),
+        "Service temporarily unavailable. Try again shortly."
+    );
+    assert_eq!(response.retry_after(), Some(1));
+}
+
+/// Sends `body` to `endpoint` with DynamoDB failing after 0, 1, 2, ... operations, running
+/// `untouched` after each failure, until the request gets through; returns that response and
+/// how many failing steps there were.
+async fn fail_at_every_step<F>(
+    t: &TestApp,
+    endpoint: Endpoint,
+    body: Value,
+    untouched: impl Fn() -> F,
+) -> (TestResponse, usize)
+where
+    F: std::future::Future<Output = ()>,
+{
+    for allowed in 0..10 {
+        let gate = DynamoDbGate::failing_after(allowed);
+        let response = t.through(&gate).await.post(endpoint, body.clone()).await;
+        if gate.seen() <= allowed {
+            return (response, allowed);
+        }
+        assert_unavailable(&response, allowed);
+        untouched().await;
+    }
+    panic!("{endpoint:?} never got through");
+}
+
+#[tokio::test]
+async fn check_phone_stores_no_code_and_counts_nothing_when_dynamodb_fails() {
+    let t = TestApp::new().await;
+    let (response, steps) = fail_at_every_step(
+        &t,
+        Endpoint::CheckPhone,
+        json!({ "phone": PHONE }),
+        || async {
+            assert!(t.scan(&t.tables().otps).await.is_empty());
+            assert!(t.scan(&t.tables().attempts).await.is_empty());
+            assert!(t.sent_sms().is_empty());
+        },
+    )
+    .await;
+    assert_eq!(steps, 2, "user read, then one transaction");
+    assert_eq!(response.status, 200);
+    assert_eq!(t.sent_sms().len(), 1);
+}
+
+#[tokio::test]
+async fn verify_keeps_the_code_and_creates_no_token_when_dynamodb_fails() {
+    let t = TestApp::new().await;
+    t.post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    let stored = t.otp(PHONE_E164).await;
+    let body = json!({ "phone": PHONE, "code": code });
+    let (response, steps) = fail_at_every_step(&t, Endpoint::Verify, body, || async {
+        assert_eq!(
+            t.otp(PHONE_E164).await,
+            stored,
+            "the code is neither spent nor counted"
+        );
+        assert!(t.scan(&t.tables().registration_tokens).await.is_empty());
+    })
+    .await;
+    assert_eq!(steps, 3, "block read, code read, one transaction");
+    assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn register_creates_no_half_account_and_keeps_the_token_when_dynamodb_fails() {
+    let t = TestApp::new().await;
+    let token = t.verified_token(PHONE, PHONE_E164).await;
+    let (response, steps) =
+        fail_at_every_step(&t, Endpoint::Register, register_body(&token), || async {
+            assert!(t.scan(&t.tables().users).await.is_empty());
+            assert!(t.scan(&t.tables().sessions).await.is_empty());
+            assert_eq!(t.scan(&t.tables().registration_tokens).await.len(), 1);
+        })
+        .await;
+    assert_eq!(steps, 2, "token read, then one transaction");
+    assert_eq!(response.status, 201);
+    assert_eq!(t.scan(&t.tables().users).await.len(), 1);
+}
+
+#[tokio::test]
+async fn login_starts_no_session_when_dynamodb_fails() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let sessions_before = t.scan(&t.tables().sessions).await.len();
+    let body = json!({ "phone": PHONE, "password": PASSWORD });
+    let (response, steps) = fail_at_every_step(&t, Endpoint::Login, body, || async {
+        assert_eq!(t.scan(&t.tables().sessions).await.len(), sessions_before);
+    })
+    .await;
+    assert!(steps >= 3, "{steps}");
+    assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn refresh_spends_nothing_when_dynamodb_fails() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let refresh = registered.body["tokens"]["refresh"].clone();
+    let before = t.scan(&t.tables().sessions).await.len();
+    let (response, steps) = fail_at_every_step(
+        &t,
+        Endpoint::Refresh,
+        json!({ "refresh": refresh }),
+        || async {
+            assert_eq!(t.scan(&t.tables().sessions).await.len(), before);
+        },
+    )
+    .await;
+    assert_eq!(steps, 1, "one transaction");
+    assert_eq!(
+        response.status, 200,
+        "the token was not spent by the failed attempts"
+    );
+}
