@@ -12,6 +12,7 @@ use crate::config::{Config, Limits};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 use crate::store::attempts::{AttemptsTable, Failures};
+use crate::store::{Item, ItemKey};
 
 #[derive(Debug, Clone, Copy)]
 pub enum FailureKind {
@@ -45,13 +46,15 @@ impl<'a> FailureCounter<'a> {
         }
     }
 
+    /// Where the pair's record is, for a batch read.
+    pub fn item_key(&self) -> ItemKey {
+        self.attempts.item_key(&self.key)
+    }
+
     /// Refuses a blocked pair with the time left; otherwise returns the failures so far.
-    pub async fn ensure_not_blocked(&self, now: u64) -> Result<Failures, AuthError> {
-        let failures = self
-            .attempts
-            .failures(&self.key, now)
-            .await?
-            .unwrap_or_default();
+    /// `item` is the pair's record as read with `item_key`.
+    pub fn ensure_not_blocked(&self, item: Option<Item>, now: u64) -> Result<Failures, AuthError> {
+        let failures = AttemptsTable::live_failures(item, now).unwrap_or_default();
         match failures.blocked_until {
             Some(until) if until > now => Err(AuthError::Blocked {
                 retry_after: until - now,
@@ -120,10 +123,15 @@ impl<'a> AccountBackoff<'a> {
         )
     }
 
+    /// Where the account's record is, for a batch read.
+    pub fn item_key(&self) -> ItemKey {
+        self.attempts.item_key(&self.key)
+    }
+
     /// Refuses a locked account (403) or one inside its back-off (429); otherwise returns the
-    /// failures so far.
-    pub async fn ensure_allowed(&self, now: u64) -> Result<u32, AuthError> {
-        let Some(record) = self.attempts.account_failures(&self.key, now).await? else {
+    /// failures so far. `item` is the account's record as read with `item_key`.
+    pub fn ensure_allowed(&self, item: Option<Item>, now: u64) -> Result<u32, AuthError> {
+        let Some(record) = AttemptsTable::live_account_failures(item, now) else {
             return Ok(0);
         };
         if record.count >= self.limits.account_max_failures {
@@ -171,9 +179,21 @@ impl<'a> PasswordGuard<'a> {
         Self { pair, account }
     }
 
-    pub async fn ensure_allowed(&self, now: u64) -> Result<PriorFailures, AuthError> {
-        let pair = self.pair.ensure_not_blocked(now).await?;
-        let account = self.account.ensure_allowed(now).await?;
+    /// Where the two records are, for a batch read.
+    pub fn item_keys(&self) -> [ItemKey; 2] {
+        [self.pair.item_key(), self.account.item_key()]
+    }
+
+    /// Refuses a blocked pair or an account in back-off; `pair` and `account` are the records
+    /// as read with `item_keys`.
+    pub fn ensure_allowed(
+        &self,
+        pair: Option<Item>,
+        account: Option<Item>,
+        now: u64,
+    ) -> Result<PriorFailures, AuthError> {
+        let pair = self.pair.ensure_not_blocked(pair, now)?;
+        let account = self.account.ensure_allowed(account, now)?;
         Ok(PriorFailures { pair, account })
     }
 

@@ -9,7 +9,7 @@ use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::service::codes::{SendRefusal, match_code, send_otp};
 use crate::store::sessions::Session;
-use crate::store::users::{ProfileChanges, User};
+use crate::store::users::{ProfileChanges, User, UsersTable};
 use crate::store::{self, TransactionError, now};
 
 /// The account behind a live session (gone if it was deleted meanwhile).
@@ -42,8 +42,13 @@ async fn confirm_password(
 ) -> Result<User, AuthError> {
     let now = now();
     let guard = app.password_guard(&session.phone, &caller.ip);
-    let prior = guard.ensure_allowed(now).await?;
-    let user = current_user(app, session).await?;
+    let [pair_key, account_key] = guard.item_keys();
+    let keys = [pair_key, account_key, app.users.item_key(&session.phone)];
+    let [pair, account, user] = store::get_items(&app.dynamodb, keys).await?;
+    let prior = guard.ensure_allowed(pair, account, now)?;
+    let user = UsersTable::user(user)
+        .filter(|user| user.profile.id == session.user_id)
+        .ok_or(AuthError::InvalidToken)?;
     if !password::verify(password, Some(user.password_hash.clone())).await? {
         let locked_out = guard.record_failure(now).await?;
         let subject = || Subject {

@@ -7,7 +7,7 @@ use crate::limits::{self, FailureCounter, FailureKind, SendScope};
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
 use crate::store::attempts::Failures;
-use crate::store::otps::{NewOtp, WrongAttempt, resend_wait};
+use crate::store::otps::{NewOtp, OtpsTable, WrongAttempt, resend_wait};
 use crate::store::{self, TransactionError, now};
 
 /// Why a code was not sent.
@@ -137,11 +137,14 @@ pub async fn match_code<'a>(
     let config = &app.config;
     let now = now();
     let counter = app.failure_counter(FailureKind::Verify, phone, &caller.ip);
-    let failures = counter.ensure_not_blocked(now).await?;
-    let otp = app
-        .otps
-        .get(phone, now)
-        .await?
+    // The pair's record and the code in one round trip.
+    let [pair, otp] = store::get_items(
+        &app.dynamodb,
+        [counter.item_key(), app.otps.item_key(phone)],
+    )
+    .await?;
+    let failures = counter.ensure_not_blocked(pair, now)?;
+    let otp = OtpsTable::live(otp, now)
         .filter(|otp| otp.purpose == purpose)
         .ok_or(AuthError::NoActiveOtp)?;
     let max_attempts = config.otp_max_attempts;

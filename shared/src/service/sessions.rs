@@ -8,6 +8,7 @@ use crate::error::AuthError;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::store::sessions::{Session, was_spent};
+use crate::store::users::UsersTable;
 use crate::store::{self, TransactionError, now};
 use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
 
@@ -40,8 +41,15 @@ pub async fn login(
 ) -> Result<TokenPair, AuthError> {
     let now = now();
     let guard = app.password_guard(phone, &caller.ip);
-    let prior = guard.ensure_allowed(now).await?;
-    let user = app.users.get(phone).await?;
+    // Both guards' records and the account in one round trip.
+    let [pair_key, account_key] = guard.item_keys();
+    let [pair, account, user] = store::get_items(
+        &app.dynamodb,
+        [pair_key, account_key, app.users.item_key(phone)],
+    )
+    .await?;
+    let prior = guard.ensure_allowed(pair, account, now)?;
+    let user = UsersTable::user(user);
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = password::verify(password, stored_hash).await?;
     let Some(user) = user.filter(|_| matches) else {

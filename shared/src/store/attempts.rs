@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
 use super::{
-    EXPIRES_AT, Item, condition_failed, get_item, get_num, is_live, num, text, unavailable,
+    EXPIRES_AT, Item, ItemKey, condition_failed, get_num, is_live, num, text, unavailable,
 };
 use crate::error::AuthError;
 
@@ -39,12 +39,21 @@ impl AttemptsTable {
         Self { client, name }
     }
 
-    /// The live failure record of `key` (none when absent or expired).
-    pub async fn failures(&self, key: &str, now: u64) -> Result<Option<Failures>, AuthError> {
-        let item = get_item(&self.client, &self.name, "pk", key).await?;
-        Ok(item
-            .filter(|item| is_live(item, now))
-            .map(|item| failures_from(&item)))
+    /// Where the record `key` is, for a batch read.
+    pub fn item_key(&self, key: &str) -> ItemKey {
+        ItemKey::new(&self.name, "pk", key)
+    }
+
+    /// The live failure record in `item` (none when absent or expired).
+    pub fn live_failures(item: Option<Item>, now: u64) -> Option<Failures> {
+        item.filter(|item| is_live(item, now))
+            .map(|item| failures_from(&item))
+    }
+
+    /// The live account failure record in `item`.
+    pub fn live_account_failures(item: Option<Item>, now: u64) -> Option<AccountFailures> {
+        item.filter(|item| is_live(item, now))
+            .map(|item| account_failures_from(&item))
     }
 
     /// Adds one failure to `key`. The window of `window_seconds` starts at the first failure;
@@ -108,18 +117,6 @@ impl AttemptsTable {
             failures.blocked_until = Some(until);
         }
         Ok(failures)
-    }
-
-    /// The live account failure record of `key`.
-    pub async fn account_failures(
-        &self,
-        key: &str,
-        now: u64,
-    ) -> Result<Option<AccountFailures>, AuthError> {
-        let item = get_item(&self.client, &self.name, "pk", key).await?;
-        Ok(item
-            .filter(|item| is_live(item, now))
-            .map(|item| account_failures_from(&item)))
     }
 
     /// Adds one failure to the account record `key`, which is forgotten `memory_seconds` after

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 
 use crate::error::AuthError;
 
@@ -74,6 +74,75 @@ pub(crate) async fn get_item(
         .await
         .map_err(unavailable)?;
     Ok(output.item)
+}
+
+/// The table and key of one item to read in a batch.
+#[derive(Debug, Clone)]
+pub struct ItemKey {
+    table: String,
+    key: Item,
+}
+
+impl ItemKey {
+    pub(crate) fn new(table: &str, name: &str, value: &str) -> Self {
+        Self {
+            table: table.to_owned(),
+            key: Item::from([(name.to_owned(), text(value))]),
+        }
+    }
+}
+
+/// Strongly consistent reads of several items, from any tables, in one `BatchGetItem` round
+/// trip; the answer is in the order of `keys`.
+pub(crate) async fn get_items<const N: usize>(
+    client: &Client,
+    keys: [ItemKey; N],
+) -> Result<[Option<Item>; N], AuthError> {
+    let mut found: [Option<Item>; N] = std::array::from_fn(|_| None);
+    let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
+    for key in &keys {
+        let entry = request.remove(&key.table).map_or_else(
+            || KeysAndAttributes::builder().consistent_read(true),
+            |existing| {
+                KeysAndAttributes::builder()
+                    .consistent_read(true)
+                    .set_keys(Some(existing.keys))
+            },
+        );
+        let entry = entry
+            .keys(key.key.clone())
+            .build()
+            .map_err(AuthError::internal)?;
+        request.insert(key.table.clone(), entry);
+    }
+    // DynamoDB may leave keys unprocessed under load: ask again for those.
+    for _ in 0..5 {
+        let output = client
+            .batch_get_item()
+            .set_request_items(Some(request))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        for (table, items) in output.responses.unwrap_or_default() {
+            for item in items {
+                let position = keys.iter().position(|key| {
+                    key.table == table
+                        && key
+                            .key
+                            .iter()
+                            .all(|(name, value)| item.get(name) == Some(value))
+                });
+                if let Some(position) = position {
+                    found[position] = Some(item);
+                }
+            }
+        }
+        request = output.unprocessed_keys.unwrap_or_default();
+        if request.is_empty() {
+            return Ok(found);
+        }
+    }
+    Err(AuthError::unavailable("batch read left keys unprocessed"))
 }
 
 /// True when an `UpdateItem` was refused by its condition (as opposed to failing).

@@ -7,8 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{
-    EXPIRES_AT, Item, condition_failed, get_item, get_num, get_text, is_live, num, text,
-    unavailable,
+    EXPIRES_AT, Item, ItemKey, condition_failed, get_num, get_text, is_live, num, text, unavailable,
 };
 use crate::error::AuthError;
 use crate::otp::OtpPurpose;
@@ -50,13 +49,16 @@ impl OtpsTable {
         Self { client, name }
     }
 
-    /// The live code of `phone`, if any (an expired item is treated as absent).
-    pub async fn get(&self, phone: &PhoneNumber, now: u64) -> Result<Option<StoredOtp>, AuthError> {
-        let item = get_item(&self.client, &self.name, "phone", phone.as_str()).await?;
-        Ok(item
-            .filter(|item| is_live(item, now))
+    /// Where the code of `phone` is, for a batch read.
+    pub fn item_key(&self, phone: &PhoneNumber) -> ItemKey {
+        ItemKey::new(&self.name, "phone", phone.as_str())
+    }
+
+    /// The live code in `item`, if any (an expired item is treated as absent).
+    pub fn live(item: Option<Item>, now: u64) -> Option<StoredOtp> {
+        item.filter(|item| is_live(item, now))
             .as_ref()
-            .and_then(from_item))
+            .and_then(from_item)
     }
 
     /// Stores a new code, replacing the old one, unless the old one is still inside its resend

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 use serde::Serialize;
 
-use super::{Item, condition_failed, get_item, get_num, get_text, num, text, unavailable};
+use super::{Item, ItemKey, condition_failed, get_item, get_num, get_text, num, text, unavailable};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 
@@ -36,6 +36,16 @@ pub struct UsersTable {
 impl UsersTable {
     pub fn new(client: Client, name: String) -> Self {
         Self { client, name }
+    }
+
+    /// Where the account of `phone` is, for a batch read.
+    pub fn item_key(&self, phone: &PhoneNumber) -> ItemKey {
+        ItemKey::new(&self.name, "phone", phone.as_str())
+    }
+
+    /// The account in `item`, if any.
+    pub fn user(item: Option<Item>) -> Option<User> {
+        item.as_ref().and_then(from_item)
     }
 
     pub async fn get(&self, phone: &PhoneNumber) -> Result<Option<User>, AuthError> {
