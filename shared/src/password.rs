@@ -3,6 +3,8 @@
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::LazyLock;
+use tokio::sync::Semaphore;
 
 use crate::error::AuthError;
 
@@ -47,22 +49,36 @@ fn argon2() -> Result<Argon2<'static>, AuthError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// Runs argon2 work on the blocking pool, at most one job per core at a time: each job takes
+/// 19 MiB and a core for tens of milliseconds, so more in flight would only add memory and
+/// latency. Waiting jobs hold no memory.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, AuthError> {
+    static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| {
+        Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from))
+    });
+    let _permit = PERMITS.acquire().await.map_err(AuthError::internal)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(AuthError::internal)?
+}
+
 /// Hashes to a PHC string on the blocking pool (argon2 takes tens of milliseconds of CPU).
 pub async fn hash(password: Password) -> Result<String, AuthError> {
-    tokio::task::spawn_blocking(move || {
+    on_blocking_pool(move || {
         let hash = argon2()?
             .hash_password(password.0.expose_secret().as_bytes())
             .map_err(AuthError::internal)?;
         Ok(hash.to_string())
     })
     .await
-    .map_err(AuthError::internal)?
 }
 
 /// True when `password` matches `stored`. With no stored hash (unknown user) it verifies against
 /// a dummy hash and returns false, so the caller cannot be timed.
 pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, AuthError> {
-    tokio::task::spawn_blocking(move || {
+    on_blocking_pool(move || {
         let (hash, real) = match stored {
             Some(hash) => (hash, true),
             None => (DUMMY_HASH.to_owned(), false),
@@ -74,7 +90,6 @@ pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, 
         Ok(real && matches)
     })
     .await
-    .map_err(AuthError::internal)?
 }
 
 #[cfg(test)]

@@ -7,16 +7,19 @@ pub mod tables;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use auth_shared::config::Config;
 use auth_shared::store::Item;
 use auth_shared::{App, handlers};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lambda_http::http::HeaderMap;
@@ -141,6 +144,15 @@ impl Default for RawRequest<'_> {
 pub struct DynamoDbGate {
     seen: Arc<AtomicUsize>,
     allowed: usize,
+    /// Time spent inside DynamoDB operations (from the SDK's start to its end), in nanoseconds.
+    busy_nanos: Arc<AtomicU64>,
+}
+
+#[derive(Debug, Clone)]
+struct OperationStarted(std::time::Instant);
+
+impl Storable for OperationStarted {
+    type Storer = StoreReplace<Self>;
 }
 
 impl DynamoDbGate {
@@ -148,7 +160,13 @@ impl DynamoDbGate {
         Self {
             seen: Arc::default(),
             allowed,
+            busy_nanos: Arc::default(),
         }
+    }
+
+    /// Total time spent in DynamoDB operations through the gate.
+    pub fn busy(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.busy_nanos.load(Ordering::SeqCst))
     }
 
     /// A gate that never fails: it only counts.
@@ -170,10 +188,25 @@ impl Intercept for DynamoDbGate {
     fn read_before_execution(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         if self.seen.fetch_add(1, Ordering::SeqCst) >= self.allowed {
             return Err("DynamoDB is unreachable (injected by the test)".into());
+        }
+        cfg.interceptor_state()
+            .store_put(OperationStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(OperationStarted(start)) = cfg.load::<OperationStarted>() {
+            let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.busy_nanos.fetch_add(nanos, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -528,9 +561,8 @@ pub fn now() -> u64 {
     auth_shared::store::now()
 }
 
-/// The event API Gateway's HTTP API sends to Lambda (payload format 2.0), parsed by lambda_http
-/// exactly as in production.
-pub fn api_gateway_request(path: &str, raw: &RawRequest<'_>) -> Request {
+/// The event API Gateway's HTTP API sends to Lambda (payload format 2.0).
+pub fn api_gateway_event(path: &str, raw: &RawRequest<'_>) -> Value {
     let mut headers = serde_json::Map::new();
     if let Some(content_type) = raw.content_type {
         headers.insert("content-type".into(), json!(content_type));
@@ -547,7 +579,7 @@ pub fn api_gateway_request(path: &str, raw: &RawRequest<'_>) -> Request {
         (None, Some(body)) if raw.base64 => Some(STANDARD.encode(body)),
         (None, body) => body.map(str::to_owned),
     };
-    let event = json!({
+    json!({
         "version": "2.0",
         "routeKey": format!("ANY {path}"),
         "rawPath": path,
@@ -573,6 +605,11 @@ pub fn api_gateway_request(path: &str, raw: &RawRequest<'_>) -> Request {
         },
         "body": body,
         "isBase64Encoded": base64
-    });
+    })
+}
+
+/// The event API Gateway sends, parsed by lambda_http exactly as in production.
+pub fn api_gateway_request(path: &str, raw: &RawRequest<'_>) -> Request {
+    let event = api_gateway_event(path, raw);
     lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event")
 }

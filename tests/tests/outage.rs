@@ -80,7 +80,10 @@ async fn verify_keeps_the_code_and_creates_no_token_when_dynamodb_fails() {
         assert!(t.scan(&t.tables().registration_tokens).await.is_empty());
     })
     .await;
-    assert_eq!(steps, 2, "one batch read (pair record and code), one transaction");
+    assert_eq!(
+        steps, 2,
+        "one batch read (pair record and code), one transaction"
+    );
     assert_eq!(response.status, 200);
 }
 
@@ -110,7 +113,10 @@ async fn login_starts_no_session_when_dynamodb_fails() {
         assert_eq!(t.scan(&t.tables().sessions).await.len(), sessions_before);
     })
     .await;
-    assert_eq!(steps, 2, "one batch read (guards and account), one transaction");
+    assert_eq!(
+        steps, 2,
+        "one batch read (guards and account), one transaction"
+    );
     assert_eq!(response.status, 200);
 }
 
