@@ -76,7 +76,9 @@ pub struct Config {
     pub jwt_previous_public_key: Option<String>,
     pub otp_hmac_secret: SecretString,
     pub limits: Limits,
-    /// Country calling codes whose numbers may be sent SMS (toll-fraud guard).
+    /// Country calling codes whose numbers may be sent SMS (toll-fraud guard); empty means the
+    /// default region's. Resolved when needed, so that cold starts do not load libphonenumber's
+    /// metadata (tens of milliseconds) before the first request that parses a number.
     pub allowed_country_codes: Vec<u16>,
     pub sms: SmsProviderConfig,
     /// Opt-in fixed codes for review/e2e numbers (E.164 -> code); such numbers get no SMS.
@@ -150,7 +152,6 @@ impl Config {
             },
             allowed_country_codes: parse_country_codes(
                 env.get("ALLOWED_COUNTRY_CODES").as_deref(),
-                default_region,
             )?,
             sms,
             test_otp_numbers: parse_test_numbers(
@@ -162,6 +163,16 @@ impl Config {
 }
 
 impl Config {
+    /// Whether SMS may go to numbers with this country calling code.
+    pub fn sms_allowed_to(&self, country_code: u16) -> bool {
+        if self.allowed_country_codes.is_empty() {
+            return phonenumber::metadata::DATABASE
+                .by_id(self.default_region.as_ref())
+                .is_some_and(|region| region.country_code() == country_code);
+        }
+        self.allowed_country_codes.contains(&country_code)
+    }
+
     /// Normalises a phone number from a request; configured test numbers are accepted even
     /// where libphonenumber calls them invalid.
     pub fn parse_phone(&self, input: &str) -> Result<PhoneNumber, AuthError> {
@@ -204,19 +215,10 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 }
 
-/// `"98,1,44"`; unset means the calling code of the default region alone.
-fn parse_country_codes(
-    raw: Option<&str>,
-    default_region: country::Id,
-) -> Result<Vec<u16>, ConfigError> {
+/// `"98,1,44"`; unset means the calling code of the default region alone (an empty list).
+fn parse_country_codes(raw: Option<&str>) -> Result<Vec<u16>, ConfigError> {
     let Some(raw) = raw else {
-        let metadata = phonenumber::metadata::DATABASE
-            .by_id(default_region.as_ref())
-            .ok_or_else(|| ConfigError::Invalid {
-                name: "DEFAULT_REGION",
-                reason: "unknown region".into(),
-            })?;
-        return Ok(vec![metadata.country_code()]);
+        return Ok(Vec::new());
     };
     raw.split(',')
         .map(|code| code.trim().trim_start_matches('+'))

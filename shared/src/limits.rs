@@ -331,7 +331,7 @@ pub fn ensure_sms_allowed(config: &Config, phone: &PhoneNumber) -> Result<(), Au
         return Ok(());
     }
     let (country_code, mobile) = phone.sms_profile();
-    if !config.allowed_country_codes.contains(&country_code) {
+    if !config.sms_allowed_to(country_code) {
         return Err(AuthError::InvalidRequest(
             "SMS codes are not available for this country.".into(),
         ));

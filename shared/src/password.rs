@@ -3,8 +3,7 @@
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::LazyLock;
-use tokio::sync::Semaphore;
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
 use crate::error::AuthError;
 
@@ -49,24 +48,60 @@ fn argon2() -> Result<Argon2<'static>, AuthError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Runs argon2 work on the blocking pool, at most one job per core at a time: each job takes
-/// 19 MiB and a core for tens of milliseconds, so more in flight would only add memory and
-/// latency. Waiting jobs hold no memory.
-async fn on_blocking_pool<T: Send + 'static>(
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that run all argon2 work: one per core, started on first use. At most that many
+/// hashes run at once (each takes 19 MiB and a core for tens of milliseconds); more in flight
+/// would only add memory and latency, and queued jobs hold no memory. Fixed threads also keep
+/// memory bounded: the allocator keeps a freed 19 MiB block in the arena of the thread that used
+/// it, and tokio's blocking pool would spread hashes over ever new threads (the benchmark
+/// measured 223 MB peak RSS for register that way).
+static HASHING_THREADS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for index in 0..std::thread::available_parallelism().map_or(1, usize::from) {
+        let queue = Arc::clone(&queue);
+        let spawned = std::thread::Builder::new()
+            .name(format!("argon2-{index}"))
+            .spawn(move || {
+                loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "could not start an argon2 thread");
+        }
+    }
+    Mutex::new(jobs)
+});
+
+/// Runs argon2 work on the hashing threads, off the async executor.
+async fn on_hashing_threads<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
 ) -> Result<T, AuthError> {
-    static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| {
-        Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from))
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        // The receiver is gone only if the request was dropped; nothing to tell then.
+        let _ = sender.send(work());
     });
-    let _permit = PERMITS.acquire().await.map_err(AuthError::internal)?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(AuthError::internal)?
+    HASHING_THREADS
+        .lock()
+        .map_err(|_| AuthError::internal("argon2 job queue poisoned"))?
+        .send(job)
+        .map_err(|_| AuthError::internal("argon2 threads are gone"))?;
+    receiver.await.map_err(AuthError::internal)?
 }
 
-/// Hashes to a PHC string on the blocking pool (argon2 takes tens of milliseconds of CPU).
+/// Hashes to a PHC string on the hashing threads (argon2 takes tens of milliseconds of CPU).
 pub async fn hash(password: Password) -> Result<String, AuthError> {
-    on_blocking_pool(move || {
+    on_hashing_threads(move || {
         let hash = argon2()?
             .hash_password(password.0.expose_secret().as_bytes())
             .map_err(AuthError::internal)?;
@@ -78,7 +113,7 @@ pub async fn hash(password: Password) -> Result<String, AuthError> {
 /// True when `password` matches `stored`. With no stored hash (unknown user) it verifies against
 /// a dummy hash and returns false, so the caller cannot be timed.
 pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, AuthError> {
-    on_blocking_pool(move || {
+    on_hashing_threads(move || {
         let (hash, real) = match stored {
             Some(hash) => (hash, true),
             None => (DUMMY_HASH.to_owned(), false),
