@@ -56,6 +56,7 @@ start_dynamodb_local() {
       -jar "$DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" -sharedDb -disableTelemetry -port "$port" "$@" \
       >"$LOCAL/dynamodb-$port.log" 2>&1) &
   DYNAMODB_LOCAL_PID=$!
+  export DYNAMODB_LOCAL_PID
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
   for _ in $(seq 1 120); do

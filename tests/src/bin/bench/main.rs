@@ -149,6 +149,16 @@ async fn in_process(t: &TestApp, gate: &DynamoDbGate, call: &Call) -> (TestRespo
     (response, sample)
 }
 
+/// CPU seconds used so far by DynamoDB Local (`DYNAMODB_LOCAL_PID`, set by scripts/bench).
+fn dynamodb_local_cpu() -> Option<f64> {
+    let pid = std::env::var("DYNAMODB_LOCAL_PID").ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Where the function binaries are: `--binaries DIR`, by default the release build.
 fn binaries_dir(args: &[String]) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
