@@ -454,12 +454,14 @@ async fn main() {
     println!("| concurrency | logins | seconds | logins/s | share of the limit |");
     println!("|---|---|---|---|---|");
     let limit = cores as f64 / hash_time.as_secs_f64();
+    let mut dynamodb_share = Vec::new();
     for concurrency in [1usize, 8] {
         let total = if smoke {
             concurrency * 2
         } else {
             concurrency * 25
         };
+        let dynamodb_cpu = dynamodb_local_cpu();
         let start = Instant::now();
         let per_task = total / concurrency;
         let tasks = (0..concurrency).map(|task| {
@@ -484,6 +486,14 @@ async fn main() {
         println!(
             "| {concurrency} | {total} | {seconds:.2} | {rate:.1} | {:.0}% |",
             100.0 * rate / limit
+        );
+        if let (Some(before), Some(after)) = (dynamodb_cpu, dynamodb_local_cpu()) {
+            dynamodb_share.push((concurrency, (after - before) / seconds));
+        }
+    }
+    for (concurrency, cores_used) in dynamodb_share {
+        println!(
+            "\nAt concurrency {concurrency}, DynamoDB Local (same machine) used {cores_used:.2} of the {cores} cores."
         );
     }
 
