@@ -52,10 +52,8 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The threads that run all argon2 work: one per core, started on first use. At most that many
 /// hashes run at once (each takes 19 MiB and a core for tens of milliseconds); more in flight
-/// would only add memory and latency, and queued jobs hold no memory. Fixed threads also keep
-/// memory bounded: the allocator keeps a freed 19 MiB block in the arena of the thread that used
-/// it, and tokio's blocking pool would spread hashes over ever new threads (the benchmark
-/// measured 223 MB peak RSS for register that way).
+/// would only add memory and latency, and queued jobs hold no memory. (That each freed block
+/// goes back to the OS is the allocator's part: see `MALLOC_MMAP_THRESHOLD_` in template.yaml.)
 static HASHING_THREADS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Arc::new(Mutex::new(queue));
