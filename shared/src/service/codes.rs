@@ -119,9 +119,12 @@ impl MatchedCode<'_> {
         )
     }
 
-    /// Clears the pair's earlier failures after the success; best effort.
+    /// Clears the pair's earlier failures after the success; best effort (failing it must not
+    /// fail the success).
     pub async fn forget_failures(&self) {
-        forget_failures(&self.counter, self.failures).await;
+        if let Err(error) = self.counter.clear(self.failures).await {
+            tracing::warn!(%error, "could not clear failure counter");
+        }
     }
 }
 
@@ -180,11 +183,4 @@ pub async fn match_code<'a>(
         counter,
         failures,
     })
-}
-
-/// Clearing old failures after a success is best effort: failing it must not fail the success.
-pub(crate) async fn forget_failures(counter: &FailureCounter<'_>, failures: Failures) {
-    if let Err(error) = counter.clear(failures).await {
-        tracing::warn!(%error, "could not clear failure counter");
-    }
 }

@@ -72,6 +72,11 @@ impl Series {
     }
 }
 
+/// One token of a response's `tokens` object.
+fn token(body: &Value, kind: &str) -> String {
+    body["tokens"][kind].as_str().unwrap_or_default().to_owned()
+}
+
 fn phone(i: usize, base: usize) -> String {
     format!("0912{:07}", base + i)
 }
@@ -258,14 +263,7 @@ where
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        refresh = body["tokens"]["refresh"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        access = body["tokens"]["access"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        (access, refresh) = (token(&body, "access"), token(&body, "refresh"));
         scenario.push("login (ok)", sample);
     }
     for (i, number) in phones.iter().enumerate() {
@@ -288,14 +286,7 @@ where
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        refresh = body["tokens"]["refresh"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        access = body["tokens"]["access"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        (access, refresh) = (token(&body, "access"), token(&body, "refresh"));
         scenario.push("refresh", sample);
     }
     for i in 0..n {
