@@ -8,6 +8,8 @@ use crate::phone::PhoneNumber;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub ip: String,
+    /// What per-IP limits count: the address, or its /64 for IPv6 (`limits::network_of`).
+    pub network: String,
     pub request_id: String,
 }
 
@@ -20,6 +22,7 @@ pub enum AuditEvent {
     LoginSucceeded,
     LoginFailed,
     Lockout,
+    StepUpRequired,
     TokenRefreshed,
     TokenReuseDetected,
 }
@@ -34,6 +37,7 @@ impl AuditEvent {
             Self::LoginSucceeded => "login_succeeded",
             Self::LoginFailed => "login_failed",
             Self::Lockout => "lockout",
+            Self::StepUpRequired => "step_up_required",
             Self::TokenRefreshed => "token_refreshed",
             Self::TokenReuseDetected => "token_reuse_detected",
         }

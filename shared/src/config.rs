@@ -52,10 +52,12 @@ pub struct Limits {
     pub account_backoff_after: u32,
     pub account_backoff_base_seconds: u64,
     pub account_backoff_max_seconds: u64,
-    /// Consecutive failures after which only a password reset unlocks the account.
+    /// Consecutive failures after which a login needs a code by SMS besides the password.
     pub account_max_failures: u32,
     /// How long an account's failures are remembered after the last one.
     pub account_failure_memory_seconds: u64,
+    /// `check-phone` lookups per client network and send window (number enumeration).
+    pub check_phone_lookups_per_ip: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,10 @@ pub struct Config {
     pub registration_token_ttl_seconds: u64,
     pub access_token_ttl_seconds: u64,
     pub refresh_token_ttl_seconds: u64,
+    /// Absolute lifetime of a session, however often it is refreshed.
+    pub session_max_seconds: u64,
+    /// Named in every SMS, so the recipient knows who sent the code.
+    pub service_name: String,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     /// Ed25519 key: PKCS#8 PEM, or a secret string whose SHA-256 is the seed.
@@ -124,6 +130,10 @@ impl Config {
             registration_token_ttl_seconds: env.parse_or("REGISTRATION_TOKEN_TTL_SECONDS", 600)?,
             access_token_ttl_seconds: env.parse_or("ACCESS_TOKEN_TTL_SECONDS", 900)?,
             refresh_token_ttl_seconds: env.parse_or("REFRESH_TOKEN_TTL_SECONDS", 604_800)?,
+            session_max_seconds: env.parse_or("SESSION_MAX_SECONDS", 30 * 86_400)?,
+            service_name: env
+                .get("SERVICE_NAME")
+                .unwrap_or_else(|| "Phone Auth".to_owned()),
             jwt_issuer: env
                 .get("JWT_ISSUER")
                 .unwrap_or_else(|| "phone-auth".to_owned()),
@@ -149,6 +159,7 @@ impl Config {
                 account_max_failures: env.parse_or("ACCOUNT_MAX_FAILURES", 100)?,
                 account_failure_memory_seconds: env
                     .parse_or("ACCOUNT_FAILURE_MEMORY_SECONDS", 30 * 86_400)?,
+                check_phone_lookups_per_ip: env.parse_or("CHECK_PHONE_LOOKUPS_PER_IP", 100)?,
             },
             allowed_country_codes: parse_country_codes(
                 env.get("ALLOWED_COUNTRY_CODES").as_deref(),

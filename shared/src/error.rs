@@ -35,10 +35,10 @@ pub enum AuthError {
     Blocked { retry_after: u64 },
     #[error("Too many failed attempts for this account. Try again later.")]
     BackingOff { retry_after: u64 },
-    #[error(
-        "Account locked after too many failed attempts. Reset your password with a code by SMS."
-    )]
-    AccountLocked { retry_after: u64 },
+    /// Step-up: the password was right, but after many failures the login also needs the code
+    /// just sent by SMS (`verification_id` is that code's, when one was sent now).
+    #[error("Enter the code sent to your phone by SMS to log in.")]
+    CodeRequired { verification_id: Option<String> },
     #[error("Please wait before requesting a new code.")]
     ResendTooSoon { retry_after: u64 },
     #[error("Too many requests. Try again later.")]
@@ -78,10 +78,9 @@ impl AuthError {
             Self::InvalidCredentials
             | Self::WrongPassword
             | Self::MissingToken
-            | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::InvalidRegistrationToken | Self::Blocked { .. } | Self::AccountLocked { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            | Self::InvalidToken
+            | Self::CodeRequired { .. } => StatusCode::UNAUTHORIZED,
+            Self::InvalidRegistrationToken | Self::Blocked { .. } => StatusCode::FORBIDDEN,
             Self::PhoneAlreadyRegistered => StatusCode::CONFLICT,
             Self::ResendTooSoon { .. } | Self::RateLimited { .. } | Self::BackingOff { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -97,7 +96,6 @@ impl AuthError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Blocked { retry_after }
-            | Self::AccountLocked { retry_after }
             | Self::BackingOff { retry_after }
             | Self::ResendTooSoon { retry_after }
             | Self::RateLimited { retry_after } => Some((*retry_after).max(1)),
@@ -115,8 +113,17 @@ impl AuthError {
             tracing::info!(status = status.as_u16(), "request refused");
         }
         let mut body = json!({ "error": self.to_string() });
-        if let Self::IncorrectOtp { attempts_left } = self {
-            body["attempts_left"] = Value::from(attempts_left);
+        match &self {
+            Self::IncorrectOtp { attempts_left } => {
+                body["attempts_left"] = Value::from(*attempts_left);
+            }
+            Self::CodeRequired { verification_id } => {
+                body["code_required"] = Value::from(true);
+                if let Some(id) = verification_id {
+                    body["verification_id"] = Value::from(id.as_str());
+                }
+            }
+            _ => {}
         }
         let retry_after = self.retry_after();
         let allow = match self {

@@ -146,7 +146,11 @@ pub fn caller(request: &Request) -> Result<Caller, AuthError> {
     }
     .or_else(|| request.lambda_context_ref().map(|c| c.request_id.clone()))
     .unwrap_or_default();
-    Ok(Caller { ip, request_id })
+    Ok(Caller {
+        network: crate::limits::network_of(&ip),
+        ip,
+        request_id,
+    })
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {

@@ -23,9 +23,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, ConfigError, SmsProviderConfig};
-use crate::limits::{AccountBackoff, FailureCounter, FailureKind, PasswordGuard};
 use crate::otp::OtpHasher;
-use crate::phone::PhoneNumber;
 use crate::sms::SmsSender;
 use crate::store::attempts::AttemptsTable;
 use crate::store::otps::OtpsTable;
@@ -86,31 +84,6 @@ impl App {
             dynamodb,
             config,
         })
-    }
-}
-
-impl App {
-    /// The failure counter of one (phone, client IP) pair.
-    pub fn failure_counter(
-        &self,
-        kind: FailureKind,
-        phone: &PhoneNumber,
-        client_ip: &str,
-    ) -> FailureCounter<'_> {
-        FailureCounter::new(&self.attempts, &self.config.limits, kind, phone, client_ip)
-    }
-
-    /// The per-account back-off of `phone`.
-    pub fn account_backoff(&self, phone: &PhoneNumber) -> AccountBackoff<'_> {
-        AccountBackoff::new(&self.attempts, &self.config.limits, phone)
-    }
-
-    /// The guards of a password check for `phone` from `client_ip`.
-    pub fn password_guard(&self, phone: &PhoneNumber, client_ip: &str) -> PasswordGuard<'_> {
-        PasswordGuard::new(
-            self.failure_counter(FailureKind::Login, phone, client_ip),
-            self.account_backoff(phone),
-        )
     }
 }
 

@@ -1,326 +1,152 @@
-//! The abuse limits: which counters exist, how they are keyed, and what they allow.
+//! The abuse limits as pure rules: given a counter's state and the time, what an attempt may do.
+//! The store keeps the counters; every rule here is decided before the guarded work runs, and
+//! the store then takes the slot with one conditional write that fails if the state moved on.
 //!
-//! - Failed verifies and failed logins are counted per (phone, client IP) pair; at
-//!   `max_failures_per_pair` the pair is blocked for `block_seconds`. Keying on the pair means a
-//!   stranger cannot lock the owner out from the owner's own network.
-//! - OTP sends are counted per phone (hour and day), per client IP, per country calling code and
-//!   overall, in fixed windows; SMS only go to mobile numbers of allowed countries.
+//! - Failed password checks and failed codes are counted per (phone, client network) pair; at
+//!   `max_failures_per_pair` the pair is refused until `block_seconds` after its last failure.
+//!   Keying on the pair means a stranger cannot lock the owner out from the owner's network.
+//! - Failed password checks are also counted per account, across networks: after
+//!   `account_backoff_after` each further attempt must wait (doubling, capped); from
+//!   `account_max_failures` on a right password alone is not enough: the login needs a code sent
+//!   by SMS (step-up), which an attacker without the phone cannot get.
+//! - OTP sends are counted per phone (hour and day), per client network, per country calling
+//!   code and overall, in fixed windows; SMS only go to mobile numbers of allowed countries.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use std::net::IpAddr;
 
 use crate::config::{Config, Limits};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
-use crate::store::attempts::{AttemptsTable, Failures};
-use crate::store::{Item, ItemKey};
 
-#[derive(Debug, Clone, Copy)]
-pub enum FailureKind {
-    Verify,
-    Login,
-}
-
-/// The failure counter of one (phone, IP) pair for one kind of attempt.
-pub struct FailureCounter<'a> {
-    attempts: &'a AttemptsTable,
-    limits: &'a Limits,
-    key: String,
-}
-
-impl<'a> FailureCounter<'a> {
-    pub fn new(
-        attempts: &'a AttemptsTable,
-        limits: &'a Limits,
-        kind: FailureKind,
-        phone: &PhoneNumber,
-        ip: &str,
-    ) -> Self {
-        let kind = match kind {
-            FailureKind::Verify => "verify",
-            FailureKind::Login => "login",
-        };
-        Self {
-            attempts,
-            limits,
-            key: format!("fail#{kind}#{phone}#{ip}"),
-        }
-    }
-
-    /// Where the pair's record is, for a batch read.
-    pub fn item_key(&self) -> ItemKey {
-        self.attempts.item_key(&self.key)
-    }
-
-    /// Refuses a blocked pair with the time left; otherwise returns the failures so far.
-    /// `item` is the pair's record as read with `item_key`.
-    pub fn ensure_not_blocked(&self, item: Option<Item>, now: u64) -> Result<Failures, AuthError> {
-        let failures = AttemptsTable::live_failures(item, now).unwrap_or_default();
-        match failures.blocked_until {
-            Some(until) if until > now => Err(AuthError::Blocked {
-                retry_after: until - now,
-            }),
-            _ => Ok(failures),
-        }
-    }
-
-    /// Counts a failure; returns how many more the pair may make before it is blocked.
-    pub async fn record(&self, now: u64) -> Result<u32, AuthError> {
-        let limits = self.limits;
-        let failures = self
-            .attempts
-            .record_failure(
-                &self.key,
-                now,
-                limits.block_seconds,
-                limits.max_failures_per_pair,
-                limits.block_seconds,
-            )
-            .await?;
-        Ok(limits.max_failures_per_pair.saturating_sub(failures.count))
-    }
-
-    /// Forgets the failures after a success (skipped when there were none).
-    pub async fn clear(&self, failures: Failures) -> Result<(), AuthError> {
-        if failures.count > 0 {
-            self.attempts.clear(&self.key).await?;
-        }
-        Ok(())
-    }
-}
-
-/// The per-account back-off on failed password checks, across all IPs: after
-/// `account_backoff_after` consecutive failures each further one doubles the wait (from
-/// `account_backoff_base_seconds`, capped at `account_backoff_max_seconds`); at
-/// `account_max_failures` the account is locked until a password reset. A success resets it.
-///
-/// Unlike a hard lock, a back-off cannot be aimed at a victim for long: the owner can log in as
-/// soon as the current wait (at most an hour) passes, from any network, while an attacker gets
-/// at most one guess per wait. Attempts refused during a wait are not evaluated nor counted.
-pub struct AccountBackoff<'a> {
-    attempts: &'a AttemptsTable,
-    limits: &'a Limits,
-    key: String,
-}
-
-impl<'a> AccountBackoff<'a> {
-    pub fn new(attempts: &'a AttemptsTable, limits: &'a Limits, phone: &PhoneNumber) -> Self {
-        Self {
-            attempts,
-            limits,
-            key: format!("acct#{phone}"),
-        }
-    }
-
-    /// The wait after `failures` consecutive failures, if any.
-    pub fn wait_after(limits: &Limits, failures: u32) -> Option<u64> {
-        let doublings = failures.checked_sub(limits.account_backoff_after)?;
-        let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
-        Some(
-            limits
-                .account_backoff_base_seconds
-                .saturating_mul(factor)
-                .min(limits.account_backoff_max_seconds),
-        )
-    }
-
-    /// Where the account's record is, for a batch read.
-    pub fn item_key(&self) -> ItemKey {
-        self.attempts.item_key(&self.key)
-    }
-
-    /// Refuses a locked account (403) or one inside its back-off (429); otherwise returns the
-    /// failures so far. `item` is the account's record as read with `item_key`.
-    pub fn ensure_allowed(&self, item: Option<Item>, now: u64) -> Result<u32, AuthError> {
-        let Some(record) = AttemptsTable::live_account_failures(item, now) else {
-            return Ok(0);
-        };
-        if record.count >= self.limits.account_max_failures {
-            return Err(AuthError::AccountLocked {
-                retry_after: record.expires_at.saturating_sub(now),
-            });
-        }
-        if let Some(wait) = Self::wait_after(self.limits, record.count) {
-            let allowed_at = record.last_failure_at + wait;
-            if allowed_at > now {
-                return Err(AuthError::BackingOff {
-                    retry_after: allowed_at - now,
-                });
+/// The network a per-IP limit counts: an IPv4 address as is, an IPv6 address by its /64 (one
+/// subscriber usually holds a whole /64, so counting single addresses would be no limit).
+pub fn network_of(ip: &str) -> String {
+    match ip.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
             }
-        }
-        Ok(record.count)
-    }
-
-    pub async fn record(&self, now: u64) -> Result<u32, AuthError> {
-        self.attempts
-            .record_account_failure(&self.key, now, self.limits.account_failure_memory_seconds)
-            .await
-    }
-
-    /// Forgets the failures (after a success, or a password reset).
-    pub async fn clear(&self) -> Result<(), AuthError> {
-        self.attempts.clear(&self.key).await
+        },
+        // API Gateway always gives an address; anything else is counted as given.
+        Err(_) => ip.trim().to_owned(),
     }
 }
 
-/// What guards a password check: the (phone, IP) pair's lock-out and the account's back-off.
-pub struct PasswordGuard<'a> {
-    pair: FailureCounter<'a>,
-    account: AccountBackoff<'a>,
-}
-
-/// The failures seen before a password check, to clear after a success.
-pub struct PriorFailures {
-    pair: Failures,
-    account: u32,
-}
-
-impl<'a> PasswordGuard<'a> {
-    pub fn new(pair: FailureCounter<'a>, account: AccountBackoff<'a>) -> Self {
-        Self { pair, account }
-    }
-
-    /// Where the two records are, for a batch read.
-    pub fn item_keys(&self) -> [ItemKey; 2] {
-        [self.pair.item_key(), self.account.item_key()]
-    }
-
-    /// Refuses a blocked pair or an account in back-off; `pair` and `account` are the records
-    /// as read with `item_keys`.
-    pub fn ensure_allowed(
-        &self,
-        pair: Option<Item>,
-        account: Option<Item>,
-        now: u64,
-    ) -> Result<PriorFailures, AuthError> {
-        let pair = self.pair.ensure_not_blocked(pair, now)?;
-        let account = self.account.ensure_allowed(account, now)?;
-        Ok(PriorFailures { pair, account })
-    }
-
-    /// Counts a wrong password against both; true when this failure blocked the pair or put
-    /// the account into back-off (a lock-out, for the audit log).
-    pub async fn record_failure(&self, now: u64) -> Result<bool, AuthError> {
-        let left_for_pair = self.pair.record(now).await?;
-        let account_failures = self.account.record(now).await?;
-        Ok(left_for_pair == 0 || account_failures >= self.account.limits.account_backoff_after)
-    }
-
-    /// Forgets earlier failures after a right password; best effort (a failure here must not
-    /// fail the login).
-    pub async fn record_success(&self, prior: PriorFailures) {
-        let cleared = async {
-            self.pair.clear(prior.pair).await?;
-            if prior.account > 0 {
-                self.account.clear().await?;
-            }
-            Ok::<(), AuthError>(())
-        };
-        if let Err(error) = cleared.await {
-            tracing::warn!(%error, "could not clear failure counters");
-        }
-    }
-}
-
-/// What a send counter counts.
+/// The live failure record of one (phone, network) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendScope {
-    /// One phone, per window (an hour by default).
-    Phone,
-    /// One phone, per day.
-    PhoneDaily,
-    /// One client IP, per window.
-    ClientIp,
-    /// One country calling code, per day.
-    Country,
-    /// The whole service, per window.
-    Global,
+pub struct PairRecord {
+    pub failures: u32,
+    pub expires_at: u64,
 }
 
-/// A send counter update and the wait to report when it refuses.
-pub struct SendCount {
-    pub scope: SendScope,
-    pub update: TransactWriteItem,
-    pub retry_after: u64,
+/// The live failure record of one account, across networks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// Consecutive failed password checks.
+    pub failures: u32,
+    /// No attempt is evaluated before this time (0: none pending).
+    pub next_attempt_at: u64,
+    pub expires_at: u64,
 }
 
-const DAY_SECONDS: u64 = 86_400;
+/// How a pair's slot is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairSlot {
+    /// No live record: start one at one failure.
+    Restart,
+    /// Add one to the live record, provided it is still under the limit.
+    Add,
+}
 
-fn send_count(
-    attempts: &AttemptsTable,
+/// How an account's slot is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountSlot {
+    /// No live record: start one at one failure.
+    Restart { next_attempt_at: u64 },
+    /// Below the back-off: add one, provided the count is still below it (so any number of
+    /// parallel attempts can take free slots, and no more than there are).
+    Free,
+    /// In back-off: exactly `expected` failures so far and the wait over; the slot sets the next
+    /// wait, so parallel attempts get one slot between them.
+    Gated { expected: u32, next_attempt_at: u64 },
+}
+
+/// The pair's slot, or the refusal while it is blocked.
+pub fn pair_slot(
     limits: &Limits,
-    scope: SendScope,
-    subject: &str,
+    record: Option<PairRecord>,
     now: u64,
-) -> Result<SendCount, AuthError> {
-    let (name, limit, window) = match scope {
-        SendScope::Phone => (
-            "phone",
-            limits.otp_sends_per_phone,
-            limits.otp_send_window_seconds,
-        ),
-        SendScope::PhoneDaily => ("phone-day", limits.otp_sends_per_phone_per_day, DAY_SECONDS),
-        SendScope::ClientIp => (
-            "ip",
-            limits.otp_sends_per_ip,
-            limits.otp_send_window_seconds,
-        ),
-        SendScope::Country => ("country", limits.otp_sends_per_country_per_day, DAY_SECONDS),
-        SendScope::Global => (
-            "global",
-            limits.otp_sends_global_per_window,
-            limits.otp_send_window_seconds,
-        ),
+) -> Result<PairSlot, AuthError> {
+    match record {
+        None => Ok(PairSlot::Restart),
+        Some(record) if record.failures >= limits.max_failures_per_pair => {
+            Err(AuthError::Blocked {
+                retry_after: record.expires_at.saturating_sub(now),
+            })
+        }
+        Some(_) => Ok(PairSlot::Add),
+    }
+}
+
+/// Failures the pair may still make after the one whose slot was planned from `record`.
+pub fn pair_failures_left(limits: &Limits, record: Option<PairRecord>) -> u32 {
+    let used = record.map_or(0, |record| record.failures) + 1;
+    limits.max_failures_per_pair.saturating_sub(used)
+}
+
+/// The wait after `failures` consecutive failures of an account, if any: doubling from
+/// `account_backoff_base_seconds` once `account_backoff_after` is reached, capped.
+pub fn backoff_wait(limits: &Limits, failures: u32) -> Option<u64> {
+    let doublings = failures.checked_sub(limits.account_backoff_after)?;
+    let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
+    Some(
+        limits
+            .account_backoff_base_seconds
+            .saturating_mul(factor)
+            .min(limits.account_backoff_max_seconds),
+    )
+}
+
+/// The account's slot, or the refusal while it waits out its back-off.
+pub fn account_slot(
+    limits: &Limits,
+    record: Option<AccountRecord>,
+    now: u64,
+) -> Result<AccountSlot, AuthError> {
+    let next_after = |failures| backoff_wait(limits, failures).map_or(0, |wait| now + wait);
+    let Some(record) = record else {
+        return Ok(AccountSlot::Restart {
+            next_attempt_at: next_after(1),
+        });
     };
-    // Fixed windows named in the key: a new window is a new item, so no reset is ever needed.
-    let window = window.max(1);
-    let index = now / window;
-    let window_end = (index + 1) * window;
-    Ok(SendCount {
-        scope,
-        update: attempts.count_send(
-            &format!("send#{name}#{subject}#{index}"),
-            limit,
-            window_end,
-        )?,
-        retry_after: window_end - now,
+    if record.next_attempt_at > now {
+        return Err(AuthError::BackingOff {
+            retry_after: record.next_attempt_at - now,
+        });
+    }
+    let counted = record.failures.saturating_add(1);
+    if backoff_wait(limits, counted).is_none() {
+        return Ok(AccountSlot::Free);
+    }
+    Ok(AccountSlot::Gated {
+        expected: record.failures,
+        next_attempt_at: next_after(counted),
     })
 }
 
-/// Every send counter one OTP send must pass, for the transaction that stores the code: either
-/// every counter accepts and the code is stored, or nothing changes. Together they bound what
-/// SMS pumping can cost: per number, per client, per destination country and overall.
-pub fn send_counts(
-    attempts: &AttemptsTable,
-    limits: &Limits,
-    phone: &PhoneNumber,
-    ip: &str,
-    now: u64,
-) -> Result<Vec<SendCount>, AuthError> {
-    let (country_code, _) = phone.sms_profile();
-    Ok(vec![
-        send_count(attempts, limits, SendScope::Phone, phone.as_str(), now)?,
-        send_count(attempts, limits, SendScope::PhoneDaily, phone.as_str(), now)?,
-        send_count(attempts, limits, SendScope::ClientIp, ip, now)?,
-        send_count(
-            attempts,
-            limits,
-            SendScope::Country,
-            &country_code.to_string(),
-            now,
-        )?,
-        send_count(attempts, limits, SendScope::Global, "all", now)?,
-    ])
+/// True when a right password alone no longer logs in: the account has had
+/// `account_max_failures` consecutive failures, so a code sent to the phone is needed too.
+pub fn step_up_required(limits: &Limits, record: Option<AccountRecord>) -> bool {
+    record.is_some_and(|record| record.failures >= limits.account_max_failures)
 }
 
-/// The per-IP send counter alone, for requests that must count like a send without sending
-/// (a password reset for a number without an account, which must look the same).
-pub fn client_ip_send_count(
-    attempts: &AttemptsTable,
-    limits: &Limits,
-    ip: &str,
-    now: u64,
-) -> Result<SendCount, AuthError> {
-    send_count(attempts, limits, SendScope::ClientIp, ip, now)
+/// True when this failure is the one that blocked the pair or put the account into back-off
+/// (a lock-out, for the audit log).
+pub fn is_lockout(limits: &Limits, pair_left: u32, account_failures: Option<u32>) -> bool {
+    pair_left == 0 || account_failures.is_some_and(|count| count >= limits.account_backoff_after)
 }
 
 /// Refuses numbers SMS must not go to: outside the allowed country codes, or of a kind that
@@ -342,4 +168,188 @@ pub fn ensure_sms_allowed(config: &Config, phone: &PhoneNumber) -> Result<(), Au
         ));
     }
     Ok(())
+}
+
+/// What a send counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendScope {
+    /// One phone, per window (an hour by default).
+    Phone,
+    /// One phone, per day.
+    PhoneDaily,
+    /// One client network, per window.
+    ClientNetwork,
+    /// One country calling code, per day.
+    Country,
+    /// The whole service, per window.
+    Global,
+    /// Lookups of whether numbers are registered, by one client network, per window.
+    Lookup,
+}
+
+/// A fixed window a counter counts in: its index (named in the counter's key, so a new window
+/// is a new item and nothing is ever reset) and when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub index: u64,
+    pub ends_at: u64,
+}
+
+const DAY_SECONDS: u64 = 86_400;
+
+/// The limit of `scope` and the window it counts in at `now`.
+pub fn send_limit(limits: &Limits, scope: SendScope, now: u64) -> (u32, Window) {
+    let (limit, length) = match scope {
+        SendScope::Phone => (limits.otp_sends_per_phone, limits.otp_send_window_seconds),
+        SendScope::PhoneDaily => (limits.otp_sends_per_phone_per_day, DAY_SECONDS),
+        SendScope::ClientNetwork => (limits.otp_sends_per_ip, limits.otp_send_window_seconds),
+        SendScope::Country => (limits.otp_sends_per_country_per_day, DAY_SECONDS),
+        SendScope::Global => (
+            limits.otp_sends_global_per_window,
+            limits.otp_send_window_seconds,
+        ),
+        SendScope::Lookup => (
+            limits.check_phone_lookups_per_ip,
+            limits.otp_send_window_seconds,
+        ),
+    };
+    let length = length.max(1);
+    let index = now / length;
+    (
+        limit,
+        Window {
+            index,
+            ends_at: (index + 1) * length,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        crate::config::Config::from_lookup(|name| match name {
+            "USERS_TABLE"
+            | "OTPS_TABLE"
+            | "REGISTRATION_TOKENS_TABLE"
+            | "ATTEMPTS_TABLE"
+            | "SESSIONS_TABLE" => Some("t".to_owned()),
+            "JWT_SIGNING_KEY" | "OTP_HMAC_SECRET" => Some("k".repeat(32)),
+            _ => None,
+        })
+        .expect("config")
+        .limits
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_and_ipv4_as_is() {
+        assert_eq!(network_of("203.0.113.7"), "203.0.113.7");
+        assert_eq!(
+            network_of("2001:db8:1:2:aaaa::1"),
+            network_of("2001:db8:1:2:ffff:1:2:3")
+        );
+        assert_eq!(network_of("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_ne!(network_of("2001:db8:1:2::1"), network_of("2001:db8:1:3::1"));
+        assert_eq!(network_of("::ffff:203.0.113.7"), "203.0.113.7");
+    }
+
+    #[test]
+    fn a_pair_is_refused_at_its_limit_until_its_record_expires() {
+        let limits = limits();
+        assert_eq!(pair_slot(&limits, None, 100).unwrap(), PairSlot::Restart);
+        let record = |failures| {
+            Some(PairRecord {
+                failures,
+                expires_at: 3700,
+            })
+        };
+        assert_eq!(pair_slot(&limits, record(2), 100).unwrap(), PairSlot::Add);
+        assert!(matches!(
+            pair_slot(&limits, record(3), 100),
+            Err(AuthError::Blocked { retry_after: 3600 })
+        ));
+        assert_eq!(pair_failures_left(&limits, record(1)), 1);
+        assert_eq!(pair_failures_left(&limits, None), 2);
+    }
+
+    #[test]
+    fn the_account_back_off_starts_at_ten_doubles_and_is_capped() {
+        let limits = limits();
+        assert_eq!(backoff_wait(&limits, 9), None);
+        assert_eq!(backoff_wait(&limits, 10), Some(30));
+        assert_eq!(backoff_wait(&limits, 11), Some(60));
+        assert_eq!(backoff_wait(&limits, 40), Some(3600));
+        assert_eq!(backoff_wait(&limits, u32::MAX), Some(3600));
+    }
+
+    #[test]
+    fn account_slots_are_free_below_the_back_off_and_gated_in_it() {
+        let limits = limits();
+        let now = 1_000;
+        let record = |failures, next_attempt_at| {
+            Some(AccountRecord {
+                failures,
+                next_attempt_at,
+                expires_at: now + 100,
+            })
+        };
+        assert_eq!(
+            account_slot(&limits, None, now).unwrap(),
+            AccountSlot::Restart { next_attempt_at: 0 }
+        );
+        assert_eq!(
+            account_slot(&limits, record(8, 0), now).unwrap(),
+            AccountSlot::Free
+        );
+        // The tenth failure sets the first wait.
+        assert_eq!(
+            account_slot(&limits, record(9, 0), now).unwrap(),
+            AccountSlot::Gated {
+                expected: 9,
+                next_attempt_at: now + 30
+            }
+        );
+        assert!(matches!(
+            account_slot(&limits, record(10, now + 5), now),
+            Err(AuthError::BackingOff { retry_after: 5 })
+        ));
+        assert_eq!(
+            account_slot(&limits, record(10, now), now).unwrap(),
+            AccountSlot::Gated {
+                expected: 10,
+                next_attempt_at: now + 60
+            }
+        );
+    }
+
+    #[test]
+    fn step_up_is_required_from_the_maximum_failures_on() {
+        let limits = limits();
+        let record = |failures| {
+            Some(AccountRecord {
+                failures,
+                ..AccountRecord::default()
+            })
+        };
+        assert!(!step_up_required(&limits, None));
+        assert!(!step_up_required(&limits, record(99)));
+        assert!(step_up_required(&limits, record(100)));
+    }
+
+    #[test]
+    fn send_windows_are_fixed_and_named_by_their_index() {
+        let limits = limits();
+        let (limit, window) = send_limit(&limits, SendScope::Phone, 7_300);
+        assert_eq!(limit, 5);
+        assert_eq!(
+            window,
+            Window {
+                index: 2,
+                ends_at: 10_800
+            }
+        );
+        let (limit, _) = send_limit(&limits, SendScope::Lookup, 0);
+        assert_eq!(limit, 100);
+    }
 }

@@ -14,12 +14,14 @@ type HmacSha256 = hmac::Hmac<Sha256>;
 
 pub const OTP_DIGITS: usize = 6;
 
-/// Why a code was sent. Stored with the code so that a code for one purpose can never be
-/// spent on another.
+/// Why a code was sent. Codes are stored per phone and purpose, so that a code for one purpose
+/// can never be spent on another, nor be replaced by a code for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpPurpose {
     SignUp,
     PasswordReset,
+    /// The second factor of a login after too many failed passwords (step-up).
+    Login,
 }
 
 impl OtpPurpose {
@@ -27,14 +29,16 @@ impl OtpPurpose {
         match self {
             Self::SignUp => "signup",
             Self::PasswordReset => "password_reset",
+            Self::Login => "login",
         }
     }
 
-    pub fn parse(stored: &str) -> Option<Self> {
-        match stored {
-            "signup" => Some(Self::SignUp),
-            "password_reset" => Some(Self::PasswordReset),
-            _ => None,
+    /// How the SMS names what the code is for.
+    pub fn described(self) -> &'static str {
+        match self {
+            Self::SignUp => "sign-up",
+            Self::PasswordReset => "password reset",
+            Self::Login => "login",
         }
     }
 }

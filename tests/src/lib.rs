@@ -416,10 +416,28 @@ impl TestApp {
             .item
     }
 
-    /// The stored code item of `e164`.
+    /// The stored code item of `e164` (codes are stored per phone and purpose; this is the one
+    /// of whichever purpose the phone has a code for).
     pub async fn otp(&self, e164: &str) -> Option<Item> {
-        self.get_item(&self.app.config.tables.otps, "phone", e164)
+        let prefix = format!("{e164}#");
+        let mut codes: Vec<Item> = self
+            .scan(&self.app.config.tables.otps)
             .await
+            .into_iter()
+            .filter(|item| text(item, "phone").is_some_and(|key| key.starts_with(&prefix)))
+            .collect();
+        assert!(codes.len() <= 1, "{e164} has codes of several purposes");
+        codes.pop()
+    }
+
+    /// The stored code item of `e164` for `purpose` (`signup`, `password_reset`, `login`).
+    pub async fn otp_for(&self, e164: &str, purpose: &str) -> Option<Item> {
+        self.get_item(
+            &self.app.config.tables.otps,
+            "phone",
+            &format!("{e164}#{purpose}"),
+        )
+        .await
     }
 
     /// The stored account item of `e164`.
@@ -428,10 +446,11 @@ impl TestApp {
             .await
     }
 
-    /// Lets `e164` have a new code at once, as if the resend cooldown had passed.
+    /// Lets `e164` have a new sign-up code at once, as if the resend cooldown had passed.
     pub async fn end_resend_cooldown(&self, e164: &str) {
         let otps = &self.app.config.tables.otps;
-        self.set_number(otps, "phone", e164, "resend_at", now() - 1)
+        let key = format!("{e164}#signup");
+        self.set_number(otps, "phone", &key, "resend_at", now() - 1)
             .await;
     }
 

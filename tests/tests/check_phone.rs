@@ -11,9 +11,14 @@ async fn a_new_phone_gets_a_code_by_sms_and_only_its_hash_is_stored() {
         .await;
 
     assert_eq!(response.status, 200);
+    let verification_id = response.body["verification_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         response.body,
-        json!({ "exists": false, "message": "OTP sent successfully.", "expires_in": 300, "resend_after": 60 })
+        json!({ "exists": false, "message": "OTP sent successfully.", "expires_in": 300,
+                "resend_after": 60, "verification_id": verification_id })
     );
     let sms = t.sent_sms();
     assert_eq!(sms.len(), 1);
@@ -32,6 +37,12 @@ async fn a_new_phone_gets_a_code_by_sms_and_only_its_hash_is_stored() {
     );
     assert_eq!(text(&otp, "purpose"), Some("signup"));
     assert_eq!(num(&otp, "failed_attempts"), Some(0));
+    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(0));
+    assert_ne!(
+        text(&otp, "verification_hash"),
+        Some(verification_id.as_str()),
+        "the verification id is stored hashed"
+    );
     let expires_at = num(&otp, "expires_at").unwrap();
     assert!((now() + 298..=now() + 300).contains(&expires_at));
 
@@ -41,7 +52,10 @@ async fn a_new_phone_gets_a_code_by_sms_and_only_its_hash_is_stored() {
         .map(|c| text(c, "pk").unwrap().split('#').nth(1).unwrap())
         .collect();
     scopes.sort();
-    assert_eq!(scopes, ["country", "global", "ip", "phone", "phone-day"]);
+    assert_eq!(
+        scopes,
+        ["country", "global", "ip", "lookup", "phone", "phone-day"]
+    );
     assert!(counters.iter().all(|c| num(c, "hits") == Some(1)));
     assert!(
         counters
@@ -123,7 +137,10 @@ async fn a_resend_inside_the_cooldown_is_429_and_keeps_the_code() {
     assert_eq!(before, after);
     let counters = t.scan(&t.tables().attempts).await;
     assert!(
-        counters.iter().all(|c| num(c, "hits") == Some(1)),
+        counters
+            .iter()
+            .filter(|c| !text(c, "pk").unwrap().starts_with("send#lookup#"))
+            .all(|c| num(c, "hits") == Some(1)),
         "a refused send is not counted"
     );
 }

@@ -1,20 +1,24 @@
-//! The per-account back-off across all IPs, on top of the per (phone, IP) lock-out.
+//! The per-account back-off across all networks, on top of the per (phone, network) lock-out,
+//! and the step-up that replaces a hard lock: after many failures the right password also needs
+//! a code by SMS, which an attacker without the phone cannot get, and which keeps the owner out
+//! no longer than the back-off cap.
 
-use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, now, num};
-use serde_json::json;
+use auth_tests::{
+    Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, code_in, now, num, other_code,
+};
+use serde_json::{Value, json};
 
 const ACCOUNT_KEY: &str = "acct#+989101234567";
 
 async fn login_from(t: &TestApp, password: &str, ip: &str) -> TestResponse {
-    t.post_from(
-        Endpoint::Login,
-        json!({ "phone": PHONE, "password": password }),
-        ip,
-    )
-    .await
+    login_with(t, json!({ "phone": PHONE, "password": password }), ip).await
 }
 
-/// Ten wrong passwords from ten IPs: no pair reaches its own lock-out.
+async fn login_with(t: &TestApp, body: Value, ip: &str) -> TestResponse {
+    t.post_from(Endpoint::Login, body, ip).await
+}
+
+/// Ten wrong passwords from ten networks: no pair reaches its own lock-out.
 async fn fail_from_ten_networks(t: &TestApp) {
     for i in 0..10 {
         let response = login_from(t, "wrong password", &format!("198.51.100.{i}")).await;
@@ -30,16 +34,29 @@ async fn account_failures(t: &TestApp) -> u64 {
     num(&item, "failures").unwrap()
 }
 
-/// As if the last failure had happened `seconds_ago`.
-async fn age_last_failure(t: &TestApp, seconds_ago: u64) {
+/// As if the current wait had passed.
+async fn end_the_wait(t: &TestApp) {
     t.set_number(
         &t.tables().attempts,
         "pk",
         ACCOUNT_KEY,
-        "last_failure_at",
-        now() - seconds_ago,
+        "next_attempt_at",
+        now() - 1,
     )
     .await;
+}
+
+/// As if the account had had `failures` consecutive failures and no wait were pending.
+async fn set_failures(t: &TestApp, failures: u64) {
+    t.set_number(
+        &t.tables().attempts,
+        "pk",
+        ACCOUNT_KEY,
+        "failures",
+        failures,
+    )
+    .await;
+    end_the_wait(t).await;
 }
 
 fn assert_backing_off(response: &TestResponse, expected_wait: u64) {
@@ -56,6 +73,15 @@ fn assert_backing_off(response: &TestResponse, expected_wait: u64) {
     assert_eq!(response.body["retry_after"], wait);
 }
 
+fn assert_code_required(response: &TestResponse) {
+    assert_eq!(response.status, 401, "{:?}", response.body);
+    assert_eq!(
+        response.error(),
+        "Enter the code sent to your phone by SMS to log in."
+    );
+    assert_eq!(response.body["code_required"], true);
+}
+
 #[tokio::test]
 async fn ten_failures_from_anywhere_start_a_back_off_that_doubles() {
     let t = TestApp::new().await;
@@ -70,14 +96,14 @@ async fn ten_failures_from_anywhere_start_a_back_off_that_doubles() {
         "a refused attempt is not evaluated"
     );
 
-    age_last_failure(&t, 31).await;
+    end_the_wait(&t).await;
     assert_eq!(
         login_from(&t, "wrong again", "203.0.113.51").await.status,
         401
     );
     assert_backing_off(&login_from(&t, PASSWORD, "203.0.113.52").await, 60);
 
-    age_last_failure(&t, 61).await;
+    end_the_wait(&t).await;
     assert_eq!(
         login_from(&t, "wrong again", "203.0.113.53").await.status,
         401
@@ -85,10 +111,12 @@ async fn ten_failures_from_anywhere_start_a_back_off_that_doubles() {
     assert_backing_off(&login_from(&t, PASSWORD, "203.0.113.54").await, 120);
 
     // The wait never exceeds an hour.
-    t.set_number(&t.tables().attempts, "pk", ACCOUNT_KEY, "failures", 40)
-        .await;
-    age_last_failure(&t, 0).await;
-    assert_backing_off(&login_from(&t, PASSWORD, "203.0.113.55").await, 3600);
+    set_failures(&t, 40).await;
+    assert_eq!(
+        login_from(&t, "wrong again", "203.0.113.55").await.status,
+        401
+    );
+    assert_backing_off(&login_from(&t, PASSWORD, "203.0.113.56").await, 3600);
 }
 
 #[tokio::test]
@@ -96,7 +124,7 @@ async fn the_owner_logs_in_as_soon_as_the_wait_passes_and_that_resets_it() {
     let t = TestApp::new().await;
     t.registered_user(PHONE, PHONE_E164).await;
     fail_from_ten_networks(&t).await;
-    age_last_failure(&t, 31).await;
+    end_the_wait(&t).await;
 
     let owner = login_from(&t, PASSWORD, "203.0.113.60").await;
 
@@ -112,49 +140,143 @@ async fn the_owner_logs_in_as_soon_as_the_wait_passes_and_that_resets_it() {
 }
 
 #[tokio::test]
-async fn a_hundred_failures_lock_the_account_until_a_password_reset() {
+async fn after_the_maximum_failures_the_right_password_needs_a_code_by_sms() {
     let t = TestApp::new().await;
     t.registered_user(PHONE, PHONE_E164).await;
     fail_from_ten_networks(&t).await;
-    t.set_number(&t.tables().attempts, "pk", ACCOUNT_KEY, "failures", 99)
-        .await;
-    age_last_failure(&t, 3601).await;
+    set_failures(&t, 100).await;
+    let sms_before = t.sent_sms().len();
+
+    // A wrong password is a plain failure: no code, no SMS.
     assert_eq!(login_from(&t, "wrong", "203.0.113.70").await.status, 401);
+    assert_eq!(t.sent_sms().len(), sms_before);
 
-    let locked = login_from(&t, PASSWORD, "203.0.113.71").await;
-
-    assert_eq!(locked.status, 403);
-    assert_eq!(
-        locked.error(),
-        "Account locked after too many failed attempts. Reset your password with a code by SMS."
-    );
-    let wait = locked.retry_after().unwrap();
+    end_the_wait(&t).await;
+    let stepped_up = login_from(&t, PASSWORD, "203.0.113.71").await;
+    assert_code_required(&stepped_up);
+    let verification_id = stepped_up.body["verification_id"].as_str().unwrap();
+    let sms = t.sent_sms();
+    assert_eq!(sms.len(), sms_before + 1);
+    let body = sms.last().unwrap()["body"].as_str().unwrap().to_owned();
     assert!(
-        wait > 29 * 86_400,
-        "until a reset (or 30 days without attempts): {wait}"
+        body.starts_with("Phone Auth: your login code is "),
+        "{body}"
     );
-    age_last_failure(&t, 86_400).await;
-    assert_eq!(login_from(&t, PASSWORD, "203.0.113.72").await.status, 403);
-    assert_eq!(account_failures(&t).await, 100);
+    let code = code_in(&body).unwrap();
 
-    let requested = t
-        .post(Endpoint::PasswordResetRequest, json!({ "phone": PHONE }))
-        .await;
-    assert_eq!(requested.status, 200);
+    // The code proves the phone: the back-off the last attempt started does not hold it.
+    let logged_in = login_with(
+        &t,
+        json!({ "phone": PHONE, "password": PASSWORD, "code": code,
+                "verification_id": verification_id }),
+        "203.0.113.71",
+    )
+    .await;
+    assert_eq!(logged_in.status, 200, "{:?}", logged_in.body);
+    assert!(
+        t.get_item(&t.tables().attempts, "pk", ACCOUNT_KEY)
+            .await
+            .is_none(),
+        "the success clears the account's failures"
+    );
+    assert!(t.otp_for(PHONE_E164, "login").await.is_none(), "code spent");
+    assert_eq!(login_from(&t, PASSWORD, "203.0.113.72").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_step_up_code_needs_the_password_too_and_strangers_cannot_use_it_up() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    fail_from_ten_networks(&t).await;
+    set_failures(&t, 100).await;
+    let stepped_up = login_from(&t, PASSWORD, "203.0.113.80").await;
+    assert_code_required(&stepped_up);
+    let verification_id = stepped_up.body["verification_id"].as_str().unwrap();
     let code = t.last_code_for(PHONE_E164).unwrap();
-    let reset = t
-        .post(
-            Endpoint::PasswordResetConfirm,
-            json!({ "phone": PHONE, "code": code, "new_password": "after the lock" }),
+
+    // Strangers guessing without the verification id spend only the anonymous budget.
+    for i in 0..5 {
+        let guess = login_with(
+            &t,
+            json!({ "phone": PHONE, "password": "a guess", "code": other_code(&code) }),
+            &format!("198.51.100.{}", 50 + i),
         )
         .await;
-    assert_eq!(reset.status, 204);
+        assert_eq!(guess.status, 400, "{:?}", guess.body);
+        assert_eq!(guess.error(), "Incorrect OTP.");
+    }
+    let exhausted = login_with(
+        &t,
+        json!({ "phone": PHONE, "password": PASSWORD, "code": code }),
+        "198.51.100.60",
+    )
+    .await;
     assert_eq!(
-        login_from(&t, "after the lock", "203.0.113.73")
-            .await
-            .status,
-        200
+        exhausted.error(),
+        "Too many incorrect attempts for this code. Request a new code."
     );
+
+    // The right code with a wrong password is still a wrong password.
+    let wrong_password = login_with(
+        &t,
+        json!({ "phone": PHONE, "password": "not it", "code": code,
+                "verification_id": verification_id }),
+        "203.0.113.81",
+    )
+    .await;
+    assert_eq!(wrong_password.status, 401);
+    assert_eq!(wrong_password.error(), "Invalid phone number or password.");
+
+    let owner = login_with(
+        &t,
+        json!({ "phone": PHONE, "password": PASSWORD, "code": code,
+                "verification_id": verification_id }),
+        "203.0.113.80",
+    )
+    .await;
+    assert_eq!(owner.status, 200, "{:?}", owner.body);
+}
+
+#[tokio::test]
+async fn strangers_filling_the_phones_sms_caps_cannot_stop_the_step_up_code() {
+    let t = TestApp::with_env(&[("OTP_RESEND_SECONDS", "0")]).await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    // Reset requests from many networks use up the phone's hourly cap of codes.
+    for i in 0..6 {
+        t.post_from(
+            Endpoint::PasswordResetRequest,
+            json!({ "phone": PHONE }),
+            &format!("198.51.100.{}", 100 + i),
+        )
+        .await;
+    }
+    fail_from_ten_networks(&t).await;
+    set_failures(&t, 100).await;
+    let sms_before = t.sent_sms().len();
+
+    let stepped_up = login_from(&t, PASSWORD, "203.0.113.90").await;
+
+    assert_code_required(&stepped_up);
+    assert_eq!(t.sent_sms().len(), sms_before + 1, "the login code is sent");
+    assert!(
+        t.otp_for(PHONE_E164, "password_reset").await.is_some(),
+        "and it replaced no reset code"
+    );
+}
+
+#[tokio::test]
+async fn no_wait_ever_exceeds_the_back_off_cap() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    fail_from_ten_networks(&t).await;
+    set_failures(&t, 5000).await;
+    for i in 0..3 {
+        let response = login_from(&t, "wrong", &format!("203.0.113.{}", 100 + i)).await;
+        assert!(matches!(response.status, 401 | 429), "{:?}", response.body);
+        if let Some(wait) = response.retry_after() {
+            assert!(wait <= 3600, "{wait}");
+        }
+    }
 }
 
 #[tokio::test]

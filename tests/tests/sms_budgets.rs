@@ -1,6 +1,7 @@
 //! SMS pumping and toll-fraud guards: send budgets, the country allow-list, number types.
 
-use auth_tests::{Endpoint, TestApp, TestResponse};
+use auth_tests::{Endpoint, PHONE, PHONE_E164, TestApp, TestResponse, text};
+use futures::future::join_all;
 use serde_json::json;
 
 async fn send(t: &TestApp, phone: &str, ip: &str) -> TestResponse {
@@ -86,7 +87,14 @@ async fn only_numbers_of_allowed_countries_get_codes() {
         assert_eq!(reset.status, 400, "the same answer on the reset path");
     }
     assert!(default.sent_sms().is_empty());
-    assert!(default.scan(&default.tables().attempts).await.is_empty());
+    assert!(
+        default
+            .scan(&default.tables().attempts)
+            .await
+            .iter()
+            .all(|item| text(item, "pk").unwrap().starts_with("send#lookup#")),
+        "only the lookups are counted, no send"
+    );
 
     let widened = TestApp::with_env(&[("ALLOWED_COUNTRY_CODES", "+98, 44")]).await;
     assert_eq!(
@@ -117,4 +125,46 @@ async fn premium_shared_cost_and_fixed_line_numbers_are_refused() {
     }
     assert!(t.sent_sms().is_empty());
     assert!(t.scan(&t.tables().otps).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fourteen_parallel_sends_from_one_ipv6_64_stop_at_the_network_cap() {
+    let t = TestApp::new().await;
+
+    let t = &t;
+    let responses = join_all((0..14).map(|i| async move {
+        // Fourteen addresses and numbers, one /64.
+        let ip = format!("2001:db8:1:2:{:x}::1", i + 1);
+        let phone = format!("0912{:07}", 1_000_000 + i);
+        send(t, &phone, &ip).await
+    }))
+    .await;
+
+    let sent = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(sent, 10, "the cap of one network");
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        assert_budget_refusal(refused);
+    }
+    assert_eq!(t.sent_sms().len(), 10);
+    // Another /64 is another network.
+    assert_eq!(send(t, "09121999999", "2001:db8:1:3::1").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn check_phone_lookups_are_capped_per_network_even_in_parallel() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+
+    let responses = join_all((0..150).map(|_| send(&t, PHONE, "198.51.100.7"))).await;
+
+    let answered = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(answered, 100, "CHECK_PHONE_LOOKUPS_PER_IP");
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        assert_budget_refusal(refused);
+        assert!(
+            refused.body.get("exists").is_none(),
+            "a refusal says nothing"
+        );
+    }
+    assert_eq!(send(&t, PHONE, "198.51.100.8").await.status, 200);
 }

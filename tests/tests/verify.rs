@@ -84,7 +84,7 @@ async fn a_wrong_code_is_400_with_the_attempts_left() {
         );
     }
     let otp = t.otp(PHONE_E164).await.unwrap();
-    assert_eq!(num(&otp, "failed_attempts"), Some(5));
+    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(5));
 
     // Five wrong tries kill the code: even the right one is refused now.
     let dead = t
@@ -135,7 +135,7 @@ async fn three_failures_block_the_phone_and_ip_pair_for_an_hour() {
     blocked.assert_blocked_for_an_hour();
     let otp = t.otp(PHONE_E164).await.unwrap();
     assert_eq!(
-        num(&otp, "failed_attempts"),
+        num(&otp, "anonymous_failed_attempts"),
         Some(3),
         "a blocked try is not evaluated"
     );
@@ -178,7 +178,7 @@ async fn an_expired_code_is_refused_even_before_dynamodb_deletes_it() {
     t.set_number(
         &t.tables().otps,
         "phone",
-        PHONE_E164,
+        &format!("{PHONE_E164}#signup"),
         "expires_at",
         now() - 1,
     )
@@ -208,7 +208,7 @@ async fn a_malformed_code_is_400_and_not_counted_as_a_guess() {
         assert_eq!(response.error(), "Invalid field 'code': must be 6 digits.");
     }
     let otp = t.otp(PHONE_E164).await.unwrap();
-    assert_eq!(num(&otp, "failed_attempts"), Some(0));
+    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(0));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
 use crate::otp::OtpPurpose;
-use crate::service::codes::send_otp;
+use crate::service::codes::{check_phone_lookup, send_otp};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +28,8 @@ struct OtpSent {
     message: &'static str,
     expires_in: u64,
     resend_after: u64,
+    /// Sent back with the code, so that only this client's wrong guesses count against it.
+    verification_id: String,
 }
 
 /// `POST /auth/check-phone/`: says whether the phone has an account; if not, sends a code.
@@ -39,19 +41,20 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
     let body: CheckPhoneRequest = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
     let caller = caller(request)?;
-    if app.users.get(&phone).await?.is_some() {
+    if check_phone_lookup(app, &phone, &caller).await? {
         return Ok(CheckPhoneResponse {
             exists: true,
             sent: None,
         });
     }
-    send_otp(app, &phone, &caller, OtpPurpose::SignUp).await??;
+    let sent = send_otp(app, &phone, &caller, OtpPurpose::SignUp).await??;
     Ok(CheckPhoneResponse {
         exists: false,
         sent: Some(OtpSent {
             message: "OTP sent successfully.",
             expires_in: app.config.otp_ttl_seconds,
             resend_after: app.config.otp_resend_seconds,
+            verification_id: sent.verification_id,
         }),
     })
 }

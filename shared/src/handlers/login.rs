@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
+use crate::otp::OtpCode;
 use crate::password::Password;
+use crate::service::codes::CodeGuess;
 use crate::service::sessions;
 use crate::tokens::TokenPair;
 
@@ -16,6 +18,9 @@ use crate::tokens::TokenPair;
 struct LoginRequest {
     phone: String,
     password: String,
+    /// The code sent by SMS when a login answered `code_required` (step-up).
+    code: Option<String>,
+    verification_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -32,8 +37,13 @@ pub async fn login(app: &App, request: Request) -> Result<Response<Body>, Infall
 async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError> {
     let body: LoginRequest = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
+    let code = body
+        .code
+        .map(|code| CodeGuess::new(OtpCode::parse(&code)?, body.verification_id))
+        .transpose()?;
     let caller = caller(request)?;
-    let tokens = sessions::login(app, &phone, Password::presented(body.password), &caller).await?;
+    let password = Password::presented(body.password);
+    let tokens = sessions::login(app, &phone, password, code, &caller).await?;
     Ok(LoginResponse {
         message: "Login successful.",
         tokens,

@@ -9,6 +9,7 @@ use crate::error::AuthError;
 use crate::http::{bearer_token, caller, parse_json_post, respond, respond_no_content};
 use crate::otp::OtpCode;
 use crate::password::Password;
+use crate::service::codes::CodeGuess;
 use crate::service::{account, sessions};
 
 #[derive(Deserialize)]
@@ -27,6 +28,8 @@ struct ResetRequest {
 #[derive(Serialize)]
 struct ResetRequested {
     message: &'static str,
+    /// Sent back with the code (and, so that the answer is the same, without one).
+    verification_id: String,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +38,7 @@ struct ResetConfirmation {
     phone: String,
     code: String,
     new_password: String,
+    verification_id: Option<String>,
 }
 
 /// `POST /auth/password/change/` (Bearer): replaces the password, ends the other sessions.
@@ -70,9 +74,10 @@ async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, A
     let body: ResetRequest = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
     let caller = caller(request)?;
-    account::request_password_reset(app, &phone, &caller).await?;
+    let sent = account::request_password_reset(app, &phone, &caller).await?;
     Ok(ResetRequested {
         message: "If this number has an account, a reset code has been sent to it.",
+        verification_id: sent.verification_id,
     })
 }
 
@@ -87,8 +92,8 @@ pub async fn password_reset_confirm(
 async fn reset_confirm(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: ResetConfirmation = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
-    let code = OtpCode::parse(&body.code)?;
+    let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
     let new_password = Password::new(body.new_password)?;
     let caller = caller(request)?;
-    account::confirm_password_reset(app, &phone, &code, new_password, &caller).await
+    account::confirm_password_reset(app, &phone, &guess, new_password, &caller).await
 }

@@ -8,6 +8,7 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
 use crate::otp::OtpCode;
+use crate::service::codes::CodeGuess;
 use crate::service::signup::verify_phone;
 
 #[derive(Deserialize)]
@@ -15,6 +16,9 @@ use crate::service::signup::verify_phone;
 struct VerifyRequest {
     phone: String,
     code: String,
+    /// From the check-phone answer; optional, but without it strangers' wrong guesses and this
+    /// client's share one budget.
+    verification_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -32,9 +36,9 @@ pub async fn verify(app: &App, request: Request) -> Result<Response<Body>, Infal
 async fn handle(app: &App, request: &Request) -> Result<VerifyResponse, AuthError> {
     let body: VerifyRequest = parse_json_post(request)?;
     let phone = app.config.parse_phone(&body.phone)?;
-    let code = OtpCode::parse(&body.code)?;
+    let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
     let caller = caller(request)?;
-    let registration_token = verify_phone(app, &phone, &code, &caller).await?;
+    let registration_token = verify_phone(app, &phone, &guess, &caller).await?;
     Ok(VerifyResponse {
         message: "Phone verified.",
         registration_token,

@@ -1,16 +1,25 @@
 //! The account of a logged-in user, and password recovery by OTP.
+//!
+//! A credential change revokes first and cleans up after: the transaction that writes the new
+//! password also bumps the user's credentials version, which ends every older session at once;
+//! deleting the old session items afterwards is only tidying, so an outage between the steps
+//! leaves no old session alive.
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Caller, Subject};
 use crate::error::AuthError;
 use crate::limits::{self, SendScope};
-use crate::otp::{OtpCode, OtpPurpose};
+use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
-use crate::service::codes::{SendRefusal, match_code, send_otp};
+use crate::service::codes::{
+    CodeGuess, SendRefusal, SentCode, commit_spending, match_code, send_otp,
+};
+use crate::service::sessions::{ConfirmedPassword, confirm_password};
 use crate::store::sessions::Session;
-use crate::store::users::{ProfileChanges, User, UsersTable};
-use crate::store::{self, TransactionError, now};
+use crate::store::users::{ProfileChanges, User};
+use crate::store::{Transaction, TransactionError, now};
+use crate::tokens::new_opaque_token;
 
 /// The account behind a live session (gone if it was deleted meanwhile).
 pub async fn current_user(app: &App, session: &Session) -> Result<User, AuthError> {
@@ -32,38 +41,21 @@ pub async fn update_profile(
         .ok_or(AuthError::InvalidToken)
 }
 
-/// Checks the user's current password under the login guards: a blocked (phone, IP) pair or an
-/// account in back-off is refused, a wrong password counts as a failed login.
-async fn confirm_password(
-    app: &App,
-    session: &Session,
-    password: Password,
-    caller: &Caller,
-) -> Result<User, AuthError> {
-    let now = now();
-    let guard = app.password_guard(&session.phone, &caller.ip);
-    let [pair_key, account_key] = guard.item_keys();
-    let keys = [pair_key, account_key, app.users.item_key(&session.phone)];
-    let [pair, account, user] = store::get_items(&app.dynamodb, keys).await?;
-    let prior = guard.ensure_allowed(pair, account, now)?;
-    let user = UsersTable::user(user)
-        .filter(|user| user.profile.id == session.user_id)
-        .ok_or(AuthError::InvalidToken)?;
-    if !password::verify(password, Some(user.password_hash.clone())).await? {
-        let locked_out = guard.record_failure(now).await?;
-        let subject = || Subject {
-            phone: Some(&session.phone),
-            user_id: Some(&session.user_id),
-            detail: Some("password_check"),
-        };
-        audit::record(AuditEvent::LoginFailed, caller, subject());
-        if locked_out {
-            audit::record(AuditEvent::Lockout, caller, subject());
-        }
-        return Err(AuthError::WrongPassword);
+/// Deletes the stale session items of a user after their credentials changed; they are already
+/// dead (older credentials version), so a failure here is logged, not returned.
+async fn tidy_sessions(app: &App, user_id: &str, keep: Option<&str>) {
+    match app.sessions.revoke_all(user_id, keep).await {
+        Ok(revoked) => tracing::info!(user_id, revoked, "old sessions removed"),
+        Err(error) => tracing::warn!(user_id, %error, "could not remove old sessions"),
     }
-    guard.record_success(prior).await;
-    Ok(user)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccountStep {
+    Account,
+    Credentials,
+    KeepSession,
+    Clear,
 }
 
 /// Deletes the account and ends all its sessions; the phone can register again.
@@ -73,11 +65,27 @@ pub async fn delete_account(
     password: Password,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    confirm_password(app, session, password, caller).await?;
-    if !app.users.delete(&session.phone, &session.user_id).await? {
-        return Err(AuthError::InvalidToken);
+    let ConfirmedPassword {
+        user,
+        clear_counters,
+    } = confirm_password(app, session, password, caller).await?;
+    let transaction = Transaction::new()
+        .step(
+            AccountStep::Account,
+            app.users.delete(&session.phone, &session.user_id)?,
+        )
+        .step(
+            AccountStep::Credentials,
+            app.sessions
+                .bump_credentials(&session.user_id, user.credentials_version)?,
+        )
+        .steps(AccountStep::Clear, clear_counters);
+    match transaction.commit(&app.dynamodb).await {
+        Ok(()) => {}
+        Err(TransactionError::Storage(error)) => return Err(error),
+        Err(_) => return Err(AuthError::InvalidToken),
     }
-    app.sessions.revoke_all(&session.user_id, None).await?;
+    tidy_sessions(app, &session.user_id, None).await;
     tracing::info!(user_id = %session.user_id, "account deleted");
     Ok(())
 }
@@ -90,91 +98,123 @@ pub async fn change_password(
     new_password: Password,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    confirm_password(app, session, old_password, caller).await?;
+    let ConfirmedPassword {
+        user,
+        clear_counters,
+    } = confirm_password(app, session, old_password, caller).await?;
     let hash = password::hash(new_password).await?;
-    let update = app
-        .users
-        .set_password(&session.phone, &session.user_id, hash)?;
-    store::transact(&app.dynamodb, vec![update])
-        .await
-        .map_err(|error| match error {
-            TransactionError::ConditionFailed { .. } => AuthError::InvalidToken,
-            TransactionError::Storage(error) => error,
-        })?;
-    let revoked = app
-        .sessions
-        .revoke_all(&session.user_id, Some(&session.session_id))
-        .await?;
-    tracing::info!(user_id = %session.user_id, revoked, "password changed");
+    let version = user.credentials_version;
+    let transaction = Transaction::new()
+        .step(AccountStep::Account, app.users.set_password(&user, hash)?)
+        .step(
+            AccountStep::Credentials,
+            app.sessions.bump_credentials(&session.user_id, version)?,
+        )
+        .step(
+            AccountStep::KeepSession,
+            app.sessions.keep_under(session, version + 1)?,
+        )
+        .steps(AccountStep::Clear, clear_counters);
+    match transaction.commit(&app.dynamodb).await {
+        Ok(()) => {}
+        Err(TransactionError::Storage(error)) => return Err(error),
+        // The account, its credentials or this session changed meanwhile.
+        Err(_) => return Err(AuthError::InvalidToken),
+    }
+    tidy_sessions(app, &session.user_id, Some(&session.session_id)).await;
+    tracing::info!(user_id = %session.user_id, "password changed");
     Ok(())
 }
 
 /// Sends a reset code if `phone` has an account. The caller answers the same either way, so
 /// the answer must not depend on the account either: the phone's cooldown and cap silently
-/// skip the SMS, and every request counts once against the client IP's cap, which alone may
-/// refuse (429) since it says nothing about the number.
+/// skip the SMS, every request counts once against the client network's cap, which alone may
+/// refuse (429) since it says nothing about the number, and a verification id comes back
+/// either way (a random one when nothing was sent).
 pub async fn request_password_reset(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
-) -> Result<(), AuthError> {
+) -> Result<SentCode, AuthError> {
     // Before the account lookup, so that the answer is the same with or without an account.
     limits::ensure_sms_allowed(&app.config, phone)?;
     if app.users.get(phone).await?.is_some() {
         match send_otp(app, phone, caller, OtpPurpose::PasswordReset).await? {
-            Ok(()) => return Ok(()),
+            Ok(sent) => return Ok(sent),
             Err(
                 refusal @ SendRefusal::Cap {
-                    scope: SendScope::ClientIp,
+                    scope: SendScope::ClientNetwork,
                     ..
                 },
             ) => return Err(refusal.into()),
-            // Refused for the phone alone: count the IP as an unknown number would.
+            // Refused for the phone alone: count the network as an unknown number would.
             Err(_) => tracing::info!("reset code not sent: phone cooldown or cap"),
         }
     }
-    let count = limits::client_ip_send_count(&app.attempts, &app.config.limits, &caller.ip, now())?;
-    match store::transact(&app.dynamodb, vec![count.update]).await {
-        Ok(()) => Ok(()),
-        Err(TransactionError::ConditionFailed { .. }) => Err(AuthError::RateLimited {
-            retry_after: count.retry_after,
+    let now = now();
+    let scope = SendScope::ClientNetwork;
+    let (limit, window) = limits::send_limit(&app.config.limits, scope, now);
+    let count = app
+        .attempts
+        .count_send(scope, &caller.network, limit, window)?;
+    match Transaction::new()
+        .step((), count)
+        .commit(&app.dynamodb)
+        .await
+    {
+        Ok(()) => Ok(SentCode {
+            verification_id: new_opaque_token()?,
+        }),
+        Err(TransactionError::Refused(_)) => Err(AuthError::RateLimited {
+            retry_after: window.ends_at - now,
         }),
         Err(TransactionError::Storage(error)) => Err(error),
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResetStep {
+    Code,
+    Account,
+    Credentials,
+    Clear,
+}
+
 /// Sets a new password with a reset code (same wrong-code rules and lock-outs as sign-up
-/// verification) and ends every session of the account.
+/// verification) and ends every session of the account. A reset also clears the account's
+/// failed logins.
 pub async fn confirm_password_reset(
     app: &App,
     phone: &PhoneNumber,
-    code: &OtpCode,
+    guess: &CodeGuess,
     new_password: Password,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    let matched = match_code(app, phone, code, caller, OtpPurpose::PasswordReset).await?;
+    let matched = match_code(app, phone, guess, caller, OtpPurpose::PasswordReset).await?;
     let user = app.users.get(phone).await?.ok_or(AuthError::NoActiveOtp)?;
     let hash = password::hash(new_password).await?;
     let now = now();
-    let items = vec![
-        matched.consume(app, phone, now)?,
-        app.users.set_password(phone, &user.profile.id, hash)?,
-    ];
-    match store::transact(&app.dynamodb, items).await {
-        Ok(()) => {}
-        Err(TransactionError::ConditionFailed { .. }) => return Err(AuthError::NoActiveOtp),
-        Err(TransactionError::Storage(error)) => return Err(error),
-    }
-    matched.forget_failures().await;
-    // A reset is what unlocks an account the back-off locked.
-    app.account_backoff(phone).clear().await?;
-    let revoked = app.sessions.revoke_all(&user.profile.id, None).await?;
+    let transaction = Transaction::new()
+        .steps(ResetStep::Code, matched.spend(app, phone, caller, now)?)
+        .step(ResetStep::Account, app.users.set_password(&user, hash)?)
+        .step(
+            ResetStep::Credentials,
+            app.sessions
+                .bump_credentials(&user.profile.id, user.credentials_version)?,
+        )
+        .step(ResetStep::Clear, app.attempts.clear_account(phone)?);
+    // The account changed under the reset (deleted, or its password changed): try again.
+    commit_spending(app, transaction, ResetStep::Code, |_| {
+        AuthError::NoActiveOtp
+    })
+    .await?;
+    tidy_sessions(app, &user.profile.id, None).await;
     let subject = Subject {
         phone: Some(phone),
         user_id: Some(&user.profile.id),
         detail: Some(OtpPurpose::PasswordReset.as_str()),
     };
     audit::record(AuditEvent::OtpVerified, caller, subject);
-    tracing::info!(user_id = %user.profile.id, revoked, "password reset");
+    tracing::info!(user_id = %user.profile.id, "password reset");
     Ok(())
 }

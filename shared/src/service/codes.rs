@@ -1,21 +1,25 @@
 //! One-time codes: sending them within the limits, and checking them under the lock-out rules.
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
 use crate::App;
 use crate::audit::{self, AuditEvent, Caller, Subject};
 use crate::error::AuthError;
-use crate::limits::{self, FailureCounter, FailureKind, SendScope};
+use crate::limits::{self, SendScope};
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
-use crate::store::attempts::Failures;
-use crate::store::otps::{NewOtp, OtpsTable, WrongAttempt, resend_wait};
-use crate::store::{self, TransactionError, now};
+use crate::service::guard::{self, CodeSlot, Guards};
+use crate::store::attempts::{AttemptsTable, FailureKind};
+use crate::store::otps::{GuessBudget, NewOtp, OtpsTable, resend_wait};
+use crate::store::{self, Transaction, TransactionError, now};
+use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 /// Why a code was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendRefusal {
-    /// The phone's previous code is inside its resend cooldown.
+    /// The phone's previous code of this purpose is inside its resend cooldown.
     Cooldown { retry_after: u64 },
-    /// A send cap (per phone or per client IP) is used up for this window.
+    /// A send cap is used up for this window.
     Cap { scope: SendScope, retry_after: u64 },
 }
 
@@ -28,6 +32,19 @@ impl From<SendRefusal> for AuthError {
     }
 }
 
+/// A code that was sent: the client proves with `verification_id` that a guess comes from
+/// whoever asked for the code, so that strangers' wrong guesses cannot use the code up.
+pub struct SentCode {
+    pub verification_id: String,
+}
+
+/// The steps of a send transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendStep {
+    Code,
+    Count(SendScope),
+}
+
 /// Stores a fresh code for `phone` and sends it by SMS. The code, the resend cooldown and the
 /// send counters are written in one transaction, so a refused send changes nothing.
 pub async fn send_otp(
@@ -35,35 +52,67 @@ pub async fn send_otp(
     phone: &PhoneNumber,
     caller: &Caller,
     purpose: OtpPurpose,
-) -> Result<Result<(), SendRefusal>, AuthError> {
+) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let config = &app.config;
     limits::ensure_sms_allowed(config, phone)?;
     let now = now();
     let fixed_code = config.test_otp_numbers.get(phone.as_str());
     let code = fixed_code.map_or_else(OtpCode::generate, |code| OtpCode::from_configured(code));
+    let verification_id = new_opaque_token()?;
 
-    let counts = limits::send_counts(&app.attempts, &config.limits, phone, &caller.ip, now)?;
-    let mut items = vec![app.otps.replace(NewOtp {
-        phone,
-        code_hash: app.otp_hasher.hash(phone, &code),
-        purpose,
-        now,
-        expires_at: now + config.otp_ttl_seconds,
-        resend_at: now + config.otp_resend_seconds,
-    })?];
-    let caps: Vec<(SendScope, u64)> = counts.iter().map(|c| (c.scope, c.retry_after)).collect();
-    items.extend(counts.into_iter().map(|count| count.update));
-    match store::transact(&app.dynamodb, items).await {
+    let (country_code, _) = phone.sms_profile();
+    // Step-up codes go only to whoever knows the password, so they get per-phone caps of their
+    // own: strangers filling the phone's caps with reset requests cannot keep the owner out.
+    let phone_subject = match purpose {
+        OtpPurpose::Login => format!("login#{phone}"),
+        OtpPurpose::SignUp | OtpPurpose::PasswordReset => phone.as_str().to_owned(),
+    };
+    let counted = [
+        (SendScope::Phone, phone_subject.as_str()),
+        (SendScope::PhoneDaily, phone_subject.as_str()),
+        (SendScope::ClientNetwork, caller.network.as_str()),
+        (SendScope::Country, &country_code.to_string()),
+        (SendScope::Global, "all"),
+    ]
+    .map(|(scope, subject)| (scope, subject.to_owned()));
+    let mut transaction = Transaction::new().step(
+        SendStep::Code,
+        app.otps.replace(NewOtp {
+            phone,
+            purpose,
+            code_hash: app.otp_hasher.hash(phone, &code),
+            verification_hash: hash_opaque_token(&verification_id),
+            now,
+            expires_at: now + config.otp_ttl_seconds,
+            resend_at: now + config.otp_resend_seconds,
+        })?,
+    );
+    for (scope, subject) in &counted {
+        let (limit, window) = limits::send_limit(&config.limits, *scope, now);
+        transaction = transaction.step(
+            SendStep::Count(*scope),
+            app.attempts.count_send(*scope, subject, limit, window)?,
+        );
+    }
+    match transaction.commit(&app.dynamodb).await {
         Ok(()) => {}
-        Err(TransactionError::ConditionFailed { index: 0, old_item }) => {
-            let retry_after = resend_wait(old_item.as_ref(), now);
-            return Ok(Err(SendRefusal::Cooldown { retry_after }));
-        }
-        Err(TransactionError::ConditionFailed { index, .. }) => {
-            let (scope, retry_after) = caps[index - 1];
-            return Ok(Err(SendRefusal::Cap { scope, retry_after }));
-        }
         Err(TransactionError::Storage(error)) => return Err(error),
+        Err(refused @ TransactionError::Refused(_)) => {
+            if let Some(old_item) = refused.refused(SendStep::Code) {
+                let retry_after = resend_wait(old_item, now);
+                return Ok(Err(SendRefusal::Cooldown { retry_after }));
+            }
+            let scope = counted
+                .iter()
+                .map(|(scope, _)| *scope)
+                .find(|scope| refused.refused(SendStep::Count(*scope)).is_some())
+                .unwrap_or(SendScope::Global);
+            let (_, window) = limits::send_limit(&config.limits, scope, now);
+            return Ok(Err(SendRefusal::Cap {
+                scope,
+                retry_after: window.ends_at - now,
+            }));
+        }
     }
 
     let sent = Subject {
@@ -71,116 +120,181 @@ pub async fn send_otp(
         detail: Some(purpose.as_str()),
         ..Subject::default()
     };
-    if fixed_code.is_some() {
-        // A configured test number: the code is stored, no SMS is sent.
-        audit::record(AuditEvent::OtpSent, caller, sent);
-        return Ok(Ok(()));
-    }
-    let minutes = config.otp_ttl_seconds.div_ceil(60);
-    let body = format!(
-        "Your verification code is {}. It expires in {minutes} minutes. Do not share it.",
-        code.expose()
-    );
-    if let Err(error) = app.sms.send(phone, &body).await {
-        // Take the code back so the user is not held to a cooldown for a message never sent.
-        if let Err(cleanup) = app.otps.delete(phone).await {
-            tracing::warn!(error = %cleanup, "could not remove an unsent otp");
+    if fixed_code.is_none() {
+        let minutes = config.otp_ttl_seconds.div_ceil(60);
+        let body = format!(
+            "{}: your {} code is {}. It expires in {minutes} minutes. Do not share it.",
+            config.service_name,
+            purpose.described(),
+            code.expose()
+        );
+        if let Err(error) = app.sms.send(phone, &body).await {
+            // Take the code back so the user is not held to a cooldown for a message never sent.
+            if let Err(cleanup) = app.otps.delete(phone, purpose).await {
+                tracing::warn!(error = %cleanup, "could not remove an unsent otp");
+            }
+            return Err(error);
         }
-        return Err(error);
     }
+    // A configured test number gets its code stored but no SMS.
     audit::record(AuditEvent::OtpSent, caller, sent);
-    Ok(Ok(()))
+    Ok(Ok(SentCode { verification_id }))
 }
 
-/// A code that matched: spend it with `consume` in the transaction that acts on it, then call
-/// `forget_failures`.
-pub struct MatchedCode<'a> {
+/// Whether `phone` has an account, for `check-phone`. Each lookup first counts against the
+/// client network's lookup cap, so numbers cannot be enumerated faster than that.
+pub async fn check_phone_lookup(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+) -> Result<bool, AuthError> {
+    let now = now();
+    let (limit, window) = limits::send_limit(&app.config.limits, SendScope::Lookup, now);
+    if !app
+        .attempts
+        .count_lookup(&caller.network, limit, window)
+        .await?
+    {
+        return Err(AuthError::RateLimited {
+            retry_after: window.ends_at - now,
+        });
+    }
+    Ok(app.users.get(phone).await?.is_some())
+}
+
+/// A code as a client sends it: the digits and, from clients that kept it, the verification id
+/// of the send. Without the id a guess spends the code's anonymous budget, so older clients keep
+/// working while clients that send the id cannot have their code used up by strangers.
+pub struct CodeGuess {
+    pub code: OtpCode,
+    pub verification_id: Option<String>,
+}
+
+/// Longer values cannot be ids this service issued.
+const MAX_VERIFICATION_ID_CHARS: usize = 64;
+
+impl CodeGuess {
+    pub fn budget(&self) -> GuessBudget {
+        match &self.verification_id {
+            Some(id) => GuessBudget::Verified(hash_opaque_token(id)),
+            None => GuessBudget::Anonymous,
+        }
+    }
+
+    /// Validates the optional verification id (the code is validated by `OtpCode::parse`).
+    pub fn new(code: OtpCode, verification_id: Option<String>) -> Result<Self, AuthError> {
+        if verification_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > MAX_VERIFICATION_ID_CHARS)
+        {
+            return Err(AuthError::InvalidRequest(
+                "Invalid field 'verification_id': not an id this service issued.".into(),
+            ));
+        }
+        Ok(Self {
+            code,
+            verification_id,
+        })
+    }
+}
+
+/// A code that matched: spend it with `spend` in the transaction that acts on it.
+pub struct MatchedCode {
     code_hash: String,
     purpose: OtpPurpose,
-    counter: FailureCounter<'a>,
-    failures: Failures,
 }
 
-impl MatchedCode<'_> {
-    /// The write that spends the code (for the caller's transaction); it fails if the code was
-    /// replaced, used or expired meanwhile, so one code yields one success.
-    pub fn consume(
+impl MatchedCode {
+    /// The writes that spend the code and clear the pair's failures (for the caller's
+    /// transaction); spending fails if the code was replaced, used or expired meanwhile, so one
+    /// code yields one success.
+    pub fn spend(
         &self,
         app: &App,
         phone: &PhoneNumber,
+        caller: &Caller,
         now: u64,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, AuthError> {
-        app.otps.consume(
-            phone,
-            &self.code_hash,
-            self.purpose,
-            app.config.otp_max_attempts,
-            now,
-        )
-    }
-
-    /// Clears the pair's earlier failures after the success; best effort (failing it must not
-    /// fail the success).
-    pub async fn forget_failures(&self) {
-        if let Err(error) = self.counter.clear(self.failures).await {
-            tracing::warn!(%error, "could not clear failure counter");
-        }
+    ) -> Result<[TransactWriteItem; 2], AuthError> {
+        Ok([
+            app.otps
+                .consume(phone, self.purpose, &self.code_hash, now)?,
+            app.attempts
+                .clear_pair(FailureKind::Verify, phone, &caller.network)?,
+        ])
     }
 }
 
-/// Checks `code` against the live code of `phone` for `purpose`. Refuses a blocked (phone, IP)
-/// pair; a wrong code counts against both the code (5 tries) and the pair (3 failures).
-pub async fn match_code<'a>(
-    app: &'a App,
+/// Checks `guess` against the live code of `phone` for `purpose`. The guess first takes its slot
+/// against the (phone, network) pair (3 failures) and the code's budget (5 wrong guesses); only
+/// then are the codes compared.
+pub async fn match_code(
+    app: &App,
     phone: &PhoneNumber,
-    code: &OtpCode,
+    guess: &CodeGuess,
     caller: &Caller,
     purpose: OtpPurpose,
-) -> Result<MatchedCode<'a>, AuthError> {
-    let config = &app.config;
+) -> Result<MatchedCode, AuthError> {
     let now = now();
-    let counter = app.failure_counter(FailureKind::Verify, phone, &caller.ip);
-    // The pair's record and the code in one round trip.
     let [pair, otp] = store::get_items(
         &app.dynamodb,
-        [counter.item_key(), app.otps.item_key(phone)],
+        [
+            app.attempts
+                .pair_item_key(FailureKind::Verify, phone, &caller.network),
+            app.otps.item_key(phone, purpose),
+        ],
     )
     .await?;
-    let failures = counter.ensure_not_blocked(pair, now)?;
-    let otp = OtpsTable::live(otp, now)
-        .filter(|otp| otp.purpose == purpose)
-        .ok_or(AuthError::NoActiveOtp)?;
-    let max_attempts = config.otp_max_attempts;
-    if otp.failed_attempts >= max_attempts {
-        return Err(AuthError::OtpAttemptsExhausted);
-    }
-    if !app.otp_hasher.matches(phone, code, &otp.code_hash) {
-        let used = match app
-            .otps
-            .record_wrong_attempt(phone, &otp.code_hash, max_attempts, now)
-            .await?
-        {
-            WrongAttempt::Counted(used) => used,
-            WrongAttempt::CodeGone => return Err(AuthError::NoActiveOtp),
-        };
-        let left_for_pair = counter.record(now).await?;
+    let budget = guess.budget();
+    let stored = OtpsTable::live(otp.as_ref(), now);
+    guard::admit_guess(stored.as_ref(), &budget, app.config.otp_max_attempts)?;
+    let stored = stored.ok_or(AuthError::NoActiveOtp)?;
+    let code_hash = stored.code_hash.clone();
+    let taken = guard::take_slot(
+        app,
+        Guards {
+            phone,
+            network: &caller.network,
+            kind: FailureKind::Verify,
+            pair: AttemptsTable::pair_record(pair.as_ref(), now),
+            account: None,
+            code: Some(CodeSlot {
+                purpose,
+                budget,
+                stored,
+            }),
+        },
+        now,
+    )
+    .await?;
+    if !app.otp_hasher.matches(phone, &guess.code, &code_hash) {
         let subject = || Subject {
             phone: Some(phone),
             detail: Some(purpose.as_str()),
             ..Subject::default()
         };
         audit::record(AuditEvent::OtpFailed, caller, subject());
-        if left_for_pair == 0 {
+        if taken.pair_left == 0 {
             audit::record(AuditEvent::Lockout, caller, subject());
         }
         return Err(AuthError::IncorrectOtp {
-            attempts_left: max_attempts.saturating_sub(used).min(left_for_pair),
+            attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
         });
     }
-    Ok(MatchedCode {
-        code_hash: otp.code_hash,
-        purpose,
-        counter,
-        failures,
-    })
+    Ok(MatchedCode { code_hash, purpose })
+}
+
+/// Runs a transaction that spends a matched code; a refused step means the code was spent,
+/// replaced or expired meanwhile.
+pub(crate) async fn commit_spending<S: Copy + PartialEq>(
+    app: &App,
+    transaction: Transaction<S>,
+    code_step: S,
+    refused_otherwise: impl FnOnce(&TransactionError<S>) -> AuthError,
+) -> Result<(), AuthError> {
+    match transaction.commit(&app.dynamodb).await {
+        Ok(()) => Ok(()),
+        Err(TransactionError::Storage(error)) => Err(error),
+        Err(refused) if refused.refused(code_step).is_some() => Err(AuthError::NoActiveOtp),
+        Err(refused) => Err(refused_otherwise(&refused)),
+    }
 }

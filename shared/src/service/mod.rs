@@ -1,11 +1,13 @@
 //! The flows of the service on validated inputs. Handlers translate HTTP to these calls and back.
 //!
-//! - `codes`: sending one-time codes and checking them (shared by sign-up and password reset)
+//! - `guard`: every guarded attempt takes its slot under the limits before it is checked
+//! - `codes`: sending one-time codes and checking them (sign-up, password reset, step-up login)
 //! - `signup`: verify a phone, register an account
 //! - `sessions`: log in, refresh, authenticate a request, log out
 //! - `account`: profile, password change, password reset, account deletion
 
 pub mod account;
 pub mod codes;
+pub(crate) mod guard;
 pub mod sessions;
 pub mod signup;

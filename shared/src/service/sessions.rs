@@ -5,87 +5,275 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use crate::App;
 use crate::audit::{self, AuditEvent, Caller, Subject};
 use crate::error::AuthError;
+use crate::limits::{self, AccountRecord};
+use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
+use crate::service::codes::{CodeGuess, SendRefusal, send_otp};
+use crate::service::guard::{self, CodeSlot, Guards, Taken};
+use crate::store::attempts::{AttemptsTable, FailureKind};
+use crate::store::otps::OtpsTable;
 use crate::store::sessions::{Session, was_spent};
-use crate::store::users::UsersTable;
-use crate::store::{self, TransactionError, now};
+use crate::store::users::{User, UsersTable};
+use crate::store::{self, Transaction, TransactionError, now};
 use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
 
-/// Tokens for a new session of `user_id`, and the writes that create the session (for the
+/// Tokens for a new session of `user`, and the writes that create the session (for the
 /// caller's transaction).
 pub fn new_session(
     app: &App,
-    user_id: &str,
-    phone: &PhoneNumber,
+    user: &User,
     now: u64,
 ) -> Result<(Vec<TransactWriteItem>, TokenPair), AuthError> {
     let session = Session {
-        user_id: user_id.to_owned(),
+        user_id: user.profile.id.clone(),
         session_id: uuid::Uuid::new_v4().to_string(),
-        phone: phone.clone(),
+        phone: PhoneNumber::from_stored(user.profile.phone.clone()),
+        credentials_version: user.credentials_version,
+        created_at: now,
     };
-    let issued = app.tokens.issue(user_id, &session.session_id, now)?;
-    let items = app.sessions.start(&session, &issued, now)?;
+    let issued = app
+        .tokens
+        .issue(&session.user_id, &session.session_id, now)?;
+    let items = app.sessions.start(&session, &issued)?;
     Ok((items, issued.pair))
 }
 
-/// Checks phone and password and starts a session. An unknown phone and a wrong password cost
-/// the same argon2 work and give the same error; both count against the (phone, IP) pair and
-/// the account's back-off.
+/// The audit trail of a wrong password: the failure, and a lock-out when this failure blocked
+/// the pair or put the account into back-off.
+fn record_wrong_password<'a>(
+    app: &App,
+    caller: &Caller,
+    subject: impl Fn() -> Subject<'a>,
+    taken: &Taken,
+) {
+    audit::record(AuditEvent::LoginFailed, caller, subject());
+    if limits::is_lockout(&app.config.limits, taken.pair_left, taken.account_failures) {
+        audit::record(AuditEvent::Lockout, caller, subject());
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoginStep {
+    Session,
+    Credentials,
+    Code,
+    Clear,
+}
+
+/// Checks phone and password and starts a session.
+///
+/// The attempt takes its slot under the (phone, network) pair's limit and the account's back-off
+/// before argon2 runs. An unknown phone and a wrong password cost the same argon2 work and give
+/// the same error. After `account_max_failures` consecutive failures the right password alone is
+/// answered with `CodeRequired` and a code by SMS (step-up); a login with that code proves the
+/// phone, so it is not held by the account's back-off, only by the pair's limit and the code's
+/// own budget, and the code is compared before the password.
 pub async fn login(
     app: &App,
     phone: &PhoneNumber,
     password: Password,
+    code: Option<CodeGuess>,
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
     let now = now();
-    let guard = app.password_guard(phone, &caller.ip);
-    // Both guards' records and the account in one round trip.
-    let [pair_key, account_key] = guard.item_keys();
-    let [pair, account, user] = store::get_items(
+    let limits = &app.config.limits;
+    let [pair, account, user, stored_code] = store::get_items(
         &app.dynamodb,
-        [pair_key, account_key, app.users.item_key(phone)],
+        [
+            app.attempts
+                .pair_item_key(FailureKind::Login, phone, &caller.network),
+            app.attempts.account_item_key(phone),
+            app.users.item_key(phone),
+            app.otps.item_key(phone, OtpPurpose::Login),
+        ],
     )
     .await?;
-    let prior = guard.ensure_allowed(pair, account, now)?;
-    let user = UsersTable::user(user);
-    let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
-    let matches = password::verify(password, stored_hash).await?;
-    let Some(user) = user.filter(|_| matches) else {
-        let locked_out = guard.record_failure(now).await?;
-        let subject = || Subject {
-            phone: Some(phone),
-            ..Subject::default()
-        };
-        audit::record(AuditEvent::LoginFailed, caller, subject());
-        if locked_out {
-            audit::record(AuditEvent::Lockout, caller, subject());
+    let account: Option<AccountRecord> = AttemptsTable::account_record(account.as_ref(), now);
+    let step_up = limits::step_up_required(limits, account);
+    let code_slot = match (&code, step_up) {
+        (Some(guess), true) => {
+            let budget = guess.budget();
+            let stored = OtpsTable::live(stored_code.as_ref(), now);
+            guard::admit_guess(stored.as_ref(), &budget, app.config.otp_max_attempts)?;
+            stored.map(|stored| CodeSlot {
+                purpose: OtpPurpose::Login,
+                budget,
+                stored,
+            })
         }
+        _ => None,
+    };
+    let code_hash = code_slot.as_ref().map(|slot| slot.stored.code_hash.clone());
+    let taken = guard::take_slot(
+        app,
+        Guards {
+            phone,
+            network: &caller.network,
+            kind: FailureKind::Login,
+            pair: AttemptsTable::pair_record(pair.as_ref(), now),
+            account: if code_slot.is_some() {
+                None
+            } else {
+                Some(account)
+            },
+            code: code_slot,
+        },
+        now,
+    )
+    .await?;
+    let subject = || Subject {
+        phone: Some(phone),
+        ..Subject::default()
+    };
+    if let (Some(guess), Some(hash)) = (&code, &code_hash)
+        && !app.otp_hasher.matches(phone, &guess.code, hash)
+    {
+        let subject = Subject {
+            detail: Some(OtpPurpose::Login.as_str()),
+            ..subject()
+        };
+        audit::record(AuditEvent::OtpFailed, caller, subject);
+        return Err(AuthError::IncorrectOtp {
+            attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
+        });
+    }
+    let user = UsersTable::user(user);
+    let matches =
+        password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        record_wrong_password(app, caller, subject, &taken);
         return Err(AuthError::InvalidCredentials);
     };
-    let (items, tokens) = new_session(app, &user.profile.id, phone, now)?;
-    store::transact(&app.dynamodb, items)
-        .await
-        .map_err(|error| match error {
-            TransactionError::Storage(error) => error,
-            TransactionError::ConditionFailed { .. } => {
-                AuthError::internal("new session id already taken")
-            }
-        })?;
-    guard.record_success(prior).await;
+    if step_up && code_hash.is_none() {
+        audit::record(AuditEvent::StepUpRequired, caller, subject());
+        return Err(
+            match send_otp(app, phone, caller, OtpPurpose::Login).await? {
+                Ok(sent) => AuthError::CodeRequired {
+                    verification_id: Some(sent.verification_id),
+                },
+                // The code sent a moment ago is still the one to enter.
+                Err(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
+                    verification_id: None,
+                },
+                Err(refusal) => refusal.into(),
+            },
+        );
+    }
+    let (session_items, tokens) = new_session(app, &user, now)?;
+    let mut transaction = Transaction::new()
+        .steps(LoginStep::Session, session_items)
+        .step(
+            LoginStep::Credentials,
+            app.users.credentials_unchanged(&user)?,
+        )
+        .step(
+            LoginStep::Clear,
+            app.attempts
+                .clear_pair(FailureKind::Login, phone, &caller.network)?,
+        )
+        .step(LoginStep::Clear, app.attempts.clear_account(phone)?);
+    if let Some(hash) = &code_hash {
+        transaction = transaction.step(
+            LoginStep::Code,
+            app.otps.consume(phone, OtpPurpose::Login, hash, now)?,
+        );
+    }
+    match transaction.commit(&app.dynamodb).await {
+        Ok(()) => {}
+        Err(TransactionError::Storage(error)) => return Err(error),
+        // The password was changed or reset after it was read: it is no longer the password.
+        Err(refused) if refused.refused(LoginStep::Credentials).is_some() => {
+            return Err(AuthError::InvalidCredentials);
+        }
+        Err(refused) if refused.refused(LoginStep::Code).is_some() => {
+            return Err(AuthError::NoActiveOtp);
+        }
+        Err(_) => return Err(AuthError::internal("new session id already taken")),
+    }
     let subject = Subject {
-        phone: Some(phone),
         user_id: Some(&user.profile.id),
-        ..Subject::default()
+        ..subject()
     };
     audit::record(AuditEvent::LoginSucceeded, caller, subject);
     Ok(tokens)
 }
 
+/// A right password of a logged-in user, and the writes that clear its counters (for the
+/// transaction that acts on it).
+pub(crate) struct ConfirmedPassword {
+    pub user: User,
+    pub clear_counters: [TransactWriteItem; 2],
+}
+
+/// Checks the user's current password under the login guards: the attempt takes its slot under
+/// the (phone, network) pair's limit and the account's back-off first; a wrong password counts
+/// as a failed login.
+pub(crate) async fn confirm_password(
+    app: &App,
+    session: &Session,
+    password: Password,
+    caller: &Caller,
+) -> Result<ConfirmedPassword, AuthError> {
+    let now = now();
+    let phone = &session.phone;
+    let [pair, account, user] = store::get_items(
+        &app.dynamodb,
+        [
+            app.attempts
+                .pair_item_key(FailureKind::Login, phone, &caller.network),
+            app.attempts.account_item_key(phone),
+            app.users.item_key(phone),
+        ],
+    )
+    .await?;
+    let user = UsersTable::user(user)
+        .filter(|user| user.profile.id == session.user_id)
+        .ok_or(AuthError::InvalidToken)?;
+    let taken = guard::take_slot(
+        app,
+        Guards {
+            phone,
+            network: &caller.network,
+            kind: FailureKind::Login,
+            pair: AttemptsTable::pair_record(pair.as_ref(), now),
+            account: Some(AttemptsTable::account_record(account.as_ref(), now)),
+            code: None,
+        },
+        now,
+    )
+    .await?;
+    if !password::verify(password, Some(user.password_hash.clone())).await? {
+        let subject = || Subject {
+            phone: Some(phone),
+            user_id: Some(&session.user_id),
+            detail: Some("password_check"),
+        };
+        record_wrong_password(app, caller, subject, &taken);
+        return Err(AuthError::WrongPassword);
+    }
+    Ok(ConfirmedPassword {
+        clear_counters: [
+            app.attempts
+                .clear_pair(FailureKind::Login, phone, &caller.network)?,
+            app.attempts.clear_account(phone)?,
+        ],
+        user,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RotationStep {
+    Spend,
+    Extend,
+    Store,
+    Credentials,
+}
+
 /// Spends a refresh token for a new pair in one transaction. A token presented again after it
 /// was spent is a replay (the token leaked, or two clients share it): the whole session is
-/// revoked, so the thief and the owner both have to log in again.
+/// revoked, so the thief and the owner both have to log in again. A session never outlives
+/// `session_max_seconds` from its login, nor a change of the password.
 pub async fn refresh(
     app: &App,
     refresh_token: &str,
@@ -93,41 +281,56 @@ pub async fn refresh(
 ) -> Result<TokenPair, AuthError> {
     let claims = app.tokens.verify(refresh_token, TokenType::Refresh)?;
     let now = now();
+    let max_age = app.config.session_max_seconds;
+    let session = app
+        .sessions
+        .live(&claims.sub, &claims.sid, max_age, now)
+        .await?
+        .ok_or(AuthError::InvalidToken)?;
     let issued = app.tokens.issue(&claims.sub, &claims.sid, now)?;
-    let items = app.sessions.rotate(
-        &claims.sub,
-        &claims.sid,
+    let [spend, extend, store, credentials] = app.sessions.rotate(
+        &session,
         &hash_opaque_token(&claims.jti),
         &issued,
+        session.created_at.saturating_add(max_age),
         now,
     )?;
+    let transaction = Transaction::new()
+        .step(RotationStep::Spend, spend)
+        .step(RotationStep::Extend, extend)
+        .step(RotationStep::Store, store)
+        .step(RotationStep::Credentials, credentials);
     let subject = || Subject {
         user_id: Some(&claims.sub),
         ..Subject::default()
     };
-    match store::transact(&app.dynamodb, items).await {
+    match transaction.commit(&app.dynamodb).await {
         Ok(()) => {
             audit::record(AuditEvent::TokenRefreshed, caller, subject());
             Ok(issued.pair)
         }
-        Err(TransactionError::ConditionFailed { index: 0, old_item })
-            if was_spent(old_item.as_ref()) =>
-        {
-            app.sessions.revoke(&claims.sub, &claims.sid).await?;
-            audit::record(AuditEvent::TokenReuseDetected, caller, subject());
+        Err(TransactionError::Storage(error)) => Err(error),
+        Err(refused) => {
+            if refused.refused(RotationStep::Spend).is_some_and(was_spent) {
+                app.sessions.revoke(&claims.sub, &claims.sid).await?;
+                audit::record(AuditEvent::TokenReuseDetected, caller, subject());
+            }
             Err(AuthError::InvalidToken)
         }
-        Err(TransactionError::ConditionFailed { .. }) => Err(AuthError::InvalidToken),
-        Err(TransactionError::Storage(error)) => Err(error),
     }
 }
 
 /// The live session behind a bearer access token: its signature, type and expiry, and that the
-/// session was not revoked since it was issued.
+/// session was not revoked, outlived, or left behind by a password change since it was issued.
 pub async fn authenticate(app: &App, access_token: &str) -> Result<Session, AuthError> {
     let claims = app.tokens.verify(access_token, TokenType::Access)?;
     app.sessions
-        .live(&claims.sub, &claims.sid, now())
+        .live(
+            &claims.sub,
+            &claims.sid,
+            app.config.session_max_seconds,
+            now(),
+        )
         .await?
         .ok_or(AuthError::InvalidToken)
 }

@@ -3,41 +3,54 @@
 use crate::App;
 use crate::audit::{self, AuditEvent, Caller, Subject};
 use crate::error::AuthError;
-use crate::otp::{OtpCode, OtpPurpose};
+use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
-use crate::service::codes::match_code;
+use crate::service::codes::{CodeGuess, commit_spending, match_code};
 use crate::service::sessions;
 use crate::store::users::{User, UserProfile};
-use crate::store::{self, TransactionError, now};
+use crate::store::{Transaction, TransactionError, now};
 use crate::tokens::{TokenPair, hash_opaque_token, new_opaque_token};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VerifyStep {
+    Code,
+    Token,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegisterStep {
+    Token,
+    User,
+    Session,
+}
 
 /// Exchanges a right sign-up code for a registration token. The code is spent and the token
 /// created in one transaction, so one code yields at most one token.
 pub async fn verify_phone(
     app: &App,
     phone: &PhoneNumber,
-    code: &OtpCode,
+    guess: &CodeGuess,
     caller: &Caller,
 ) -> Result<String, AuthError> {
-    let matched = match_code(app, phone, code, caller, OtpPurpose::SignUp).await?;
+    let matched = match_code(app, phone, guess, caller, OtpPurpose::SignUp).await?;
     let now = now();
     let token = new_opaque_token()?;
-    let items = vec![
-        matched.consume(app, phone, now)?,
-        app.registration_tokens.create(
-            &hash_opaque_token(&token),
-            phone,
-            now,
-            now + app.config.registration_token_ttl_seconds,
-        )?,
-    ];
-    match store::transact(&app.dynamodb, items).await {
-        Ok(()) => {}
-        Err(TransactionError::ConditionFailed { .. }) => return Err(AuthError::NoActiveOtp),
-        Err(TransactionError::Storage(error)) => return Err(error),
-    }
-    matched.forget_failures().await;
+    let transaction = Transaction::new()
+        .steps(VerifyStep::Code, matched.spend(app, phone, caller, now)?)
+        .step(
+            VerifyStep::Token,
+            app.registration_tokens.create(
+                &hash_opaque_token(&token),
+                phone,
+                now,
+                now + app.config.registration_token_ttl_seconds,
+            )?,
+        );
+    commit_spending(app, transaction, VerifyStep::Code, |_| {
+        AuthError::internal("new registration token already taken")
+    })
+    .await?;
     let subject = Subject {
         phone: Some(phone),
         detail: Some(OtpPurpose::SignUp.as_str()),
@@ -81,25 +94,26 @@ pub async fn register(
         },
         password_hash: password::hash(registration.password).await?,
         created_at: now,
+        credentials_version: 0,
     };
-    let (session_items, tokens) = sessions::new_session(app, &user.profile.id, &phone, now)?;
-    let mut items = vec![
-        app.registration_tokens.consume(&token_hash, &phone, now)?,
-        app.users.create(&user)?,
-    ];
-    items.extend(session_items);
-    match store::transact(&app.dynamodb, items).await {
+    let (session_items, tokens) = sessions::new_session(app, &user, now)?;
+    let transaction = Transaction::new()
+        .step(
+            RegisterStep::Token,
+            app.registration_tokens.consume(&token_hash, &phone, now)?,
+        )
+        .step(RegisterStep::User, app.users.create(&user)?)
+        .steps(RegisterStep::Session, session_items);
+    match transaction.commit(&app.dynamodb).await {
         Ok(()) => {}
-        Err(TransactionError::ConditionFailed { index: 0, .. }) => {
+        Err(TransactionError::Storage(error)) => return Err(error),
+        Err(refused) if refused.refused(RegisterStep::Token).is_some() => {
             return Err(AuthError::InvalidRegistrationToken);
         }
-        Err(TransactionError::ConditionFailed { index: 1, .. }) => {
+        Err(refused) if refused.refused(RegisterStep::User).is_some() => {
             return Err(AuthError::PhoneAlreadyRegistered);
         }
-        Err(TransactionError::ConditionFailed { .. }) => {
-            return Err(AuthError::internal("new session id already taken"));
-        }
-        Err(TransactionError::Storage(error)) => return Err(error),
+        Err(_) => return Err(AuthError::internal("new session id already taken")),
     }
     let subject = Subject {
         phone: Some(&phone),

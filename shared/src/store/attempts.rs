@@ -1,28 +1,27 @@
-//! Attempt counters: failure counters with blocks, and fixed-window send counters. Every change
-//! is an atomic update, so counts hold across any number of concurrent Lambda instances.
+//! Attempt counters: failure records of (phone, network) pairs and of accounts, and fixed-window
+//! send and lookup counters. Every change is one conditional write, so counts hold across any
+//! number of concurrent Lambda instances; the rules that plan the writes are in `limits`.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::{
     EXPIRES_AT, Item, ItemKey, condition_failed, get_num, is_live, num, text, unavailable,
 };
+use crate::config::Limits;
 use crate::error::AuthError;
+use crate::limits::{AccountRecord, AccountSlot, PairRecord, PairSlot, SendScope, Window};
+use crate::phone::PhoneNumber;
 
-/// Consecutive failed password checks of one account, from any IP.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AccountFailures {
-    pub count: u32,
-    pub last_failure_at: u64,
-    pub expires_at: u64,
-}
-
-/// The failures recorded for one key inside its window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Failures {
-    pub count: u32,
-    /// Set once the count reached the threshold.
-    pub blocked_until: Option<u64>,
+/// What a pair's failures are failures of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Wrong codes (sign-up verification, password reset).
+    Verify,
+    /// Wrong passwords (login, and password checks of a logged-in user).
+    Login,
 }
 
 #[derive(Clone)]
@@ -31,208 +30,225 @@ pub struct AttemptsTable {
     name: String,
 }
 
-/// A lost race with a concurrent reset is retried this often before giving up with a 503.
-const RESET_RACE_RETRIES: usize = 3;
+fn pair_key(kind: FailureKind, phone: &PhoneNumber, network: &str) -> String {
+    let kind = match kind {
+        FailureKind::Verify => "verify",
+        FailureKind::Login => "login",
+    };
+    format!("fail#{kind}#{phone}#{network}")
+}
+
+fn account_key(phone: &PhoneNumber) -> String {
+    format!("acct#{phone}")
+}
+
+fn send_key(scope: SendScope, subject: &str, window: Window) -> String {
+    let name = match scope {
+        SendScope::Phone => "phone",
+        SendScope::PhoneDaily => "phone-day",
+        SendScope::ClientNetwork => "ip",
+        SendScope::Country => "country",
+        SendScope::Global => "global",
+        SendScope::Lookup => "lookup",
+    };
+    format!("send#{name}#{subject}#{}", window.index)
+}
+
+/// A corrupt count reads as the largest one, so that it refuses rather than allows.
+fn failures_in(item: &Item) -> u32 {
+    get_num(item, "failures")
+        .and_then(|count| u32::try_from(count).ok())
+        .unwrap_or(u32::MAX)
+}
 
 impl AttemptsTable {
     pub fn new(client: Client, name: String) -> Self {
         Self { client, name }
     }
 
-    /// Where the record `key` is, for a batch read.
-    pub fn item_key(&self, key: &str) -> ItemKey {
-        ItemKey::new(&self.name, "pk", key)
+    pub fn pair_item_key(&self, kind: FailureKind, phone: &PhoneNumber, network: &str) -> ItemKey {
+        ItemKey::new(&self.name, "pk", &pair_key(kind, phone, network))
     }
 
-    /// The live failure record in `item` (none when absent or expired).
-    pub fn live_failures(item: Option<Item>, now: u64) -> Option<Failures> {
+    pub fn account_item_key(&self, phone: &PhoneNumber) -> ItemKey {
+        ItemKey::new(&self.name, "pk", &account_key(phone))
+    }
+
+    /// The live pair record in `item` (none when absent or expired).
+    pub fn pair_record(item: Option<&Item>, now: u64) -> Option<PairRecord> {
         item.filter(|item| is_live(item, now))
-            .map(|item| failures_from(&item))
+            .map(|item| PairRecord {
+                failures: failures_in(item),
+                expires_at: get_num(item, EXPIRES_AT).unwrap_or_default(),
+            })
     }
 
-    /// The live account failure record in `item`.
-    pub fn live_account_failures(item: Option<Item>, now: u64) -> Option<AccountFailures> {
+    /// The live account record in `item` (none when absent or expired).
+    pub fn account_record(item: Option<&Item>, now: u64) -> Option<AccountRecord> {
         item.filter(|item| is_live(item, now))
-            .map(|item| account_failures_from(&item))
+            .map(|item| AccountRecord {
+                failures: failures_in(item),
+                next_attempt_at: get_num(item, "next_attempt_at").unwrap_or_default(),
+                expires_at: get_num(item, EXPIRES_AT).unwrap_or_default(),
+            })
     }
 
-    /// Adds one failure to `key`. The window of `window_seconds` starts at the first failure;
-    /// an expired record is restarted atomically (never read-then-write). When the count reaches
-    /// `threshold`, the key is blocked for `block_seconds` from now.
-    pub async fn record_failure(
-        &self,
-        key: &str,
-        now: u64,
-        window_seconds: u64,
-        threshold: u32,
-        block_seconds: u64,
-    ) -> Result<Failures, AuthError> {
-        let mut failures = None;
-        for _ in 0..RESET_RACE_RETRIES {
-            let counted = self
-                .update_failures(
-                    key,
-                    "ADD failures :one SET expires_at = if_not_exists(expires_at, :end)",
-                    "attribute_not_exists(pk) OR expires_at > :now",
-                    now,
-                    now + window_seconds,
-                )
-                .await?;
-            if counted.is_some() {
-                failures = counted;
-                break;
-            }
-            // The record exists but has expired (DynamoDB has not deleted it yet): restart it,
-            // unless a concurrent request restarted it first, in which case count again.
-            let restarted = self
-                .update_failures(
-                    key,
-                    "SET failures = :one, expires_at = :end REMOVE blocked_until",
-                    "expires_at <= :now",
-                    now,
-                    now + window_seconds,
-                )
-                .await?;
-            if restarted.is_some() {
-                failures = restarted;
-                break;
-            }
-        }
-        let Some(mut failures) = failures else {
-            return Err(AuthError::unavailable(
-                "failure counter kept changing under concurrent resets",
-            ));
-        };
-        if failures.count >= threshold {
-            let until = now + block_seconds;
-            self.client
-                .update_item()
-                .table_name(&self.name)
-                .key("pk", text(key))
-                .update_expression("SET blocked_until = :until, expires_at = :until")
-                .expression_attribute_values(":until", num(until))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            failures.blocked_until = Some(until);
-        }
-        Ok(failures)
-    }
-
-    /// Adds one failure to the account record `key`, which is forgotten `memory_seconds` after
-    /// the last failure. An expired record restarts at one, atomically as in `record_failure`.
-    pub async fn record_account_failure(
-        &self,
-        key: &str,
-        now: u64,
-        memory_seconds: u64,
-    ) -> Result<u32, AuthError> {
-        for _ in 0..RESET_RACE_RETRIES {
-            for (update, condition) in [
-                (
-                    "ADD failures :one SET last_failure_at = :now, expires_at = :end",
-                    "attribute_not_exists(pk) OR expires_at > :now",
-                ),
-                (
-                    "SET failures = :one, last_failure_at = :now, expires_at = :end",
-                    "expires_at <= :now",
-                ),
-            ] {
-                if let Some(failures) = self
-                    .update_failures(key, update, condition, now, now + memory_seconds)
-                    .await?
-                {
-                    return Ok(failures.count);
-                }
-            }
-        }
-        Err(AuthError::unavailable(
-            "account failure counter kept changing under concurrent resets",
-        ))
-    }
-
-    /// Runs one conditional update; `None` when its condition did not hold.
-    async fn update_failures(
-        &self,
-        key: &str,
-        update: &str,
-        condition: &str,
-        now: u64,
-        window_end: u64,
-    ) -> Result<Option<Failures>, AuthError> {
-        let result = self
-            .client
-            .update_item()
+    fn update(&self, key: String) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
             .table_name(&self.name)
             .key("pk", text(key))
-            .update_expression(update)
-            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+    }
+
+    /// Counts one attempt of the pair (for the transaction that takes the slot). Every counted
+    /// attempt moves the record's end to `block_seconds` from now, so a pair that reaches its
+    /// limit is refused for that long after its last failure. Refused when the record is no
+    /// longer in the state `slot` was planned from (its old item then tells the new state).
+    pub fn take_pair_slot(
+        &self,
+        kind: FailureKind,
+        phone: &PhoneNumber,
+        network: &str,
+        slot: PairSlot,
+        limits: &Limits,
+        now: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let update = self
+            .update(pair_key(kind, phone, network))
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":now", num(now))
-            .expression_attribute_values(":end", num(window_end))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(Some(
-                output
-                    .attributes
-                    .as_ref()
-                    .map(failures_from)
-                    .unwrap_or_default(),
-            )),
-            Err(error) if condition_failed(&error) => Ok(None),
-            Err(error) => Err(unavailable(error)),
-        }
+            .expression_attribute_values(":end", num(now + limits.block_seconds));
+        let update = match slot {
+            PairSlot::Restart => update
+                .update_expression("SET failures = :one, expires_at = :end")
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now"),
+            PairSlot::Add => update
+                .update_expression("ADD failures :one SET expires_at = :end")
+                .condition_expression("failures < :max AND expires_at > :now")
+                .expression_attribute_values(":max", num(limits.max_failures_per_pair.into())),
+        };
+        let update = update.build().map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Forgets the failures of `key` (after a success).
-    pub async fn clear(&self, key: &str) -> Result<(), AuthError> {
-        self.client
-            .delete_item()
+    /// Counts one attempt of the account (for the transaction that takes the slot); refused
+    /// when the record is no longer in the state `slot` was planned from.
+    pub fn take_account_slot(
+        &self,
+        phone: &PhoneNumber,
+        slot: AccountSlot,
+        limits: &Limits,
+        now: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let update = self
+            .update(account_key(phone))
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":end", num(now + limits.account_failure_memory_seconds));
+        let update = match slot {
+            AccountSlot::Restart { next_attempt_at } => update
+                .update_expression(
+                    "SET failures = :one, next_attempt_at = :next, expires_at = :end",
+                )
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":one", num(1))
+                .expression_attribute_values(":next", num(next_attempt_at)),
+            AccountSlot::Free => update
+                .update_expression("ADD failures :one SET expires_at = :end")
+                .condition_expression(
+                    "failures < :free AND next_attempt_at <= :now AND expires_at > :now",
+                )
+                .expression_attribute_values(":one", num(1))
+                .expression_attribute_values(
+                    ":free",
+                    num(limits.account_backoff_after.saturating_sub(1).into()),
+                ),
+            AccountSlot::Gated {
+                expected,
+                next_attempt_at,
+            } => update
+                .update_expression(
+                    "SET failures = :counted, next_attempt_at = :next, expires_at = :end",
+                )
+                .condition_expression(
+                    "failures = :expected AND next_attempt_at <= :now AND expires_at > :now",
+                )
+                .expression_attribute_values(":expected", num(expected.into()))
+                .expression_attribute_values(":counted", num(u64::from(expected) + 1))
+                .expression_attribute_values(":next", num(next_attempt_at)),
+        };
+        let update = update.build().map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn delete(&self, key: String) -> Result<TransactWriteItem, AuthError> {
+        let delete = Delete::builder()
             .table_name(&self.name)
             .key("pk", text(key))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Forgets the pair's failures (in the transaction of a success).
+    pub fn clear_pair(
+        &self,
+        kind: FailureKind,
+        phone: &PhoneNumber,
+        network: &str,
+    ) -> Result<TransactWriteItem, AuthError> {
+        self.delete(pair_key(kind, phone, network))
+    }
+
+    /// Forgets the account's failures (in the transaction of a success or a password reset).
+    pub fn clear_account(&self, phone: &PhoneNumber) -> Result<TransactWriteItem, AuthError> {
+        self.delete(account_key(phone))
     }
 
     /// Counts one send in a fixed window (for a transaction): refused once `limit` sends were
-    /// counted under `key`, which names the window, so no reset is ever needed.
+    /// counted in the window, which the key names, so no reset is ever needed.
     pub fn count_send(
         &self,
-        key: &str,
+        scope: SendScope,
+        subject: &str,
         limit: u32,
-        window_end: u64,
+        window: Window,
     ) -> Result<TransactWriteItem, AuthError> {
         let update = Update::builder()
             .table_name(&self.name)
-            .key("pk", text(key))
+            .key("pk", text(send_key(scope, subject, window)))
             .update_expression("ADD hits :one SET expires_at = :end")
             .condition_expression("attribute_not_exists(hits) OR hits < :limit")
             .expression_attribute_values(":one", num(1))
-            .expression_attribute_values(":end", num(window_end))
+            .expression_attribute_values(":end", num(window.ends_at))
             .expression_attribute_values(":limit", num(limit.into()))
             .build()
             .map_err(AuthError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
-}
 
-fn account_failures_from(item: &Item) -> AccountFailures {
-    AccountFailures {
-        count: failures_from(item).count,
-        last_failure_at: get_num(item, "last_failure_at").unwrap_or_default(),
-        expires_at: get_num(item, EXPIRES_AT).unwrap_or_default(),
-    }
-}
-
-fn failures_from(item: &Item) -> Failures {
-    Failures {
-        count: get_num(item, "failures")
-            .and_then(|count| u32::try_from(count).ok())
-            .unwrap_or(u32::MAX),
-        blocked_until: get_num(item, "blocked_until"),
+    /// Counts one lookup by `network` in `window`; false when `limit` were already counted.
+    pub async fn count_lookup(
+        &self,
+        network: &str,
+        limit: u32,
+        window: Window,
+    ) -> Result<bool, AuthError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", text(send_key(SendScope::Lookup, network, window)))
+            .update_expression("ADD hits :one SET expires_at = :end")
+            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":end", num(window.ends_at))
+            .expression_attribute_values(":limit", num(limit.into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 }

@@ -90,6 +90,17 @@ impl ItemKey {
             key: Item::from([(name.to_owned(), text(value))]),
         }
     }
+
+    /// The key of an item in a table with a partition and a sort key.
+    pub(crate) fn composite(table: &str, partition: (&str, &str), sort: (&str, &str)) -> Self {
+        Self {
+            table: table.to_owned(),
+            key: Item::from([
+                (partition.0.to_owned(), text(partition.1)),
+                (sort.0.to_owned(), text(sort.1)),
+            ]),
+        }
+    }
 }
 
 /// Strongly consistent reads of several items, from any tables, in one `BatchGetItem` round
@@ -158,26 +169,97 @@ pub(crate) fn is_live(item: &Item, now: u64) -> bool {
     get_num(item, EXPIRES_AT).is_some_and(|expires_at| expires_at > now)
 }
 
-/// Why a transaction was refused.
+/// A step of a transaction whose condition was refused, and the item as it was (when the step
+/// asked for it with `ReturnValuesOnConditionCheckFailure::AllOld`).
 #[derive(Debug)]
-pub enum TransactionError {
-    /// The condition on item `index` (in the order given) failed; `old_item` is the item as it
-    /// was, when the write asked for it.
-    ConditionFailed {
-        index: usize,
-        old_item: Option<Item>,
-    },
+pub struct Refusal<S> {
+    pub step: S,
+    pub old_item: Option<Item>,
+}
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub enum TransactionError<S> {
+    /// These steps' conditions failed (every one that failed, in the order given).
+    Refused(Vec<Refusal<S>>),
+    Storage(AuthError),
+}
+
+impl<S: PartialEq> TransactionError<S> {
+    /// The old item of `step`, when that step was refused.
+    pub fn refused(&self, step: S) -> Option<Option<&Item>> {
+        match self {
+            Self::Refused(refusals) => refusals
+                .iter()
+                .find(|refusal| refusal.step == step)
+                .map(|refusal| refusal.old_item.as_ref()),
+            Self::Storage(_) => None,
+        }
+    }
+}
+
+/// An all-or-nothing write as a list of named steps, so that a refusal is reported by name and
+/// reordering the steps cannot change what a refusal means.
+pub struct Transaction<S> {
+    steps: Vec<(S, TransactWriteItem)>,
+}
+
+impl<S: Copy> Transaction<S> {
+    pub fn new() -> Self {
+        Self { steps: Vec::new() }
+    }
+
+    pub fn step(mut self, name: S, item: TransactWriteItem) -> Self {
+        self.steps.push((name, item));
+        self
+    }
+
+    pub fn steps(mut self, name: S, items: impl IntoIterator<Item = TransactWriteItem>) -> Self {
+        self.steps
+            .extend(items.into_iter().map(|item| (name, item)));
+        self
+    }
+
+    /// Runs the steps as one `TransactWriteItems`.
+    pub(crate) async fn commit(&self, client: &Client) -> Result<(), TransactionError<S>> {
+        let items: Vec<TransactWriteItem> =
+            self.steps.iter().map(|(_, item)| item.clone()).collect();
+        transact(client, items).await.map_err(|error| match error {
+            RawTransactionError::Refused(refusals) => TransactionError::Refused(
+                refusals
+                    .into_iter()
+                    .filter_map(|(index, old_item)| {
+                        let (step, _) = self.steps.get(index)?;
+                        Some(Refusal {
+                            step: *step,
+                            old_item,
+                        })
+                    })
+                    .collect(),
+            ),
+            RawTransactionError::Storage(error) => TransactionError::Storage(error),
+        })
+    }
+}
+
+impl<S: Copy> Default for Transaction<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+enum RawTransactionError {
+    Refused(Vec<(usize, Option<Item>)>),
     Storage(AuthError),
 }
 
 /// How often a transaction that collided with another one in flight is tried again.
-const CONFLICT_RETRIES: u32 = 3;
+const CONFLICT_RETRIES: u32 = 4;
 
-/// Runs `items` as one all-or-nothing `TransactWriteItems`.
-pub(crate) async fn transact(
+async fn transact(
     client: &Client,
     items: Vec<TransactWriteItem>,
-) -> Result<(), TransactionError> {
+) -> Result<(), RawTransactionError> {
     let mut attempt = 0;
     loop {
         let result = client
@@ -193,12 +275,14 @@ pub(crate) async fn transact(
             error.as_service_error()
         {
             let reasons = cancelled.cancellation_reasons();
-            if let Some(index) = reasons
+            let refused: Vec<(usize, Option<Item>)> = reasons
                 .iter()
-                .position(|reason| reason.code() == Some("ConditionalCheckFailed"))
-            {
-                let old_item = reasons[index].item().cloned();
-                return Err(TransactionError::ConditionFailed { index, old_item });
+                .enumerate()
+                .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+                .map(|(index, reason)| (index, reason.item().cloned()))
+                .collect();
+            if !refused.is_empty() {
+                return Err(RawTransactionError::Refused(refused));
             }
             // Another transaction on the same items was in flight: settle after it does.
             let conflicted = reasons
@@ -206,10 +290,11 @@ pub(crate) async fn transact(
                 .any(|reason| reason.code() == Some("TransactionConflict"));
             if conflicted && attempt < CONFLICT_RETRIES {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                let jitter = u64::from(rand::random::<u8>() % 20);
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt) + jitter)).await;
                 continue;
             }
         }
-        return Err(TransactionError::Storage(unavailable(error)));
+        return Err(RawTransactionError::Storage(unavailable(error)));
     }
 }

@@ -1,14 +1,13 @@
-//! The OTP table: at most one live code per phone (a new code replaces the old one). Only the
-//! code's keyed hash is stored.
+//! The OTP table: at most one live code per phone and purpose (a new code replaces the old one
+//! of the same purpose only; a flood of reset codes cannot replace a login code). Only the code's
+//! keyed hash and the hash of its verification id are stored.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::{
-    EXPIRES_AT, Item, ItemKey, condition_failed, get_num, get_text, is_live, num, text, unavailable,
-};
+use super::{EXPIRES_AT, Item, ItemKey, get_num, get_text, is_live, num, text, unavailable};
 use crate::error::AuthError;
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
@@ -16,18 +15,32 @@ use crate::phone::PhoneNumber;
 #[derive(Debug, Clone)]
 pub struct StoredOtp {
     pub code_hash: String,
-    pub purpose: OtpPurpose,
+    pub verification_hash: Option<String>,
+    /// Wrong guesses that carried the code's verification id.
     pub failed_attempts: u32,
+    /// Wrong guesses without a verification id (clients that do not send one, or strangers).
+    pub anonymous_failed_attempts: u32,
     pub expires_at: u64,
 }
 
 pub struct NewOtp<'a> {
     pub phone: &'a PhoneNumber,
-    pub code_hash: String,
     pub purpose: OtpPurpose,
+    pub code_hash: String,
+    pub verification_hash: String,
     pub now: u64,
     pub expires_at: u64,
     pub resend_at: u64,
+}
+
+/// Which of a code's two guess budgets a guess is counted against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuessBudget {
+    /// The guess carried this verification id (hashed): only the holder of the id, the client
+    /// that asked for the code, can spend this budget.
+    Verified(String),
+    /// No verification id: a budget of its own, so strangers cannot spend the holder's.
+    Anonymous,
 }
 
 #[derive(Clone)]
@@ -36,12 +49,8 @@ pub struct OtpsTable {
     name: String,
 }
 
-/// Outcome of counting a wrong guess.
-pub enum WrongAttempt {
-    /// Counted; this many wrong guesses have now been made on the code.
-    Counted(u32),
-    /// The code was replaced, used, expired or already out of attempts meanwhile.
-    CodeGone,
+fn key(phone: &PhoneNumber, purpose: OtpPurpose) -> String {
+    format!("{phone}#{}", purpose.as_str())
 }
 
 impl OtpsTable {
@@ -49,27 +58,28 @@ impl OtpsTable {
         Self { client, name }
     }
 
-    /// Where the code of `phone` is, for a batch read.
-    pub fn item_key(&self, phone: &PhoneNumber) -> ItemKey {
-        ItemKey::new(&self.name, "phone", phone.as_str())
+    /// Where the code of `phone` for `purpose` is, for a batch read.
+    pub fn item_key(&self, phone: &PhoneNumber, purpose: OtpPurpose) -> ItemKey {
+        ItemKey::new(&self.name, "phone", &key(phone, purpose))
     }
 
     /// The live code in `item`, if any (an expired item is treated as absent).
-    pub fn live(item: Option<Item>, now: u64) -> Option<StoredOtp> {
-        item.filter(|item| is_live(item, now))
-            .as_ref()
-            .and_then(from_item)
+    pub fn live(item: Option<&Item>, now: u64) -> Option<StoredOtp> {
+        item.filter(|item| is_live(item, now)).and_then(from_item)
     }
 
-    /// Stores a new code, replacing the old one, unless the old one is still inside its resend
-    /// cooldown. On refusal the transaction reports the old item (to compute Retry-After).
+    /// Stores a new code, replacing the old one of its purpose, unless the old one is still
+    /// inside its resend cooldown. On refusal the transaction reports the old item (to compute
+    /// Retry-After).
     pub fn replace(&self, otp: NewOtp<'_>) -> Result<TransactWriteItem, AuthError> {
         let put = Put::builder()
             .table_name(&self.name)
-            .item("phone", text(otp.phone.as_str()))
+            .item("phone", text(key(otp.phone, otp.purpose)))
             .item("code_hash", text(otp.code_hash))
+            .item("verification_hash", text(otp.verification_hash))
             .item("purpose", text(otp.purpose.as_str()))
             .item("failed_attempts", num(0))
+            .item("anonymous_failed_attempts", num(0))
             .item("sent_at", num(otp.now))
             .item("resend_at", num(otp.resend_at))
             .item(EXPIRES_AT, num(otp.expires_at))
@@ -83,78 +93,66 @@ impl OtpsTable {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Spends the code `code_hash` for `purpose` (for a transaction): fails if it was replaced,
-    /// used, expired or ran out of attempts in the meantime, so one code yields one success.
+    /// Counts one guess against the code before it is compared (for the transaction that takes
+    /// the slot): refused once the budget is spent, the code is gone or expired, or the
+    /// verification id is not the code's, so parallel guesses can never exceed `max_attempts`.
+    /// A right guess spends its slot too; `consume` then deletes the code.
+    pub fn take_guess_slot(
+        &self,
+        phone: &PhoneNumber,
+        purpose: OtpPurpose,
+        budget: &GuessBudget,
+        max_attempts: u32,
+        now: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("phone", text(key(phone, purpose)))
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":max", num(max_attempts.into()))
+            .expression_attribute_values(":now", num(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let update = match budget {
+            GuessBudget::Verified(verification_hash) => update
+                .update_expression("ADD failed_attempts :one")
+                .condition_expression(
+                    "verification_hash = :id AND failed_attempts < :max AND expires_at > :now",
+                )
+                .expression_attribute_values(":id", text(verification_hash)),
+            GuessBudget::Anonymous => update
+                .update_expression("ADD anonymous_failed_attempts :one")
+                .condition_expression("anonymous_failed_attempts < :max AND expires_at > :now"),
+        };
+        let update = update.build().map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Spends the code `code_hash` (for a transaction): fails if it was replaced, used or
+    /// expired in the meantime, so one code yields one success.
     pub fn consume(
         &self,
         phone: &PhoneNumber,
-        code_hash: &str,
         purpose: OtpPurpose,
-        max_attempts: u32,
+        code_hash: &str,
         now: u64,
     ) -> Result<TransactWriteItem, AuthError> {
         let delete = Delete::builder()
             .table_name(&self.name)
-            .key("phone", text(phone.as_str()))
-            .condition_expression(
-                "code_hash = :hash AND purpose = :purpose AND failed_attempts < :max AND expires_at > :now",
-            )
+            .key("phone", text(key(phone, purpose)))
+            .condition_expression("code_hash = :hash AND expires_at > :now")
             .expression_attribute_values(":hash", text(code_hash))
-            .expression_attribute_values(":purpose", text(purpose.as_str()))
-            .expression_attribute_values(":max", num(max_attempts.into()))
             .expression_attribute_values(":now", num(now))
             .build()
             .map_err(AuthError::internal)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// Counts one wrong guess against the code `code_hash`, atomically and only while the code
-    /// has attempts left, so parallel guesses can never exceed `max_attempts`.
-    pub async fn record_wrong_attempt(
-        &self,
-        phone: &PhoneNumber,
-        code_hash: &str,
-        max_attempts: u32,
-        now: u64,
-    ) -> Result<WrongAttempt, AuthError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.name)
-            .key("phone", text(phone.as_str()))
-            .update_expression("ADD failed_attempts :one")
-            .condition_expression(
-                "code_hash = :hash AND failed_attempts < :max AND expires_at > :now",
-            )
-            .expression_attribute_values(":one", num(1))
-            .expression_attribute_values(":hash", text(code_hash))
-            .expression_attribute_values(":max", num(max_attempts.into()))
-            .expression_attribute_values(":now", num(now))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let used = output
-                    .attributes
-                    .as_ref()
-                    .and_then(|item| get_num(item, "failed_attempts"))
-                    .unwrap_or(u64::from(max_attempts));
-                Ok(WrongAttempt::Counted(
-                    u32::try_from(used).unwrap_or(max_attempts),
-                ))
-            }
-            Err(error) if condition_failed(&error) => Ok(WrongAttempt::CodeGone),
-            Err(error) => Err(unavailable(error)),
-        }
-    }
-
-    /// Removes the code of `phone` (used when the SMS could not be sent).
-    pub async fn delete(&self, phone: &PhoneNumber) -> Result<(), AuthError> {
+    /// Removes the code of `phone` for `purpose` (used when the SMS could not be sent).
+    pub async fn delete(&self, phone: &PhoneNumber, purpose: OtpPurpose) -> Result<(), AuthError> {
         self.client
             .delete_item()
             .table_name(&self.name)
-            .key("phone", text(phone.as_str()))
+            .key("phone", text(key(phone, purpose)))
             .send()
             .await
             .map_err(unavailable)?;
@@ -169,11 +167,16 @@ pub fn resend_wait(old_item: Option<&Item>, now: u64) -> u64 {
         .map_or(1, |resend_at| resend_at.saturating_sub(now))
 }
 
+fn count(item: &Item, name: &str) -> Option<u32> {
+    u32::try_from(get_num(item, name).unwrap_or_default()).ok()
+}
+
 fn from_item(item: &Item) -> Option<StoredOtp> {
     Some(StoredOtp {
         code_hash: get_text(item, "code_hash")?,
-        purpose: OtpPurpose::parse(&get_text(item, "purpose")?)?,
-        failed_attempts: u32::try_from(get_num(item, "failed_attempts")?).ok()?,
+        verification_hash: get_text(item, "verification_hash"),
+        failed_attempts: count(item, "failed_attempts")?,
+        anonymous_failed_attempts: count(item, "anonymous_failed_attempts")?,
         expires_at: get_num(item, EXPIRES_AT)?,
     })
 }

@@ -5,16 +5,22 @@
 //! - `refresh#<sha256(jti)>`: one per issued refresh token, `spent` once rotated. Presenting a
 //!   spent one again is reuse, which revokes its family.
 //!
+//! - `credentials`: the user's credentials version (absent: 0), bumped in the transaction that
+//!   changes or resets the password. A session lives only while its version is the current one,
+//!   so a credential change ends every older session at once, before any clean-up runs.
+//!
 //! Keeping a user's sessions in one partition makes "all sessions of a user" a strongly
 //! consistent query, so logout-all and password changes never miss a session just created.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update, WriteRequest,
 };
 
-use super::{EXPIRES_AT, Item, get_text, is_live, num, text, unavailable};
+use super::{
+    EXPIRES_AT, Item, ItemKey, get_items, get_num, get_text, is_live, num, text, unavailable,
+};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 use crate::tokens::IssuedTokens;
@@ -25,6 +31,9 @@ pub struct Session {
     pub user_id: String,
     pub session_id: String,
     pub phone: PhoneNumber,
+    /// The credentials version the session was started (or last kept) under.
+    pub credentials_version: u64,
+    pub created_at: u64,
 }
 
 #[derive(Clone)]
@@ -39,6 +48,17 @@ fn session_key(session_id: &str) -> String {
 
 fn refresh_key(refresh_id_hash: &str) -> String {
     format!("refresh#{refresh_id_hash}")
+}
+
+const CREDENTIALS_KEY: &str = "credentials";
+
+/// The condition that `attribute` holds `version` (absent counts as 0).
+fn is_version(attribute: &str, version: u64) -> String {
+    if version == 0 {
+        format!("(attribute_not_exists({attribute}) OR {attribute} = :version)")
+    } else {
+        format!("{attribute} = :version")
+    }
 }
 
 /// BatchWriteItem takes at most this many requests.
@@ -69,18 +89,25 @@ impl SessionsTable {
         ])
     }
 
+    fn item_key(&self, user_id: &str, sk: &str) -> ItemKey {
+        ItemKey::composite(&self.name, ("user_id", user_id), ("sk", sk))
+    }
+
     /// A new session and its first refresh token (for a transaction).
     pub fn start(
         &self,
         session: &Session,
         issued: &IssuedTokens,
-        now: u64,
     ) -> Result<Vec<TransactWriteItem>, AuthError> {
         let family = Item::from([
             ("user_id".to_owned(), text(&session.user_id)),
             ("sk".to_owned(), text(session_key(&session.session_id))),
             ("phone".to_owned(), text(session.phone.as_str())),
-            ("created_at".to_owned(), num(now)),
+            ("created_at".to_owned(), num(session.created_at)),
+            (
+                "credentials_version".to_owned(),
+                num(session.credentials_version),
+            ),
             (EXPIRES_AT.to_owned(), num(issued.refresh_expires_at)),
         ]);
         Ok(vec![
@@ -93,17 +120,19 @@ impl SessionsTable {
     }
 
     /// Rotation (for one transaction): spends the presented refresh token, extends the live
-    /// session and stores the new token. Item 0 fails when the presented token is unknown,
-    /// expired or already spent (its old state is returned to tell reuse apart); item 1 when the
-    /// session was revoked or expired.
+    /// session (never past `session_ends_at`, its absolute end) and stores the new token. The
+    /// step `Spend` fails when the presented token is unknown, expired or already spent (its old
+    /// state is returned to tell reuse apart); `Extend` when the session was revoked, expired or
+    /// outlived its credentials.
     pub fn rotate(
         &self,
-        user_id: &str,
-        session_id: &str,
+        session: &Session,
         presented_id_hash: &str,
         issued: &IssuedTokens,
+        session_ends_at: u64,
         now: u64,
-    ) -> Result<Vec<TransactWriteItem>, AuthError> {
+    ) -> Result<[TransactWriteItem; 4], AuthError> {
+        let user_id = session.user_id.as_str();
         let spend = Update::builder()
             .table_name(&self.name)
             .key("user_id", text(user_id))
@@ -112,7 +141,7 @@ impl SessionsTable {
             .condition_expression("spent = :false AND sid = :sid AND expires_at > :now")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":sid", text(session_id))
+            .expression_attribute_values(":sid", text(&session.session_id))
             .expression_attribute_values(":now", num(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
@@ -120,45 +149,118 @@ impl SessionsTable {
         let extend = Update::builder()
             .table_name(&self.name)
             .key("user_id", text(user_id))
-            .key("sk", text(session_key(session_id)))
+            .key("sk", text(session_key(&session.session_id)))
             .update_expression("SET expires_at = :until")
-            .condition_expression("expires_at > :now")
-            .expression_attribute_values(":until", num(issued.refresh_expires_at))
+            .condition_expression(format!(
+                "expires_at > :now AND {}",
+                is_version("credentials_version", session.credentials_version)
+            ))
+            .expression_attribute_values(
+                ":until",
+                num(issued.refresh_expires_at.min(session_ends_at)),
+            )
             .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":version", num(session.credentials_version))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(vec![
+        Ok([
             TransactWriteItem::builder().update(spend).build(),
             TransactWriteItem::builder().update(extend).build(),
-            self.put(self.refresh_item(user_id, session_id, issued), None)?,
+            self.put(
+                self.refresh_item(user_id, &session.session_id, issued),
+                None,
+            )?,
+            self.credentials_are(user_id, session.credentials_version)?,
         ])
     }
 
-    /// The session, while it is live.
+    /// A check (for a transaction) that the user's credentials version is still `version`.
+    pub fn credentials_are(
+        &self,
+        user_id: &str,
+        version: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.name)
+            .key("user_id", text(user_id))
+            .key("sk", text(CREDENTIALS_KEY))
+            .condition_expression(is_version("version", version))
+            .expression_attribute_values(":version", num(version))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// Moves the user's credentials version from `from` to `from + 1` (for the transaction that
+    /// changes the password): every session of the older version is dead from then on.
+    pub fn bump_credentials(
+        &self,
+        user_id: &str,
+        from: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("user_id", text(user_id))
+            .key("sk", text(CREDENTIALS_KEY))
+            .update_expression("SET version = :next")
+            .condition_expression(is_version("version", from))
+            .expression_attribute_values(":version", num(from))
+            .expression_attribute_values(":next", num(from + 1))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Moves one live session to credentials version `to` (for the transaction that changes
+    /// the password, so that the session that made the change stays).
+    pub fn keep_under(&self, session: &Session, to: u64) -> Result<TransactWriteItem, AuthError> {
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("user_id", text(&session.user_id))
+            .key("sk", text(session_key(&session.session_id)))
+            .update_expression("SET credentials_version = :next")
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":next", num(to))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The session, while it is live: present, unexpired, younger than `max_age` and of the
+    /// user's current credentials version (one batch read of the session and the version).
     pub async fn live(
         &self,
         user_id: &str,
         session_id: &str,
+        max_age: u64,
         now: u64,
     ) -> Result<Option<Session>, AuthError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .key("user_id", text(user_id))
-            .key("sk", text(session_key(session_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(output
-            .item
+        let [session, credentials] = get_items(
+            &self.client,
+            [
+                self.item_key(user_id, &session_key(session_id)),
+                self.item_key(user_id, CREDENTIALS_KEY),
+            ],
+        )
+        .await?;
+        let current_version = credentials
+            .as_ref()
+            .and_then(|item| get_num(item, "version"))
+            .unwrap_or_default();
+        Ok(session
             .filter(|item| is_live(item, now))
-            .and_then(|item| get_text(&item, "phone"))
-            .map(|phone| Session {
-                user_id: user_id.to_owned(),
-                session_id: session_id.to_owned(),
-                phone: PhoneNumber::from_stored(phone),
+            .and_then(|item| {
+                Some(Session {
+                    user_id: user_id.to_owned(),
+                    session_id: session_id.to_owned(),
+                    phone: PhoneNumber::from_stored(get_text(&item, "phone")?),
+                    credentials_version: get_num(&item, "credentials_version").unwrap_or_default(),
+                    created_at: get_num(&item, "created_at")?,
+                })
+            })
+            .filter(|session| {
+                session.credentials_version == current_version
+                    && session.created_at.saturating_add(max_age) > now
             }))
     }
 

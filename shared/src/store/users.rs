@@ -2,7 +2,9 @@
 //! invariant DynamoDB enforces (a conditional put on the key).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
 use serde::Serialize;
 
 use super::{Item, ItemKey, condition_failed, get_item, get_num, get_text, num, text, unavailable};
@@ -25,6 +27,8 @@ pub struct User {
     /// argon2id PHC string; never serialised into a response.
     pub password_hash: String,
     pub created_at: u64,
+    /// Bumped by every password change or reset; a session of an older version is dead.
+    pub credentials_version: u64,
 }
 
 #[derive(Clone)]
@@ -65,6 +69,7 @@ impl UsersTable {
             .item("email", text(&profile.email))
             .item("password_hash", text(&user.password_hash))
             .item("created_at", num(user.created_at))
+            .item("credentials_version", num(user.credentials_version))
             .condition_expression("attribute_not_exists(phone)")
             .build()
             .map_err(AuthError::internal)?;
@@ -126,48 +131,58 @@ impl UsersTable {
         }
     }
 
-    /// Replaces the password hash of the account of `phone` (for a transaction), provided the
-    /// account is still the one of `user_id`.
+    /// Replaces the password hash of the account of `phone` and bumps its credentials version
+    /// (for a transaction), provided the account is still the one of `user_id` at the version
+    /// the caller read.
     pub fn set_password(
         &self,
-        phone: &PhoneNumber,
-        user_id: &str,
+        user: &User,
         password_hash: String,
     ) -> Result<TransactWriteItem, AuthError> {
+        let (condition, version) = same_credentials(user.credentials_version);
         let update = Update::builder()
             .table_name(&self.name)
-            .key("phone", text(phone.as_str()))
-            .update_expression("SET password_hash = :hash")
-            .condition_expression("user_id = :user")
+            .key("phone", text(&user.profile.phone))
+            .update_expression("SET password_hash = :hash, credentials_version = :next")
+            .condition_expression(format!("user_id = :user AND {condition}"))
             .expression_attribute_values(":hash", text(password_hash))
-            .expression_attribute_values(":user", text(user_id))
+            .expression_attribute_values(":user", text(&user.profile.id))
+            .expression_attribute_values(":version", version)
+            .expression_attribute_values(":next", num(user.credentials_version + 1))
             .build()
             .map_err(AuthError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Deletes the account of `phone` if it is still the one of `user_id`; false if it was not.
-    pub async fn delete(&self, phone: &PhoneNumber, user_id: &str) -> Result<bool, AuthError> {
-        let result = self
-            .client
-            .delete_item()
+    /// A check (for a transaction) that the account of `user` still has the credentials the
+    /// caller verified: a session must never be created from a password that was replaced.
+    pub fn credentials_unchanged(&self, user: &User) -> Result<TransactWriteItem, AuthError> {
+        let (condition, version) = same_credentials(user.credentials_version);
+        let check = ConditionCheck::builder()
+            .table_name(&self.name)
+            .key("phone", text(&user.profile.phone))
+            .condition_expression(format!("user_id = :user AND {condition}"))
+            .expression_attribute_values(":user", text(&user.profile.id))
+            .expression_attribute_values(":version", version)
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// Deletes the account of `phone` if it is still the one of `user_id` (for a transaction).
+    pub fn delete(
+        &self,
+        phone: &PhoneNumber,
+        user_id: &str,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let delete = Delete::builder()
             .table_name(&self.name)
             .key("phone", text(phone.as_str()))
             .condition_expression("user_id = :user")
             .expression_attribute_values(":user", text(user_id))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(unavailable(error)),
-        }
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }
 
@@ -182,5 +197,18 @@ fn from_item(item: &Item) -> Option<User> {
         },
         password_hash: get_text(item, "password_hash")?,
         created_at: get_num(item, "created_at")?,
+        // Accounts created before versions existed are at version 0.
+        credentials_version: get_num(item, "credentials_version").unwrap_or_default(),
     })
+}
+
+/// The condition that the stored credentials version is `version` (absent counts as 0), and the
+/// value it compares with.
+fn same_credentials(version: u64) -> (&'static str, aws_sdk_dynamodb::types::AttributeValue) {
+    let condition = if version == 0 {
+        "(attribute_not_exists(credentials_version) OR credentials_version = :version)"
+    } else {
+        "credentials_version = :version"
+    };
+    (condition, num(version))
 }

@@ -1,0 +1,169 @@
+//! Count before you check: every guarded attempt (a password or a code) first takes its slot
+//! under the limits, in one transaction of conditional writes, and only then is the password
+//! hashed or the code compared. Parallel bursts therefore evaluate no more guesses than the
+//! limits allow: a request whose slot is refused never reaches the check. A success clears the
+//! counters in the transaction that acts on it.
+
+use crate::App;
+use crate::error::AuthError;
+use crate::limits::{self, AccountRecord, PairRecord};
+use crate::otp::OtpPurpose;
+use crate::phone::PhoneNumber;
+use crate::store::attempts::{AttemptsTable, FailureKind};
+use crate::store::otps::{GuessBudget, StoredOtp};
+use crate::store::{Item, Transaction, TransactionError};
+
+/// The steps of a slot transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Pair,
+    Account,
+    Code,
+}
+
+/// A guess at a code: which code, and which of its budgets the guess spends.
+pub(crate) struct CodeSlot {
+    pub purpose: OtpPurpose,
+    pub budget: GuessBudget,
+    pub stored: StoredOtp,
+}
+
+/// The guards of one attempt, in the state they were read in.
+pub(crate) struct Guards<'a> {
+    pub phone: &'a PhoneNumber,
+    pub network: &'a str,
+    pub kind: FailureKind,
+    pub pair: Option<PairRecord>,
+    /// `None` when the account's back-off does not guard this attempt.
+    pub account: Option<Option<AccountRecord>>,
+    pub code: Option<CodeSlot>,
+}
+
+/// What a taken slot leaves: the failures still allowed, for the answer and the audit log.
+pub(crate) struct Taken {
+    /// Failures the pair may still make after this one.
+    pub pair_left: u32,
+    /// The account's failures counting this attempt, when the account guards it.
+    pub account_failures: Option<u32>,
+    /// Wrong guesses the code's budget still allows after this one.
+    pub code_left: Option<u32>,
+}
+
+/// How many times a slot is planned again after its state moved on under a parallel attempt;
+/// each retry starts from the state the refusal reported, so each makes progress.
+const SLOT_ATTEMPTS: usize = 6;
+
+/// Refuses a guess the code cannot take: none live, another verification id, budget spent.
+pub(crate) fn admit_guess(
+    stored: Option<&StoredOtp>,
+    budget: &GuessBudget,
+    max_attempts: u32,
+) -> Result<(), AuthError> {
+    let stored = stored.ok_or(AuthError::NoActiveOtp)?;
+    let used = match budget {
+        GuessBudget::Verified(id_hash) => {
+            if stored.verification_hash.as_deref() != Some(id_hash.as_str()) {
+                return Err(AuthError::NoActiveOtp);
+            }
+            stored.failed_attempts
+        }
+        GuessBudget::Anonymous => stored.anonymous_failed_attempts,
+    };
+    if used >= max_attempts {
+        return Err(AuthError::OtpAttemptsExhausted);
+    }
+    Ok(())
+}
+
+fn used_by(stored: &StoredOtp, budget: &GuessBudget) -> u32 {
+    match budget {
+        GuessBudget::Verified(_) => stored.failed_attempts,
+        GuessBudget::Anonymous => stored.anonymous_failed_attempts,
+    }
+}
+
+/// Takes the attempt's slot: one transaction that counts it against the pair, the account (when
+/// it guards the attempt) and the code (when one is guessed), and that fails when any of them
+/// forbids it. A state that moved on under a parallel attempt is planned again from what the
+/// refusal reports; a limit that forbids the attempt is the answer.
+pub(crate) async fn take_slot(
+    app: &App,
+    mut guards: Guards<'_>,
+    now: u64,
+) -> Result<Taken, AuthError> {
+    let limits = &app.config.limits;
+    let max_attempts = app.config.otp_max_attempts;
+    for _ in 0..SLOT_ATTEMPTS {
+        let pair_slot = limits::pair_slot(limits, guards.pair, now)?;
+        let mut transaction = Transaction::new().step(
+            Step::Pair,
+            app.attempts.take_pair_slot(
+                guards.kind,
+                guards.phone,
+                guards.network,
+                pair_slot,
+                limits,
+                now,
+            )?,
+        );
+        if let Some(account) = guards.account {
+            let slot = limits::account_slot(limits, account, now)?;
+            transaction = transaction.step(
+                Step::Account,
+                app.attempts
+                    .take_account_slot(guards.phone, slot, limits, now)?,
+            );
+        }
+        if let Some(code) = &guards.code {
+            admit_guess(Some(&code.stored), &code.budget, max_attempts)?;
+            transaction = transaction.step(
+                Step::Code,
+                app.otps.take_guess_slot(
+                    guards.phone,
+                    code.purpose,
+                    &code.budget,
+                    max_attempts,
+                    now,
+                )?,
+            );
+        }
+        match transaction.commit(&app.dynamodb).await {
+            Ok(()) => {
+                return Ok(Taken {
+                    pair_left: limits::pair_failures_left(limits, guards.pair),
+                    account_failures: guards
+                        .account
+                        .map(|record| record.map_or(1, |r| r.failures.saturating_add(1))),
+                    code_left: guards.code.as_ref().map(|code| {
+                        max_attempts.saturating_sub(used_by(&code.stored, &code.budget) + 1)
+                    }),
+                });
+            }
+            Err(TransactionError::Storage(error)) => return Err(error),
+            Err(TransactionError::Refused(refusals)) => {
+                for refusal in refusals {
+                    let old: Option<&Item> = refusal.old_item.as_ref();
+                    match refusal.step {
+                        Step::Pair => guards.pair = AttemptsTable::pair_record(old, now),
+                        Step::Account => {
+                            guards.account = Some(AttemptsTable::account_record(old, now));
+                        }
+                        Step::Code => {
+                            let code = guards
+                                .code
+                                .as_mut()
+                                .ok_or_else(|| AuthError::internal("a code step without a code"))?;
+                            let stored = crate::store::otps::OtpsTable::live(old, now);
+                            admit_guess(stored.as_ref(), &code.budget, max_attempts)?;
+                            // Still admissible: the code changed under us (a new one was sent).
+                            return Err(AuthError::NoActiveOtp);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Err(AuthError::unavailable(
+        "attempt counters kept changing under parallel attempts",
+    ))
+}
