@@ -146,6 +146,51 @@ pub struct DynamoDbGate {
     allowed: usize,
     /// Time spent inside DynamoDB operations (from the SDK's start to its end), in nanoseconds.
     busy_nanos: Arc<AtomicU64>,
+    /// Holds the operation of this index until released (to interleave two requests).
+    pause: Option<(usize, Arc<Pause>)>,
+}
+
+/// A point where a request waits until the test releases it.
+#[derive(Debug, Default)]
+pub struct Pause {
+    state: Mutex<PauseState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct PauseState {
+    reached: bool,
+    released: bool,
+}
+
+impl Pause {
+    /// Waits (on a blocking thread) until the paused request has reached the pause.
+    pub async fn reached(self: &Arc<Self>) {
+        let pause = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut state = pause.state.lock().expect("pause state");
+            while !state.reached {
+                state = pause.changed.wait(state).expect("pause state");
+            }
+        })
+        .await
+        .expect("waiting for the pause");
+    }
+
+    /// Lets the paused request go on.
+    pub fn release(&self) {
+        self.state.lock().expect("pause state").released = true;
+        self.changed.notify_all();
+    }
+
+    fn wait_here(&self) {
+        let mut state = self.state.lock().expect("pause state");
+        state.reached = true;
+        self.changed.notify_all();
+        while !state.released {
+            state = self.changed.wait(state).expect("pause state");
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -161,7 +206,19 @@ impl DynamoDbGate {
             seen: Arc::default(),
             allowed,
             busy_nanos: Arc::default(),
+            pause: None,
         }
+    }
+
+    /// A gate that holds operation `index` (0 is the first) until the returned pause is
+    /// released. The request blocks its runtime thread meanwhile: use a multi-thread runtime.
+    pub fn pausing_before(index: usize) -> (Self, Arc<Pause>) {
+        let pause = Arc::new(Pause::default());
+        let gate = Self {
+            pause: Some((index, Arc::clone(&pause))),
+            ..Self::counting()
+        };
+        (gate, pause)
     }
 
     /// Total time spent in DynamoDB operations through the gate.
@@ -190,8 +247,14 @@ impl Intercept for DynamoDbGate {
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if self.seen.fetch_add(1, Ordering::SeqCst) >= self.allowed {
+        let index = self.seen.fetch_add(1, Ordering::SeqCst);
+        if index >= self.allowed {
             return Err("DynamoDB is unreachable (injected by the test)".into());
+        }
+        if let Some((paused_index, pause)) = &self.pause
+            && *paused_index == index
+        {
+            pause.wait_here();
         }
         cfg.interceptor_state()
             .store_put(OperationStarted(std::time::Instant::now()));

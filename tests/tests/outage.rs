@@ -144,3 +144,85 @@ async fn refresh_spends_nothing_when_dynamodb_fails() {
         "the token was not spent by the failed attempts"
     );
 }
+
+/// After a password change or reset that DynamoDB interrupted at any step: either nothing
+/// changed (503: the old password and every session still work), or the new password is in
+/// force and every older session is dead at once, even when the clean-up of their items failed.
+async fn credentials_change_is_all_or_nothing(
+    t: &TestApp,
+    other_access: &str,
+    mut attempt: impl AsyncFnMut(&TestApp) -> TestResponse,
+    new_password: &str,
+) {
+    for allowed in 0..12 {
+        let gate = DynamoDbGate::failing_after(allowed);
+        let response = attempt(&t.through(&gate).await).await;
+        let login = |password: &str| {
+            t.post(
+                Endpoint::Login,
+                json!({ "phone": PHONE, "password": password }),
+            )
+        };
+        let other = t.authed(Endpoint::Profile, "GET", other_access, None).await;
+        if response.status == 503 {
+            assert_unavailable(&response, allowed);
+            assert_eq!(other.status, 200, "after {allowed}: nothing changed");
+            assert_eq!(login(PASSWORD).await.status, 200, "after {allowed}");
+            continue;
+        }
+        assert_eq!(response.status, 204, "after {allowed}: {:?}", response.body);
+        assert_eq!(other.status, 401, "the older session ended with the change");
+        assert_eq!(login(PASSWORD).await.status, 401);
+        assert_eq!(login(new_password).await.status, 200);
+        return;
+    }
+    panic!("the change never got through");
+}
+
+#[tokio::test]
+async fn an_interrupted_password_change_leaves_no_old_session_alive() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let current = registered.body["tokens"]["access"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = t.login(PHONE).await["access"].as_str().unwrap().to_owned();
+    let body = json!({ "old_password": PASSWORD, "new_password": "the next passphrase" });
+    credentials_change_is_all_or_nothing(
+        &t,
+        &other,
+        async |app: &TestApp| {
+            app.authed(
+                Endpoint::PasswordChange,
+                "POST",
+                &current,
+                Some(body.clone()),
+            )
+            .await
+        },
+        "the next passphrase",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_interrupted_password_reset_leaves_no_old_session_alive() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let other = registered.body["tokens"]["access"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.post(Endpoint::PasswordResetRequest, json!({ "phone": PHONE }))
+        .await;
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    let body = json!({ "phone": PHONE, "code": code, "new_password": "the next passphrase" });
+    credentials_change_is_all_or_nothing(
+        &t,
+        &other,
+        async |app: &TestApp| app.post(Endpoint::PasswordResetConfirm, body.clone()).await,
+        "the next passphrase",
+    )
+    .await;
+}

@@ -263,3 +263,101 @@ async fn a_sign_up_code_cannot_reset_a_password_nor_a_reset_code_verify_a_phone(
     assert_eq!(verify.error(), "Incorrect OTP.");
     assert!(t.scan(&t.tables().registration_tokens).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_that_read_the_old_password_before_a_reset_starts_no_session() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let user_id = registered.body["user"]["id"].as_str().unwrap().to_owned();
+    // The login reads the account (0), takes its slot (1) and checks the old password, then
+    // waits before its session transaction (2) while the password is reset.
+    let (gate, pause) = auth_tests::DynamoDbGate::pausing_before(2);
+    let racing = std::sync::Arc::new(t.through(&gate).await);
+    let login = tokio::spawn({
+        let racing = std::sync::Arc::clone(&racing);
+        async move {
+            racing
+                .post(
+                    Endpoint::Login,
+                    json!({ "phone": PHONE, "password": PASSWORD }),
+                )
+                .await
+        }
+    });
+    pause.reached().await;
+
+    reset_request(&t, PHONE).await;
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    assert_eq!(reset_confirm(&t, &code, NEW_PASSWORD).await.status, 204);
+    pause.release();
+    let login = login.await.unwrap();
+
+    assert_eq!(login.status, 401, "{:?}", login.body);
+    assert_eq!(login.error(), "Invalid phone number or password.");
+    let sessions: Vec<_> = t
+        .scan(&t.tables().sessions)
+        .await
+        .into_iter()
+        .filter(|item| text(item, "sk").unwrap().starts_with("session#"))
+        .collect();
+    assert!(
+        sessions.is_empty(),
+        "no session survives the reset: {sessions:?}"
+    );
+    assert_eq!(login_status(&t, NEW_PASSWORD).await, 200);
+    assert!(!user_id.is_empty());
+}
+
+#[tokio::test]
+async fn a_session_started_before_a_reset_dies_even_if_its_item_is_left_behind() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let tokens = registered.body["tokens"].clone();
+    let user_id = registered.body["user"]["id"].as_str().unwrap().to_owned();
+    let before = t.scan(&t.tables().sessions).await;
+
+    reset_request(&t, PHONE).await;
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    assert_eq!(reset_confirm(&t, &code, NEW_PASSWORD).await.status, 204);
+    // As if the clean-up after the reset had failed: put the old session items back.
+    for item in before {
+        t.dynamodb
+            .put_item()
+            .table_name(&t.tables().sessions)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let profile = t
+        .authed(Endpoint::Profile, "GET", &access(&tokens), None)
+        .await;
+    assert_eq!(profile.status, 401, "the credentials version ended it");
+    let refresh = t
+        .post(Endpoint::Refresh, json!({ "refresh": tokens["refresh"] }))
+        .await;
+    assert_eq!(refresh.status, 401);
+    let marker = t
+        .dynamodb
+        .get_item()
+        .table_name(&t.tables().sessions)
+        .key(
+            "user_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(user_id),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("credentials".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(num(&marker, "version"), Some(1));
+    assert_eq!(
+        num(&t.user(PHONE_E164).await.unwrap(), "credentials_version"),
+        Some(1)
+    );
+}

@@ -1,7 +1,7 @@
 //! `POST /auth/refresh/` and `POST /auth/logout/`
 
 use auth_shared::tokens::{TokenType, hash_opaque_token};
-use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, now, num};
+use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, now, num, text};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
@@ -262,5 +262,50 @@ async fn logout_needs_a_valid_bearer_access_token() {
         profile_status(&t, &token(tokens, "access")).await,
         200,
         "nothing was revoked"
+    );
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
+    let t = TestApp::with_env(&[("SESSION_MAX_SECONDS", "86400")]).await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let user_id = registered.body["user"]["id"].as_str().unwrap().to_owned();
+    let refreshed = refresh(&t, registered.body["tokens"]["refresh"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status, 200);
+    let tokens = refreshed.body["tokens"].clone();
+    let session = t
+        .scan(&t.tables().sessions)
+        .await
+        .into_iter()
+        .find(|item| text(item, "sk").unwrap().starts_with("session#"))
+        .unwrap();
+    let expires_at = num(&session, "expires_at").unwrap();
+    assert!(
+        expires_at <= now() + 86_400,
+        "a refresh never extends the session past its lifetime"
+    );
+
+    // As if the login had been a day ago.
+    let sk = text(&session, "sk").unwrap().to_owned();
+    t.dynamodb
+        .update_item()
+        .table_name(&t.tables().sessions)
+        .key("user_id", AttributeValue::S(user_id))
+        .key("sk", AttributeValue::S(sk))
+        .update_expression("SET created_at = :then")
+        .expression_attribute_values(":then", AttributeValue::N((now() - 86_400).to_string()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        profile_status(&t, tokens["access"].as_str().unwrap()).await,
+        401
+    );
+    assert_eq!(
+        refresh(&t, tokens["refresh"].as_str().unwrap())
+            .await
+            .status,
+        401
     );
 }

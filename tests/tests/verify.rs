@@ -252,3 +252,79 @@ async fn a_success_clears_earlier_failures_of_the_pair() {
     assert_eq!(response.status, 200);
     assert_eq!(failures(t.scan(&t.tables().attempts).await), 0);
 }
+
+#[tokio::test]
+async fn strangers_without_the_verification_id_cannot_use_up_the_owners_code() {
+    let t = TestApp::new().await;
+    let sent = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    let verification_id = sent.body["verification_id"].as_str().unwrap().to_owned();
+    let code = t.last_code_for(PHONE_E164).unwrap();
+
+    // Five wrong guesses from five networks, without the id: the anonymous budget is spent.
+    for i in 0..5 {
+        let guess = t
+            .post_from(
+                Endpoint::Verify,
+                json!({ "phone": PHONE, "code": other_code(&code) }),
+                &format!("198.51.100.{i}"),
+            )
+            .await;
+        assert_eq!(guess.error(), "Incorrect OTP.");
+    }
+    let anonymous = t
+        .post_from(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": code }),
+            "198.51.100.9",
+        )
+        .await;
+    assert_eq!(
+        anonymous.error(),
+        "Too many incorrect attempts for this code. Request a new code."
+    );
+    // A made-up id is no code at all, and is not counted against the real one.
+    let forged = t
+        .post_from(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": code, "verification_id": "made-up" }),
+            "198.51.100.10",
+        )
+        .await;
+    assert_eq!(
+        forged.error(),
+        "No active OTP for this phone number. Request a new code."
+    );
+    let otp = t.otp(PHONE_E164).await.unwrap();
+    assert_eq!(num(&otp, "failed_attempts"), Some(0));
+    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(5));
+
+    // The client that asked for the code still has all of its tries.
+    let wrong = t
+        .post(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": other_code(&code), "verification_id": verification_id }),
+        )
+        .await;
+    assert_eq!(wrong.body["attempts_left"], 2, "the pair's limit is lower");
+    let owner = t
+        .post(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": code, "verification_id": verification_id }),
+        )
+        .await;
+    assert_eq!(owner.status, 200, "{:?}", owner.body);
+}
+
+#[tokio::test]
+async fn the_sms_names_the_service_and_what_the_code_is_for() {
+    let t = TestApp::with_env(&[("SERVICE_NAME", "Acme")]).await;
+    sent_code(&t).await;
+    let body = t.sent_sms()[0]["body"].as_str().unwrap().to_owned();
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    assert_eq!(
+        body,
+        format!("Acme: your sign-up code is {code}. It expires in 5 minutes. Do not share it.")
+    );
+}
