@@ -95,7 +95,7 @@ async fn a_previous_key_stays_accepted_and_published_until_removed() {
 
     let mut rotating_env = same_tables.to_vec();
     rotating_env.extend([
-        ("JWT_SIGNING_KEY", NEW_KEY),
+        ("LOCAL_JWT_SIGNING_KEY", NEW_KEY),
         ("JWT_PREVIOUS_PUBLIC_KEY", old_x),
     ]);
     let rotating = TestApp::with_env(&rotating_env).await;
@@ -127,7 +127,7 @@ async fn a_previous_key_stays_accepted_and_published_until_removed() {
     );
 
     let mut rotated_env = same_tables.to_vec();
-    rotated_env.push(("JWT_SIGNING_KEY", NEW_KEY));
+    rotated_env.push(("LOCAL_JWT_SIGNING_KEY", NEW_KEY));
     let rotated = TestApp::with_env(&rotated_env).await;
     assert_eq!(
         jwks(&rotated).await.body["keys"].as_array().unwrap().len(),
@@ -174,11 +174,12 @@ async fn tokens_with_another_algorithm_or_unknown_kid_are_refused() {
     .unwrap();
     // Unsigned, and signed by a key this service does not publish.
     let unsigned = format!("{}.", access.rsplit_once('.').unwrap().0);
-    let stranger = TestApp::with_env(&[("JWT_SIGNING_KEY", NEW_KEY)]).await;
+    let stranger = TestApp::with_env(&[("LOCAL_JWT_SIGNING_KEY", NEW_KEY)]).await;
     let foreign = stranger
         .app
         .tokens
         .issue("x", "y", auth_tests::now())
+        .await
         .unwrap()
         .pair
         .access;

@@ -45,7 +45,7 @@ pub async fn send_otp(
     let counts = limits::send_counts(&app.attempts, &config.limits, phone, &caller.ip, now)?;
     let mut items = vec![app.otps.replace(NewOtp {
         phone,
-        code_hash: app.otp_hasher.hash(phone, &code),
+        code_hash: app.otp_hasher()?.hash(phone, &code),
         purpose,
         now,
         expires_at: now + config.otp_ttl_seconds,
@@ -154,7 +154,7 @@ pub async fn match_code<'a>(
     if otp.failed_attempts >= max_attempts {
         return Err(AuthError::OtpAttemptsExhausted);
     }
-    if !app.otp_hasher.matches(phone, code, &otp.code_hash) {
+    if !app.otp_hasher()?.matches(phone, code, &otp.code_hash) {
         let used = match app
             .otps
             .record_wrong_attempt(phone, &otp.code_hash, max_attempts, now)

@@ -14,7 +14,7 @@ use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
 
 /// Tokens for a new session of `user_id`, and the writes that create the session (for the
 /// caller's transaction).
-pub fn new_session(
+pub async fn new_session(
     app: &App,
     user_id: &str,
     phone: &PhoneNumber,
@@ -25,7 +25,7 @@ pub fn new_session(
         session_id: uuid::Uuid::new_v4().to_string(),
         phone: phone.clone(),
     };
-    let issued = app.tokens.issue(user_id, &session.session_id, now)?;
+    let issued = app.tokens.issue(user_id, &session.session_id, now).await?;
     let items = app.sessions.start(&session, &issued, now)?;
     Ok((items, issued.pair))
 }
@@ -64,7 +64,7 @@ pub async fn login(
         }
         return Err(AuthError::InvalidCredentials);
     };
-    let (items, tokens) = new_session(app, &user.profile.id, phone, now)?;
+    let (items, tokens) = new_session(app, &user.profile.id, phone, now).await?;
     store::transact(&app.dynamodb, items)
         .await
         .map_err(|error| match error {
@@ -91,9 +91,9 @@ pub async fn refresh(
     refresh_token: &str,
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
-    let claims = app.tokens.verify(refresh_token, TokenType::Refresh)?;
+    let claims = app.tokens.verify(refresh_token, TokenType::Refresh).await?;
     let now = now();
-    let issued = app.tokens.issue(&claims.sub, &claims.sid, now)?;
+    let issued = app.tokens.issue(&claims.sub, &claims.sid, now).await?;
     let items = app.sessions.rotate(
         &claims.sub,
         &claims.sid,
@@ -125,7 +125,7 @@ pub async fn refresh(
 /// The live session behind a bearer access token: its signature, type and expiry, and that the
 /// session was not revoked since it was issued.
 pub async fn authenticate(app: &App, access_token: &str) -> Result<Session, AuthError> {
-    let claims = app.tokens.verify(access_token, TokenType::Access)?;
+    let claims = app.tokens.verify(access_token, TokenType::Access).await?;
     app.sessions
         .live(&claims.sub, &claims.sid, now())
         .await?
@@ -146,7 +146,7 @@ pub async fn logout(
         return Ok(());
     }
     if let Some(token) = refresh_token {
-        let claims = app.tokens.verify(token, TokenType::Refresh)?;
+        let claims = app.tokens.verify(token, TokenType::Refresh).await?;
         if claims.sub != session.user_id {
             return Err(AuthError::InvalidToken);
         }

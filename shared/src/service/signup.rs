@@ -82,7 +82,7 @@ pub async fn register(
         password_hash: password::hash(registration.password).await?,
         created_at: now,
     };
-    let (session_items, tokens) = sessions::new_session(app, &user.profile.id, &phone, now)?;
+    let (session_items, tokens) = sessions::new_session(app, &user.profile.id, &phone, now).await?;
     let mut items = vec![
         app.registration_tokens.consume(&token_hash, &phone, now)?,
         app.users.create(&user)?,
