@@ -98,7 +98,7 @@ impl SigningKeysTable {
                 break;
             }
         }
-        keys.sort_by(|a, b| b.published_at.cmp(&a.published_at));
+        keys.sort_by_key(|key| std::cmp::Reverse(key.published_at));
         Ok(keys)
     }
 }
