@@ -45,7 +45,8 @@ fn local(source: Option<&SecretSource>) -> Result<Option<SecretString>, ConfigEr
         Some(SecretSource::LocalFallback(value)) => Ok(Some(value.clone())),
         Some(SecretSource::SecretsManager { variable, .. }) => Err(ConfigError::SecretUnreadable {
             name: variable,
-            reason: "Secrets Manager ids are read by App::from_env or App::load".to_owned(),
+            reason: "Secrets Manager ids are read by App::from_env (or AppSecrets::fetch)"
+                .to_owned(),
         }),
     }
 }

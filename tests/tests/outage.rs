@@ -98,7 +98,11 @@ async fn register_creates_no_half_account_and_keeps_the_token_when_dynamodb_fail
             assert_eq!(t.scan(&t.tables().registration_tokens).await.len(), 1);
         })
         .await;
-    assert_eq!(steps, 2, "token read, then one transaction");
+    // Each try is a fresh instance: its first token publishes its signing key first.
+    assert_eq!(
+        steps, 3,
+        "token read, key publication, then one transaction"
+    );
     assert_eq!(response.status, 201);
     assert_eq!(t.scan(&t.tables().users).await.len(), 1);
 }
@@ -114,8 +118,8 @@ async fn login_starts_no_session_when_dynamodb_fails() {
     })
     .await;
     assert_eq!(
-        steps, 2,
-        "one batch read (guards and account), one transaction"
+        steps, 3,
+        "one batch read (guards and account), key publication (a fresh instance), one transaction"
     );
     assert_eq!(response.status, 200);
 }
@@ -135,7 +139,10 @@ async fn refresh_spends_nothing_when_dynamodb_fails() {
         },
     )
     .await;
-    assert_eq!(steps, 1, "one transaction");
+    assert_eq!(
+        steps, 2,
+        "key publication (a fresh instance), then one transaction"
+    );
     assert_eq!(
         response.status, 200,
         "the token was not spent by the failed attempts"
