@@ -19,7 +19,41 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("the secret named by {name} could not be read: {reason}")]
+    SecretUnreadable { name: &'static str, reason: String },
 }
+
+/// Where a secret comes from. In AWS only its Secrets Manager id is in the environment (the
+/// value is fetched at cold start); the value itself in the environment is for local runs only.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    SecretsManager {
+        /// The variable that named the secret, for error messages.
+        variable: &'static str,
+        secret_id: String,
+    },
+    LocalFallback(SecretString),
+}
+
+/// The variables of one secret: its Secrets Manager id, the local-only fallback holding the
+/// value, and the name the value had before (refused, so an old setup fails loudly).
+struct SecretVariables {
+    secret_id: &'static str,
+    local_fallback: &'static str,
+    retired: &'static str,
+}
+
+const JWT_SIGNING_KEY_VARIABLES: SecretVariables = SecretVariables {
+    secret_id: "JWT_SIGNING_SECRET_ID",
+    local_fallback: "LOCAL_JWT_SIGNING_KEY",
+    retired: "JWT_SIGNING_KEY",
+};
+
+const OTP_HMAC_KEY_VARIABLES: SecretVariables = SecretVariables {
+    secret_id: "OTP_HMAC_SECRET_ID",
+    local_fallback: "LOCAL_OTP_HMAC_SECRET",
+    retired: "OTP_HMAC_SECRET",
+};
 
 #[derive(Debug, Clone)]
 pub struct Tables {
@@ -28,6 +62,8 @@ pub struct Tables {
     pub registration_tokens: String,
     pub attempts: String,
     pub sessions: String,
+    /// The public keys signers publish for verifiers (`SigningKeysTable`).
+    pub signing_keys: String,
 }
 
 #[derive(Debug, Clone)]
@@ -75,12 +111,18 @@ pub struct Config {
     /// Named in every SMS, so the recipient knows who sent the code.
     pub service_name: String,
     pub jwt_issuer: String,
+    /// `aud` of access tokens, the audience other services verify.
     pub jwt_audience: String,
-    /// Ed25519 key: PKCS#8 PEM, or a secret string whose SHA-256 is the seed.
-    pub jwt_signing_key: SecretString,
+    /// `aud` of refresh tokens: never the access audience, so that no service verifying access
+    /// tokens with the published keys can accept a refresh token.
+    pub jwt_refresh_audience: String,
+    /// Ed25519 key: PKCS#8 PEM, or a secret string whose SHA-256 is the seed. Only functions
+    /// that sign tokens have it.
+    pub jwt_signing_key: Option<SecretSource>,
     /// The previous key's public part (JWK `x`, base64url), still accepted and published.
     pub jwt_previous_public_key: Option<String>,
-    pub otp_hmac_secret: SecretString,
+    /// Key of the OTP hashes; only functions that issue or check codes have it.
+    pub otp_hmac_key: Option<SecretSource>,
     pub limits: Limits,
     /// Country calling codes whose numbers may be sent SMS (toll-fraud guard); empty means the
     /// default region's. Resolved when needed, so that cold starts do not load libphonenumber's
@@ -115,6 +157,18 @@ impl Config {
                 });
             }
         };
+        let jwt_audience = env
+            .get("JWT_AUDIENCE")
+            .unwrap_or_else(|| "phone-auth-clients".to_owned());
+        let jwt_refresh_audience = env
+            .get("JWT_REFRESH_AUDIENCE")
+            .unwrap_or_else(|| format!("{jwt_audience}#refresh"));
+        if jwt_refresh_audience == jwt_audience {
+            return Err(ConfigError::Invalid {
+                name: "JWT_REFRESH_AUDIENCE",
+                reason: "must differ from JWT_AUDIENCE".to_owned(),
+            });
+        }
         Ok(Self {
             tables: Tables {
                 users: env.required("USERS_TABLE")?,
@@ -122,6 +176,7 @@ impl Config {
                 registration_tokens: env.required("REGISTRATION_TOKENS_TABLE")?,
                 attempts: env.required("ATTEMPTS_TABLE")?,
                 sessions: env.required("SESSIONS_TABLE")?,
+                signing_keys: env.required("SIGNING_KEYS_TABLE")?,
             },
             default_region,
             otp_ttl_seconds: env.parse_or("OTP_TTL_SECONDS", 300)?,
@@ -137,12 +192,11 @@ impl Config {
             jwt_issuer: env
                 .get("JWT_ISSUER")
                 .unwrap_or_else(|| "phone-auth".to_owned()),
-            jwt_audience: env
-                .get("JWT_AUDIENCE")
-                .unwrap_or_else(|| "phone-auth-clients".to_owned()),
-            jwt_signing_key: env.secret("JWT_SIGNING_KEY")?,
+            jwt_audience,
+            jwt_refresh_audience,
+            jwt_signing_key: env.secret_source(&JWT_SIGNING_KEY_VARIABLES)?,
             jwt_previous_public_key: env.get("JWT_PREVIOUS_PUBLIC_KEY"),
-            otp_hmac_secret: env.secret("OTP_HMAC_SECRET")?,
+            otp_hmac_key: env.secret_source(&OTP_HMAC_KEY_VARIABLES)?,
             limits: Limits {
                 max_failures_per_pair: env.parse_or("LOCKOUT_MAX_FAILURES", 3)?,
                 block_seconds: env.parse_or("LOCKOUT_SECONDS", 3600)?,
@@ -193,6 +247,14 @@ impl Config {
     }
 }
 
+/// Secrets shorter than `MIN_SECRET_BYTES` are refused, wherever they come from.
+pub(crate) fn validate_secret(value: String) -> Result<SecretString, String> {
+    if value.trim().len() < MIN_SECRET_BYTES {
+        return Err(format!("must be at least {MIN_SECRET_BYTES} bytes"));
+    }
+    Ok(SecretString::from(value))
+}
+
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
@@ -204,15 +266,44 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         self.get(name).ok_or(ConfigError::Missing(name))
     }
 
-    fn secret(&self, name: &'static str) -> Result<SecretString, ConfigError> {
-        let value = self.required(name)?;
-        if value.len() < MIN_SECRET_BYTES {
+    /// The secret's id, else its local fallback, else none (the function lacks the secret).
+    /// With an id the fallback's value is never read: both set is refused.
+    fn secret_source(
+        &self,
+        variables: &SecretVariables,
+    ) -> Result<Option<SecretSource>, ConfigError> {
+        if self.get(variables.retired).is_some() {
             return Err(ConfigError::Invalid {
-                name,
-                reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                name: variables.retired,
+                reason: format!(
+                    "no longer read: set {} (AWS) or {} (local runs only)",
+                    variables.secret_id, variables.local_fallback
+                ),
             });
         }
-        Ok(SecretString::from(value))
+        if let Some(secret_id) = self.get(variables.secret_id) {
+            if self.get(variables.local_fallback).is_some() {
+                return Err(ConfigError::Invalid {
+                    name: variables.local_fallback,
+                    reason: format!(
+                        "is for local runs only: unset it when {} is set",
+                        variables.secret_id
+                    ),
+                });
+            }
+            return Ok(Some(SecretSource::SecretsManager {
+                variable: variables.secret_id,
+                secret_id,
+            }));
+        }
+        let Some(value) = self.get(variables.local_fallback) else {
+            return Ok(None);
+        };
+        let secret = validate_secret(value).map_err(|reason| ConfigError::Invalid {
+            name: variables.local_fallback,
+            reason,
+        })?;
+        Ok(Some(SecretSource::LocalFallback(secret)))
     }
 
     fn parse_or<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
@@ -268,4 +359,100 @@ fn parse_test_numbers(
             Ok((phone.as_str().to_owned(), code.to_owned()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "a-local-secret-of-at-least-32-bytes-0123";
+
+    fn config_with(variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = [
+            "USERS_TABLE",
+            "OTPS_TABLE",
+            "REGISTRATION_TOKENS_TABLE",
+            "ATTEMPTS_TABLE",
+            "SESSIONS_TABLE",
+            "SIGNING_KEYS_TABLE",
+        ]
+        .iter()
+        .map(|name| ((*name).to_owned(), format!("t-{name}")))
+        .collect();
+        env.extend(
+            variables
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    fn invalid_variable(result: Result<Config, ConfigError>) -> &'static str {
+        match result {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => panic!("expected an invalid variable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn secret_ids_name_secrets_manager_and_local_fallbacks_carry_values() {
+        let config = config_with(&[
+            (
+                "JWT_SIGNING_SECRET_ID",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:jwt",
+            ),
+            ("LOCAL_OTP_HMAC_SECRET", KEY),
+        ])
+        .unwrap();
+        assert!(matches!(
+            config.jwt_signing_key,
+            Some(SecretSource::SecretsManager { variable: "JWT_SIGNING_SECRET_ID", ref secret_id })
+                if secret_id.ends_with(":secret:jwt")
+        ));
+        assert!(matches!(
+            config.otp_hmac_key,
+            Some(SecretSource::LocalFallback(_))
+        ));
+    }
+
+    #[test]
+    fn a_function_without_a_secret_has_none() {
+        let config = config_with(&[]).unwrap();
+        assert!(config.jwt_signing_key.is_none());
+        assert!(config.otp_hmac_key.is_none());
+    }
+
+    #[test]
+    fn a_secret_id_and_its_local_fallback_together_are_refused() {
+        for (id, fallback) in [
+            ("JWT_SIGNING_SECRET_ID", "LOCAL_JWT_SIGNING_KEY"),
+            ("OTP_HMAC_SECRET_ID", "LOCAL_OTP_HMAC_SECRET"),
+        ] {
+            let result = config_with(&[(id, "some-secret-id"), (fallback, KEY)]);
+            assert_eq!(invalid_variable(result), fallback);
+        }
+    }
+
+    #[test]
+    fn the_old_secret_variables_are_refused_by_name() {
+        for old in ["JWT_SIGNING_KEY", "OTP_HMAC_SECRET"] {
+            assert_eq!(invalid_variable(config_with(&[(old, KEY)])), old);
+        }
+    }
+
+    #[test]
+    fn short_local_secrets_are_refused() {
+        let result = config_with(&[("LOCAL_OTP_HMAC_SECRET", "too-short")]);
+        assert_eq!(invalid_variable(result), "LOCAL_OTP_HMAC_SECRET");
+    }
+
+    #[test]
+    fn refresh_tokens_get_their_own_audience() {
+        let config = config_with(&[("JWT_AUDIENCE", "shop")]).unwrap();
+        assert_eq!(config.jwt_refresh_audience, "shop#refresh");
+        let config = config_with(&[("JWT_REFRESH_AUDIENCE", "auth-refresh")]).unwrap();
+        assert_eq!(config.jwt_refresh_audience, "auth-refresh");
+        let same = config_with(&[("JWT_AUDIENCE", "a"), ("JWT_REFRESH_AUDIENCE", "a")]);
+        assert_eq!(invalid_variable(same), "JWT_REFRESH_AUDIENCE");
+    }
 }

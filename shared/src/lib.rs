@@ -11,6 +11,7 @@ pub mod otp;
 pub mod password;
 pub mod phone;
 pub mod profile;
+pub mod secrets;
 pub mod service;
 pub mod sms;
 pub mod store;
@@ -24,11 +25,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, ConfigError, SmsProviderConfig};
 use crate::otp::OtpHasher;
+use crate::secrets::AppSecrets;
 use crate::sms::SmsSender;
 use crate::store::attempts::AttemptsTable;
 use crate::store::otps::OtpsTable;
 use crate::store::registration_tokens::RegistrationTokensTable;
 use crate::store::sessions::SessionsTable;
+use crate::store::signing_keys::SigningKeysTable;
 use crate::store::users::UsersTable;
 use crate::tokens::TokenIssuer;
 
@@ -43,18 +46,25 @@ pub struct App {
     pub registration_tokens: RegistrationTokensTable,
     pub attempts: AttemptsTable,
     pub sessions: SessionsTable,
-    pub otp_hasher: OtpHasher,
+    /// Present only in the functions configured with the OTP key (those that send or check
+    /// codes); read it through `otp_hasher()`.
+    otp_key: Option<OtpHasher>,
     pub tokens: TokenIssuer,
     pub sms: SmsSender,
 }
 
 impl App {
-    /// Reads the environment and builds the clients; no network call is made here.
+    /// Reads the environment and the secrets it names (one `GetSecretValue` each, kept for the
+    /// life of the instance) and builds the clients.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        Self::new(config, &load_aws_config().await)
+        let aws = load_aws_config().await;
+        let secrets_manager = aws_sdk_secretsmanager::Client::new(&aws);
+        let secrets = AppSecrets::fetch(&config, &secrets_manager).await?;
+        Self::with_secrets(config, secrets, &aws, aws_sdk_dynamodb::Client::new(&aws))
     }
 
+    /// An app whose secrets, if any, are local fallbacks; no network call is made here.
     pub fn new(config: Config, aws: &SdkConfig) -> Result<Self, ConfigError> {
         Self::with_dynamodb(config, aws, aws_sdk_dynamodb::Client::new(aws))
     }
@@ -65,7 +75,19 @@ impl App {
         aws: &SdkConfig,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Result<Self, ConfigError> {
+        let secrets = AppSecrets::local(&config)?;
+        Self::with_secrets(config, secrets, aws, dynamodb)
+    }
+
+    /// The app of `config` with its secrets already read.
+    pub fn with_secrets(
+        config: Config,
+        secrets: AppSecrets,
+        aws: &SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Result<Self, ConfigError> {
         let tables = &config.tables;
+        let signing_keys = SigningKeysTable::new(dynamodb.clone(), tables.signing_keys.clone());
         Ok(Self {
             users: UsersTable::new(dynamodb.clone(), tables.users.clone()),
             otps: OtpsTable::new(dynamodb.clone(), tables.otps.clone()),
@@ -75,8 +97,8 @@ impl App {
             ),
             attempts: AttemptsTable::new(dynamodb.clone(), tables.attempts.clone()),
             sessions: SessionsTable::new(dynamodb.clone(), tables.sessions.clone()),
-            otp_hasher: OtpHasher::new(config.otp_hmac_secret.clone()),
-            tokens: TokenIssuer::new(&config)?,
+            otp_key: secrets.otp_hmac_key.map(OtpHasher::new),
+            tokens: TokenIssuer::new(&config, secrets.jwt_signing_key.as_ref(), signing_keys)?,
             sms: match &config.sms {
                 SmsProviderConfig::Sns => SmsSender::Sns(aws_sdk_sns::Client::new(aws)),
                 SmsProviderConfig::Outbox { path } => SmsSender::Outbox { path: path.clone() },
@@ -84,6 +106,15 @@ impl App {
             dynamodb,
             config,
         })
+    }
+}
+
+impl App {
+    /// The OTP key; a function deployed without it answers 500 (a misconfiguration).
+    pub fn otp_hasher(&self) -> Result<&OtpHasher, AuthError> {
+        self.otp_key
+            .as_ref()
+            .ok_or_else(|| AuthError::internal("this function has no OTP key (OTP_HMAC_SECRET_ID)"))
     }
 }
 

@@ -1,17 +1,22 @@
 //! Opaque tokens (registration tokens) and EdDSA-signed JWTs with a published key set.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
-    CommonParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash,
+    AlgorithmParameters, CommonParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
 
 use crate::config::{Config, ConfigError};
 use crate::error::AuthError;
+use crate::store::signing_keys::SigningKeysTable;
 
 /// 256 random bits, well above the 128 the threat model asks for.
 const OPAQUE_TOKEN_BYTES: usize = 32;
@@ -67,20 +72,103 @@ pub struct IssuedTokens {
     pub refresh_expires_at: u64,
 }
 
-/// Signs with EdDSA (Ed25519) under the current key; verifies under the current key or the
-/// configured previous one, chosen by the `kid` header.
-pub struct TokenIssuer {
+/// The JWT `typ` header of access tokens (RFC 9068).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// The JWT `typ` header of refresh tokens: anything but `at+jwt`, so that no RFC 9068 verifier
+/// takes one for an access token.
+pub const REFRESH_TOKEN_TYP: &str = "refresh+jwt";
+
+impl TokenType {
+    pub fn typ(self) -> &'static str {
+        match self {
+            Self::Access => ACCESS_TOKEN_TYP,
+            Self::Refresh => REFRESH_TOKEN_TYP,
+        }
+    }
+}
+
+/// How long a key stays published beyond the longest-lived token signed under it.
+const PUBLICATION_MARGIN_SECONDS: u64 = 86_400;
+/// A signer renews its key's publication once less than this margin is left, so a warm
+/// instance keeps its key published however long it lives.
+const RENEW_PUBLICATION_BELOW_SECONDS: u64 = PUBLICATION_MARGIN_SECONDS / 2;
+/// Verifiers re-read the published keys at most this often (a token with an unknown `kid`
+/// triggers a read, so garbage tokens must not turn into a DynamoDB query each).
+const PUBLISHED_KEYS_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+const ALGORITHM: Algorithm = Algorithm::EdDSA;
+
+/// The private key, held only by the functions that sign tokens (register, login, refresh).
+struct Signer {
     kid: String,
+    /// The public key's JWK `x`, as published.
+    x: String,
     encoding_key: EncodingKey,
-    accepted: Vec<(String, DecodingKey)>,
-    jwks: JwkSet,
+    /// Until when the key is known to be published (0: not yet).
+    published_until: AtomicU64,
+}
+
+/// A public key tokens are verified with.
+#[derive(Clone)]
+struct VerificationKey {
+    kid: String,
+    jwk: Jwk,
+    decoding_key: DecodingKey,
+    /// When its publication ends; `None` for keys from this function's own configuration.
+    expires_at: Option<u64>,
+}
+
+impl VerificationKey {
+    fn from_x(x: &str, expires_at: Option<u64>) -> Result<Self, jsonwebtoken::errors::Error> {
+        let decoding = DecodingKey::from_ed_components(x)?;
+        let (kid, jwk) = published(Jwk::from_decoding_key(&decoding, Some(ALGORITHM))?)?;
+        Ok(Self {
+            decoding_key: DecodingKey::from_jwk(&jwk)?,
+            kid,
+            jwk,
+            expires_at,
+        })
+    }
+
+    fn is_live(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|expires_at| expires_at > now)
+    }
+}
+
+/// The keys read from the signing keys table, and when.
+#[derive(Default)]
+struct PublishedKeys {
+    keys: Vec<VerificationKey>,
+    loaded_at: Option<Instant>,
+}
+
+impl PublishedKeys {
+    fn may_reload(&self) -> bool {
+        self.loaded_at
+            .is_none_or(|loaded_at| loaded_at.elapsed() >= PUBLISHED_KEYS_RELOAD_INTERVAL)
+    }
+
+    fn find(&self, kid: &str, now: u64) -> Option<&VerificationKey> {
+        self.keys
+            .iter()
+            .find(|key| key.kid == kid && key.is_live(now))
+    }
+}
+
+/// Signs with EdDSA (Ed25519) under the current key, when this function has it; verifies under
+/// the function's own key, the configured previous one, or any key a signer has published.
+pub struct TokenIssuer {
+    signer: Option<Signer>,
+    /// The own public key (signers only) and `JWT_PREVIOUS_PUBLIC_KEY`: always accepted.
+    configured_keys: Vec<VerificationKey>,
+    signing_keys: SigningKeysTable,
+    published: Mutex<PublishedKeys>,
     issuer: String,
     audience: String,
+    refresh_audience: String,
     access_ttl: u64,
     refresh_ttl: u64,
 }
-
-const ALGORITHM: Algorithm = Algorithm::EdDSA;
 
 /// The PKCS#8 v1 DER prefix of an Ed25519 private key; the 32-byte seed follows it.
 const ED25519_PKCS8_PREFIX: [u8; 16] = [
@@ -94,14 +182,14 @@ fn invalid_key(name: &'static str, reason: impl ToString) -> ConfigError {
     }
 }
 
-/// The signing key from config: a PKCS#8 PEM Ed25519 key (`openssl genpkey -algorithm ed25519`),
-/// or any other secret string (at least 32 bytes), whose SHA-256 is then the Ed25519 seed. The
-/// second form lets AWS Secrets Manager generate the key with `GenerateSecretString`.
+/// The signing key: a PKCS#8 PEM Ed25519 key (`openssl genpkey -algorithm ed25519`), or any
+/// other secret string (at least 32 bytes), whose SHA-256 is then the Ed25519 seed. The second
+/// form lets AWS Secrets Manager generate the key with `GenerateSecretString`.
 fn encoding_key(secret: &SecretString) -> Result<EncodingKey, ConfigError> {
     let value = secret.expose_secret().trim();
     if value.starts_with("-----BEGIN") {
         return EncodingKey::from_ed_pem(value.as_bytes())
-            .map_err(|error| invalid_key("JWT_SIGNING_KEY", error));
+            .map_err(|error| invalid_key("JWT_SIGNING_SECRET_ID", error));
     }
     let mut der = ED25519_PKCS8_PREFIX.to_vec();
     der.extend_from_slice(&Sha256::digest(value.as_bytes()));
@@ -120,68 +208,185 @@ fn published(mut jwk: Jwk) -> Result<(String, Jwk), jsonwebtoken::errors::Error>
     Ok((kid, jwk))
 }
 
+fn public_x(jwk: &Jwk) -> Option<&str> {
+    match &jwk.algorithm {
+        AlgorithmParameters::OctetKeyPair(params) => Some(&params.x),
+        _ => None,
+    }
+}
+
 impl TokenIssuer {
-    pub fn new(config: &Config) -> Result<Self, ConfigError> {
-        let encoding_key = encoding_key(&config.jwt_signing_key)?;
-        let current = Jwk::from_encoding_key(&encoding_key, ALGORITHM)
-            .map_err(|error| invalid_key("JWT_SIGNING_KEY", error))?;
-        let mut keys = vec![current];
+    /// `signing_key` is the private key's secret, for the functions that sign; the others
+    /// verify with the keys the signers publish in `signing_keys`.
+    pub fn new(
+        config: &Config,
+        signing_key: Option<&SecretString>,
+        signing_keys: SigningKeysTable,
+    ) -> Result<Self, ConfigError> {
+        let mut configured_keys = Vec::new();
+        let signer = match signing_key {
+            None => None,
+            Some(secret) => {
+                let name = "JWT_SIGNING_SECRET_ID";
+                let encoding_key = encoding_key(secret)?;
+                let jwk = Jwk::from_encoding_key(&encoding_key, ALGORITHM)
+                    .map_err(|e| invalid_key(name, e))?;
+                let x = public_x(&jwk).ok_or_else(|| invalid_key(name, "not an Ed25519 key"))?;
+                let key = VerificationKey::from_x(x, None).map_err(|e| invalid_key(name, e))?;
+                let signer = Signer {
+                    kid: key.kid.clone(),
+                    x: x.to_owned(),
+                    encoding_key,
+                    published_until: AtomicU64::new(0),
+                };
+                configured_keys.push(key);
+                Some(signer)
+            }
+        };
         if let Some(previous) = &config.jwt_previous_public_key {
-            let name = "JWT_PREVIOUS_PUBLIC_KEY";
-            let decoding =
-                DecodingKey::from_ed_components(previous).map_err(|e| invalid_key(name, e))?;
-            let jwk = Jwk::from_decoding_key(&decoding, Some(ALGORITHM))
-                .map_err(|e| invalid_key(name, e))?;
-            keys.push(jwk);
-        }
-        let mut accepted = Vec::new();
-        let mut published_keys = Vec::new();
-        for jwk in keys {
-            let (kid, jwk) = published(jwk).map_err(|e| invalid_key("JWT_SIGNING_KEY", e))?;
-            let decoding =
-                DecodingKey::from_jwk(&jwk).map_err(|e| invalid_key("JWT_SIGNING_KEY", e))?;
-            accepted.push((kid, decoding));
-            published_keys.push(jwk);
+            let key = VerificationKey::from_x(previous, None)
+                .map_err(|e| invalid_key("JWT_PREVIOUS_PUBLIC_KEY", e))?;
+            configured_keys.push(key);
         }
         Ok(Self {
-            kid: accepted[0].0.clone(),
-            encoding_key,
-            accepted,
-            jwks: JwkSet {
-                keys: published_keys,
-            },
+            signer,
+            configured_keys,
+            signing_keys,
+            published: Mutex::new(PublishedKeys::default()),
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
+            refresh_audience: config.jwt_refresh_audience.clone(),
             access_ttl: config.access_token_ttl_seconds,
             refresh_ttl: config.refresh_token_ttl_seconds,
         })
     }
 
-    /// The public keys (current first), as served at `/.well-known/jwks.json`.
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
+    /// Whether this function holds the private key (only the functions that sign tokens do).
+    pub fn can_sign(&self) -> bool {
+        self.signer.is_some()
     }
 
-    fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
+    fn audience_of(&self, token_type: TokenType) -> &str {
+        match token_type {
+            TokenType::Access => &self.audience,
+            TokenType::Refresh => &self.refresh_audience,
+        }
+    }
+
+    /// The public keys (current first), as served at `/.well-known/jwks.json`: this function's
+    /// own, the published ones (re-read at most once a minute) and the configured previous one.
+    pub async fn jwks(&self) -> Result<JwkSet, AuthError> {
+        let now = crate::store::now();
+        let mut published = self.published.lock().await;
+        if published.may_reload() {
+            self.reload(&mut published, now).await?;
+        }
+        let (own, previous) = self.configured_keys.split_at(usize::from(self.can_sign()));
+        let mut keys: Vec<Jwk> = Vec::new();
+        let mut seen = Vec::new();
+        let live_published = published.keys.iter().filter(|key| key.is_live(now));
+        for key in own.iter().chain(live_published).chain(previous) {
+            if !seen.contains(&key.kid) {
+                seen.push(key.kid.clone());
+                keys.push(key.jwk.clone());
+            }
+        }
+        Ok(JwkSet { keys })
+    }
+
+    async fn reload(&self, published: &mut PublishedKeys, now: u64) -> Result<(), AuthError> {
+        let stored = self.signing_keys.live_keys(now).await?;
+        published.keys = stored
+            .iter()
+            .filter_map(|stored| {
+                match VerificationKey::from_x(&stored.x, Some(stored.expires_at)) {
+                    // The kid is the key's thumbprint: an item that disagrees is not trusted.
+                    Ok(key) if key.kid == stored.kid => Some(key),
+                    Ok(_) => {
+                        tracing::warn!(kid = %stored.kid, "published key does not match its kid");
+                        None
+                    }
+                    Err(error) => {
+                        tracing::warn!(kid = %stored.kid, %error, "published key is invalid");
+                        None
+                    }
+                }
+            })
+            .collect();
+        published.loaded_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The key `kid` names, re-reading the published keys when it is unknown (at most once a
+    /// minute).
+    async fn decoding_key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        if let Some(key) = self.configured_keys.iter().find(|key| key.kid == kid) {
+            return Ok(key.decoding_key.clone());
+        }
+        let now = crate::store::now();
+        let mut published = self.published.lock().await;
+        if published.find(kid, now).is_none() && published.may_reload() {
+            self.reload(&mut published, now).await?;
+        }
+        published
+            .find(kid, now)
+            .map(|key| key.decoding_key.clone())
+            .ok_or(AuthError::InvalidToken)
+    }
+
+    /// Publishes the signer's key before the first token it signs, and renews the publication
+    /// before it could end while a token signed now is still valid.
+    async fn ensure_published(&self, signer: &Signer, now: u64) -> Result<(), AuthError> {
+        let longest_token = now + self.access_ttl.max(self.refresh_ttl);
+        let published_until = signer.published_until.load(Ordering::Acquire);
+        if published_until >= longest_token + RENEW_PUBLICATION_BELOW_SECONDS {
+            return Ok(());
+        }
+        let until = longest_token + PUBLICATION_MARGIN_SECONDS;
+        match self
+            .signing_keys
+            .publish(&signer.kid, &signer.x, now, until)
+            .await
+        {
+            Ok(()) => {
+                signer.published_until.fetch_max(until, Ordering::AcqRel);
+                Ok(())
+            }
+            // The current publication still covers a token signed now: renew next time.
+            Err(error) if published_until >= longest_token => {
+                tracing::warn!(%error, "renewing the signing key's publication failed");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn sign(&self, signer: &Signer, claims: &Claims) -> Result<String, AuthError> {
         let mut header = Header::new(ALGORITHM);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding_key).map_err(AuthError::internal)
+        header.typ = Some(claims.token_type.typ().to_owned());
+        header.kid = Some(signer.kid.clone());
+        jsonwebtoken::encode(&header, claims, &signer.encoding_key).map_err(AuthError::internal)
     }
 
-    /// A new access + refresh pair for `user_id` in session `session_id`.
-    pub fn issue(
+    /// A new access + refresh pair for `user_id` in session `session_id`. A function without
+    /// the signing key answers 500: it was deployed without a capability its route needs.
+    pub async fn issue(
         &self,
         user_id: &str,
         session_id: &str,
         now: u64,
     ) -> Result<IssuedTokens, AuthError> {
+        let signer = self.signer.as_ref().ok_or_else(|| {
+            AuthError::internal("this function has no signing key (JWT_SIGNING_SECRET_ID)")
+        })?;
+        self.ensure_published(signer, now).await?;
         let claims = |token_type, ttl| Claims {
             sub: user_id.to_owned(),
             sid: session_id.to_owned(),
             iat: now,
             exp: now + ttl,
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: self.audience_of(token_type).to_owned(),
             jti: uuid::Uuid::new_v4().to_string(),
             token_type,
         };
@@ -191,30 +396,30 @@ impl TokenIssuer {
             refresh_id_hash: hash_opaque_token(&refresh.jti),
             refresh_expires_at: refresh.exp,
             pair: TokenPair {
-                access: self.sign(&access)?,
-                refresh: self.sign(&refresh)?,
+                access: self.sign(signer, &access)?,
+                refresh: self.sign(signer, &refresh)?,
                 token_type: "Bearer",
                 expires_in: self.access_ttl,
             },
         })
     }
 
-    /// Checks the `kid`, the signature (EdDSA only), `exp` (no leeway), `iss`, `aud` and that the
-    /// token is of the expected type, so an access token is never accepted as a refresh token.
-    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, AuthError> {
+    /// Checks the `typ` header, the `kid`, the signature (EdDSA only), `exp` (no leeway), `iss`,
+    /// `aud` (access and refresh tokens have different audiences) and the token type claim, so
+    /// one kind of token is never accepted as the other.
+    pub async fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
+        if header.typ.as_deref() != Some(expected.typ()) {
+            return Err(AuthError::InvalidToken);
+        }
         let kid = header.kid.ok_or(AuthError::InvalidToken)?;
-        let (_, key) = self
-            .accepted
-            .iter()
-            .find(|(accepted, _)| *accepted == kid)
-            .ok_or(AuthError::InvalidToken)?;
+        let key = self.decoding_key(&kid).await?;
         let mut validation = Validation::new(ALGORITHM);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[self.audience_of(expected)]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = 0;
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|_| AuthError::InvalidToken)?
             .claims;
         if claims.token_type != expected {

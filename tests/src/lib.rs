@@ -294,12 +294,13 @@ pub fn base_env(
 ) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = prefix_tables.iter().cloned().collect();
     for (name, value) in [
+        // The local-only fallbacks: in AWS the functions read these from Secrets Manager.
         (
-            "JWT_SIGNING_KEY",
+            "LOCAL_JWT_SIGNING_KEY",
             "test-jwt-signing-key-0123456789abcdef0123456789",
         ),
         (
-            "OTP_HMAC_SECRET",
+            "LOCAL_OTP_HMAC_SECRET",
             "test-otp-secret-0123456789abcdef0123456789",
         ),
         ("SMS_PROVIDER", "outbox"),

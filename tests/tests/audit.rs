@@ -87,6 +87,7 @@ async fn every_security_outcome_is_an_audit_event_with_the_phone_masked() {
             login.body["tokens"]["access"].as_str().unwrap(),
             auth_shared::tokens::TokenType::Access,
         )
+        .await
         .unwrap()
         .sub;
     for event in &events {

@@ -1,6 +1,7 @@
 //! `GET /.well-known/jwks.json`, EdDSA signing and key rotation.
 
-use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse};
+use auth_tests::{DynamoDbGate, Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse};
+use aws_sdk_dynamodb::types::AttributeValue;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Value, json};
@@ -16,6 +17,34 @@ async fn jwks(t: &TestApp) -> TestResponse {
         },
     )
     .await
+}
+
+/// The environment of another function on `t`'s tables (the published keys included), holding
+/// no secret: a verify-only function such as profile, logout or jwks.
+fn verify_only_env(t: &TestApp) -> Vec<(&'static str, String)> {
+    let tables = t.tables();
+    vec![
+        ("USERS_TABLE", tables.users.clone()),
+        ("OTPS_TABLE", tables.otps.clone()),
+        (
+            "REGISTRATION_TOKENS_TABLE",
+            tables.registration_tokens.clone(),
+        ),
+        ("ATTEMPTS_TABLE", tables.attempts.clone()),
+        ("SESSIONS_TABLE", tables.sessions.clone()),
+        ("SIGNING_KEYS_TABLE", tables.signing_keys.clone()),
+        ("LOCAL_JWT_SIGNING_KEY", String::new()),
+        ("LOCAL_OTP_HMAC_SECRET", String::new()),
+    ]
+}
+
+async fn app_with(env: &[(&'static str, String)]) -> TestApp {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    TestApp::with_env(&env).await
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
 /// Verifies `token` the way another service would: with nothing but the published key set.
@@ -95,7 +124,7 @@ async fn a_previous_key_stays_accepted_and_published_until_removed() {
 
     let mut rotating_env = same_tables.to_vec();
     rotating_env.extend([
-        ("JWT_SIGNING_KEY", NEW_KEY),
+        ("LOCAL_JWT_SIGNING_KEY", NEW_KEY),
         ("JWT_PREVIOUS_PUBLIC_KEY", old_x),
     ]);
     let rotating = TestApp::with_env(&rotating_env).await;
@@ -127,7 +156,7 @@ async fn a_previous_key_stays_accepted_and_published_until_removed() {
     );
 
     let mut rotated_env = same_tables.to_vec();
-    rotated_env.push(("JWT_SIGNING_KEY", NEW_KEY));
+    rotated_env.push(("LOCAL_JWT_SIGNING_KEY", NEW_KEY));
     let rotated = TestApp::with_env(&rotated_env).await;
     assert_eq!(
         jwks(&rotated).await.body["keys"].as_array().unwrap().len(),
@@ -174,11 +203,12 @@ async fn tokens_with_another_algorithm_or_unknown_kid_are_refused() {
     .unwrap();
     // Unsigned, and signed by a key this service does not publish.
     let unsigned = format!("{}.", access.rsplit_once('.').unwrap().0);
-    let stranger = TestApp::with_env(&[("JWT_SIGNING_KEY", NEW_KEY)]).await;
+    let stranger = TestApp::with_env(&[("LOCAL_JWT_SIGNING_KEY", NEW_KEY)]).await;
     let foreign = stranger
         .app
         .tokens
         .issue("x", "y", auth_tests::now())
+        .await
         .unwrap()
         .pair
         .access;
@@ -195,4 +225,246 @@ async fn the_key_set_is_read_only() {
     let response = t.send(Endpoint::Jwks, RawRequest::default()).await;
     assert_eq!(response.status, 405);
     assert_eq!(response.headers.get("allow").unwrap(), "GET");
+}
+
+#[tokio::test]
+async fn an_outside_verifier_accepts_access_tokens_and_refuses_refresh_tokens() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let access = registered.body["tokens"]["access"].as_str().unwrap();
+    let refresh = registered.body["tokens"]["refresh"].as_str().unwrap();
+    let key_set = jwks(&t).await.body;
+
+    let access_header = jsonwebtoken::decode_header(access).unwrap();
+    assert_eq!(access_header.typ.as_deref(), Some("at+jwt"), "RFC 9068");
+    assert!(verify_with_jwks(&key_set, access).is_ok());
+
+    let refresh_header = jsonwebtoken::decode_header(refresh).unwrap();
+    assert_eq!(refresh_header.typ.as_deref(), Some("refresh+jwt"));
+    let refused = verify_with_jwks(&key_set, refresh).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        &jsonwebtoken::errors::ErrorKind::InvalidAudience
+    );
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode(refresh)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["aud"], "phone-auth-clients#refresh");
+}
+
+/// A PKCS#8 Ed25519 key (`openssl genpkey -algorithm ed25519`), for tests that sign tokens
+/// themselves with the service's key.
+const PEM_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEICdu/Y7CTzCCkNC8VYYf13F3qbAVzxnzOtbhcDBn6Vj2
+-----END PRIVATE KEY-----";
+
+#[tokio::test]
+async fn a_token_with_the_wrong_typ_header_is_refused_even_if_well_signed() {
+    let t = TestApp::with_env(&[("LOCAL_JWT_SIGNING_KEY", PEM_KEY)]).await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let access = registered.body["tokens"]["access"].as_str().unwrap();
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode(access)
+        .unwrap()
+        .claims;
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(PEM_KEY.as_bytes()).unwrap();
+
+    for typ in [None, Some("JWT"), Some("refresh+jwt")] {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = typ.map(str::to_owned);
+        header.kid = Some(kid_of(access));
+        let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        let response = t.authed(Endpoint::Profile, "GET", &token, None).await;
+        assert_eq!(response.status, 401, "{typ:?}");
+    }
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.typ = Some("at+jwt".to_owned());
+    header.kid = Some(kid_of(access));
+    let well_typed = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let response = t.authed(Endpoint::Profile, "GET", &well_typed, None).await;
+    assert_eq!(response.status, 200, "the same key and claims under at+jwt");
+}
+
+#[tokio::test]
+async fn a_verify_only_app_verifies_with_the_published_keys_and_holds_no_private_key() {
+    let signer = TestApp::new().await;
+    let registered = signer.registered_user(PHONE, PHONE_E164).await;
+    let access = registered.body["tokens"]["access"].as_str().unwrap();
+    let refresh = registered.body["tokens"]["refresh"].as_str().unwrap();
+
+    let verifier = app_with(&verify_only_env(&signer)).await;
+
+    assert!(!verifier.app.tokens.can_sign());
+    let profile = verifier
+        .authed(Endpoint::Profile, "GET", access, None)
+        .await;
+    assert_eq!(profile.status, 200, "{:?}", profile.body);
+    assert_eq!(profile.body["id"], registered.body["user"]["id"]);
+    let as_access = verifier
+        .authed(Endpoint::Profile, "GET", refresh, None)
+        .await;
+    assert_eq!(as_access.status, 401, "a refresh token is no access token");
+
+    // What it serves at the JWKS endpoint is the signer's published key, and nothing private.
+    let published = jwks(&verifier).await;
+    assert_eq!(published.status, 200);
+    assert_eq!(published.body, jwks(&signer).await.body);
+    assert_eq!(published.body["keys"][0]["kid"], kid_of(access).as_str());
+    assert!(published.body["keys"][0].get("d").is_none());
+
+    // Routes that need a secret it lacks are a misconfiguration: 500, not a panic.
+    let login = verifier
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": auth_tests::PASSWORD }),
+        )
+        .await;
+    assert_eq!(login.status, 500, "{:?}", login.body);
+    let check = verifier
+        .post(Endpoint::CheckPhone, json!({ "phone": "09121234567" }))
+        .await;
+    assert_eq!(check.status, 500, "{:?}", check.body);
+}
+
+#[tokio::test]
+async fn a_signer_publishes_its_key_before_its_first_token_for_as_long_as_tokens_live() {
+    let t = TestApp::new().await;
+    assert!(t.scan(&t.tables().signing_keys).await.is_empty());
+
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+
+    let items = t.scan(&t.tables().signing_keys).await;
+    assert_eq!(items.len(), 1);
+    let kid = kid_of(registered.body["tokens"]["access"].as_str().unwrap());
+    assert_eq!(auth_tests::text(&items[0], "kid"), Some(kid.as_str()));
+    assert_eq!(
+        auth_tests::text(&items[0], "x"),
+        jwks(&t).await.body["keys"][0]["x"].as_str()
+    );
+    let expires_at = auth_tests::num(&items[0], "expires_at").unwrap();
+    let refresh_lifetime = 7 * 86_400;
+    assert!(
+        expires_at >= auth_tests::now() + refresh_lifetime,
+        "{expires_at}"
+    );
+}
+
+/// Sets a number attribute of the publication of `kid`.
+async fn set_publication(t: &TestApp, kid: &str, attribute: &str, value: u64) {
+    t.dynamodb
+        .update_item()
+        .table_name(&t.tables().signing_keys)
+        .key("pk", AttributeValue::S("signing-key".to_owned()))
+        .key("kid", AttributeValue::S(kid.to_owned()))
+        .update_expression("SET #a = :v")
+        .expression_attribute_names("#a", attribute)
+        .expression_attribute_values(":v", AttributeValue::N(value.to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_accepted_while_published_and_refused_once_its_publication_ends() {
+    let old_signer = TestApp::new().await;
+    let old_access = old_signer.registered_user(PHONE, PHONE_E164).await.body["tokens"]["access"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The old key was first published a day before the rotation.
+    let old_kid = kid_of(&old_access);
+    set_publication(
+        &old_signer,
+        &old_kid,
+        "published_at",
+        auth_tests::now() - 86_400,
+    )
+    .await;
+    // A new secret, as after a rotation in Secrets Manager: new instances sign with it.
+    let mut new_env = verify_only_env(&old_signer);
+    new_env.retain(|(name, _)| *name != "LOCAL_JWT_SIGNING_KEY");
+    new_env.push(("LOCAL_JWT_SIGNING_KEY", NEW_KEY.to_owned()));
+    let new_signer = app_with(&new_env).await;
+    let new_access = new_signer.login(PHONE).await["access"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let verifier = app_with(&verify_only_env(&old_signer)).await;
+    for token in [&old_access, &new_access] {
+        let response = verifier.authed(Endpoint::Profile, "GET", token, None).await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+    }
+    let keys = jwks(&verifier).await.body;
+    let kids: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        [kid_of(&new_access), kid_of(&old_access)],
+        "the newest key first"
+    );
+
+    // The old key's publication ends (no instance signs with it any more).
+    set_publication(&old_signer, &old_kid, "expires_at", auth_tests::now() - 1).await;
+    let later = app_with(&verify_only_env(&old_signer)).await;
+    assert_eq!(
+        later
+            .authed(Endpoint::Profile, "GET", &old_access, None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        later
+            .authed(Endpoint::Profile, "GET", &new_access, None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(jwks(&later).await.body["keys"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_kids_reread_the_published_keys_at_most_once_a_minute() {
+    let signer = TestApp::new().await;
+    let access = signer.registered_user(PHONE, PHONE_E164).await.body["tokens"]["access"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stranger = TestApp::with_env(&[("LOCAL_JWT_SIGNING_KEY", NEW_KEY)]).await;
+    let foreign = stranger
+        .app
+        .tokens
+        .issue("x", "y", auth_tests::now())
+        .await
+        .unwrap()
+        .pair
+        .access;
+    let gate = DynamoDbGate::counting();
+    let verifier = app_with(&verify_only_env(&signer))
+        .await
+        .through(&gate)
+        .await;
+
+    let response = verifier
+        .authed(Endpoint::Profile, "GET", &access, None)
+        .await;
+    assert_eq!(response.status, 200);
+    let after_first = gate.seen();
+    assert_eq!(after_first, 3, "the key set, the session, the user");
+
+    for _ in 0..5 {
+        let response = verifier
+            .authed(Endpoint::Profile, "GET", &foreign, None)
+            .await;
+        assert_eq!(response.status, 401);
+    }
+    assert_eq!(
+        gate.seen(),
+        after_first,
+        "no DynamoDB call for unknown kids within a minute"
+    );
 }

@@ -30,6 +30,7 @@ async fn the_right_password_gives_tokens_for_the_user() {
         .app
         .tokens
         .verify(tokens["access"].as_str().unwrap(), TokenType::Access)
+        .await
         .unwrap();
     assert_eq!(claims.sub, user_id);
     assert_eq!(claims.iss, "phone-auth");
@@ -37,6 +38,7 @@ async fn the_right_password_gives_tokens_for_the_user() {
     t.app
         .tokens
         .verify(tokens["refresh"].as_str().unwrap(), TokenType::Refresh)
+        .await
         .unwrap();
 }
 

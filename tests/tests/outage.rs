@@ -101,7 +101,11 @@ async fn register_creates_no_half_account_and_keeps_the_token_when_dynamodb_fail
             assert_eq!(t.scan(&t.tables().registration_tokens).await.len(), 1);
         })
         .await;
-    assert_eq!(steps, 2, "token read, then one transaction");
+    // Each try is a fresh instance: its first token publishes its signing key first.
+    assert_eq!(
+        steps, 3,
+        "token read, key publication, then one transaction"
+    );
     assert_eq!(response.status, 201);
     assert_eq!(t.scan(&t.tables().users).await.len(), 1);
 }
@@ -117,8 +121,9 @@ async fn login_starts_no_session_when_dynamodb_fails() {
     })
     .await;
     assert_eq!(
-        steps, 3,
-        "one batch read (guards and account), the slot, the session transaction"
+        steps, 4,
+        "one batch read (guards and account), the slot, key publication (a fresh instance), \
+         the session transaction"
     );
     assert_eq!(response.status, 200);
 }
@@ -138,7 +143,10 @@ async fn refresh_spends_nothing_when_dynamodb_fails() {
         },
     )
     .await;
-    assert_eq!(steps, 2, "the session read, one transaction");
+    assert_eq!(
+        steps, 3,
+        "the session read, key publication (a fresh instance), one transaction"
+    );
     assert_eq!(
         response.status, 200,
         "the token was not spent by the failed attempts"

@@ -35,6 +35,7 @@ async fn a_verified_phone_registers_and_gets_tokens() {
             body["tokens"]["access"].as_str().unwrap(),
             TokenType::Access,
         )
+        .await
         .unwrap();
     assert_eq!(
         access.sub, user_id,
@@ -48,6 +49,7 @@ async fn a_verified_phone_registers_and_gets_tokens() {
             body["tokens"]["refresh"].as_str().unwrap(),
             TokenType::Refresh,
         )
+        .await
         .unwrap();
     assert_eq!(refresh.exp, refresh.iat + 604_800);
     assert_ne!(access.jti, refresh.jti);
@@ -73,10 +75,28 @@ async fn tokens_of_one_type_are_refused_as_the_other() {
     let response = t.registered_user(PHONE, PHONE_E164).await;
     let access = response.body["tokens"]["access"].as_str().unwrap();
     let refresh = response.body["tokens"]["refresh"].as_str().unwrap();
-    assert!(t.app.tokens.verify(access, TokenType::Refresh).is_err());
-    assert!(t.app.tokens.verify(refresh, TokenType::Access).is_err());
+    assert!(
+        t.app
+            .tokens
+            .verify(access, TokenType::Refresh)
+            .await
+            .is_err()
+    );
+    assert!(
+        t.app
+            .tokens
+            .verify(refresh, TokenType::Access)
+            .await
+            .is_err()
+    );
     let tampered = format!("{}x", &access[..access.len() - 1]);
-    assert!(t.app.tokens.verify(&tampered, TokenType::Access).is_err());
+    assert!(
+        t.app
+            .tokens
+            .verify(&tampered, TokenType::Access)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]

@@ -249,6 +249,7 @@ async fn dynamodb_unreachable_is_a_503_json_error() {
     );
     env.insert("ATTEMPTS_TABLE".into(), t.tables().attempts.clone());
     env.insert("SESSIONS_TABLE".into(), t.tables().sessions.clone());
+    env.insert("SIGNING_KEYS_TABLE".into(), t.tables().signing_keys.clone());
     let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
     let aws = auth_shared::load_aws_config().await;
     let unreachable = aws_sdk_dynamodb::config::Builder::from(&aws)

@@ -38,7 +38,12 @@ async fn a_refresh_token_is_spent_for_a_new_pair_in_the_same_session() {
     let t = TestApp::new().await;
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let first = token(&registered.body["tokens"], "refresh");
-    let old_claims = t.app.tokens.verify(&first, TokenType::Refresh).unwrap();
+    let old_claims = t
+        .app
+        .tokens
+        .verify(&first, TokenType::Refresh)
+        .await
+        .unwrap();
 
     let response = refresh(&t, &first).await;
 
@@ -48,7 +53,12 @@ async fn a_refresh_token_is_spent_for_a_new_pair_in_the_same_session() {
     assert_eq!(tokens["expires_in"], 900);
     let second = token(tokens, "refresh");
     assert_ne!(second, first);
-    let new_claims = t.app.tokens.verify(&second, TokenType::Refresh).unwrap();
+    let new_claims = t
+        .app
+        .tokens
+        .verify(&second, TokenType::Refresh)
+        .await
+        .unwrap();
     assert_eq!(
         new_claims.sid, old_claims.sid,
         "same session (token family)"
@@ -115,6 +125,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
         .app
         .tokens
         .verify(&second, TokenType::Refresh)
+        .await
         .unwrap()
         .sid;
     let user = registered.body["user"]["id"].as_str().unwrap();
@@ -135,7 +146,7 @@ async fn access_malformed_foreign_and_expired_tokens_are_refused_as_refresh() {
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let tokens = &registered.body["tokens"];
     let other_service = TestApp::with_env(&[(
-        "JWT_SIGNING_KEY",
+        "LOCAL_JWT_SIGNING_KEY",
         "some-other-deployment-key-0123456789abcdef",
     )])
     .await;
@@ -143,6 +154,7 @@ async fn access_malformed_foreign_and_expired_tokens_are_refused_as_refresh() {
         .app
         .tokens
         .issue("someone", "some-session", now())
+        .await
         .unwrap()
         .pair
         .refresh;

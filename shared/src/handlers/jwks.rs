@@ -14,7 +14,11 @@ pub async fn jwks(app: &App, request: Request) -> Result<Response<Body>, Infalli
     if let Err(error) = require_method(&request, Method::GET) {
         return Ok(error.into_response());
     }
-    let mut response = json_response(StatusCode::OK, app.tokens.jwks());
+    let keys = match app.tokens.jwks().await {
+        Ok(keys) => keys,
+        Err(error) => return Ok(error.into_response()),
+    };
+    let mut response = json_response(StatusCode::OK, &keys);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(CACHE_CONTROL),

@@ -80,7 +80,7 @@ pub async fn send_otp(
         app.otps.replace(NewOtp {
             phone,
             purpose,
-            code_hash: app.otp_hasher.hash(phone, &code),
+            code_hash: app.otp_hasher()?.hash(phone, &code),
             verification_hash: hash_opaque_token(&verification_id),
             now,
             expires_at: now + config.otp_ttl_seconds,
@@ -266,7 +266,7 @@ pub async fn match_code(
         now,
     )
     .await?;
-    if !app.otp_hasher.matches(phone, &guess.code, &code_hash) {
+    if !app.otp_hasher()?.matches(phone, &guess.code, &code_hash) {
         let subject = || Subject {
             phone: Some(phone),
             detail: Some(purpose.as_str()),

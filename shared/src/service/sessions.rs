@@ -20,7 +20,7 @@ use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
 
 /// Tokens for a new session of `user`, and the writes that create the session (for the
 /// caller's transaction).
-pub fn new_session(
+pub async fn new_session(
     app: &App,
     user: &User,
     now: u64,
@@ -34,7 +34,8 @@ pub fn new_session(
     };
     let issued = app
         .tokens
-        .issue(&session.user_id, &session.session_id, now)?;
+        .issue(&session.user_id, &session.session_id, now)
+        .await?;
     let items = app.sessions.start(&session, &issued)?;
     Ok((items, issued.pair))
 }
@@ -127,7 +128,7 @@ pub async fn login(
         ..Subject::default()
     };
     if let (Some(guess), Some(hash)) = (&code, &code_hash)
-        && !app.otp_hasher.matches(phone, &guess.code, hash)
+        && !app.otp_hasher()?.matches(phone, &guess.code, hash)
     {
         let subject = Subject {
             detail: Some(OtpPurpose::Login.as_str()),
@@ -160,7 +161,7 @@ pub async fn login(
             },
         );
     }
-    let (session_items, tokens) = new_session(app, &user, now)?;
+    let (session_items, tokens) = new_session(app, &user, now).await?;
     let mut transaction = Transaction::new()
         .steps(LoginStep::Session, session_items)
         .step(
@@ -279,7 +280,7 @@ pub async fn refresh(
     refresh_token: &str,
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
-    let claims = app.tokens.verify(refresh_token, TokenType::Refresh)?;
+    let claims = app.tokens.verify(refresh_token, TokenType::Refresh).await?;
     let now = now();
     let max_age = app.config.session_max_seconds;
     let session = app
@@ -287,7 +288,7 @@ pub async fn refresh(
         .live(&claims.sub, &claims.sid, max_age, now)
         .await?
         .ok_or(AuthError::InvalidToken)?;
-    let issued = app.tokens.issue(&claims.sub, &claims.sid, now)?;
+    let issued = app.tokens.issue(&claims.sub, &claims.sid, now).await?;
     let [spend, extend, store, credentials] = app.sessions.rotate(
         &session,
         &hash_opaque_token(&claims.jti),
@@ -323,7 +324,7 @@ pub async fn refresh(
 /// The live session behind a bearer access token: its signature, type and expiry, and that the
 /// session was not revoked, outlived, or left behind by a password change since it was issued.
 pub async fn authenticate(app: &App, access_token: &str) -> Result<Session, AuthError> {
-    let claims = app.tokens.verify(access_token, TokenType::Access)?;
+    let claims = app.tokens.verify(access_token, TokenType::Access).await?;
     app.sessions
         .live(
             &claims.sub,
@@ -349,7 +350,7 @@ pub async fn logout(
         return Ok(());
     }
     if let Some(token) = refresh_token {
-        let claims = app.tokens.verify(token, TokenType::Refresh)?;
+        let claims = app.tokens.verify(token, TokenType::Refresh).await?;
         if claims.sub != session.user_id {
             return Err(AuthError::InvalidToken);
         }

@@ -96,7 +96,7 @@ pub async fn register(
         created_at: now,
         credentials_version: 0,
     };
-    let (session_items, tokens) = sessions::new_session(app, &user, now)?;
+    let (session_items, tokens) = sessions::new_session(app, &user, now).await?;
     let transaction = Transaction::new()
         .step(
             RegisterStep::Token,

@@ -7,6 +7,7 @@ pub mod attempts;
 pub mod otps;
 pub mod registration_tokens;
 pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 
 use std::collections::HashMap;

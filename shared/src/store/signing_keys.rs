@@ -1,0 +1,113 @@
+//! The public signing keys, published by the functions that sign tokens so that the functions
+//! that only verify them (and the JWKS endpoint) never hold a private key.
+//!
+//! All keys share one partition, so the whole (tiny) set is one strongly consistent query.
+
+use aws_sdk_dynamodb::Client;
+
+use super::{EXPIRES_AT, Item, get_num, get_text, is_live, num, text, unavailable};
+use crate::error::AuthError;
+
+const PARTITION: &str = "signing-key";
+
+/// One published public key: its `kid` (RFC 7638 thumbprint) and JWK `x` (base64url).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedKey {
+    pub kid: String,
+    pub x: String,
+    pub published_at: u64,
+    pub expires_at: u64,
+}
+
+#[derive(Clone)]
+pub struct SigningKeysTable {
+    client: Client,
+    name: String,
+}
+
+impl SigningKeysTable {
+    pub fn new(client: Client, name: String) -> Self {
+        Self { client, name }
+    }
+
+    /// Publishes `kid` until `expires_at`. Idempotent: an existing publication is only ever
+    /// extended, so concurrent signers cannot shorten each other's.
+    pub async fn publish(
+        &self,
+        kid: &str,
+        x: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), AuthError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", text(PARTITION))
+            .key("kid", text(kid))
+            // `published_at` stays the first publication's: it orders the key set.
+            .update_expression(
+                "SET x = :x, expires_at = :expires_at, published_at = if_not_exists(published_at, :now)",
+            )
+            .condition_expression("attribute_not_exists(kid) OR expires_at < :expires_at")
+            .expression_attribute_values(":x", text(x))
+            .expression_attribute_values(":expires_at", num(expires_at))
+            .expression_attribute_values(":now", num(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already published for longer: nothing to do.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Every live published key, the most recently first published first.
+    pub async fn live_keys(&self, now: u64) -> Result<Vec<PublishedKey>, AuthError> {
+        let mut keys = Vec::new();
+        let mut start_key = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", text(PARTITION))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            keys.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|item| is_live(item, now))
+                    .filter_map(published_key),
+            );
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        keys.sort_by_key(|key| std::cmp::Reverse(key.published_at));
+        Ok(keys)
+    }
+}
+
+fn published_key(item: &Item) -> Option<PublishedKey> {
+    Some(PublishedKey {
+        kid: get_text(item, "kid")?,
+        x: get_text(item, "x")?,
+        published_at: get_num(item, "published_at").unwrap_or_default(),
+        expires_at: get_num(item, EXPIRES_AT)?,
+    })
+}
