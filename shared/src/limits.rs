@@ -234,8 +234,8 @@ mod tests {
             | "OTPS_TABLE"
             | "REGISTRATION_TOKENS_TABLE"
             | "ATTEMPTS_TABLE"
-            | "SESSIONS_TABLE" => Some("t".to_owned()),
-            "JWT_SIGNING_KEY" | "OTP_HMAC_SECRET" => Some("k".repeat(32)),
+            | "SESSIONS_TABLE"
+            | "SIGNING_KEYS_TABLE" => Some("t".to_owned()),
             _ => None,
         })
         .expect("config")
