@@ -14,6 +14,7 @@ pub mod profile;
 pub mod service;
 pub mod sms;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 
 use std::time::Duration;

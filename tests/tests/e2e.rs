@@ -1,6 +1,7 @@
 //! End to end: the real function binaries under `cargo lambda watch`, on API Gateway's paths,
 //! over HTTP, against DynamoDB Local: check-phone -> SMS outbox -> verify -> register -> login
-//! -> refresh -> profile -> logout.
+//! -> refresh -> profile -> logout. The functions log at TRACE, and the test checks that no
+//! password, code, token or Authorization header reached their output.
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -48,6 +49,8 @@ fn start_watch(env_file: &Path, port: u16, log: PathBuf) -> Watch {
         .args(["--invoke-port", &port.to_string()])
         .arg("--env-file")
         .arg(env_file)
+        // cargo lambda's own logs: at its default level it logs no request body or header.
+        .env_remove("RUST_LOG")
         .current_dir(workspace_root())
         .stdin(Stdio::null())
         .stdout(output.try_clone().expect("log handle"))
@@ -101,12 +104,15 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     ] {
         env.insert(name.to_owned(), std::env::var(name).expect(name));
     }
+    // The most verbose logging there is, for every crate: still no secret may reach the output.
+    env.insert("RUST_LOG".to_owned(), "trace".to_owned());
+    env.insert("AWS_LAMBDA_LOG_LEVEL".to_owned(), "TRACE".to_owned());
     let env_file = dir.join("functions.env");
     let lines: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     std::fs::write(&env_file, lines.join("\n")).expect("env file");
 
     let port = free_port();
-    let _watch = start_watch(&env_file, port, dir.join("watch.log"));
+    let watch = start_watch(&env_file, port, dir.join("watch.log"));
     let base = format!("http://127.0.0.1:{port}");
     // The first call to each function may compile it.
     let client = reqwest::Client::builder()
@@ -134,16 +140,17 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let token = body["registration_token"].as_str().unwrap();
+    let token = body["registration_token"].as_str().unwrap().to_owned();
 
     let (status, body) = post(
         &client,
         format!("{base}/auth/register/"),
-        register_body(token),
+        register_body(&token),
     )
     .await;
     assert_eq!(status, 201, "{body}");
     let user_id = body["user"]["id"].as_str().unwrap().to_owned();
+    let mut issued_tokens = vec![body["tokens"].clone()];
 
     let (status, body) = post(
         &client,
@@ -154,6 +161,7 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"], "Login successful.");
     let refresh = body["tokens"]["refresh"].as_str().unwrap().to_owned();
+    issued_tokens.push(body["tokens"].clone());
 
     let (status, body) = post(
         &client,
@@ -163,6 +171,7 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     .await;
     assert_eq!(status, 200, "{body}");
     let access = body["tokens"]["access"].as_str().unwrap().to_owned();
+    issued_tokens.push(body["tokens"].clone());
 
     let profile = client
         .get(format!("{base}/auth/profile/"))
@@ -233,4 +242,50 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
         .item
         .expect("the user is stored");
     assert_eq!(text(&user, "user_id"), Some(user_id.as_str()));
+
+    let mut secrets = vec![PASSWORD.to_owned(), token];
+    for pair in &issued_tokens {
+        for kind in ["access", "refresh"] {
+            secrets.push(pair[kind].as_str().unwrap().to_owned());
+        }
+    }
+    for name in ["JWT_SIGNING_KEY", "OTP_HMAC_SECRET"] {
+        secrets.push(env[name].clone());
+    }
+    assert_no_secret_logged(
+        &std::fs::read_to_string(&watch.log).expect("watch log"),
+        &code,
+        &secrets,
+    );
+}
+
+/// The functions' output (captured with cargo lambda's) holds their TRACE-level logs, and none of
+/// the secrets: `code` as a whole run of digits, the others anywhere, nor any Authorization
+/// header.
+fn assert_no_secret_logged(log: &str, code: &str, secrets: &[String]) {
+    assert!(
+        log.contains("logging started") && log.contains("DEBUG"),
+        "the functions' DEBUG output is captured: {log}"
+    );
+    assert!(
+        log.contains("otp_verified") && log.contains("login_succeeded"),
+        "the functions' output during requests is captured: {log}"
+    );
+    assert!(
+        !log.split(|c: char| !c.is_ascii_digit())
+            .any(|run| run == code),
+        "the OTP code reached the logs"
+    );
+    for secret in secrets {
+        let shown: String = secret.chars().take(12).collect();
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret reached the logs: {shown}..."
+        );
+    }
+    let lowercase = log.to_lowercase();
+    assert!(
+        !lowercase.contains("authorization") && !lowercase.contains("bearer "),
+        "an Authorization header reached the logs"
+    );
 }
