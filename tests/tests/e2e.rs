@@ -1,6 +1,6 @@
 //! End to end: the real function binaries under `cargo lambda watch`, on API Gateway's paths,
 //! over HTTP, against DynamoDB Local: check-phone -> SMS outbox -> verify -> register -> login
-//! -> refresh -> profile -> logout. The functions log at TRACE, and the test checks that no
+//! -> refresh -> profile -> password change -> logout. The functions log at TRACE, and the test checks that no
 //! password, code, token or Authorization header reached their output.
 
 use std::net::{TcpListener, TcpStream};
@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use auth_tests::{PASSWORD, PHONE, PHONE_E164, base_env, code_in, register_body, tables, text};
 use serde_json::{Value, json};
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+const WRONG_PASSWORD: &str = "a wrong guess 42";
 
 /// Stops `cargo lambda watch` and the functions it started (one process group) on drop.
 struct Watch {
@@ -184,6 +187,23 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     assert_eq!(profile["id"], user_id.as_str());
     assert_eq!(profile["phone"], PHONE_E164);
 
+    let change = client
+        .post(format!("{base}/auth/password/change/"))
+        .bearer_auth(&access)
+        .header("content-type", "application/json")
+        .body(json!({ "old_password": PASSWORD, "new_password": NEW_PASSWORD }).to_string())
+        .send()
+        .await
+        .expect("POST password change");
+    assert_eq!(change.status().as_u16(), 204);
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/login/"),
+        json!({ "phone": PHONE, "password": WRONG_PASSWORD }),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+
     let jwks: Value = client
         .get(format!("{base}/.well-known/jwks.json"))
         .send()
@@ -243,7 +263,12 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
         .expect("the user is stored");
     assert_eq!(text(&user, "user_id"), Some(user_id.as_str()));
 
-    let mut secrets = vec![PASSWORD.to_owned(), token];
+    let mut secrets = vec![
+        PASSWORD.to_owned(),
+        NEW_PASSWORD.to_owned(),
+        WRONG_PASSWORD.to_owned(),
+        token,
+    ];
     for pair in &issued_tokens {
         for kind in ["access", "refresh"] {
             secrets.push(pair[kind].as_str().unwrap().to_owned());
