@@ -1,7 +1,7 @@
 //! End to end: the real function binaries under `cargo lambda watch`, on API Gateway's paths,
 //! over HTTP, against DynamoDB Local: check-phone -> SMS outbox -> verify -> register -> login
-//! -> refresh -> profile -> password change -> logout. The functions log at TRACE, and the test checks that no
-//! password, code, token or Authorization header reached their output.
+//! -> refresh -> profile -> password change -> logout. The functions log at TRACE, and the test
+//! checks that no password, code, token or Authorization header reached their output.
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
