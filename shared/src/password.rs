@@ -21,9 +21,10 @@ const PARALLELISM: u32 = 1;
 /// test keeps its parameters in step.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$lSqi/5S0UTZbt3gDCAWsIQ$ew/RiV0oYbDbgmuEatp5ebzS0NSTNcmGdaBsdsKDpvA";
 
-/// The 20,000 most common passwords, lowercased (NIST SP 800-63B 5.1.1.2 asks to refuse them):
-/// Django's CommonPasswordValidator list by Royce Williams, BSD-3-Clause
-/// (`shared/data/common-passwords.LICENSE`); `scripts/common-passwords` regenerates it.
+/// The 20,000 most common passwords (19,640 once lowercased and deduplicated), which NIST SP
+/// 800-63B 5.1.1.2 asks to refuse: Django's CommonPasswordValidator list by Royce Williams,
+/// BSD-3-Clause (`shared/data/common-passwords.LICENSE`); `scripts/common-passwords` regenerates
+/// it.
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     include_str!("../data/common-passwords.txt")
         .lines()

@@ -125,7 +125,11 @@ mod tests {
     fn logged_with(settings: LogSettings) -> String {
         let captured = Captured::default();
         tracing::subscriber::with_default(subscriber(&settings, captured.clone()), || {
-            tracing::trace!(target: "lambda_runtime::layers::api_response", body = "secret-event", "raw JSON event received from Lambda");
+            tracing::trace!(
+                target: "lambda_runtime::layers::api_response",
+                body = "secret-event",
+                "raw JSON event received from Lambda"
+            );
             tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "secret-debug");
             tracing::trace!(target: "aws_sigv4::http_request::sign", "secret-signing");
             tracing::trace!(target: "h2::codec", "secret-frame");
@@ -166,7 +170,8 @@ mod tests {
     fn directives_naming_a_dependency_cannot_lift_its_cap() {
         let logged = logged_with(settings(
             LevelFilter::INFO,
-            "trace,lambda_runtime=trace,lambda_runtime::layers::api_response=trace,aws_smithy_runtime=debug,h2=trace",
+            "trace,lambda_runtime=trace,lambda_runtime::layers::api_response=trace,\
+             aws_smithy_runtime=debug,h2=trace",
             false,
         ));
         assert!(!logged.contains("secret"), "{logged}");
