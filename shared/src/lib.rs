@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod service;
 pub mod sms;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 
 use std::time::Duration;

@@ -3,6 +3,7 @@
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
 use crate::error::AuthError;
@@ -20,17 +21,40 @@ const PARALLELISM: u32 = 1;
 /// test keeps its parameters in step.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$lSqi/5S0UTZbt3gDCAWsIQ$ew/RiV0oYbDbgmuEatp5ebzS0NSTNcmGdaBsdsKDpvA";
 
-/// A password the user chose, length-checked. Wrapped so it cannot be logged or serialised.
+/// The 20,000 most common passwords (19,640 once lowercased and deduplicated), which NIST SP
+/// 800-63B 5.1.1.2 asks to refuse: Django's CommonPasswordValidator list by Royce Williams,
+/// BSD-3-Clause (`shared/data/common-passwords.LICENSE`); `scripts/common-passwords` regenerates
+/// it.
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../data/common-passwords.txt")
+        .lines()
+        .collect()
+});
+
+/// Case and surrounding spaces do not make a common password uncommon.
+fn is_common(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.trim().to_lowercase().as_str())
+}
+
+/// A password the user chose, checked against the policy. Wrapped so it cannot be logged or
+/// serialised.
 pub struct Password(SecretString);
 
 impl Password {
-    /// Length is counted in characters, not bytes, so non-Latin passwords get the same range.
+    /// A newly chosen password: 8 to 128 characters (not bytes, so non-Latin passwords get the
+    /// same range) and not a common one.
     pub fn new(raw: String) -> Result<Self, AuthError> {
         let chars = raw.chars().count();
         if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
             return Err(AuthError::InvalidRequest(format!(
                 "Invalid field 'password': must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters."
             )));
+        }
+        if is_common(&raw) {
+            return Err(AuthError::InvalidRequest(
+                "Invalid field 'password': this password is too common; choose a less common one."
+                    .into(),
+            ));
         }
         Ok(Self(raw.into()))
     }
@@ -129,12 +153,65 @@ pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, 
 mod tests {
     use super::*;
 
+    fn refusal(raw: &str) -> Option<String> {
+        match Password::new(raw.into()) {
+            Ok(_) => None,
+            Err(AuthError::InvalidRequest(message)) => Some(message),
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+
     #[test]
     fn length_is_counted_in_characters() {
         assert!(Password::new("1234567".into()).is_err());
-        assert!(Password::new("12345678".into()).is_ok());
+        assert!(Password::new("k3#vQ9!z".into()).is_ok());
         assert!(Password::new("ب".repeat(128)).is_ok());
         assert!(Password::new("ب".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case_and_padding() {
+        let too_common =
+            "Invalid field 'password': this password is too common; choose a less common one.";
+        for common in [
+            "password",
+            "12345678",
+            "Password123",
+            "PASSWORD",
+            "PassWord",
+            "  password  ",
+            "qwertyuiop",
+            "iloveyou",
+            "1234567 ", // short, but padded past the length rule
+        ] {
+            assert_eq!(refusal(common).as_deref(), Some(too_common), "{common:?}");
+        }
+    }
+
+    #[test]
+    fn uncommon_passwords_are_accepted() {
+        for uncommon in [
+            "correct horse battery",
+            "a brand new passphrase",
+            "Vq8#mZ2!rT6@pL0x",
+            "گذرواژه‌ی من",
+        ] {
+            assert_eq!(refusal(uncommon), None, "{uncommon:?}");
+        }
+    }
+
+    #[test]
+    fn the_list_is_the_full_lowercased_list() {
+        assert!(
+            COMMON_PASSWORDS.len() >= 19_000,
+            "{}",
+            COMMON_PASSWORDS.len()
+        );
+        assert!(
+            COMMON_PASSWORDS
+                .iter()
+                .all(|p| !p.is_empty() && *p == p.trim() && *p == p.to_lowercase())
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! End to end: the real function binaries under `cargo lambda watch`, on API Gateway's paths,
 //! over HTTP, against DynamoDB Local: check-phone -> SMS outbox -> verify -> register -> login
-//! -> refresh -> profile -> logout.
+//! -> refresh -> profile -> password change -> logout. The functions log at TRACE, and the test
+//! checks that no password, code, token or Authorization header reached their output.
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -10,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use auth_tests::{PASSWORD, PHONE, PHONE_E164, base_env, code_in, register_body, tables, text};
 use serde_json::{Value, json};
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+const WRONG_PASSWORD: &str = "a wrong guess 42";
 
 /// Stops `cargo lambda watch` and the functions it started (one process group) on drop.
 struct Watch {
@@ -48,6 +52,8 @@ fn start_watch(env_file: &Path, port: u16, log: PathBuf) -> Watch {
         .args(["--invoke-port", &port.to_string()])
         .arg("--env-file")
         .arg(env_file)
+        // cargo lambda's own logs: at its default level it logs no request body or header.
+        .env_remove("RUST_LOG")
         .current_dir(workspace_root())
         .stdin(Stdio::null())
         .stdout(output.try_clone().expect("log handle"))
@@ -101,12 +107,15 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     ] {
         env.insert(name.to_owned(), std::env::var(name).expect(name));
     }
+    // The most verbose logging there is, for every crate: still no secret may reach the output.
+    env.insert("RUST_LOG".to_owned(), "trace".to_owned());
+    env.insert("AWS_LAMBDA_LOG_LEVEL".to_owned(), "TRACE".to_owned());
     let env_file = dir.join("functions.env");
     let lines: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     std::fs::write(&env_file, lines.join("\n")).expect("env file");
 
     let port = free_port();
-    let _watch = start_watch(&env_file, port, dir.join("watch.log"));
+    let watch = start_watch(&env_file, port, dir.join("watch.log"));
     let base = format!("http://127.0.0.1:{port}");
     // The first call to each function may compile it.
     let client = reqwest::Client::builder()
@@ -134,16 +143,17 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let token = body["registration_token"].as_str().unwrap();
+    let token = body["registration_token"].as_str().unwrap().to_owned();
 
     let (status, body) = post(
         &client,
         format!("{base}/auth/register/"),
-        register_body(token),
+        register_body(&token),
     )
     .await;
     assert_eq!(status, 201, "{body}");
     let user_id = body["user"]["id"].as_str().unwrap().to_owned();
+    let mut issued_tokens = vec![body["tokens"].clone()];
 
     let (status, body) = post(
         &client,
@@ -154,6 +164,7 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"], "Login successful.");
     let refresh = body["tokens"]["refresh"].as_str().unwrap().to_owned();
+    issued_tokens.push(body["tokens"].clone());
 
     let (status, body) = post(
         &client,
@@ -163,6 +174,7 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     .await;
     assert_eq!(status, 200, "{body}");
     let access = body["tokens"]["access"].as_str().unwrap().to_owned();
+    issued_tokens.push(body["tokens"].clone());
 
     let profile = client
         .get(format!("{base}/auth/profile/"))
@@ -174,6 +186,23 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     let profile: Value = profile.json().await.expect("JSON profile");
     assert_eq!(profile["id"], user_id.as_str());
     assert_eq!(profile["phone"], PHONE_E164);
+
+    let change = client
+        .post(format!("{base}/auth/password/change/"))
+        .bearer_auth(&access)
+        .header("content-type", "application/json")
+        .body(json!({ "old_password": PASSWORD, "new_password": NEW_PASSWORD }).to_string())
+        .send()
+        .await
+        .expect("POST password change");
+    assert_eq!(change.status().as_u16(), 204);
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/login/"),
+        json!({ "phone": PHONE, "password": WRONG_PASSWORD }),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
 
     let jwks: Value = client
         .get(format!("{base}/.well-known/jwks.json"))
@@ -233,4 +262,55 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
         .item
         .expect("the user is stored");
     assert_eq!(text(&user, "user_id"), Some(user_id.as_str()));
+
+    let mut secrets = vec![
+        PASSWORD.to_owned(),
+        NEW_PASSWORD.to_owned(),
+        WRONG_PASSWORD.to_owned(),
+        token,
+    ];
+    for pair in &issued_tokens {
+        for kind in ["access", "refresh"] {
+            secrets.push(pair[kind].as_str().unwrap().to_owned());
+        }
+    }
+    for name in ["LOCAL_JWT_SIGNING_KEY", "LOCAL_OTP_HMAC_SECRET"] {
+        secrets.push(env[name].clone());
+    }
+    assert_no_secret_logged(
+        &std::fs::read_to_string(&watch.log).expect("watch log"),
+        &code,
+        &secrets,
+    );
+}
+
+/// The functions' output (captured with cargo lambda's) holds their TRACE-level logs, and none of
+/// the secrets: `code` as a whole run of digits, the others anywhere, nor any Authorization
+/// header.
+fn assert_no_secret_logged(log: &str, code: &str, secrets: &[String]) {
+    assert!(
+        log.contains("logging started") && log.contains("DEBUG"),
+        "the functions' DEBUG output is captured: {log}"
+    );
+    assert!(
+        log.contains("otp_verified") && log.contains("login_succeeded"),
+        "the functions' output during requests is captured: {log}"
+    );
+    assert!(
+        !log.split(|c: char| !c.is_ascii_digit())
+            .any(|run| run == code),
+        "the OTP code reached the logs"
+    );
+    for secret in secrets {
+        let shown: String = secret.chars().take(12).collect();
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret reached the logs: {shown}..."
+        );
+    }
+    let lowercase = log.to_lowercase();
+    assert!(
+        !lowercase.contains("authorization") && !lowercase.contains("bearer "),
+        "an Authorization header reached the logs"
+    );
 }

@@ -246,3 +246,34 @@ async fn a_password_of_128_non_latin_characters_is_accepted() {
     let response = t.post(Endpoint::Register, body).await;
     assert_eq!(response.status, 201, "{:?}", response.body);
 }
+
+#[tokio::test]
+async fn a_common_password_is_400_and_nothing_is_stored() {
+    let t = TestApp::new().await;
+    let token = t.verified_token(PHONE, PHONE_E164).await;
+    for common in [
+        "password",
+        "12345678",
+        "Password123",
+        "QWERTYUIOP",
+        " iloveyou ",
+    ] {
+        let mut body = register_body(&token);
+        body["password"] = json!(common);
+        let response = t.post(Endpoint::Register, body).await;
+        assert_eq!(response.status, 400, "{common:?}");
+        assert_eq!(
+            response.body,
+            json!({ "error": "Invalid field 'password': this password is too common; choose a less common one." })
+        );
+    }
+    assert!(t.scan(&t.tables().users).await.is_empty());
+    assert!(t.scan(&t.tables().sessions).await.is_empty());
+    assert_eq!(
+        t.scan(&t.tables().registration_tokens).await.len(),
+        1,
+        "the token is not spent"
+    );
+    let ok = t.post(Endpoint::Register, register_body(&token)).await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+}

@@ -5,7 +5,7 @@ use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    auth_shared::telemetry::init();
     let app = App::from_env().await?;
     run(service_fn(|request| {
         handlers::password_reset_request(&app, request)
