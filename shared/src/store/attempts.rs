@@ -54,6 +54,10 @@ fn send_key(scope: SendScope, subject: &str, window: Window) -> String {
     format!("send#{name}#{subject}#{}", window.index)
 }
 
+/// One more hit in a fixed-window counter, refused at its limit.
+const COUNT_HIT: &str = "ADD hits :one SET expires_at = :end";
+const UNDER_LIMIT: &str = "attribute_not_exists(hits) OR hits < :limit";
+
 /// A corrupt count reads as the largest one, so that it refuses rather than allows.
 fn failures_in(item: &Item) -> u32 {
     get_num(item, "failures")
@@ -216,8 +220,8 @@ impl AttemptsTable {
         let update = Update::builder()
             .table_name(&self.name)
             .key("pk", text(send_key(scope, subject, window)))
-            .update_expression("ADD hits :one SET expires_at = :end")
-            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .update_expression(COUNT_HIT)
+            .condition_expression(UNDER_LIMIT)
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":end", num(window.ends_at))
             .expression_attribute_values(":limit", num(limit.into()))
@@ -238,8 +242,8 @@ impl AttemptsTable {
             .update_item()
             .table_name(&self.name)
             .key("pk", text(send_key(SendScope::Lookup, network, window)))
-            .update_expression("ADD hits :one SET expires_at = :end")
-            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .update_expression(COUNT_HIT)
+            .condition_expression(UNDER_LIMIT)
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":end", num(window.ends_at))
             .expression_attribute_values(":limit", num(limit.into()))
