@@ -72,6 +72,9 @@ pub enum AccountSlot {
     /// In back-off: exactly `expected` failures so far and the wait over; the slot sets the next
     /// wait, so parallel attempts get one slot between them.
     Gated { expected: u32, next_attempt_at: u64 },
+    /// From a network the account logged in from before: counted, but not held by the wait, so
+    /// strangers who take every slot of the back-off cannot keep the owner out.
+    Counted,
 }
 
 /// The pair's slot, or the refusal while it is blocked.
@@ -110,10 +113,12 @@ pub fn backoff_wait(limits: &Limits, failures: u32) -> Option<u64> {
     )
 }
 
-/// The account's slot, or the refusal while it waits out its back-off.
+/// The account's slot, or the refusal while it waits out its back-off. An attempt from a
+/// `known_network` (one the account logged in from recently) is counted but not held.
 pub fn account_slot(
     limits: &Limits,
     record: Option<AccountRecord>,
+    known_network: bool,
     now: u64,
 ) -> Result<AccountSlot, AuthError> {
     let next_after = |failures| backoff_wait(limits, failures).map_or(0, |wait| now + wait);
@@ -122,6 +127,9 @@ pub fn account_slot(
             next_attempt_at: next_after(1),
         });
     };
+    if known_network {
+        return Ok(AccountSlot::Counted);
+    }
     if record.next_attempt_at > now {
         return Err(AuthError::BackingOff {
             retry_after: record.next_attempt_at - now,
@@ -295,31 +303,36 @@ mod tests {
             })
         };
         assert_eq!(
-            account_slot(&limits, None, now).unwrap(),
+            account_slot(&limits, None, false, now).unwrap(),
             AccountSlot::Restart { next_attempt_at: 0 }
         );
         assert_eq!(
-            account_slot(&limits, record(8, 0), now).unwrap(),
+            account_slot(&limits, record(8, 0), false, now).unwrap(),
             AccountSlot::Free
         );
         // The tenth failure sets the first wait.
         assert_eq!(
-            account_slot(&limits, record(9, 0), now).unwrap(),
+            account_slot(&limits, record(9, 0), false, now).unwrap(),
             AccountSlot::Gated {
                 expected: 9,
                 next_attempt_at: now + 30
             }
         );
         assert!(matches!(
-            account_slot(&limits, record(10, now + 5), now),
+            account_slot(&limits, record(10, now + 5), false, now),
             Err(AuthError::BackingOff { retry_after: 5 })
         ));
         assert_eq!(
-            account_slot(&limits, record(10, now), now).unwrap(),
+            account_slot(&limits, record(10, now), false, now).unwrap(),
             AccountSlot::Gated {
                 expected: 10,
                 next_attempt_at: now + 60
             }
+        );
+        // A network the account logged in from is counted, never held.
+        assert_eq!(
+            account_slot(&limits, record(50, now + 3000), true, now).unwrap(),
+            AccountSlot::Counted
         );
     }
 

@@ -312,3 +312,24 @@ async fn a_wrong_password_on_account_deletion_counts_toward_the_back_off() {
     }
     assert_backing_off(&login_from(&t, PASSWORD, "203.0.113.90").await, 30);
 }
+
+#[tokio::test]
+async fn the_owner_on_a_network_they_logged_in_from_is_not_held_by_the_back_off() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let home = "203.0.113.20";
+    assert_eq!(login_from(&t, PASSWORD, home).await.status, 200);
+    fail_from_ten_networks(&t).await;
+
+    // Strangers hold the account's back-off, and a new network waits it out...
+    assert_backing_off(&login_from(&t, PASSWORD, "203.0.113.21").await, 30);
+    // ...but the owner's own network is counted, not held: a typo there still counts.
+    assert_eq!(login_from(&t, "a typo", home).await.status, 401);
+    assert_eq!(account_failures(&t).await, 11);
+    assert_eq!(login_from(&t, PASSWORD, home).await.status, 200);
+    assert!(
+        t.get_item(&t.tables().attempts, "pk", ACCOUNT_KEY)
+            .await
+            .is_none()
+    );
+}

@@ -257,6 +257,7 @@ pub async fn match_code(
             kind: FailureKind::Verify,
             pair: AttemptsTable::pair_record(pair.as_ref(), now),
             account: None,
+            known_network: false,
             code: Some(CodeSlot {
                 purpose,
                 budget,

@@ -36,6 +36,8 @@ pub(crate) struct Guards<'a> {
     pub pair: Option<PairRecord>,
     /// `None` when the account's back-off does not guard this attempt.
     pub account: Option<Option<AccountRecord>>,
+    /// The account logged in from this network recently: its attempts are counted, not held.
+    pub known_network: bool,
     pub code: Option<CodeSlot>,
 }
 
@@ -107,7 +109,7 @@ pub(crate) async fn take_slot(
             )?,
         );
         if let Some(account) = guards.account {
-            let slot = limits::account_slot(limits, account, now)?;
+            let slot = limits::account_slot(limits, account, guards.known_network, now)?;
             transaction = transaction.step(
                 Step::Account,
                 app.attempts

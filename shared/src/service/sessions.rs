@@ -79,12 +79,13 @@ pub async fn login(
 ) -> Result<TokenPair, AuthError> {
     let now = now();
     let limits = &app.config.limits;
-    let [pair, account, user, stored_code] = store::get_items(
+    let [pair, account, known, user, stored_code] = store::get_items(
         &app.dynamodb,
         [
             app.attempts
                 .pair_item_key(FailureKind::Login, phone, &caller.network),
             app.attempts.account_item_key(phone),
+            app.attempts.known_network_item_key(phone, &caller.network),
             app.users.item_key(phone),
             app.otps.item_key(phone, OtpPurpose::Login),
         ],
@@ -118,6 +119,7 @@ pub async fn login(
             } else {
                 Some(account)
             },
+            known_network: AttemptsTable::is_known_network(known.as_ref(), now),
             code: code_slot,
         },
         now,
@@ -173,7 +175,16 @@ pub async fn login(
             app.attempts
                 .clear_pair(FailureKind::Login, phone, &caller.network)?,
         )
-        .step(LoginStep::Clear, app.attempts.clear_account(phone)?);
+        .step(LoginStep::Clear, app.attempts.clear_account(phone)?)
+        .step(
+            LoginStep::Clear,
+            app.attempts.remember_network(
+                phone,
+                &caller.network,
+                limits.account_failure_memory_seconds,
+                now,
+            )?,
+        );
     if let Some(hash) = &code_hash {
         transaction = transaction.step(
             LoginStep::Code,
@@ -239,6 +250,7 @@ pub(crate) async fn confirm_password(
             kind: FailureKind::Login,
             pair: AttemptsTable::pair_record(pair.as_ref(), now),
             account: Some(AttemptsTable::account_record(account.as_ref(), now)),
+            known_network: false,
             code: None,
         },
         now,

@@ -42,6 +42,10 @@ fn account_key(phone: &PhoneNumber) -> String {
     format!("acct#{phone}")
 }
 
+fn known_key(phone: &PhoneNumber, network: &str) -> String {
+    format!("known#{phone}#{network}")
+}
+
 fn send_key(scope: SendScope, subject: &str, window: Window) -> String {
     let name = match scope {
         SendScope::Phone => "phone",
@@ -76,6 +80,34 @@ impl AttemptsTable {
 
     pub fn account_item_key(&self, phone: &PhoneNumber) -> ItemKey {
         ItemKey::new(&self.name, "pk", &account_key(phone))
+    }
+
+    /// Where the mark that `phone` logged in from `network` is, for a batch read.
+    pub fn known_network_item_key(&self, phone: &PhoneNumber, network: &str) -> ItemKey {
+        ItemKey::new(&self.name, "pk", &known_key(phone, network))
+    }
+
+    /// True when `item` is a live mark of a successful login from the network.
+    pub fn is_known_network(item: Option<&Item>, now: u64) -> bool {
+        item.is_some_and(|item| is_live(item, now))
+    }
+
+    /// Marks `network` as one `phone` logged in from, for `memory_seconds` (in the transaction
+    /// of the login).
+    pub fn remember_network(
+        &self,
+        phone: &PhoneNumber,
+        network: &str,
+        memory_seconds: u64,
+        now: u64,
+    ) -> Result<TransactWriteItem, AuthError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.name)
+            .item("pk", text(known_key(phone, network)))
+            .item(EXPIRES_AT, num(now + memory_seconds))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// The live pair record in `item` (none when absent or expired).
@@ -179,6 +211,10 @@ impl AttemptsTable {
                 .expression_attribute_values(":expected", num(expected.into()))
                 .expression_attribute_values(":counted", num(u64::from(expected) + 1))
                 .expression_attribute_values(":next", num(next_attempt_at)),
+            AccountSlot::Counted => update
+                .update_expression("ADD failures :one SET expires_at = :end")
+                .condition_expression("expires_at > :now")
+                .expression_attribute_values(":one", num(1)),
         };
         let update = update.build().map_err(AuthError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
