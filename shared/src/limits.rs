@@ -72,8 +72,9 @@ pub enum AccountSlot {
     /// In back-off: exactly `expected` failures so far and the wait over; the slot sets the next
     /// wait, so parallel attempts get one slot between them.
     Gated { expected: u32, next_attempt_at: u64 },
-    /// From a network the account logged in from before: counted, but not held by the wait, so
-    /// strangers who take every slot of the back-off cannot keep the owner out.
+    /// Exempt from the wait (a network the account logged in from before, or a step-up code):
+    /// counted, but not held, so strangers who take every slot of the back-off cannot keep the
+    /// owner out.
     Counted,
 }
 
@@ -113,12 +114,13 @@ pub fn backoff_wait(limits: &Limits, failures: u32) -> Option<u64> {
     )
 }
 
-/// The account's slot, or the refusal while it waits out its back-off. An attempt from a
-/// `known_network` (one the account logged in from recently) is counted but not held.
+/// The account's slot, or the refusal while it waits out its back-off. An attempt
+/// `exempt_from_wait` (from a network the account logged in from recently, or with a step-up
+/// code) is counted but not held.
 pub fn account_slot(
     limits: &Limits,
     record: Option<AccountRecord>,
-    known_network: bool,
+    exempt_from_wait: bool,
     now: u64,
 ) -> Result<AccountSlot, AuthError> {
     let next_after = |failures| backoff_wait(limits, failures).map_or(0, |wait| now + wait);
@@ -127,7 +129,7 @@ pub fn account_slot(
             next_attempt_at: next_after(1),
         });
     };
-    if known_network {
+    if exempt_from_wait {
         return Ok(AccountSlot::Counted);
     }
     if record.next_attempt_at > now {
@@ -143,6 +145,13 @@ pub fn account_slot(
         expected: record.failures,
         next_attempt_at: next_after(counted),
     })
+}
+
+/// Of a code's `max_attempts` guesses, how many may be made without its verification id: all but
+/// two, so that strangers (who have no id) always leave the client that asked for the code at
+/// least two tries, and the total per code stays `max_attempts`.
+pub fn anonymous_guesses(max_attempts: u32) -> u32 {
+    max_attempts.saturating_sub(2).max(1)
 }
 
 /// True when a right password alone no longer logs in: the account has had

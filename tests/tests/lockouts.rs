@@ -184,7 +184,7 @@ async fn after_the_maximum_failures_the_right_password_needs_a_code_by_sms() {
 }
 
 #[tokio::test]
-async fn a_step_up_code_needs_the_password_too_and_strangers_cannot_use_it_up() {
+async fn strangers_cannot_use_up_a_step_up_code_and_a_right_password_costs_the_owner_no_wait() {
     let t = TestApp::new().await;
     t.registered_user(PHONE, PHONE_E164).await;
     fail_from_ten_networks(&t).await;
@@ -193,9 +193,22 @@ async fn a_step_up_code_needs_the_password_too_and_strangers_cannot_use_it_up() 
     assert_code_required(&stepped_up);
     let verification_id = stepped_up.body["verification_id"].as_str().unwrap();
     let code = t.last_code_for(PHONE_E164).unwrap();
+    let account = t
+        .get_item(&t.tables().attempts, "pk", ACCOUNT_KEY)
+        .await
+        .unwrap();
+    assert_eq!(
+        num(&account, "failures"),
+        Some(100),
+        "the right password was refunded"
+    );
+    assert!(
+        num(&account, "next_attempt_at").unwrap() < now(),
+        "and started no new wait"
+    );
 
     // Strangers guessing without the verification id spend only the anonymous budget.
-    for i in 0..5 {
+    for i in 0..3 {
         let guess = login_with(
             &t,
             json!({ "phone": PHONE, "password": "a guess", "code": other_code(&code) }),
@@ -216,17 +229,6 @@ async fn a_step_up_code_needs_the_password_too_and_strangers_cannot_use_it_up() 
         "Too many incorrect attempts for this code. Request a new code."
     );
 
-    // The right code with a wrong password is still a wrong password.
-    let wrong_password = login_with(
-        &t,
-        json!({ "phone": PHONE, "password": "not it", "code": code,
-                "verification_id": verification_id }),
-        "203.0.113.81",
-    )
-    .await;
-    assert_eq!(wrong_password.status, 401);
-    assert_eq!(wrong_password.error(), "Invalid phone number or password.");
-
     let owner = login_with(
         &t,
         json!({ "phone": PHONE, "password": PASSWORD, "code": code,
@@ -235,6 +237,44 @@ async fn a_step_up_code_needs_the_password_too_and_strangers_cannot_use_it_up() 
     )
     .await;
     assert_eq!(owner.status, 200, "{:?}", owner.body);
+}
+
+#[tokio::test]
+async fn a_right_step_up_code_with_a_wrong_password_is_spent_and_counted() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    fail_from_ten_networks(&t).await;
+    set_failures(&t, 100).await;
+    let stepped_up = login_from(&t, PASSWORD, "203.0.113.85").await;
+    let verification_id = stepped_up.body["verification_id"].as_str().unwrap();
+    let code = t.last_code_for(PHONE_E164).unwrap();
+
+    let wrong_password = login_with(
+        &t,
+        json!({ "phone": PHONE, "password": "not it", "code": code,
+                "verification_id": verification_id }),
+        "203.0.113.86",
+    )
+    .await;
+
+    assert_eq!(wrong_password.status, 401);
+    assert_eq!(wrong_password.error(), "Invalid phone number or password.");
+    assert!(
+        t.otp_for(PHONE_E164, "login").await.is_none(),
+        "one password guess per code, not one per code try"
+    );
+    assert_eq!(account_failures(&t).await, 101);
+    let again = login_with(
+        &t,
+        json!({ "phone": PHONE, "password": PASSWORD, "code": code,
+                "verification_id": verification_id }),
+        "203.0.113.85",
+    )
+    .await;
+    assert_eq!(
+        again.error(),
+        "No active OTP for this phone number. Request a new code."
+    );
 }
 
 #[tokio::test]

@@ -68,13 +68,17 @@ async fn a_used_code_cannot_be_verified_twice() {
 #[tokio::test]
 async fn a_wrong_code_is_400_with_the_attempts_left() {
     let t = TestApp::with_env(&[("LOCKOUT_MAX_FAILURES", "10")]).await;
-    let code = sent_code(&t).await;
+    let sent = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    let id = sent.body["verification_id"].as_str().unwrap().to_owned();
+    let code = t.last_code_for(PHONE_E164).unwrap();
 
     for expected_left in [4, 3, 2, 1, 0] {
         let response = t
             .post(
                 Endpoint::Verify,
-                json!({ "phone": PHONE, "code": other_code(&code) }),
+                json!({ "phone": PHONE, "code": other_code(&code), "verification_id": id }),
             )
             .await;
         assert_eq!(response.status, 400);
@@ -84,11 +88,14 @@ async fn a_wrong_code_is_400_with_the_attempts_left() {
         );
     }
     let otp = t.otp(PHONE_E164).await.unwrap();
-    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(5));
+    assert_eq!(num(&otp, "failed_attempts"), Some(5));
 
     // Five wrong tries kill the code: even the right one is refused now.
     let dead = t
-        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .post(
+            Endpoint::Verify,
+            json!({ "phone": PHONE, "code": code, "verification_id": id }),
+        )
         .await;
     assert_eq!(dead.status, 400);
     assert_eq!(
@@ -96,6 +103,39 @@ async fn a_wrong_code_is_400_with_the_attempts_left() {
         "Too many incorrect attempts for this code. Request a new code."
     );
     assert!(t.scan(&t.tables().registration_tokens).await.is_empty());
+}
+
+#[tokio::test]
+async fn without_the_verification_id_a_code_takes_three_wrong_tries() {
+    let t = TestApp::with_env(&[("LOCKOUT_MAX_FAILURES", "10")]).await;
+    let code = sent_code(&t).await;
+
+    for expected_left in [2, 1, 0] {
+        let response = t
+            .post(
+                Endpoint::Verify,
+                json!({ "phone": PHONE, "code": other_code(&code) }),
+            )
+            .await;
+        assert_eq!(
+            response.body,
+            json!({ "error": "Incorrect OTP.", "attempts_left": expected_left })
+        );
+    }
+    let otp = t.otp(PHONE_E164).await.unwrap();
+    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(3));
+    assert_eq!(
+        num(&otp, "failed_attempts"),
+        Some(3),
+        "the total counts them too"
+    );
+    let spent = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+    assert_eq!(
+        spent.error(),
+        "Too many incorrect attempts for this code. Request a new code."
+    );
 }
 
 #[tokio::test]
@@ -119,7 +159,11 @@ async fn attempts_left_also_reflects_the_lockout_of_the_phone_and_ip_pair() {
 #[tokio::test]
 async fn three_failures_block_the_phone_and_ip_pair_for_an_hour() {
     let t = TestApp::new().await;
-    let code = sent_code(&t).await;
+    let sent = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    let id = sent.body["verification_id"].clone();
+    let code = t.last_code_for(PHONE_E164).unwrap();
     for _ in 0..3 {
         t.post(
             Endpoint::Verify,
@@ -140,11 +184,12 @@ async fn three_failures_block_the_phone_and_ip_pair_for_an_hour() {
         "a blocked try is not evaluated"
     );
 
-    // The block is per (phone, IP): the owner on another network can still verify.
+    // The block is per (phone, IP): the owner on another network can still verify, with the
+    // tries of the verification id that strangers' guesses do not spend.
     let elsewhere = t
         .post_from(
             Endpoint::Verify,
-            json!({ "phone": PHONE, "code": code }),
+            json!({ "phone": PHONE, "code": code, "verification_id": id }),
             "198.51.100.9",
         )
         .await;
@@ -262,8 +307,8 @@ async fn strangers_without_the_verification_id_cannot_use_up_the_owners_code() {
     let verification_id = sent.body["verification_id"].as_str().unwrap().to_owned();
     let code = t.last_code_for(PHONE_E164).unwrap();
 
-    // Five wrong guesses from five networks, without the id: the anonymous budget is spent.
-    for i in 0..5 {
+    // Three wrong guesses from three networks, without the id: the anonymous budget is spent.
+    for i in 0..3 {
         let guess = t
             .post_from(
                 Endpoint::Verify,
@@ -297,17 +342,17 @@ async fn strangers_without_the_verification_id_cannot_use_up_the_owners_code() {
         "No active OTP for this phone number. Request a new code."
     );
     let otp = t.otp(PHONE_E164).await.unwrap();
-    assert_eq!(num(&otp, "failed_attempts"), Some(0));
-    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(5));
+    assert_eq!(num(&otp, "failed_attempts"), Some(3));
+    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(3));
 
-    // The client that asked for the code still has all of its tries.
+    // The client that asked for the code still has the two tries strangers cannot take.
     let wrong = t
         .post(
             Endpoint::Verify,
             json!({ "phone": PHONE, "code": other_code(&code), "verification_id": verification_id }),
         )
         .await;
-    assert_eq!(wrong.body["attempts_left"], 2, "the pair's limit is lower");
+    assert_eq!(wrong.body["attempts_left"], 1);
     let owner = t
         .post(
             Endpoint::Verify,

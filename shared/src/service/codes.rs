@@ -245,6 +245,9 @@ pub async fn match_code(
     )
     .await?;
     let budget = guess.budget();
+    let pair = AttemptsTable::pair_record(pair.as_ref(), now);
+    // A blocked pair is told so before anything about the code.
+    limits::pair_slot(&app.config.limits, pair, now)?;
     let stored = OtpsTable::live(otp.as_ref(), now);
     guard::admit_guess(stored.as_ref(), &budget, app.config.otp_max_attempts)?;
     let stored = stored.ok_or(AuthError::NoActiveOtp)?;
@@ -255,9 +258,9 @@ pub async fn match_code(
             phone,
             network: &caller.network,
             kind: FailureKind::Verify,
-            pair: AttemptsTable::pair_record(pair.as_ref(), now),
+            pair,
             account: None,
-            known_network: false,
+            exempt_from_wait: false,
             code: Some(CodeSlot {
                 purpose,
                 budget,

@@ -36,8 +36,9 @@ pub(crate) struct Guards<'a> {
     pub pair: Option<PairRecord>,
     /// `None` when the account's back-off does not guard this attempt.
     pub account: Option<Option<AccountRecord>>,
-    /// The account logged in from this network recently: its attempts are counted, not held.
-    pub known_network: bool,
+    /// The attempt is counted against the account but not held by its back-off: it comes from a
+    /// network the account logged in from recently, or carries a step-up code (proof of the phone).
+    pub exempt_from_wait: bool,
     pub code: Option<CodeSlot>,
 }
 
@@ -47,6 +48,8 @@ pub(crate) struct Taken {
     pub pair_left: u32,
     /// The account's failures counting this attempt, when the account guards it.
     pub account_failures: Option<u32>,
+    /// The account's record as it was before this attempt was counted.
+    pub account_before: Option<AccountRecord>,
     /// Wrong guesses the code's budget still allows after this one.
     pub code_left: Option<u32>,
 }
@@ -55,6 +58,18 @@ pub(crate) struct Taken {
 /// each retry starts from the state the refusal reported, so each makes progress.
 const SLOT_ATTEMPTS: usize = 6;
 
+/// Guesses a code still allows this guess and after it (0 when it allows none).
+fn guesses_left(stored: &StoredOtp, budget: &GuessBudget, max_attempts: u32) -> u32 {
+    let total = max_attempts.saturating_sub(stored.failed_attempts);
+    match budget {
+        GuessBudget::Verified(_) => total,
+        GuessBudget::Anonymous => total.min(
+            limits::anonymous_guesses(max_attempts)
+                .saturating_sub(stored.anonymous_failed_attempts),
+        ),
+    }
+}
+
 /// Refuses a guess the code cannot take: none live, another verification id, budget spent.
 pub(crate) fn admit_guess(
     stored: Option<&StoredOtp>,
@@ -62,26 +77,15 @@ pub(crate) fn admit_guess(
     max_attempts: u32,
 ) -> Result<(), AuthError> {
     let stored = stored.ok_or(AuthError::NoActiveOtp)?;
-    let used = match budget {
-        GuessBudget::Verified(id_hash) => {
-            if stored.verification_hash.as_deref() != Some(id_hash.as_str()) {
-                return Err(AuthError::NoActiveOtp);
-            }
-            stored.failed_attempts
-        }
-        GuessBudget::Anonymous => stored.anonymous_failed_attempts,
-    };
-    if used >= max_attempts {
+    if let GuessBudget::Verified(id_hash) = budget
+        && stored.verification_hash.as_deref() != Some(id_hash.as_str())
+    {
+        return Err(AuthError::NoActiveOtp);
+    }
+    if guesses_left(stored, budget, max_attempts) == 0 {
         return Err(AuthError::OtpAttemptsExhausted);
     }
     Ok(())
-}
-
-fn used_by(stored: &StoredOtp, budget: &GuessBudget) -> u32 {
-    match budget {
-        GuessBudget::Verified(_) => stored.failed_attempts,
-        GuessBudget::Anonymous => stored.anonymous_failed_attempts,
-    }
 }
 
 /// Takes the attempt's slot: one transaction that counts it against the pair, the account (when
@@ -109,7 +113,7 @@ pub(crate) async fn take_slot(
             )?,
         );
         if let Some(account) = guards.account {
-            let slot = limits::account_slot(limits, account, guards.known_network, now)?;
+            let slot = limits::account_slot(limits, account, guards.exempt_from_wait, now)?;
             transaction = transaction.step(
                 Step::Account,
                 app.attempts
@@ -124,7 +128,7 @@ pub(crate) async fn take_slot(
                     guards.phone,
                     code.purpose,
                     &code.budget,
-                    max_attempts,
+                    (max_attempts, limits::anonymous_guesses(max_attempts)),
                     now,
                 )?,
             );
@@ -136,8 +140,9 @@ pub(crate) async fn take_slot(
                     account_failures: guards
                         .account
                         .map(|record| record.map_or(1, |r| r.failures.saturating_add(1))),
+                    account_before: guards.account.flatten(),
                     code_left: guards.code.as_ref().map(|code| {
-                        max_attempts.saturating_sub(used_by(&code.stored, &code.budget) + 1)
+                        guesses_left(&code.stored, &code.budget, max_attempts).saturating_sub(1)
                     }),
                 });
             }

@@ -91,6 +91,9 @@ pub async fn login(
         ],
     )
     .await?;
+    let pair = AttemptsTable::pair_record(pair.as_ref(), now);
+    // A blocked pair is told so before anything about the account or a code.
+    limits::pair_slot(limits, pair, now)?;
     let account: Option<AccountRecord> = AttemptsTable::account_record(account.as_ref(), now);
     let step_up = limits::step_up_required(limits, account);
     let code_slot = match (&code, step_up) {
@@ -113,13 +116,11 @@ pub async fn login(
             phone,
             network: &caller.network,
             kind: FailureKind::Login,
-            pair: AttemptsTable::pair_record(pair.as_ref(), now),
-            account: if code_slot.is_some() {
-                None
-            } else {
-                Some(account)
-            },
-            known_network: AttemptsTable::is_known_network(known.as_ref(), now),
+            pair,
+            account: Some(account),
+            // A step-up code proves the phone; a known network is the owner's usual one.
+            exempt_from_wait: code_slot.is_some()
+                || AttemptsTable::is_known_network(known.as_ref(), now),
             code: code_slot,
         },
         now,
@@ -146,10 +147,32 @@ pub async fn login(
         password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let Some(user) = user.filter(|_| matches) else {
         record_wrong_password(app, caller, subject, &taken);
+        if let Some(hash) = &code_hash {
+            // A right code with a wrong password: the code is spent, so that whoever reads the
+            // SMS (a SIM swap, say) gets one password guess from it, not one per code try.
+            let spend = app.otps.consume(phone, OtpPurpose::Login, hash, now)?;
+            if let Err(TransactionError::Storage(error)) = Transaction::new()
+                .step((), spend)
+                .commit(&app.dynamodb)
+                .await
+            {
+                tracing::warn!(%error, "could not spend a step-up code");
+            }
+        }
         return Err(AuthError::InvalidCredentials);
     };
     if step_up && code_hash.is_none() {
         audit::record(AuditEvent::StepUpRequired, caller, subject());
+        // The right password was no guess: it must not start a new wait for the owner (the
+        // code, when sent, is then entered without being held by the back-off anyway).
+        if let Some(counted) = taken.account_failures
+            && let Err(error) = app
+                .attempts
+                .refund_account_slot(phone, taken.account_before, counted)
+                .await
+        {
+            tracing::warn!(%error, "could not refund the step-up attempt");
+        }
         return Err(
             match send_otp(app, phone, caller, OtpPurpose::Login).await? {
                 Ok(sent) => AuthError::CodeRequired {
@@ -250,7 +273,7 @@ pub(crate) async fn confirm_password(
             kind: FailureKind::Login,
             pair: AttemptsTable::pair_record(pair.as_ref(), now),
             account: Some(AttemptsTable::account_record(account.as_ref(), now)),
-            known_network: false,
+            exempt_from_wait: false,
             code: None,
         },
         now,

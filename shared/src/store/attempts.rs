@@ -220,6 +220,56 @@ impl AttemptsTable {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Undoes the count of an attempt that turned out not to be a guess (a right password that
+    /// only earned a step-up code): puts the account back as it was `before`, unless another
+    /// attempt was counted since (its count is then no longer `counted`). Best effort.
+    pub async fn refund_account_slot(
+        &self,
+        phone: &PhoneNumber,
+        before: Option<AccountRecord>,
+        counted: u32,
+    ) -> Result<(), AuthError> {
+        let key = text(account_key(phone));
+        let counted = num(counted.into());
+        let refused = match before {
+            None => self
+                .client
+                .delete_item()
+                .table_name(&self.name)
+                .key("pk", key)
+                .condition_expression("failures = :counted")
+                .expression_attribute_values(":counted", counted)
+                .send()
+                .await
+                .err()
+                .map(|error| {
+                    let moved_on = error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception());
+                    (moved_on, unavailable(error))
+                }),
+            Some(before) => self
+                .client
+                .update_item()
+                .table_name(&self.name)
+                .key("pk", key)
+                .update_expression("SET failures = :failures, next_attempt_at = :next")
+                .condition_expression("failures = :counted")
+                .expression_attribute_values(":counted", counted)
+                .expression_attribute_values(":failures", num(before.failures.into()))
+                .expression_attribute_values(":next", num(before.next_attempt_at))
+                .send()
+                .await
+                .err()
+                .map(|error| (condition_failed(&error), unavailable(error))),
+        };
+        match refused {
+            // Another attempt was counted since: its count stands.
+            None | Some((true, _)) => Ok(()),
+            Some((false, error)) => Err(error),
+        }
+    }
+
     fn delete(&self, key: String) -> Result<TransactWriteItem, AuthError> {
         let delete = Delete::builder()
             .table_name(&self.name)

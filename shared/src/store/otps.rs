@@ -16,9 +16,10 @@ use crate::phone::PhoneNumber;
 pub struct StoredOtp {
     pub code_hash: String,
     pub verification_hash: Option<String>,
-    /// Wrong guesses that carried the code's verification id.
+    /// Guesses counted against the code, with or without its verification id.
     pub failed_attempts: u32,
-    /// Wrong guesses without a verification id (clients that do not send one, or strangers).
+    /// The part of them made without a verification id (clients that do not send one, or
+    /// strangers).
     pub anonymous_failed_attempts: u32,
     pub expires_at: u64,
 }
@@ -33,13 +34,14 @@ pub struct NewOtp<'a> {
     pub resend_at: u64,
 }
 
-/// Which of a code's two guess budgets a guess is counted against.
+/// How a guess is counted against a code: every guess against the code's total budget, and a
+/// guess without the verification id also against the smaller anonymous budget, so strangers
+/// (who have no id) can never spend the whole of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuessBudget {
-    /// The guess carried this verification id (hashed): only the holder of the id, the client
-    /// that asked for the code, can spend this budget.
+    /// The guess carried this verification id (hashed): the client that asked for the code.
     Verified(String),
-    /// No verification id: a budget of its own, so strangers cannot spend the holder's.
+    /// No verification id.
     Anonymous,
 }
 
@@ -94,15 +96,16 @@ impl OtpsTable {
     }
 
     /// Counts one guess against the code before it is compared (for the transaction that takes
-    /// the slot): refused once the budget is spent, the code is gone or expired, or the
-    /// verification id is not the code's, so parallel guesses can never exceed `max_attempts`.
-    /// A right guess spends its slot too; `consume` then deletes the code.
+    /// the slot): refused once `max_attempts` guesses were counted (or `max_anonymous` without
+    /// the id), the code is gone or expired, or the verification id is not the code's, so
+    /// parallel guesses can never exceed the budgets. A right guess spends its slot too;
+    /// `consume` then deletes the code.
     pub fn take_guess_slot(
         &self,
         phone: &PhoneNumber,
         purpose: OtpPurpose,
         budget: &GuessBudget,
-        max_attempts: u32,
+        (max_attempts, max_anonymous): (u32, u32),
         now: u64,
     ) -> Result<TransactWriteItem, AuthError> {
         let update = Update::builder()
@@ -120,8 +123,12 @@ impl OtpsTable {
                 )
                 .expression_attribute_values(":id", text(verification_hash)),
             GuessBudget::Anonymous => update
-                .update_expression("ADD anonymous_failed_attempts :one")
-                .condition_expression("anonymous_failed_attempts < :max AND expires_at > :now"),
+                .update_expression("ADD failed_attempts :one, anonymous_failed_attempts :one")
+                .condition_expression(
+                    "anonymous_failed_attempts < :anonymous AND failed_attempts < :max \
+                     AND expires_at > :now",
+                )
+                .expression_attribute_values(":anonymous", num(max_anonymous.into())),
         };
         let update = update.build().map_err(AuthError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())

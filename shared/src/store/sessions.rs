@@ -219,7 +219,11 @@ impl SessionsTable {
             .key("user_id", text(&session.user_id))
             .key("sk", text(session_key(&session.session_id)))
             .update_expression("SET credentials_version = :next")
-            .condition_expression("attribute_exists(sk)")
+            .condition_expression(format!(
+                "attribute_exists(sk) AND {}",
+                is_version("credentials_version", session.credentials_version)
+            ))
+            .expression_attribute_values(":version", num(session.credentials_version))
             .expression_attribute_values(":next", num(to))
             .build()
             .map_err(AuthError::internal)?;
