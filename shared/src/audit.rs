@@ -2,16 +2,8 @@
 //! `audit` (JSON lines in Lambda). They carry the masked phone, the client IP and the request id,
 //! and never a code, token or password.
 
+use crate::http::Caller;
 use crate::phone::PhoneNumber;
-
-/// Who made the request, as API Gateway saw it.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub ip: String,
-    /// What per-IP limits count: the address, or its /64 for IPv6 (`limits::network_of`).
-    pub network: String,
-    pub request_id: String,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditEvent {

@@ -7,7 +7,6 @@ use std::str::FromStr;
 use phonenumber::country;
 use secrecy::SecretString;
 
-use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 
 /// Secrets shorter than this are refused: they would make the keys derived from them guessable.
@@ -236,14 +235,6 @@ impl Config {
                 .is_some_and(|region| region.country_code() == country_code);
         }
         self.allowed_country_codes.contains(&country_code)
-    }
-
-    /// Normalises a phone number from a request; configured test numbers are accepted even
-    /// where libphonenumber calls them invalid.
-    pub fn parse_phone(&self, input: &str) -> Result<PhoneNumber, AuthError> {
-        PhoneNumber::parse_allowing(input, self.default_region, |e164| {
-            self.test_otp_numbers.contains_key(e164)
-        })
     }
 }
 

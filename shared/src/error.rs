@@ -1,7 +1,6 @@
 //! The one error type of the service and its single mapping to an HTTP response.
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Response};
+use lambda_http::http::{HeaderName, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -104,16 +103,10 @@ impl AuthError {
         }
     }
 
-    pub fn into_response(self) -> Response<Body> {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %ErrorChain(&self), "request failed");
-        } else {
-            // Only the status: validation messages can echo what the client sent.
-            tracing::info!(status = status.as_u16(), "request refused");
-        }
+    /// The JSON body of the refusal: `{"error", ...}` with the fields some errors carry.
+    pub fn body(&self) -> Value {
         let mut body = json!({ "error": self.to_string() });
-        match &self {
+        match self {
             Self::IncorrectOtp { attempts_left } => {
                 body["attempts_left"] = Value::from(*attempts_left);
             }
@@ -125,34 +118,44 @@ impl AuthError {
             }
             _ => {}
         }
-        let retry_after = self.retry_after();
-        let allow = match self {
-            Self::MethodNotAllowed { allow } => Some(allow),
-            _ => None,
-        };
-        let bearer_challenge = match self {
+        if let Some(seconds) = self.retry_after() {
+            body["retry_after"] = Value::from(seconds);
+        }
+        body
+    }
+
+    /// The headers the refusal carries besides the JSON body.
+    pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers = Vec::new();
+        if let Some(seconds) = self.retry_after() {
+            headers.push((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        }
+        if let Self::MethodNotAllowed { allow } = self {
+            headers.push((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        let challenge = match self {
             Self::MissingToken => Some("Bearer"),
             Self::InvalidToken => Some("Bearer error=\"invalid_token\""),
             _ => None,
         };
-        if let Some(seconds) = retry_after {
-            body["retry_after"] = Value::from(seconds);
-        }
-        let mut response = crate::http::json_response(status, &body);
-        let headers = response.headers_mut();
-        if let Some(seconds) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        if let Some(allow) = allow {
-            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        if let Some(challenge) = bearer_challenge {
-            headers.insert(
+        if let Some(challenge) = challenge {
+            headers.push((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
-            );
+            ));
         }
-        response
+        headers
+    }
+
+    /// Logs the error: a server error with its cause chain, a refusal by its status only
+    /// (validation messages can echo what the client sent).
+    pub fn log(&self) {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %ErrorChain(self), "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), "request refused");
+        }
     }
 }
 

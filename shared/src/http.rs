@@ -6,8 +6,16 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::audit::Caller;
 use crate::error::AuthError;
+
+/// Who made the request, as API Gateway saw it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub ip: String,
+    /// What per-IP limits count: the address, or its /64 for IPv6 (`limits::network_of`).
+    pub network: String,
+    pub request_id: String,
+}
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -167,6 +175,14 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     response
 }
 
+/// The response of a refusal or failure: the error's status, JSON body and headers.
+pub fn error_response(error: AuthError) -> Response<Body> {
+    error.log();
+    let mut response = json_response(error.status(), &error.body());
+    response.headers_mut().extend(error.headers());
+    response
+}
+
 /// 204 for a success without a body; errors go through their one mapping.
 pub fn respond_no_content(
     outcome: Result<(), AuthError>,
@@ -180,7 +196,7 @@ pub fn respond_no_content(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(error) => error.into_response(),
+        Err(error) => error_response(error),
     })
 }
 
@@ -191,6 +207,6 @@ pub fn respond<T: Serialize>(
 ) -> Result<Response<Body>, std::convert::Infallible> {
     Ok(match outcome {
         Ok(body) => json_response(status, &body),
-        Err(error) => error.into_response(),
+        Err(error) => error_response(error),
     })
 }

@@ -2,6 +2,7 @@
 //! the DynamoDB storage and the HTTP handlers, so that all of it is testable in-process.
 
 pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod handlers;
@@ -24,16 +25,14 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SmsProviderConfig};
 use crate::otp::OtpHasher;
+use crate::phone::PhoneParser;
 use crate::secrets::AppSecrets;
 use crate::sms::SmsSender;
-use crate::store::attempts::AttemptsTable;
-use crate::store::otps::OtpsTable;
-use crate::store::registration_tokens::RegistrationTokensTable;
-use crate::store::sessions::SessionsTable;
+use crate::store::Store;
 use crate::store::signing_keys::SigningKeysTable;
-use crate::store::users::UsersTable;
 use crate::tokens::TokenIssuer;
 
 pub use crate::error::AuthError;
@@ -41,12 +40,10 @@ pub use crate::error::AuthError;
 /// Everything a handler needs, built once per cold start and shared by every invocation.
 pub struct App {
     pub config: Config,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub users: UsersTable,
-    pub otps: OtpsTable,
-    pub registration_tokens: RegistrationTokensTable,
-    pub attempts: AttemptsTable,
-    pub sessions: SessionsTable,
+    pub clock: Clock,
+    pub store: Store,
+    /// Normalises the phone numbers of requests.
+    pub phones: PhoneParser,
     /// Present only in the functions configured with the OTP key (those that send or check
     /// codes); read it through `otp_hasher()`.
     otp_key: Option<OtpHasher>,
@@ -87,24 +84,27 @@ impl App {
         aws: &SdkConfig,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Result<Self, ConfigError> {
-        let tables = &config.tables;
-        let signing_keys = SigningKeysTable::new(dynamodb.clone(), tables.signing_keys.clone());
+        let clock = Clock::default();
+        let signing_keys =
+            SigningKeysTable::new(dynamodb.clone(), config.tables.signing_keys.clone());
         Ok(Self {
-            users: UsersTable::new(dynamodb.clone(), tables.users.clone()),
-            otps: OtpsTable::new(dynamodb.clone(), tables.otps.clone()),
-            registration_tokens: RegistrationTokensTable::new(
-                dynamodb.clone(),
-                tables.registration_tokens.clone(),
+            store: Store::new(dynamodb, &config.tables),
+            phones: PhoneParser::new(
+                config.default_region,
+                config.test_otp_numbers.keys().cloned(),
             ),
-            attempts: AttemptsTable::new(dynamodb.clone(), tables.attempts.clone()),
-            sessions: SessionsTable::new(dynamodb.clone(), tables.sessions.clone()),
             otp_key: secrets.otp_hmac_key.map(OtpHasher::new),
-            tokens: TokenIssuer::new(&config, secrets.jwt_signing_key.as_ref(), signing_keys)?,
+            tokens: TokenIssuer::new(
+                &config,
+                secrets.jwt_signing_key.as_ref(),
+                signing_keys,
+                clock.clone(),
+            )?,
             sms: match &config.sms {
                 SmsProviderConfig::Sns => SmsSender::Sns(aws_sdk_sns::Client::new(aws)),
                 SmsProviderConfig::Outbox { path } => SmsSender::Outbox { path: path.clone() },
             },
-            dynamodb,
+            clock,
             config,
         })
     }

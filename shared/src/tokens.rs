@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::error::AuthError;
 use crate::store::signing_keys::SigningKeysTable;
@@ -162,6 +163,7 @@ pub struct TokenIssuer {
     /// The own public key (signers only) and `JWT_PREVIOUS_PUBLIC_KEY`: always accepted.
     configured_keys: Vec<VerificationKey>,
     signing_keys: SigningKeysTable,
+    clock: Clock,
     published: Mutex<PublishedKeys>,
     issuer: String,
     audience: String,
@@ -222,6 +224,7 @@ impl TokenIssuer {
         config: &Config,
         signing_key: Option<&SecretString>,
         signing_keys: SigningKeysTable,
+        clock: Clock,
     ) -> Result<Self, ConfigError> {
         let mut configured_keys = Vec::new();
         let signer = match signing_key {
@@ -252,6 +255,7 @@ impl TokenIssuer {
             signer,
             configured_keys,
             signing_keys,
+            clock,
             published: Mutex::new(PublishedKeys::default()),
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
@@ -276,7 +280,7 @@ impl TokenIssuer {
     /// The public keys (current first), as served at `/.well-known/jwks.json`: this function's
     /// own, the published ones (re-read at most once a minute) and the configured previous one.
     pub async fn jwks(&self) -> Result<JwkSet, AuthError> {
-        let now = crate::store::now();
+        let now = self.clock.now();
         let mut published = self.published.lock().await;
         if published.may_reload() {
             self.reload(&mut published, now).await?;
@@ -323,7 +327,7 @@ impl TokenIssuer {
         if let Some(key) = self.configured_keys.iter().find(|key| key.kid == kid) {
             return Ok(key.decoding_key.clone());
         }
-        let now = crate::store::now();
+        let now = self.clock.now();
         let mut published = self.published.lock().await;
         if published.find(kid, now).is_none() && published.may_reload() {
             self.reload(&mut published, now).await?;

@@ -641,7 +641,7 @@ pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 }
 
 pub fn now() -> u64 {
-    auth_shared::store::now()
+    auth_shared::clock::Clock::default().now()
 }
 
 /// The event API Gateway's HTTP API sends to Lambda (payload format 2.0).

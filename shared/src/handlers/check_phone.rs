@@ -39,7 +39,7 @@ pub async fn check_phone(app: &App, request: Request) -> Result<Response<Body>, 
 
 async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, AuthError> {
     let body: CheckPhoneRequest = parse_json_post(request)?;
-    let phone = app.config.parse_phone(&body.phone)?;
+    let phone = app.phones.parse(&body.phone)?;
     let caller = caller(request)?;
     if check_phone_lookup(app, &phone, &caller).await? {
         return Ok(CheckPhoneResponse {

@@ -4,7 +4,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
 use crate::App;
-use crate::http::{json_response, require_method};
+use crate::http::{error_response, json_response, require_method};
 
 /// Verifiers may cache the key set this long; rotation keeps the previous key published longer.
 const CACHE_CONTROL: &str = "public, max-age=300";
@@ -12,11 +12,11 @@ const CACHE_CONTROL: &str = "public, max-age=300";
 /// `GET /.well-known/jwks.json`: the public keys that verify this service's tokens.
 pub async fn jwks(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
     if let Err(error) = require_method(&request, Method::GET) {
-        return Ok(error.into_response());
+        return Ok(error_response(error));
     }
     let keys = match app.tokens.jwks().await {
         Ok(keys) => keys,
-        Err(error) => return Ok(error.into_response()),
+        Err(error) => return Ok(error_response(error)),
     };
     let mut response = json_response(StatusCode::OK, &keys);
     response.headers_mut().insert(

@@ -36,7 +36,7 @@ pub async fn login(app: &App, request: Request) -> Result<Response<Body>, Infall
 
 async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError> {
     let body: LoginRequest = parse_json_post(request)?;
-    let phone = app.config.parse_phone(&body.phone)?;
+    let phone = app.phones.parse(&body.phone)?;
     let code = body
         .code
         .map(|code| CodeGuess::new(OtpCode::parse(&code)?, body.verification_id))

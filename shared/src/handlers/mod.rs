@@ -20,3 +20,15 @@ pub use profile::profile;
 pub use refresh::refresh;
 pub use register::register;
 pub use verify::verify;
+
+use lambda_http::Request;
+
+use crate::App;
+use crate::error::AuthError;
+use crate::http::bearer_token;
+use crate::store::sessions::Session;
+
+/// The live session of a request's `Authorization: Bearer` access token.
+async fn authenticated(app: &App, request: &Request) -> Result<Session, AuthError> {
+    crate::service::sessions::authenticate(app, bearer_token(request)?).await
+}

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{bearer_token, caller, parse_json_post, respond, respond_no_content};
+use crate::http::{caller, parse_json_post, respond, respond_no_content};
 use crate::otp::OtpCode;
 use crate::password::Password;
+use crate::service::account;
 use crate::service::codes::CodeGuess;
-use crate::service::{account, sessions};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +50,7 @@ async fn change(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: PasswordChange = parse_json_post(request)?;
     let new_password = Password::new(body.new_password)?;
     let caller = caller(request)?;
-    let session = sessions::authenticate(app, bearer_token(request)?).await?;
+    let session = super::authenticated(app, request).await?;
     account::change_password(
         app,
         &session,
@@ -72,7 +72,7 @@ pub async fn password_reset_request(
 
 async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, AuthError> {
     let body: ResetRequest = parse_json_post(request)?;
-    let phone = app.config.parse_phone(&body.phone)?;
+    let phone = app.phones.parse(&body.phone)?;
     let caller = caller(request)?;
     let sent = account::request_password_reset(app, &phone, &caller).await?;
     Ok(ResetRequested {
@@ -91,7 +91,7 @@ pub async fn password_reset_confirm(
 
 async fn reset_confirm(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: ResetConfirmation = parse_json_post(request)?;
-    let phone = app.config.parse_phone(&body.phone)?;
+    let phone = app.phones.parse(&body.phone)?;
     let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
     let new_password = Password::new(body.new_password)?;
     let caller = caller(request)?;

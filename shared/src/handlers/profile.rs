@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{bearer_token, caller, parse_json_body, respond, respond_no_content};
+use crate::http::{caller, parse_json_body, respond, respond_no_content};
 use crate::password::Password;
 use crate::profile;
-use crate::service::{account, sessions};
+use crate::service::account;
 use crate::store::users::{ProfileChanges, User};
 
 /// What the profile endpoints show: never the password hash.
@@ -67,7 +67,7 @@ pub async fn profile(app: &App, request: Request) -> Result<Response<Body>, Infa
 }
 
 async fn show(app: &App, request: &Request) -> Result<ProfileResponse, AuthError> {
-    let session = sessions::authenticate(app, bearer_token(request)?).await?;
+    let session = super::authenticated(app, request).await?;
     Ok(account::current_user(app, &session).await?.into())
 }
 
@@ -84,7 +84,7 @@ async fn update(app: &App, request: &Request) -> Result<ProfileResponse, AuthErr
             .transpose()?,
         email: body.email.map(|email| profile::email(&email)).transpose()?,
     };
-    let session = sessions::authenticate(app, bearer_token(request)?).await?;
+    let session = super::authenticated(app, request).await?;
     Ok(account::update_profile(app, &session, changes)
         .await?
         .into())
@@ -93,6 +93,6 @@ async fn update(app: &App, request: &Request) -> Result<ProfileResponse, AuthErr
 async fn delete(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: AccountDeletion = parse_json_body(request)?;
     let caller = caller(request)?;
-    let session = sessions::authenticate(app, bearer_token(request)?).await?;
+    let session = super::authenticated(app, request).await?;
     account::delete_account(app, &session, Password::presented(body.password), &caller).await
 }

@@ -35,7 +35,7 @@ pub async fn verify(app: &App, request: Request) -> Result<Response<Body>, Infal
 
 async fn handle(app: &App, request: &Request) -> Result<VerifyResponse, AuthError> {
     let body: VerifyRequest = parse_json_post(request)?;
-    let phone = app.config.parse_phone(&body.phone)?;
+    let phone = app.phones.parse(&body.phone)?;
     let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
     let caller = caller(request)?;
     let registration_token = verify_phone(app, &phone, &guess, &caller).await?;

@@ -6,24 +6,24 @@
 //! leaves no old session alive.
 
 use crate::App;
-use crate::audit::{self, AuditEvent, Caller, Subject};
+use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
+use crate::http::Caller;
 use crate::limits::{self, SendScope};
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
-use crate::service::codes::{
-    CodeGuess, SendRefusal, SentCode, commit_spending, match_code, send_otp,
-};
+use crate::service::codes::{CodeGuess, SendRefusal, SentCode, match_code, send_otp};
 use crate::service::sessions::{ConfirmedPassword, confirm_password};
+use crate::store::Transaction;
 use crate::store::sessions::Session;
 use crate::store::users::{ProfileChanges, User};
-use crate::store::{Transaction, TransactionError, now};
 use crate::tokens::new_opaque_token;
 
 /// The account behind a live session (gone if it was deleted meanwhile).
 pub async fn current_user(app: &App, session: &Session) -> Result<User, AuthError> {
-    app.users
+    app.store
+        .users
         .get(&session.phone)
         .await?
         .filter(|user| user.profile.id == session.user_id)
@@ -35,7 +35,8 @@ pub async fn update_profile(
     session: &Session,
     changes: ProfileChanges,
 ) -> Result<User, AuthError> {
-    app.users
+    app.store
+        .users
         .update_profile(&session.phone, &session.user_id, changes)
         .await?
         .ok_or(AuthError::InvalidToken)
@@ -44,7 +45,7 @@ pub async fn update_profile(
 /// Deletes the stale session items of a user after their credentials changed; they are already
 /// dead (older credentials version), so a failure here is logged, not returned.
 async fn tidy_sessions(app: &App, user_id: &str, keep: Option<&str>) {
-    match app.sessions.revoke_all(user_id, keep).await {
+    match app.store.sessions.revoke_all(user_id, keep).await {
         Ok(revoked) => tracing::info!(user_id, revoked, "old sessions removed"),
         Err(error) => tracing::warn!(user_id, %error, "could not remove old sessions"),
     }
@@ -72,19 +73,19 @@ pub async fn delete_account(
     let transaction = Transaction::new()
         .step(
             AccountStep::Account,
-            app.users.delete(&session.phone, &session.user_id)?,
+            app.store.users.delete(&session.phone, &session.user_id)?,
         )
         .step(
             AccountStep::Credentials,
-            app.sessions
+            app.store
+                .sessions
                 .bump_credentials(&session.user_id, user.credentials_version)?,
         )
         .steps(AccountStep::Clear, clear_counters);
-    match transaction.commit(&app.dynamodb).await {
-        Ok(()) => {}
-        Err(TransactionError::Storage(error)) => return Err(error),
-        Err(_) => return Err(AuthError::InvalidToken),
-    }
+    // A refusal: the account or its credentials changed meanwhile.
+    app.store
+        .apply(&transaction, |_| AuthError::InvalidToken)
+        .await?;
     tidy_sessions(app, &session.user_id, None).await;
     tracing::info!(user_id = %session.user_id, "account deleted");
     Ok(())
@@ -105,22 +106,25 @@ pub async fn change_password(
     let hash = password::hash(new_password).await?;
     let version = user.credentials_version;
     let transaction = Transaction::new()
-        .step(AccountStep::Account, app.users.set_password(&user, hash)?)
+        .step(
+            AccountStep::Account,
+            app.store.users.set_password(&user, hash)?,
+        )
         .step(
             AccountStep::Credentials,
-            app.sessions.bump_credentials(&session.user_id, version)?,
+            app.store
+                .sessions
+                .bump_credentials(&session.user_id, version)?,
         )
         .step(
             AccountStep::KeepSession,
-            app.sessions.keep_under(session, version + 1)?,
+            app.store.sessions.keep_under(session, version + 1)?,
         )
         .steps(AccountStep::Clear, clear_counters);
-    match transaction.commit(&app.dynamodb).await {
-        Ok(()) => {}
-        Err(TransactionError::Storage(error)) => return Err(error),
-        // The account, its credentials or this session changed meanwhile.
-        Err(_) => return Err(AuthError::InvalidToken),
-    }
+    // A refusal: the account, its credentials or this session changed meanwhile.
+    app.store
+        .apply(&transaction, |_| AuthError::InvalidToken)
+        .await?;
     tidy_sessions(app, &session.user_id, Some(&session.session_id)).await;
     tracing::info!(user_id = %session.user_id, "password changed");
     Ok(())
@@ -138,7 +142,7 @@ pub async fn request_password_reset(
 ) -> Result<SentCode, AuthError> {
     // Before the account lookup, so that the answer is the same with or without an account.
     limits::ensure_sms_allowed(&app.config, phone)?;
-    if app.users.get(phone).await?.is_some() {
+    if app.store.users.get(phone).await?.is_some() {
         match send_otp(app, phone, caller, OtpPurpose::PasswordReset).await? {
             Ok(sent) => return Ok(sent),
             Err(
@@ -151,25 +155,23 @@ pub async fn request_password_reset(
             Err(_) => tracing::info!("reset code not sent: phone cooldown or cap"),
         }
     }
-    let now = now();
+    let now = app.clock.now();
     let scope = SendScope::ClientNetwork;
     let (limit, window) = limits::send_limit(&app.config.limits, scope, now);
     let count = app
+        .store
         .attempts
         .count_send(scope, &caller.network, limit, window)?;
-    match Transaction::new()
-        .step((), count)
-        .commit(&app.dynamodb)
-        .await
-    {
-        Ok(()) => Ok(SentCode {
-            verification_id: new_opaque_token()?,
-        }),
-        Err(TransactionError::Refused(_)) => Err(AuthError::RateLimited {
-            retry_after: window.ends_at - now,
-        }),
-        Err(TransactionError::Storage(error)) => Err(error),
-    }
+    app.store
+        .apply(&Transaction::new().step((), count), |()| {
+            AuthError::RateLimited {
+                retry_after: window.ends_at - now,
+            }
+        })
+        .await?;
+    Ok(SentCode {
+        verification_id: new_opaque_token()?,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,23 +193,31 @@ pub async fn confirm_password_reset(
     caller: &Caller,
 ) -> Result<(), AuthError> {
     let matched = match_code(app, phone, guess, caller, OtpPurpose::PasswordReset).await?;
-    let user = app.users.get(phone).await?.ok_or(AuthError::NoActiveOtp)?;
+    let user = app
+        .store
+        .users
+        .get(phone)
+        .await?
+        .ok_or(AuthError::NoActiveOtp)?;
     let hash = password::hash(new_password).await?;
-    let now = now();
+    let now = app.clock.now();
     let transaction = Transaction::new()
         .steps(ResetStep::Code, matched.spend(app, phone, caller, now)?)
-        .step(ResetStep::Account, app.users.set_password(&user, hash)?)
+        .step(
+            ResetStep::Account,
+            app.store.users.set_password(&user, hash)?,
+        )
         .step(
             ResetStep::Credentials,
-            app.sessions
+            app.store
+                .sessions
                 .bump_credentials(&user.profile.id, user.credentials_version)?,
         )
-        .step(ResetStep::Clear, app.attempts.clear_account(phone)?);
-    // The account changed under the reset (deleted, or its password changed): try again.
-    commit_spending(app, transaction, ResetStep::Code, |_| {
-        AuthError::NoActiveOtp
-    })
-    .await?;
+        .step(ResetStep::Clear, app.store.attempts.clear_account(phone)?);
+    // The code was spent or replaced, or the account changed under the reset: try again.
+    app.store
+        .apply(&transaction, |_| AuthError::NoActiveOtp)
+        .await?;
     tidy_sessions(app, &user.profile.id, None).await;
     let subject = Subject {
         phone: Some(phone),

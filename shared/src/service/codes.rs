@@ -1,17 +1,16 @@
 //! One-time codes: sending them within the limits, and checking them under the lock-out rules.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
-
 use crate::App;
-use crate::audit::{self, AuditEvent, Caller, Subject};
+use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
+use crate::http::Caller;
 use crate::limits::{self, SendScope};
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
 use crate::service::guard::{self, CodeSlot, Guards};
-use crate::store::attempts::{AttemptsTable, FailureKind};
-use crate::store::otps::{GuessBudget, NewOtp, OtpsTable, resend_wait};
-use crate::store::{self, Transaction, TransactionError, now};
+use crate::store::attempts::FailureKind;
+use crate::store::otps::{GuessBudget, NewOtp, resend_wait};
+use crate::store::{CodeRecords, Transaction, TransactionError, Write};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 /// Why a code was not sent.
@@ -55,7 +54,7 @@ pub async fn send_otp(
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let config = &app.config;
     limits::ensure_sms_allowed(config, phone)?;
-    let now = now();
+    let now = app.clock.now();
     let fixed_code = config.test_otp_numbers.get(phone.as_str());
     let code = fixed_code.map_or_else(OtpCode::generate, |code| OtpCode::from_configured(code));
     let verification_id = new_opaque_token()?;
@@ -77,7 +76,7 @@ pub async fn send_otp(
     .map(|(scope, subject)| (scope, subject.to_owned()));
     let mut transaction = Transaction::new().step(
         SendStep::Code,
-        app.otps.replace(NewOtp {
+        app.store.otps.replace(NewOtp {
             phone,
             purpose,
             code_hash: app.otp_hasher()?.hash(phone, &code),
@@ -91,10 +90,12 @@ pub async fn send_otp(
         let (limit, window) = limits::send_limit(&config.limits, *scope, now);
         transaction = transaction.step(
             SendStep::Count(*scope),
-            app.attempts.count_send(*scope, subject, limit, window)?,
+            app.store
+                .attempts
+                .count_send(*scope, subject, limit, window)?,
         );
     }
-    match transaction.commit(&app.dynamodb).await {
+    match app.store.commit(&transaction).await {
         Ok(()) => {}
         Err(TransactionError::Storage(error)) => return Err(error),
         Err(refused @ TransactionError::Refused(_)) => {
@@ -130,7 +131,7 @@ pub async fn send_otp(
         );
         if let Err(error) = app.sms.send(phone, &body).await {
             // Take the code back so the user is not held to a cooldown for a message never sent.
-            if let Err(cleanup) = app.otps.delete(phone, purpose).await {
+            if let Err(cleanup) = app.store.otps.delete(phone, purpose).await {
                 tracing::warn!(error = %cleanup, "could not remove an unsent otp");
             }
             return Err(error);
@@ -148,9 +149,10 @@ pub async fn check_phone_lookup(
     phone: &PhoneNumber,
     caller: &Caller,
 ) -> Result<bool, AuthError> {
-    let now = now();
+    let now = app.clock.now();
     let (limit, window) = limits::send_limit(&app.config.limits, SendScope::Lookup, now);
     if !app
+        .store
         .attempts
         .count_lookup(&caller.network, limit, window)
         .await?
@@ -159,7 +161,7 @@ pub async fn check_phone_lookup(
             retry_after: window.ends_at - now,
         });
     }
-    Ok(app.users.get(phone).await?.is_some())
+    Ok(app.store.users.get(phone).await?.is_some())
 }
 
 /// A code as a client sends it: the digits and, from clients that kept it, the verification id
@@ -214,11 +216,13 @@ impl MatchedCode {
         phone: &PhoneNumber,
         caller: &Caller,
         now: u64,
-    ) -> Result<[TransactWriteItem; 2], AuthError> {
+    ) -> Result<[Write; 2], AuthError> {
         Ok([
-            app.otps
+            app.store
+                .otps
                 .consume(phone, self.purpose, &self.code_hash, now)?,
-            app.attempts
+            app.store
+                .attempts
                 .clear_pair(FailureKind::Verify, phone, &caller.network)?,
         ])
     }
@@ -234,23 +238,16 @@ pub async fn match_code(
     caller: &Caller,
     purpose: OtpPurpose,
 ) -> Result<MatchedCode, AuthError> {
-    let now = now();
-    let [pair, otp] = store::get_items(
-        &app.dynamodb,
-        [
-            app.attempts
-                .pair_item_key(FailureKind::Verify, phone, &caller.network),
-            app.otps.item_key(phone, purpose),
-        ],
-    )
-    .await?;
+    let now = app.clock.now();
+    let CodeRecords { pair, code } = app
+        .store
+        .code_records(phone, &caller.network, purpose, now)
+        .await?;
     let budget = guess.budget();
-    let pair = AttemptsTable::pair_record(pair.as_ref(), now);
     // A blocked pair is told so before anything about the code.
     limits::pair_slot(&app.config.limits, pair, now)?;
-    let stored = OtpsTable::live(otp.as_ref(), now);
-    guard::admit_guess(stored.as_ref(), &budget, app.config.otp_max_attempts)?;
-    let stored = stored.ok_or(AuthError::NoActiveOtp)?;
+    guard::admit_guess(code.as_ref(), &budget, app.config.otp_max_attempts)?;
+    let stored = code.ok_or(AuthError::NoActiveOtp)?;
     let code_hash = stored.code_hash.clone();
     let taken = guard::take_slot(
         app,
@@ -285,20 +282,4 @@ pub async fn match_code(
         });
     }
     Ok(MatchedCode { code_hash, purpose })
-}
-
-/// Runs a transaction that spends a matched code; a refused step means the code was spent,
-/// replaced or expired meanwhile.
-pub(crate) async fn commit_spending<S: Copy + PartialEq>(
-    app: &App,
-    transaction: Transaction<S>,
-    code_step: S,
-    refused_otherwise: impl FnOnce(&TransactionError<S>) -> AuthError,
-) -> Result<(), AuthError> {
-    match transaction.commit(&app.dynamodb).await {
-        Ok(()) => Ok(()),
-        Err(TransactionError::Storage(error)) => Err(error),
-        Err(refused) if refused.refused(code_step).is_some() => Err(AuthError::NoActiveOtp),
-        Err(refused) => Err(refused_otherwise(&refused)),
-    }
 }

@@ -10,8 +10,8 @@ use crate::limits::{self, AccountRecord, PairRecord};
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 use crate::store::attempts::{AttemptsTable, FailureKind};
-use crate::store::otps::{GuessBudget, StoredOtp};
-use crate::store::{Item, Transaction, TransactionError};
+use crate::store::otps::{GuessBudget, OtpsTable, StoredOtp};
+use crate::store::{Transaction, TransactionError};
 
 /// The steps of a slot transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +103,7 @@ pub(crate) async fn take_slot(
         let pair_slot = limits::pair_slot(limits, guards.pair, now)?;
         let mut transaction = Transaction::new().step(
             Step::Pair,
-            app.attempts.take_pair_slot(
+            app.store.attempts.take_pair_slot(
                 guards.kind,
                 guards.phone,
                 guards.network,
@@ -116,7 +116,8 @@ pub(crate) async fn take_slot(
             let slot = limits::account_slot(limits, account, guards.exempt_from_wait, now)?;
             transaction = transaction.step(
                 Step::Account,
-                app.attempts
+                app.store
+                    .attempts
                     .take_account_slot(guards.phone, slot, limits, now)?,
             );
         }
@@ -124,7 +125,7 @@ pub(crate) async fn take_slot(
             admit_guess(Some(&code.stored), &code.budget, max_attempts)?;
             transaction = transaction.step(
                 Step::Code,
-                app.otps.take_guess_slot(
+                app.store.otps.take_guess_slot(
                     guards.phone,
                     code.purpose,
                     &code.budget,
@@ -133,7 +134,7 @@ pub(crate) async fn take_slot(
                 )?,
             );
         }
-        match transaction.commit(&app.dynamodb).await {
+        match app.store.commit(&transaction).await {
             Ok(()) => {
                 return Ok(Taken {
                     pair_left: limits::pair_failures_left(limits, guards.pair),
@@ -149,7 +150,7 @@ pub(crate) async fn take_slot(
             Err(TransactionError::Storage(error)) => return Err(error),
             Err(TransactionError::Refused(refusals)) => {
                 for refusal in refusals {
-                    let old: Option<&Item> = refusal.old_item.as_ref();
+                    let old = refusal.old_item.as_ref();
                     match refusal.step {
                         Step::Pair => guards.pair = AttemptsTable::pair_record(old, now),
                         Step::Account => {
@@ -160,7 +161,7 @@ pub(crate) async fn take_slot(
                                 .code
                                 .as_mut()
                                 .ok_or_else(|| AuthError::internal("a code step without a code"))?;
-                            let stored = crate::store::otps::OtpsTable::live(old, now);
+                            let stored = OtpsTable::live(old, now);
                             admit_guess(stored.as_ref(), &code.budget, max_attempts)?;
                             // Still admissible: the code changed under us (a new one was sent).
                             return Err(AuthError::NoActiveOtp);

@@ -1,21 +1,19 @@
 //! Sessions: log in, rotate refresh tokens (with reuse detection), authenticate requests, log out.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
-
 use crate::App;
-use crate::audit::{self, AuditEvent, Caller, Subject};
+use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
-use crate::limits::{self, AccountRecord};
+use crate::http::Caller;
+use crate::limits;
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::service::codes::{CodeGuess, SendRefusal, send_otp};
 use crate::service::guard::{self, CodeSlot, Guards, Taken};
-use crate::store::attempts::{AttemptsTable, FailureKind};
-use crate::store::otps::OtpsTable;
+use crate::store::attempts::FailureKind;
 use crate::store::sessions::{Session, was_spent};
-use crate::store::users::{User, UsersTable};
-use crate::store::{self, Transaction, TransactionError, now};
+use crate::store::users::User;
+use crate::store::{LoginRecords, PasswordRecords, Transaction, TransactionError, Write};
 use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
 
 /// Tokens for a new session of `user`, and the writes that create the session (for the
@@ -24,7 +22,7 @@ pub async fn new_session(
     app: &App,
     user: &User,
     now: u64,
-) -> Result<(Vec<TransactWriteItem>, TokenPair), AuthError> {
+) -> Result<(Vec<Write>, TokenPair), AuthError> {
     let session = Session {
         user_id: user.profile.id.clone(),
         session_id: uuid::Uuid::new_v4().to_string(),
@@ -36,22 +34,30 @@ pub async fn new_session(
         .tokens
         .issue(&session.user_id, &session.session_id, now)
         .await?;
-    let items = app.sessions.start(&session, &issued)?;
+    let items = app.store.sessions.start(&session, &issued)?;
     Ok((items, issued.pair))
 }
 
-/// The audit trail of a wrong password: the failure, and a lock-out when this failure blocked
-/// the pair or put the account into back-off.
-fn record_wrong_password<'a>(
+/// The one credentials check, of login, account deletion and password change, once the attempt
+/// has its slot: argon2 against `user`'s hash (a dummy hash for no user, so that both cost the
+/// same), and a wrong password audited as a failed login (and a lock-out when it blocked the pair
+/// or put the account into back-off). The caller clears the counters on success.
+async fn password_matches<'a>(
     app: &App,
+    user: Option<&User>,
+    password: Password,
+    taken: &Taken,
     caller: &Caller,
     subject: impl Fn() -> Subject<'a>,
-    taken: &Taken,
-) {
-    audit::record(AuditEvent::LoginFailed, caller, subject());
-    if limits::is_lockout(&app.config.limits, taken.pair_left, taken.account_failures) {
-        audit::record(AuditEvent::Lockout, caller, subject());
+) -> Result<bool, AuthError> {
+    let matches = password::verify(password, user.map(|u| u.password_hash.clone())).await?;
+    if !matches {
+        audit::record(AuditEvent::LoginFailed, caller, subject());
+        if limits::is_lockout(&app.config.limits, taken.pair_left, taken.account_failures) {
+            audit::record(AuditEvent::Lockout, caller, subject());
+        }
     }
+    Ok(matches && user.is_some())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,31 +83,23 @@ pub async fn login(
     code: Option<CodeGuess>,
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
-    let now = now();
+    let now = app.clock.now();
     let limits = &app.config.limits;
-    let [pair, account, known, user, stored_code] = store::get_items(
-        &app.dynamodb,
-        [
-            app.attempts
-                .pair_item_key(FailureKind::Login, phone, &caller.network),
-            app.attempts.account_item_key(phone),
-            app.attempts.known_network_item_key(phone, &caller.network),
-            app.users.item_key(phone),
-            app.otps.item_key(phone, OtpPurpose::Login),
-        ],
-    )
-    .await?;
-    let pair = AttemptsTable::pair_record(pair.as_ref(), now);
+    let LoginRecords {
+        pair,
+        account,
+        known_network,
+        user,
+        login_code,
+    } = app.store.login_records(phone, &caller.network, now).await?;
     // A blocked pair is told so before anything about the account or a code.
     limits::pair_slot(limits, pair, now)?;
-    let account: Option<AccountRecord> = AttemptsTable::account_record(account.as_ref(), now);
     let step_up = limits::step_up_required(limits, account);
     let code_slot = match (&code, step_up) {
         (Some(guess), true) => {
             let budget = guess.budget();
-            let stored = OtpsTable::live(stored_code.as_ref(), now);
-            guard::admit_guess(stored.as_ref(), &budget, app.config.otp_max_attempts)?;
-            stored.map(|stored| CodeSlot {
+            guard::admit_guess(login_code.as_ref(), &budget, app.config.otp_max_attempts)?;
+            login_code.map(|stored| CodeSlot {
                 purpose: OtpPurpose::Login,
                 budget,
                 stored,
@@ -119,8 +117,7 @@ pub async fn login(
             pair,
             account: Some(account),
             // A step-up code proves the phone; a known network is the owner's usual one.
-            exempt_from_wait: code_slot.is_some()
-                || AttemptsTable::is_known_network(known.as_ref(), now),
+            exempt_from_wait: code_slot.is_some() || known_network,
             code: code_slot,
         },
         now,
@@ -142,20 +139,17 @@ pub async fn login(
             attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
         });
     }
-    let user = UsersTable::user(user);
-    let matches =
-        password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let matches = password_matches(app, user.as_ref(), password, &taken, caller, subject).await?;
     let Some(user) = user.filter(|_| matches) else {
-        record_wrong_password(app, caller, subject, &taken);
         if let Some(hash) = &code_hash {
             // A right code with a wrong password: the code is spent, so that whoever reads the
             // SMS (a SIM swap, say) gets one password guess from it, not one per code try.
-            let spend = app.otps.consume(phone, OtpPurpose::Login, hash, now)?;
-            if let Err(TransactionError::Storage(error)) = Transaction::new()
-                .step((), spend)
-                .commit(&app.dynamodb)
-                .await
-            {
+            let spend = app
+                .store
+                .otps
+                .consume(phone, OtpPurpose::Login, hash, now)?;
+            let spend = Transaction::new().step((), spend);
+            if let Err(TransactionError::Storage(error)) = app.store.commit(&spend).await {
                 tracing::warn!(%error, "could not spend a step-up code");
             }
         }
@@ -167,6 +161,7 @@ pub async fn login(
         // code, when sent, is then entered without being held by the back-off anyway).
         if let Some(counted) = taken.account_failures
             && let Err(error) = app
+                .store
                 .attempts
                 .refund_account_slot(phone, taken.account_before, counted)
                 .await
@@ -191,17 +186,18 @@ pub async fn login(
         .steps(LoginStep::Session, session_items)
         .step(
             LoginStep::Credentials,
-            app.users.credentials_unchanged(&user)?,
+            app.store.users.credentials_unchanged(&user)?,
         )
         .step(
             LoginStep::Clear,
-            app.attempts
+            app.store
+                .attempts
                 .clear_pair(FailureKind::Login, phone, &caller.network)?,
         )
-        .step(LoginStep::Clear, app.attempts.clear_account(phone)?)
+        .step(LoginStep::Clear, app.store.attempts.clear_account(phone)?)
         .step(
             LoginStep::Clear,
-            app.attempts.remember_network(
+            app.store.attempts.remember_network(
                 phone,
                 &caller.network,
                 limits.account_failure_memory_seconds,
@@ -211,21 +207,21 @@ pub async fn login(
     if let Some(hash) = &code_hash {
         transaction = transaction.step(
             LoginStep::Code,
-            app.otps.consume(phone, OtpPurpose::Login, hash, now)?,
+            app.store
+                .otps
+                .consume(phone, OtpPurpose::Login, hash, now)?,
         );
     }
-    match transaction.commit(&app.dynamodb).await {
-        Ok(()) => {}
-        Err(TransactionError::Storage(error)) => return Err(error),
-        // The password was changed or reset after it was read: it is no longer the password.
-        Err(refused) if refused.refused(LoginStep::Credentials).is_some() => {
-            return Err(AuthError::InvalidCredentials);
-        }
-        Err(refused) if refused.refused(LoginStep::Code).is_some() => {
-            return Err(AuthError::NoActiveOtp);
-        }
-        Err(_) => return Err(AuthError::internal("new session id already taken")),
-    }
+    app.store
+        .apply(&transaction, |step| match step {
+            // The password was changed or reset after it was read: it is no longer the password.
+            LoginStep::Credentials => AuthError::InvalidCredentials,
+            LoginStep::Code => AuthError::NoActiveOtp,
+            LoginStep::Session | LoginStep::Clear => {
+                AuthError::internal("new session id already taken")
+            }
+        })
+        .await?;
     let subject = Subject {
         user_id: Some(&user.profile.id),
         ..subject()
@@ -238,7 +234,7 @@ pub async fn login(
 /// transaction that acts on it).
 pub(crate) struct ConfirmedPassword {
     pub user: User,
-    pub clear_counters: [TransactWriteItem; 2],
+    pub clear_counters: [Write; 2],
 }
 
 /// Checks the user's current password under the login guards: the attempt takes its slot under
@@ -250,19 +246,17 @@ pub(crate) async fn confirm_password(
     password: Password,
     caller: &Caller,
 ) -> Result<ConfirmedPassword, AuthError> {
-    let now = now();
+    let now = app.clock.now();
     let phone = &session.phone;
-    let [pair, account, user] = store::get_items(
-        &app.dynamodb,
-        [
-            app.attempts
-                .pair_item_key(FailureKind::Login, phone, &caller.network),
-            app.attempts.account_item_key(phone),
-            app.users.item_key(phone),
-        ],
-    )
-    .await?;
-    let user = UsersTable::user(user)
+    let PasswordRecords {
+        pair,
+        account,
+        user,
+    } = app
+        .store
+        .password_records(phone, &caller.network, now)
+        .await?;
+    let user = user
         .filter(|user| user.profile.id == session.user_id)
         .ok_or(AuthError::InvalidToken)?;
     let taken = guard::take_slot(
@@ -271,28 +265,28 @@ pub(crate) async fn confirm_password(
             phone,
             network: &caller.network,
             kind: FailureKind::Login,
-            pair: AttemptsTable::pair_record(pair.as_ref(), now),
-            account: Some(AttemptsTable::account_record(account.as_ref(), now)),
+            pair,
+            account: Some(account),
             exempt_from_wait: false,
             code: None,
         },
         now,
     )
     .await?;
-    if !password::verify(password, Some(user.password_hash.clone())).await? {
-        let subject = || Subject {
-            phone: Some(phone),
-            user_id: Some(&session.user_id),
-            detail: Some("password_check"),
-        };
-        record_wrong_password(app, caller, subject, &taken);
+    let subject = || Subject {
+        phone: Some(phone),
+        user_id: Some(&session.user_id),
+        detail: Some("password_check"),
+    };
+    if !password_matches(app, Some(&user), password, &taken, caller, subject).await? {
         return Err(AuthError::WrongPassword);
     }
     Ok(ConfirmedPassword {
         clear_counters: [
-            app.attempts
+            app.store
+                .attempts
                 .clear_pair(FailureKind::Login, phone, &caller.network)?,
-            app.attempts.clear_account(phone)?,
+            app.store.attempts.clear_account(phone)?,
         ],
         user,
     })
@@ -316,15 +310,16 @@ pub async fn refresh(
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
     let claims = app.tokens.verify(refresh_token, TokenType::Refresh).await?;
-    let now = now();
+    let now = app.clock.now();
     let max_age = app.config.session_max_seconds;
     let session = app
+        .store
         .sessions
         .live(&claims.sub, &claims.sid, max_age, now)
         .await?
         .ok_or(AuthError::InvalidToken)?;
     let issued = app.tokens.issue(&claims.sub, &claims.sid, now).await?;
-    let [spend, extend, store, credentials] = app.sessions.rotate(
+    let [spend, extend, store, credentials] = app.store.sessions.rotate(
         &session,
         &hash_opaque_token(&claims.jti),
         &issued,
@@ -340,7 +335,7 @@ pub async fn refresh(
         user_id: Some(&claims.sub),
         ..Subject::default()
     };
-    match transaction.commit(&app.dynamodb).await {
+    match app.store.commit(&transaction).await {
         Ok(()) => {
             audit::record(AuditEvent::TokenRefreshed, caller, subject());
             Ok(issued.pair)
@@ -348,7 +343,7 @@ pub async fn refresh(
         Err(TransactionError::Storage(error)) => Err(error),
         Err(refused) => {
             if refused.refused(RotationStep::Spend).is_some_and(was_spent) {
-                app.sessions.revoke(&claims.sub, &claims.sid).await?;
+                app.store.sessions.revoke(&claims.sub, &claims.sid).await?;
                 audit::record(AuditEvent::TokenReuseDetected, caller, subject());
             }
             Err(AuthError::InvalidToken)
@@ -360,12 +355,13 @@ pub async fn refresh(
 /// session was not revoked, outlived, or left behind by a password change since it was issued.
 pub async fn authenticate(app: &App, access_token: &str) -> Result<Session, AuthError> {
     let claims = app.tokens.verify(access_token, TokenType::Access).await?;
-    app.sessions
+    app.store
+        .sessions
         .live(
             &claims.sub,
             &claims.sid,
             app.config.session_max_seconds,
-            now(),
+            app.clock.now(),
         )
         .await?
         .ok_or(AuthError::InvalidToken)
@@ -380,7 +376,11 @@ pub async fn logout(
     everywhere: bool,
 ) -> Result<(), AuthError> {
     if everywhere {
-        let revoked = app.sessions.revoke_all(&session.user_id, None).await?;
+        let revoked = app
+            .store
+            .sessions
+            .revoke_all(&session.user_id, None)
+            .await?;
         tracing::info!(user_id = %session.user_id, revoked, "logged out everywhere");
         return Ok(());
     }
@@ -390,10 +390,11 @@ pub async fn logout(
             return Err(AuthError::InvalidToken);
         }
         if claims.sid != session.session_id {
-            app.sessions.revoke(&claims.sub, &claims.sid).await?;
+            app.store.sessions.revoke(&claims.sub, &claims.sid).await?;
         }
     }
-    app.sessions
+    app.store
+        .sessions
         .revoke(&session.user_id, &session.session_id)
         .await?;
     tracing::info!(user_id = %session.user_id, "logged out");

@@ -1,15 +1,16 @@
 //! Sign-up: a verified phone gets a registration token, which creates the account.
 
 use crate::App;
-use crate::audit::{self, AuditEvent, Caller, Subject};
+use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
+use crate::http::Caller;
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
-use crate::service::codes::{CodeGuess, commit_spending, match_code};
+use crate::service::codes::{CodeGuess, match_code};
 use crate::service::sessions;
+use crate::store::Transaction;
 use crate::store::users::{User, UserProfile};
-use crate::store::{Transaction, TransactionError, now};
 use crate::tokens::{TokenPair, hash_opaque_token, new_opaque_token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,23 +35,26 @@ pub async fn verify_phone(
     caller: &Caller,
 ) -> Result<String, AuthError> {
     let matched = match_code(app, phone, guess, caller, OtpPurpose::SignUp).await?;
-    let now = now();
+    let now = app.clock.now();
     let token = new_opaque_token()?;
     let transaction = Transaction::new()
         .steps(VerifyStep::Code, matched.spend(app, phone, caller, now)?)
         .step(
             VerifyStep::Token,
-            app.registration_tokens.create(
+            app.store.registration_tokens.create(
                 &hash_opaque_token(&token),
                 phone,
                 now,
                 now + app.config.registration_token_ttl_seconds,
             )?,
         );
-    commit_spending(app, transaction, VerifyStep::Code, |_| {
-        AuthError::internal("new registration token already taken")
-    })
-    .await?;
+    app.store
+        .apply(&transaction, |step| match step {
+            // Spent, replaced or expired meanwhile.
+            VerifyStep::Code => AuthError::NoActiveOtp,
+            VerifyStep::Token => AuthError::internal("new registration token already taken"),
+        })
+        .await?;
     let subject = Subject {
         phone: Some(phone),
         detail: Some(OtpPurpose::SignUp.as_str()),
@@ -77,9 +81,10 @@ pub async fn register(
     registration: Registration,
     caller: &Caller,
 ) -> Result<(UserProfile, TokenPair), AuthError> {
-    let now = now();
+    let now = app.clock.now();
     let token_hash = hash_opaque_token(&registration.registration_token);
     let phone = app
+        .store
         .registration_tokens
         .phone_for(&token_hash, now)
         .await?
@@ -100,21 +105,19 @@ pub async fn register(
     let transaction = Transaction::new()
         .step(
             RegisterStep::Token,
-            app.registration_tokens.consume(&token_hash, &phone, now)?,
+            app.store
+                .registration_tokens
+                .consume(&token_hash, &phone, now)?,
         )
-        .step(RegisterStep::User, app.users.create(&user)?)
+        .step(RegisterStep::User, app.store.users.create(&user)?)
         .steps(RegisterStep::Session, session_items);
-    match transaction.commit(&app.dynamodb).await {
-        Ok(()) => {}
-        Err(TransactionError::Storage(error)) => return Err(error),
-        Err(refused) if refused.refused(RegisterStep::Token).is_some() => {
-            return Err(AuthError::InvalidRegistrationToken);
-        }
-        Err(refused) if refused.refused(RegisterStep::User).is_some() => {
-            return Err(AuthError::PhoneAlreadyRegistered);
-        }
-        Err(_) => return Err(AuthError::internal("new session id already taken")),
-    }
+    app.store
+        .apply(&transaction, |step| match step {
+            RegisterStep::Token => AuthError::InvalidRegistrationToken,
+            RegisterStep::User => AuthError::PhoneAlreadyRegistered,
+            RegisterStep::Session => AuthError::internal("new session id already taken"),
+        })
+        .await?;
     let subject = Subject {
         phone: Some(&phone),
         user_id: Some(&user.profile.id),

@@ -3,12 +3,11 @@
 //! number of concurrent Lambda instances; the rules that plan the writes are in `limits`.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, Update};
 
 use super::{
-    EXPIRES_AT, Item, ItemKey, condition_failed, get_num, is_live, num, text, unavailable,
+    EXPIRES_AT, Item, ItemKey, Snapshot, Write, condition_failed, get_num, is_live, num, text,
+    unavailable,
 };
 use crate::config::Limits;
 use crate::error::AuthError;
@@ -87,11 +86,6 @@ impl AttemptsTable {
         ItemKey::new(&self.name, "pk", &known_key(phone, network))
     }
 
-    /// True when `item` is a live mark of a successful login from the network.
-    pub fn is_known_network(item: Option<&Item>, now: u64) -> bool {
-        item.is_some_and(|item| is_live(item, now))
-    }
-
     /// Marks `network` as one `phone` logged in from, for `memory_seconds` (in the transaction
     /// of the login).
     pub fn remember_network(
@@ -100,19 +94,20 @@ impl AttemptsTable {
         network: &str,
         memory_seconds: u64,
         now: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.name)
             .item("pk", text(known_key(phone, network)))
             .item(EXPIRES_AT, num(now + memory_seconds))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        Ok(Write::put(put))
     }
 
     /// The live pair record in `item` (none when absent or expired).
-    pub fn pair_record(item: Option<&Item>, now: u64) -> Option<PairRecord> {
-        item.filter(|item| is_live(item, now))
+    pub fn pair_record(item: Option<&Snapshot>, now: u64) -> Option<PairRecord> {
+        item.map(|snapshot| &snapshot.0)
+            .filter(|item| is_live(item, now))
             .map(|item| PairRecord {
                 failures: failures_in(item),
                 expires_at: get_num(item, EXPIRES_AT).unwrap_or_default(),
@@ -120,8 +115,9 @@ impl AttemptsTable {
     }
 
     /// The live account record in `item` (none when absent or expired).
-    pub fn account_record(item: Option<&Item>, now: u64) -> Option<AccountRecord> {
-        item.filter(|item| is_live(item, now))
+    pub fn account_record(item: Option<&Snapshot>, now: u64) -> Option<AccountRecord> {
+        item.map(|snapshot| &snapshot.0)
+            .filter(|item| is_live(item, now))
             .map(|item| AccountRecord {
                 failures: failures_in(item),
                 next_attempt_at: get_num(item, "next_attempt_at").unwrap_or_default(),
@@ -148,7 +144,7 @@ impl AttemptsTable {
         slot: PairSlot,
         limits: &Limits,
         now: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         let update = self
             .update(pair_key(kind, phone, network))
             .expression_attribute_values(":one", num(1))
@@ -164,7 +160,7 @@ impl AttemptsTable {
                 .expression_attribute_values(":max", num(limits.max_failures_per_pair.into())),
         };
         let update = update.build().map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(Write::update(update))
     }
 
     /// Counts one attempt of the account (for the transaction that takes the slot); refused
@@ -175,7 +171,7 @@ impl AttemptsTable {
         slot: AccountSlot,
         limits: &Limits,
         now: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         let update = self
             .update(account_key(phone))
             .expression_attribute_values(":now", num(now))
@@ -217,7 +213,7 @@ impl AttemptsTable {
                 .expression_attribute_values(":one", num(1)),
         };
         let update = update.build().map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(Write::update(update))
     }
 
     /// Undoes the count of an attempt that turned out not to be a guess (a right password that
@@ -270,13 +266,13 @@ impl AttemptsTable {
         }
     }
 
-    fn delete(&self, key: String) -> Result<TransactWriteItem, AuthError> {
+    fn delete(&self, key: String) -> Result<Write, AuthError> {
         let delete = Delete::builder()
             .table_name(&self.name)
             .key("pk", text(key))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        Ok(Write::delete(delete))
     }
 
     /// Forgets the pair's failures (in the transaction of a success).
@@ -285,12 +281,12 @@ impl AttemptsTable {
         kind: FailureKind,
         phone: &PhoneNumber,
         network: &str,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         self.delete(pair_key(kind, phone, network))
     }
 
     /// Forgets the account's failures (in the transaction of a success or a password reset).
-    pub fn clear_account(&self, phone: &PhoneNumber) -> Result<TransactWriteItem, AuthError> {
+    pub fn clear_account(&self, phone: &PhoneNumber) -> Result<Write, AuthError> {
         self.delete(account_key(phone))
     }
 
@@ -302,7 +298,7 @@ impl AttemptsTable {
         subject: &str,
         limit: u32,
         window: Window,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         let update = Update::builder()
             .table_name(&self.name)
             .key("pk", text(send_key(scope, subject, window)))
@@ -313,7 +309,7 @@ impl AttemptsTable {
             .expression_attribute_values(":limit", num(limit.into()))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(Write::update(update))
     }
 
     /// Counts one lookup by `network` in `window`; false when `limit` were already counted.

@@ -1,4 +1,7 @@
-//! DynamoDB storage: one module per table, plus the pieces they share.
+//! DynamoDB storage: one module per table, the `Store` that owns the client, and the pieces they
+//! share. No DynamoDB type leaves this module: writes travel as opaque `Write` steps of a
+//! `Transaction`, a refused step comes back by name with a `Snapshot` of the item, and reads that
+//! span tables are `Store` methods returning domain records.
 //!
 //! Real DynamoDB deletes TTL-expired items up to days late, so every read here treats an item
 //! whose `expires_at` has passed as absent, and every conditional write repeats that check.
@@ -17,21 +20,197 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 
+use crate::config::Tables;
 use crate::error::AuthError;
+use crate::limits::{AccountRecord, PairRecord};
+use crate::otp::OtpPurpose;
+use crate::phone::PhoneNumber;
+use attempts::{AttemptsTable, FailureKind};
+use otps::{OtpsTable, StoredOtp};
+use registration_tokens::RegistrationTokensTable;
+use sessions::SessionsTable;
+use users::{User, UsersTable};
 
 pub type Item = HashMap<String, AttributeValue>;
 
 /// The TTL attribute of every table (epoch seconds).
 pub const EXPIRES_AT: &str = "expires_at";
 
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
+/// One write of a transaction, built by a table module.
+#[derive(Debug, Clone)]
+pub struct Write(TransactWriteItem);
+
+impl Write {
+    pub(crate) fn put(put: Put) -> Self {
+        Self(TransactWriteItem::builder().put(put).build())
+    }
+
+    pub(crate) fn update(update: Update) -> Self {
+        Self(TransactWriteItem::builder().update(update).build())
+    }
+
+    pub(crate) fn delete(delete: Delete) -> Self {
+        Self(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    pub(crate) fn check(check: ConditionCheck) -> Self {
+        Self(TransactWriteItem::builder().condition_check(check).build())
+    }
+}
+
+/// An item as a refused transaction step (or a read) found it; only the table modules read it.
+#[derive(Debug, Clone)]
+pub struct Snapshot(Item);
+
+/// Everything the store holds: the client and one module per table.
+pub struct Store {
+    client: Client,
+    pub users: UsersTable,
+    pub otps: OtpsTable,
+    pub registration_tokens: RegistrationTokensTable,
+    pub attempts: AttemptsTable,
+    pub sessions: SessionsTable,
+}
+
+/// What a login reads before it takes its slot, in one round trip.
+pub struct LoginRecords {
+    pub pair: Option<PairRecord>,
+    pub account: Option<AccountRecord>,
+    /// The account logged in from the caller's network recently.
+    pub known_network: bool,
+    pub user: Option<User>,
+    /// The live step-up code, if any.
+    pub login_code: Option<StoredOtp>,
+}
+
+/// What a password check of a logged-in user reads, in one round trip.
+pub struct PasswordRecords {
+    pub pair: Option<PairRecord>,
+    pub account: Option<AccountRecord>,
+    pub user: Option<User>,
+}
+
+/// What a code check reads, in one round trip.
+pub struct CodeRecords {
+    pub pair: Option<PairRecord>,
+    pub code: Option<StoredOtp>,
+}
+
+impl Store {
+    pub fn new(client: Client, tables: &Tables) -> Self {
+        Self {
+            users: UsersTable::new(client.clone(), tables.users.clone()),
+            otps: OtpsTable::new(client.clone(), tables.otps.clone()),
+            registration_tokens: RegistrationTokensTable::new(
+                client.clone(),
+                tables.registration_tokens.clone(),
+            ),
+            attempts: AttemptsTable::new(client.clone(), tables.attempts.clone()),
+            sessions: SessionsTable::new(client.clone(), tables.sessions.clone()),
+            client,
+        }
+    }
+
+    /// Runs `transaction` as one all-or-nothing `TransactWriteItems`.
+    pub async fn commit<S: Copy>(
+        &self,
+        transaction: &Transaction<S>,
+    ) -> Result<(), TransactionError<S>> {
+        transaction.commit(&self.client).await
+    }
+
+    /// Runs `transaction`; a refused step is answered with `refused(step)` (the first refused
+    /// one, in the order given): the one place a transaction's outcome becomes an error.
+    pub async fn apply<S: Copy>(
+        &self,
+        transaction: &Transaction<S>,
+        refused: impl FnOnce(S) -> AuthError,
+    ) -> Result<(), AuthError> {
+        match self.commit(transaction).await {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(error)) => Err(error),
+            Err(TransactionError::Refused(refusals)) => match refusals.into_iter().next() {
+                Some(refusal) => Err(refused(refusal.step)),
+                None => Err(AuthError::internal("a transaction refused no step")),
+            },
+        }
+    }
+
+    pub async fn login_records(
+        &self,
+        phone: &PhoneNumber,
+        network: &str,
+        now: u64,
+    ) -> Result<LoginRecords, AuthError> {
+        let [pair, account, known, user, login_code] = get_items(
+            &self.client,
+            [
+                self.attempts
+                    .pair_item_key(FailureKind::Login, phone, network),
+                self.attempts.account_item_key(phone),
+                self.attempts.known_network_item_key(phone, network),
+                self.users.item_key(phone),
+                self.otps.item_key(phone, OtpPurpose::Login),
+            ],
+        )
+        .await?;
+        Ok(LoginRecords {
+            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now),
+            account: AttemptsTable::account_record(account.map(Snapshot).as_ref(), now),
+            known_network: known.is_some_and(|item| is_live(&item, now)),
+            user: UsersTable::user(user),
+            login_code: OtpsTable::live(login_code.map(Snapshot).as_ref(), now),
+        })
+    }
+
+    pub async fn password_records(
+        &self,
+        phone: &PhoneNumber,
+        network: &str,
+        now: u64,
+    ) -> Result<PasswordRecords, AuthError> {
+        let [pair, account, user] = get_items(
+            &self.client,
+            [
+                self.attempts
+                    .pair_item_key(FailureKind::Login, phone, network),
+                self.attempts.account_item_key(phone),
+                self.users.item_key(phone),
+            ],
+        )
+        .await?;
+        Ok(PasswordRecords {
+            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now),
+            account: AttemptsTable::account_record(account.map(Snapshot).as_ref(), now),
+            user: UsersTable::user(user),
+        })
+    }
+
+    pub async fn code_records(
+        &self,
+        phone: &PhoneNumber,
+        network: &str,
+        purpose: OtpPurpose,
+        now: u64,
+    ) -> Result<CodeRecords, AuthError> {
+        let [pair, code] = get_items(
+            &self.client,
+            [
+                self.attempts
+                    .pair_item_key(FailureKind::Verify, phone, network),
+                self.otps.item_key(phone, purpose),
+            ],
+        )
+        .await?;
+        Ok(CodeRecords {
+            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now),
+            code: OtpsTable::live(code.map(Snapshot).as_ref(), now),
+        })
+    }
 }
 
 /// A storage failure: the cause (with the SDK's context) goes to the log, the client gets a 503.
@@ -175,7 +354,7 @@ pub(crate) fn is_live(item: &Item, now: u64) -> bool {
 #[derive(Debug)]
 pub struct Refusal<S> {
     pub step: S,
-    pub old_item: Option<Item>,
+    pub old_item: Option<Snapshot>,
 }
 
 /// Why a transaction did not commit.
@@ -188,7 +367,7 @@ pub enum TransactionError<S> {
 
 impl<S: PartialEq> TransactionError<S> {
     /// The old item of `step`, when that step was refused.
-    pub fn refused(&self, step: S) -> Option<Option<&Item>> {
+    pub fn refused(&self, step: S) -> Option<Option<&Snapshot>> {
         match self {
             Self::Refused(refusals) => refusals
                 .iter()
@@ -202,7 +381,7 @@ impl<S: PartialEq> TransactionError<S> {
 /// An all-or-nothing write as a list of named steps, so that a refusal is reported by name and
 /// reordering the steps cannot change what a refusal means.
 pub struct Transaction<S> {
-    steps: Vec<(S, TransactWriteItem)>,
+    steps: Vec<(S, Write)>,
 }
 
 impl<S: Copy> Transaction<S> {
@@ -210,21 +389,20 @@ impl<S: Copy> Transaction<S> {
         Self { steps: Vec::new() }
     }
 
-    pub fn step(mut self, name: S, item: TransactWriteItem) -> Self {
+    pub fn step(mut self, name: S, item: Write) -> Self {
         self.steps.push((name, item));
         self
     }
 
-    pub fn steps(mut self, name: S, items: impl IntoIterator<Item = TransactWriteItem>) -> Self {
+    pub fn steps(mut self, name: S, items: impl IntoIterator<Item = Write>) -> Self {
         self.steps
             .extend(items.into_iter().map(|item| (name, item)));
         self
     }
 
-    /// Runs the steps as one `TransactWriteItems`.
-    pub(crate) async fn commit(&self, client: &Client) -> Result<(), TransactionError<S>> {
+    async fn commit(&self, client: &Client) -> Result<(), TransactionError<S>> {
         let items: Vec<TransactWriteItem> =
-            self.steps.iter().map(|(_, item)| item.clone()).collect();
+            self.steps.iter().map(|(_, item)| item.0.clone()).collect();
         transact(client, items).await.map_err(|error| match error {
             RawTransactionError::Refused(refusals) => TransactionError::Refused(
                 refusals
@@ -233,7 +411,7 @@ impl<S: Copy> Transaction<S> {
                         let (step, _) = self.steps.get(index)?;
                         Some(Refusal {
                             step: *step,
-                            old_item,
+                            old_item: old_item.map(Snapshot),
                         })
                     })
                     .collect(),

@@ -3,11 +3,11 @@
 //! keyed hash and the hash of its verification id are stored.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, Update};
 
-use super::{EXPIRES_AT, Item, ItemKey, get_num, get_text, is_live, num, text, unavailable};
+use super::{
+    EXPIRES_AT, Item, ItemKey, Snapshot, Write, get_num, get_text, is_live, num, text, unavailable,
+};
 use crate::error::AuthError;
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
@@ -66,14 +66,16 @@ impl OtpsTable {
     }
 
     /// The live code in `item`, if any (an expired item is treated as absent).
-    pub fn live(item: Option<&Item>, now: u64) -> Option<StoredOtp> {
-        item.filter(|item| is_live(item, now)).and_then(from_item)
+    pub fn live(item: Option<&Snapshot>, now: u64) -> Option<StoredOtp> {
+        item.map(|snapshot| &snapshot.0)
+            .filter(|item| is_live(item, now))
+            .and_then(from_item)
     }
 
     /// Stores a new code, replacing the old one of its purpose, unless the old one is still
     /// inside its resend cooldown. On refusal the transaction reports the old item (to compute
     /// Retry-After).
-    pub fn replace(&self, otp: NewOtp<'_>) -> Result<TransactWriteItem, AuthError> {
+    pub fn replace(&self, otp: NewOtp<'_>) -> Result<Write, AuthError> {
         let put = Put::builder()
             .table_name(&self.name)
             .item("phone", text(key(otp.phone, otp.purpose)))
@@ -92,7 +94,7 @@ impl OtpsTable {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        Ok(Write::put(put))
     }
 
     /// Counts one guess against the code before it is compared (for the transaction that takes
@@ -107,7 +109,7 @@ impl OtpsTable {
         budget: &GuessBudget,
         (max_attempts, max_anonymous): (u32, u32),
         now: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         let update = Update::builder()
             .table_name(&self.name)
             .key("phone", text(key(phone, purpose)))
@@ -131,7 +133,7 @@ impl OtpsTable {
                 .expression_attribute_values(":anonymous", num(max_anonymous.into())),
         };
         let update = update.build().map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(Write::update(update))
     }
 
     /// Spends the code `code_hash` (for a transaction): fails if it was replaced, used or
@@ -142,7 +144,7 @@ impl OtpsTable {
         purpose: OtpPurpose,
         code_hash: &str,
         now: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         let delete = Delete::builder()
             .table_name(&self.name)
             .key("phone", text(key(phone, purpose)))
@@ -151,7 +153,7 @@ impl OtpsTable {
             .expression_attribute_values(":now", num(now))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        Ok(Write::delete(delete))
     }
 
     /// Removes the code of `phone` for `purpose` (used when the SMS could not be sent).
@@ -168,9 +170,9 @@ impl OtpsTable {
 }
 
 /// When the code in `old_item` allows a resend, in seconds from `now`.
-pub fn resend_wait(old_item: Option<&Item>, now: u64) -> u64 {
+pub fn resend_wait(old_item: Option<&Snapshot>, now: u64) -> u64 {
     old_item
-        .and_then(|item| get_num(item, "resend_at"))
+        .and_then(|snapshot| get_num(&snapshot.0, "resend_at"))
         .map_or(1, |resend_at| resend_at.saturating_sub(now))
 }
 

@@ -1,9 +1,9 @@
 //! Registration tokens: proof that a phone was verified, keyed by the token's hash.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put};
 
-use super::{EXPIRES_AT, get_item, get_text, is_live, num, text};
+use super::{EXPIRES_AT, Write, get_item, get_text, is_live, num, text};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 
@@ -38,7 +38,7 @@ impl RegistrationTokensTable {
         phone: &PhoneNumber,
         now: u64,
         expires_at: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         let put = Put::builder()
             .table_name(&self.name)
             .item("token_hash", text(token_hash))
@@ -48,7 +48,7 @@ impl RegistrationTokensTable {
             .condition_expression("attribute_not_exists(token_hash)")
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        Ok(Write::put(put))
     }
 
     /// Spends a live token bound to `phone` (for the transaction that creates the user), so one
@@ -58,7 +58,7 @@ impl RegistrationTokensTable {
         token_hash: &str,
         phone: &PhoneNumber,
         now: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    ) -> Result<Write, AuthError> {
         let delete = Delete::builder()
             .table_name(&self.name)
             .key("token_hash", text(token_hash))
@@ -67,6 +67,6 @@ impl RegistrationTokensTable {
             .expression_attribute_values(":now", num(now))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        Ok(Write::delete(delete))
     }
 }

@@ -15,11 +15,12 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update, WriteRequest,
+    Update, WriteRequest,
 };
 
 use super::{
-    EXPIRES_AT, Item, ItemKey, get_items, get_num, get_text, is_live, num, text, unavailable,
+    EXPIRES_AT, Item, ItemKey, Snapshot, Write, get_items, get_num, get_text, is_live, num, text,
+    unavailable,
 };
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
@@ -69,14 +70,14 @@ impl SessionsTable {
         Self { client, name }
     }
 
-    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, AuthError> {
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<Write, AuthError> {
         let put = Put::builder()
             .table_name(&self.name)
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_owned))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        Ok(Write::put(put))
     }
 
     fn refresh_item(&self, user_id: &str, session_id: &str, issued: &IssuedTokens) -> Item {
@@ -94,11 +95,7 @@ impl SessionsTable {
     }
 
     /// A new session and its first refresh token (for a transaction).
-    pub fn start(
-        &self,
-        session: &Session,
-        issued: &IssuedTokens,
-    ) -> Result<Vec<TransactWriteItem>, AuthError> {
+    pub fn start(&self, session: &Session, issued: &IssuedTokens) -> Result<Vec<Write>, AuthError> {
         let family = Item::from([
             ("user_id".to_owned(), text(&session.user_id)),
             ("sk".to_owned(), text(session_key(&session.session_id))),
@@ -131,7 +128,7 @@ impl SessionsTable {
         issued: &IssuedTokens,
         session_ends_at: u64,
         now: u64,
-    ) -> Result<[TransactWriteItem; 4], AuthError> {
+    ) -> Result<[Write; 4], AuthError> {
         let user_id = session.user_id.as_str();
         let spend = Update::builder()
             .table_name(&self.name)
@@ -164,8 +161,8 @@ impl SessionsTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok([
-            TransactWriteItem::builder().update(spend).build(),
-            TransactWriteItem::builder().update(extend).build(),
+            Write::update(spend),
+            Write::update(extend),
             self.put(
                 self.refresh_item(user_id, &session.session_id, issued),
                 None,
@@ -175,11 +172,7 @@ impl SessionsTable {
     }
 
     /// A check (for a transaction) that the user's credentials version is still `version`.
-    pub fn credentials_are(
-        &self,
-        user_id: &str,
-        version: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    pub fn credentials_are(&self, user_id: &str, version: u64) -> Result<Write, AuthError> {
         let check = ConditionCheck::builder()
             .table_name(&self.name)
             .key("user_id", text(user_id))
@@ -188,16 +181,12 @@ impl SessionsTable {
             .expression_attribute_values(":version", num(version))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
+        Ok(Write::check(check))
     }
 
     /// Moves the user's credentials version from `from` to `from + 1` (for the transaction that
     /// changes the password): every session of the older version is dead from then on.
-    pub fn bump_credentials(
-        &self,
-        user_id: &str,
-        from: u64,
-    ) -> Result<TransactWriteItem, AuthError> {
+    pub fn bump_credentials(&self, user_id: &str, from: u64) -> Result<Write, AuthError> {
         let update = Update::builder()
             .table_name(&self.name)
             .key("user_id", text(user_id))
@@ -208,12 +197,12 @@ impl SessionsTable {
             .expression_attribute_values(":next", num(from + 1))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(Write::update(update))
     }
 
     /// Moves one live session to credentials version `to` (for the transaction that changes
     /// the password, so that the session that made the change stays).
-    pub fn keep_under(&self, session: &Session, to: u64) -> Result<TransactWriteItem, AuthError> {
+    pub fn keep_under(&self, session: &Session, to: u64) -> Result<Write, AuthError> {
         let update = Update::builder()
             .table_name(&self.name)
             .key("user_id", text(&session.user_id))
@@ -227,7 +216,7 @@ impl SessionsTable {
             .expression_attribute_values(":next", num(to))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(Write::update(update))
     }
 
     /// The session, while it is live: present, unexpired, younger than `max_age` and of the
@@ -349,9 +338,9 @@ impl SessionsTable {
 }
 
 /// True when a refresh token's old state shows it was already spent: a replay.
-pub fn was_spent(old_item: Option<&Item>) -> bool {
+pub fn was_spent(old_item: Option<&Snapshot>) -> bool {
     matches!(
-        old_item.and_then(|item| item.get("spent")),
+        old_item.and_then(|snapshot| snapshot.0.get("spent")),
         Some(AttributeValue::Bool(true))
     )
 }

@@ -2,12 +2,12 @@
 //! invariant DynamoDB enforces (a conditional put on the key).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, ReturnValue, Update};
 use serde::Serialize;
 
-use super::{Item, ItemKey, condition_failed, get_item, get_num, get_text, num, text, unavailable};
+use super::{
+    Item, ItemKey, Write, condition_failed, get_item, get_num, get_text, num, text, unavailable,
+};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 
@@ -58,7 +58,7 @@ impl UsersTable {
     }
 
     /// A put that only succeeds if no account holds the phone yet (for a transaction).
-    pub fn create(&self, user: &User) -> Result<TransactWriteItem, AuthError> {
+    pub fn create(&self, user: &User) -> Result<Write, AuthError> {
         let profile = &user.profile;
         let put = Put::builder()
             .table_name(&self.name)
@@ -73,7 +73,7 @@ impl UsersTable {
             .condition_expression("attribute_not_exists(phone)")
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        Ok(Write::put(put))
     }
 }
 
@@ -134,11 +134,7 @@ impl UsersTable {
     /// Replaces the password hash of the account of `phone` and bumps its credentials version
     /// (for a transaction), provided the account is still the one of `user_id` at the version
     /// the caller read.
-    pub fn set_password(
-        &self,
-        user: &User,
-        password_hash: String,
-    ) -> Result<TransactWriteItem, AuthError> {
+    pub fn set_password(&self, user: &User, password_hash: String) -> Result<Write, AuthError> {
         let (condition, version) = same_credentials(user.credentials_version);
         let update = Update::builder()
             .table_name(&self.name)
@@ -151,12 +147,12 @@ impl UsersTable {
             .expression_attribute_values(":next", num(user.credentials_version + 1))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(Write::update(update))
     }
 
     /// A check (for a transaction) that the account of `user` still has the credentials the
     /// caller verified: a session must never be created from a password that was replaced.
-    pub fn credentials_unchanged(&self, user: &User) -> Result<TransactWriteItem, AuthError> {
+    pub fn credentials_unchanged(&self, user: &User) -> Result<Write, AuthError> {
         let (condition, version) = same_credentials(user.credentials_version);
         let check = ConditionCheck::builder()
             .table_name(&self.name)
@@ -166,15 +162,11 @@ impl UsersTable {
             .expression_attribute_values(":version", version)
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
+        Ok(Write::check(check))
     }
 
     /// Deletes the account of `phone` if it is still the one of `user_id` (for a transaction).
-    pub fn delete(
-        &self,
-        phone: &PhoneNumber,
-        user_id: &str,
-    ) -> Result<TransactWriteItem, AuthError> {
+    pub fn delete(&self, phone: &PhoneNumber, user_id: &str) -> Result<Write, AuthError> {
         let delete = Delete::builder()
             .table_name(&self.name)
             .key("phone", text(phone.as_str()))
@@ -182,7 +174,7 @@ impl UsersTable {
             .expression_attribute_values(":user", text(user_id))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        Ok(Write::delete(delete))
     }
 }
 
