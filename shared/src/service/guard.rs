@@ -152,16 +152,16 @@ pub(crate) async fn take_slot(
                 for refusal in refusals {
                     let old = refusal.old_item.as_ref();
                     match refusal.step {
-                        Step::Pair => guards.pair = AttemptsTable::pair_record(old, now),
+                        Step::Pair => guards.pair = AttemptsTable::pair_record(old, now)?,
                         Step::Account => {
-                            guards.account = Some(AttemptsTable::account_record(old, now));
+                            guards.account = Some(AttemptsTable::account_record(old, now)?);
                         }
                         Step::Code => {
                             let code = guards
                                 .code
                                 .as_mut()
                                 .ok_or_else(|| AuthError::internal("a code step without a code"))?;
-                            let stored = OtpsTable::live(old, now);
+                            let stored = OtpsTable::live(old, now)?;
                             admit_guess(stored.as_ref(), &code.budget, max_attempts)?;
                             // Still admissible: the code changed under us (a new one was sent).
                             return Err(AuthError::NoActiveOtp);

@@ -5,9 +5,10 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, Update};
 
+use serde::Deserialize;
+
 use super::{
-    EXPIRES_AT, Item, ItemKey, Snapshot, Write, condition_failed, get_num, is_live, num, text,
-    unavailable,
+    EXPIRES_AT, ItemKey, Snapshot, Write, condition_failed, decode, num, text, unavailable,
 };
 use crate::config::Limits;
 use crate::error::AuthError;
@@ -61,11 +62,23 @@ fn send_key(scope: SendScope, subject: &str, window: Window) -> String {
 const COUNT_HIT: &str = "ADD hits :one SET expires_at = :end";
 const UNDER_LIMIT: &str = "attribute_not_exists(hits) OR hits < :limit";
 
-/// A corrupt count reads as the largest one, so that it refuses rather than allows.
-fn failures_in(item: &Item) -> u32 {
-    get_num(item, "failures")
-        .and_then(|count| u32::try_from(count).ok())
-        .unwrap_or(u32::MAX)
+/// The stored form of a failure record (a pair's or an account's).
+#[derive(Deserialize)]
+struct FailuresItem {
+    failures: u32,
+    /// Accounts only: no attempt is evaluated before this time.
+    #[serde(default)]
+    next_attempt_at: u64,
+    expires_at: u64,
+}
+
+/// The live failure record in `item` (none when absent or expired).
+fn live_failures(item: Option<&Snapshot>, now: u64) -> Result<Option<FailuresItem>, AuthError> {
+    let Some(snapshot) = item else {
+        return Ok(None);
+    };
+    let record: FailuresItem = decode("attempts", snapshot.0.clone())?;
+    Ok((record.expires_at > now).then_some(record))
 }
 
 impl AttemptsTable {
@@ -105,24 +118,23 @@ impl AttemptsTable {
     }
 
     /// The live pair record in `item` (none when absent or expired).
-    pub fn pair_record(item: Option<&Snapshot>, now: u64) -> Option<PairRecord> {
-        item.map(|snapshot| &snapshot.0)
-            .filter(|item| is_live(item, now))
-            .map(|item| PairRecord {
-                failures: failures_in(item),
-                expires_at: get_num(item, EXPIRES_AT).unwrap_or_default(),
-            })
+    pub fn pair_record(item: Option<&Snapshot>, now: u64) -> Result<Option<PairRecord>, AuthError> {
+        Ok(live_failures(item, now)?.map(|record| PairRecord {
+            failures: record.failures,
+            expires_at: record.expires_at,
+        }))
     }
 
     /// The live account record in `item` (none when absent or expired).
-    pub fn account_record(item: Option<&Snapshot>, now: u64) -> Option<AccountRecord> {
-        item.map(|snapshot| &snapshot.0)
-            .filter(|item| is_live(item, now))
-            .map(|item| AccountRecord {
-                failures: failures_in(item),
-                next_attempt_at: get_num(item, "next_attempt_at").unwrap_or_default(),
-                expires_at: get_num(item, EXPIRES_AT).unwrap_or_default(),
-            })
+    pub fn account_record(
+        item: Option<&Snapshot>,
+        now: u64,
+    ) -> Result<Option<AccountRecord>, AuthError> {
+        Ok(live_failures(item, now)?.map(|record| AccountRecord {
+            failures: record.failures,
+            next_attempt_at: record.next_attempt_at,
+            expires_at: record.expires_at,
+        }))
     }
 
     fn update(&self, key: String) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {

@@ -40,6 +40,21 @@ pub type Item = HashMap<String, AttributeValue>;
 /// The TTL attribute of every table (epoch seconds).
 pub const EXPIRES_AT: &str = "expires_at";
 
+/// Reads an item into its typed form. A corrupt item is an error (a 500 that names the table),
+/// never "absent"; its content stays out of the message, which could hold hashes.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    item: Item,
+) -> Result<T, AuthError> {
+    serde_dynamo::from_item(item)
+        .map_err(|_| AuthError::internal(format!("a corrupt item in the {table} table")))
+}
+
+/// The item of a typed value.
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Item, AuthError> {
+    serde_dynamo::to_item(value).map_err(AuthError::internal)
+}
+
 /// One write of a transaction, built by a table module.
 #[derive(Debug, Clone)]
 pub struct Write(TransactWriteItem);
@@ -159,11 +174,11 @@ impl Store {
         )
         .await?;
         Ok(LoginRecords {
-            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now),
-            account: AttemptsTable::account_record(account.map(Snapshot).as_ref(), now),
+            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now)?,
+            account: AttemptsTable::account_record(account.map(Snapshot).as_ref(), now)?,
             known_network: known.is_some_and(|item| is_live(&item, now)),
-            user: UsersTable::user(user),
-            login_code: OtpsTable::live(login_code.map(Snapshot).as_ref(), now),
+            user: UsersTable::user(user)?,
+            login_code: OtpsTable::live(login_code.map(Snapshot).as_ref(), now)?,
         })
     }
 
@@ -184,9 +199,9 @@ impl Store {
         )
         .await?;
         Ok(PasswordRecords {
-            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now),
-            account: AttemptsTable::account_record(account.map(Snapshot).as_ref(), now),
-            user: UsersTable::user(user),
+            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now)?,
+            account: AttemptsTable::account_record(account.map(Snapshot).as_ref(), now)?,
+            user: UsersTable::user(user)?,
         })
     }
 
@@ -207,8 +222,8 @@ impl Store {
         )
         .await?;
         Ok(CodeRecords {
-            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now),
-            code: OtpsTable::live(code.map(Snapshot).as_ref(), now),
+            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now)?,
+            code: OtpsTable::live(code.map(Snapshot).as_ref(), now)?,
         })
     }
 }

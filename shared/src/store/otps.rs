@@ -5,9 +5,9 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, Update};
 
-use super::{
-    EXPIRES_AT, Item, ItemKey, Snapshot, Write, get_num, get_text, is_live, num, text, unavailable,
-};
+use serde::{Deserialize, Serialize};
+
+use super::{ItemKey, Snapshot, Write, decode, encode, num, text, unavailable};
 use crate::error::AuthError;
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
@@ -45,6 +45,23 @@ pub enum GuessBudget {
     Anonymous,
 }
 
+/// The stored form of a code: its attribute names are written here once.
+#[derive(Serialize, Deserialize)]
+struct OtpItem {
+    /// `<e164>#<purpose>`.
+    phone: String,
+    code_hash: String,
+    #[serde(default)]
+    verification_hash: Option<String>,
+    purpose: String,
+    failed_attempts: u32,
+    #[serde(default)]
+    anonymous_failed_attempts: u32,
+    sent_at: u64,
+    resend_at: u64,
+    expires_at: u64,
+}
+
 #[derive(Clone)]
 pub struct OtpsTable {
     client: Client,
@@ -66,27 +83,38 @@ impl OtpsTable {
     }
 
     /// The live code in `item`, if any (an expired item is treated as absent).
-    pub fn live(item: Option<&Snapshot>, now: u64) -> Option<StoredOtp> {
-        item.map(|snapshot| &snapshot.0)
-            .filter(|item| is_live(item, now))
-            .and_then(from_item)
+    pub fn live(item: Option<&Snapshot>, now: u64) -> Result<Option<StoredOtp>, AuthError> {
+        let Some(snapshot) = item else {
+            return Ok(None);
+        };
+        let item: OtpItem = decode("otps", snapshot.0.clone())?;
+        Ok((item.expires_at > now).then_some(StoredOtp {
+            code_hash: item.code_hash,
+            verification_hash: item.verification_hash,
+            failed_attempts: item.failed_attempts,
+            anonymous_failed_attempts: item.anonymous_failed_attempts,
+            expires_at: item.expires_at,
+        }))
     }
 
     /// Stores a new code, replacing the old one of its purpose, unless the old one is still
     /// inside its resend cooldown. On refusal the transaction reports the old item (to compute
     /// Retry-After).
     pub fn replace(&self, otp: NewOtp<'_>) -> Result<Write, AuthError> {
+        let item = OtpItem {
+            phone: key(otp.phone, otp.purpose),
+            code_hash: otp.code_hash,
+            verification_hash: Some(otp.verification_hash),
+            purpose: otp.purpose.as_str().to_owned(),
+            failed_attempts: 0,
+            anonymous_failed_attempts: 0,
+            sent_at: otp.now,
+            resend_at: otp.resend_at,
+            expires_at: otp.expires_at,
+        };
         let put = Put::builder()
             .table_name(&self.name)
-            .item("phone", text(key(otp.phone, otp.purpose)))
-            .item("code_hash", text(otp.code_hash))
-            .item("verification_hash", text(otp.verification_hash))
-            .item("purpose", text(otp.purpose.as_str()))
-            .item("failed_attempts", num(0))
-            .item("anonymous_failed_attempts", num(0))
-            .item("sent_at", num(otp.now))
-            .item("resend_at", num(otp.resend_at))
-            .item(EXPIRES_AT, num(otp.expires_at))
+            .set_item(Some(encode(&item)?))
             .condition_expression(
                 "attribute_not_exists(phone) OR resend_at <= :now OR expires_at <= :now",
             )
@@ -172,20 +200,6 @@ impl OtpsTable {
 /// When the code in `old_item` allows a resend, in seconds from `now`.
 pub fn resend_wait(old_item: Option<&Snapshot>, now: u64) -> u64 {
     old_item
-        .and_then(|snapshot| get_num(&snapshot.0, "resend_at"))
-        .map_or(1, |resend_at| resend_at.saturating_sub(now))
-}
-
-fn count(item: &Item, name: &str) -> Option<u32> {
-    u32::try_from(get_num(item, name).unwrap_or_default()).ok()
-}
-
-fn from_item(item: &Item) -> Option<StoredOtp> {
-    Some(StoredOtp {
-        code_hash: get_text(item, "code_hash")?,
-        verification_hash: get_text(item, "verification_hash"),
-        failed_attempts: count(item, "failed_attempts")?,
-        anonymous_failed_attempts: count(item, "anonymous_failed_attempts")?,
-        expires_at: get_num(item, EXPIRES_AT)?,
-    })
+        .and_then(|snapshot| decode::<OtpItem>("otps", snapshot.0.clone()).ok())
+        .map_or(1, |item| item.resend_at.saturating_sub(now))
 }

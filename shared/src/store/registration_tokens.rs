@@ -3,9 +3,20 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put};
 
-use super::{EXPIRES_AT, Write, get_item, get_text, is_live, num, text};
+use serde::{Deserialize, Serialize};
+
+use super::{Write, decode, encode, get_item, num, text};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
+
+/// The stored form of a registration token.
+#[derive(Serialize, Deserialize)]
+struct TokenItem {
+    token_hash: String,
+    phone: String,
+    created_at: u64,
+    expires_at: u64,
+}
 
 #[derive(Clone)]
 pub struct RegistrationTokensTable {
@@ -24,11 +35,11 @@ impl RegistrationTokensTable {
         token_hash: &str,
         now: u64,
     ) -> Result<Option<PhoneNumber>, AuthError> {
-        let item = get_item(&self.client, &self.name, "token_hash", token_hash).await?;
-        Ok(item
-            .filter(|item| is_live(item, now))
-            .and_then(|item| get_text(&item, "phone"))
-            .map(PhoneNumber::from_stored))
+        let Some(item) = get_item(&self.client, &self.name, "token_hash", token_hash).await? else {
+            return Ok(None);
+        };
+        let item: TokenItem = decode("registration tokens", item)?;
+        Ok((item.expires_at > now).then(|| PhoneNumber::from_stored(item.phone)))
     }
 
     /// Stores a new token (for a transaction).
@@ -39,12 +50,15 @@ impl RegistrationTokensTable {
         now: u64,
         expires_at: u64,
     ) -> Result<Write, AuthError> {
+        let item = TokenItem {
+            token_hash: token_hash.to_owned(),
+            phone: phone.as_str().to_owned(),
+            created_at: now,
+            expires_at,
+        };
         let put = Put::builder()
             .table_name(&self.name)
-            .item("token_hash", text(token_hash))
-            .item("phone", text(phone.as_str()))
-            .item("created_at", num(now))
-            .item(EXPIRES_AT, num(expires_at))
+            .set_item(Some(encode(&item)?))
             .condition_expression("attribute_not_exists(token_hash)")
             .build()
             .map_err(AuthError::internal)?;

@@ -18,9 +18,10 @@ use aws_sdk_dynamodb::types::{
     Update, WriteRequest,
 };
 
+use serde::{Deserialize, Serialize};
+
 use super::{
-    EXPIRES_AT, Item, ItemKey, Snapshot, Write, get_items, get_num, get_text, is_live, num, text,
-    unavailable,
+    Item, ItemKey, Snapshot, Write, decode, encode, get_items, get_text, num, text, unavailable,
 };
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
@@ -35,6 +36,35 @@ pub struct Session {
     /// The credentials version the session was started (or last kept) under.
     pub credentials_version: u64,
     pub created_at: u64,
+}
+
+/// The stored form of a session (`sk` = `session#<sid>`).
+#[derive(Serialize, Deserialize)]
+struct SessionItem {
+    user_id: String,
+    sk: String,
+    phone: String,
+    created_at: u64,
+    /// Sessions started before versions existed are at version 0.
+    #[serde(default)]
+    credentials_version: u64,
+    expires_at: u64,
+}
+
+/// The stored form of an issued refresh token (`sk` = `refresh#<sha256(jti)>`).
+#[derive(Serialize, Deserialize)]
+struct RefreshItem {
+    user_id: String,
+    sk: String,
+    sid: String,
+    spent: bool,
+    expires_at: u64,
+}
+
+/// The stored form of a user's credentials version (`sk` = `credentials`).
+#[derive(Deserialize)]
+struct CredentialsItem {
+    version: u64,
 }
 
 #[derive(Clone)]
@@ -80,14 +110,19 @@ impl SessionsTable {
         Ok(Write::put(put))
     }
 
-    fn refresh_item(&self, user_id: &str, session_id: &str, issued: &IssuedTokens) -> Item {
-        Item::from([
-            ("user_id".to_owned(), text(user_id)),
-            ("sk".to_owned(), text(refresh_key(&issued.refresh_id_hash))),
-            ("sid".to_owned(), text(session_id)),
-            ("spent".to_owned(), AttributeValue::Bool(false)),
-            (EXPIRES_AT.to_owned(), num(issued.refresh_expires_at)),
-        ])
+    fn refresh_item(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        issued: &IssuedTokens,
+    ) -> Result<Item, AuthError> {
+        encode(&RefreshItem {
+            user_id: user_id.to_owned(),
+            sk: refresh_key(&issued.refresh_id_hash),
+            sid: session_id.to_owned(),
+            spent: false,
+            expires_at: issued.refresh_expires_at,
+        })
     }
 
     fn item_key(&self, user_id: &str, sk: &str) -> ItemKey {
@@ -96,21 +131,18 @@ impl SessionsTable {
 
     /// A new session and its first refresh token (for a transaction).
     pub fn start(&self, session: &Session, issued: &IssuedTokens) -> Result<Vec<Write>, AuthError> {
-        let family = Item::from([
-            ("user_id".to_owned(), text(&session.user_id)),
-            ("sk".to_owned(), text(session_key(&session.session_id))),
-            ("phone".to_owned(), text(session.phone.as_str())),
-            ("created_at".to_owned(), num(session.created_at)),
-            (
-                "credentials_version".to_owned(),
-                num(session.credentials_version),
-            ),
-            (EXPIRES_AT.to_owned(), num(issued.refresh_expires_at)),
-        ]);
+        let family = encode(&SessionItem {
+            user_id: session.user_id.clone(),
+            sk: session_key(&session.session_id),
+            phone: session.phone.as_str().to_owned(),
+            created_at: session.created_at,
+            credentials_version: session.credentials_version,
+            expires_at: issued.refresh_expires_at,
+        })?;
         Ok(vec![
             self.put(family, Some("attribute_not_exists(sk)"))?,
             self.put(
-                self.refresh_item(&session.user_id, &session.session_id, issued),
+                self.refresh_item(&session.user_id, &session.session_id, issued)?,
                 None,
             )?,
         ])
@@ -164,7 +196,7 @@ impl SessionsTable {
             Write::update(spend),
             Write::update(extend),
             self.put(
-                self.refresh_item(user_id, &session.session_id, issued),
+                self.refresh_item(user_id, &session.session_id, issued)?,
                 None,
             )?,
             self.credentials_are(user_id, session.credentials_version)?,
@@ -236,25 +268,24 @@ impl SessionsTable {
             ],
         )
         .await?;
-        let current_version = credentials
-            .as_ref()
-            .and_then(|item| get_num(item, "version"))
-            .unwrap_or_default();
-        Ok(session
-            .filter(|item| is_live(item, now))
-            .and_then(|item| {
-                Some(Session {
-                    user_id: user_id.to_owned(),
-                    session_id: session_id.to_owned(),
-                    phone: PhoneNumber::from_stored(get_text(&item, "phone")?),
-                    credentials_version: get_num(&item, "credentials_version").unwrap_or_default(),
-                    created_at: get_num(&item, "created_at")?,
-                })
-            })
-            .filter(|session| {
-                session.credentials_version == current_version
-                    && session.created_at.saturating_add(max_age) > now
-            }))
+        let current_version = match credentials {
+            Some(item) => decode::<CredentialsItem>("sessions", item)?.version,
+            None => 0,
+        };
+        let Some(item) = session else {
+            return Ok(None);
+        };
+        let item: SessionItem = decode("sessions", item)?;
+        let live = item.expires_at > now
+            && item.credentials_version == current_version
+            && item.created_at.saturating_add(max_age) > now;
+        Ok(live.then(|| Session {
+            user_id: user_id.to_owned(),
+            session_id: session_id.to_owned(),
+            phone: PhoneNumber::from_stored(item.phone),
+            credentials_version: item.credentials_version,
+            created_at: item.created_at,
+        }))
     }
 
     /// Revokes one session.
@@ -339,8 +370,7 @@ impl SessionsTable {
 
 /// True when a refresh token's old state shows it was already spent: a replay.
 pub fn was_spent(old_item: Option<&Snapshot>) -> bool {
-    matches!(
-        old_item.and_then(|snapshot| snapshot.0.get("spent")),
-        Some(AttributeValue::Bool(true))
-    )
+    old_item
+        .and_then(|snapshot| decode::<RefreshItem>("sessions", snapshot.0.clone()).ok())
+        .is_some_and(|item| item.spent)
 }

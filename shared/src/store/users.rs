@@ -3,10 +3,10 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, ReturnValue, Update};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
-    Item, ItemKey, Write, condition_failed, get_item, get_num, get_text, num, text, unavailable,
+    Item, ItemKey, Write, condition_failed, decode, encode, get_item, num, text, unavailable,
 };
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
@@ -31,6 +31,58 @@ pub struct User {
     pub credentials_version: u64,
 }
 
+/// The stored form of an account: its attribute names are written here once.
+#[derive(Serialize, Deserialize)]
+struct UserItem {
+    phone: String,
+    user_id: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    password_hash: String,
+    created_at: u64,
+    /// Accounts created before versions existed are at version 0.
+    #[serde(default)]
+    credentials_version: u64,
+}
+
+impl From<&User> for UserItem {
+    fn from(user: &User) -> Self {
+        let profile = &user.profile;
+        Self {
+            phone: profile.phone.clone(),
+            user_id: profile.id.clone(),
+            first_name: profile.first_name.clone(),
+            last_name: profile.last_name.clone(),
+            email: profile.email.clone(),
+            password_hash: user.password_hash.clone(),
+            created_at: user.created_at,
+            credentials_version: user.credentials_version,
+        }
+    }
+}
+
+impl From<UserItem> for User {
+    fn from(item: UserItem) -> Self {
+        Self {
+            profile: UserProfile {
+                id: item.user_id,
+                phone: item.phone,
+                first_name: item.first_name,
+                last_name: item.last_name,
+                email: item.email,
+            },
+            password_hash: item.password_hash,
+            created_at: item.created_at,
+            credentials_version: item.credentials_version,
+        }
+    }
+}
+
+fn user_from(item: Item) -> Result<User, AuthError> {
+    decode::<UserItem>("users", item).map(User::from)
+}
+
 #[derive(Clone)]
 pub struct UsersTable {
     client: Client,
@@ -48,28 +100,19 @@ impl UsersTable {
     }
 
     /// The account in `item`, if any.
-    pub fn user(item: Option<Item>) -> Option<User> {
-        item.as_ref().and_then(from_item)
+    pub(crate) fn user(item: Option<Item>) -> Result<Option<User>, AuthError> {
+        item.map(user_from).transpose()
     }
 
     pub async fn get(&self, phone: &PhoneNumber) -> Result<Option<User>, AuthError> {
-        let item = get_item(&self.client, &self.name, "phone", phone.as_str()).await?;
-        Ok(item.as_ref().and_then(from_item))
+        Self::user(get_item(&self.client, &self.name, "phone", phone.as_str()).await?)
     }
 
     /// A put that only succeeds if no account holds the phone yet (for a transaction).
     pub fn create(&self, user: &User) -> Result<Write, AuthError> {
-        let profile = &user.profile;
         let put = Put::builder()
             .table_name(&self.name)
-            .item("phone", text(&profile.phone))
-            .item("user_id", text(&profile.id))
-            .item("first_name", text(&profile.first_name))
-            .item("last_name", text(&profile.last_name))
-            .item("email", text(&profile.email))
-            .item("password_hash", text(&user.password_hash))
-            .item("created_at", num(user.created_at))
-            .item("credentials_version", num(user.credentials_version))
+            .set_item(Some(encode(&UserItem::from(user))?))
             .condition_expression("attribute_not_exists(phone)")
             .build()
             .map_err(AuthError::internal)?;
@@ -125,7 +168,7 @@ impl UsersTable {
             .send()
             .await
         {
-            Ok(output) => Ok(output.attributes.as_ref().and_then(from_item)),
+            Ok(output) => Self::user(output.attributes),
             Err(error) if condition_failed(&error) => Ok(None),
             Err(error) => Err(unavailable(error)),
         }
@@ -176,22 +219,6 @@ impl UsersTable {
             .map_err(AuthError::internal)?;
         Ok(Write::delete(delete))
     }
-}
-
-fn from_item(item: &Item) -> Option<User> {
-    Some(User {
-        profile: UserProfile {
-            id: get_text(item, "user_id")?,
-            phone: get_text(item, "phone")?,
-            first_name: get_text(item, "first_name")?,
-            last_name: get_text(item, "last_name")?,
-            email: get_text(item, "email")?,
-        },
-        password_hash: get_text(item, "password_hash")?,
-        created_at: get_num(item, "created_at")?,
-        // Accounts created before versions existed are at version 0.
-        credentials_version: get_num(item, "credentials_version").unwrap_or_default(),
-    })
 }
 
 /// The condition that the stored credentials version is `version` (absent counts as 0), and the
