@@ -8,6 +8,7 @@ mod endpoint;
 mod events;
 mod gate;
 mod logs;
+pub mod routes;
 pub mod tables;
 
 pub use app::{TestApp, base_env, dynamodb_endpoint, now, num, text};

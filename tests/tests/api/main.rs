@@ -22,6 +22,7 @@ mod password;
 mod profile;
 mod register;
 mod requests;
+mod routes;
 mod secrets;
 mod secrets_manager;
 mod sessions;
