@@ -3,6 +3,7 @@
 
 use auth_tests::{
     CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, other_code, register_body,
+    set_thread_default,
 };
 use serde_json::json;
 
@@ -20,7 +21,7 @@ async fn secrets_appear_only_in_the_response_that_hands_them_out() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(logs.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = set_thread_default(subscriber);
 
     let t = TestApp::new().await;
     let sent = t

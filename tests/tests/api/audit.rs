@@ -2,7 +2,7 @@
 
 use auth_tests::{
     CLIENT_IP, CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, other_code,
-    register_body,
+    register_body, set_thread_default,
 };
 use serde_json::{Value, json};
 
@@ -25,7 +25,7 @@ async fn every_security_outcome_is_an_audit_event_with_the_phone_masked() {
         .with_max_level(tracing::Level::INFO)
         .with_writer(logs.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = set_thread_default(subscriber);
 
     let t = TestApp::new().await;
     t.post(Endpoint::CheckPhone, json!({ "phone": PHONE }))

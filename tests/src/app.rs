@@ -1,0 +1,338 @@
+//! `TestApp`: the real handlers on a fresh set of tables, and readers for the stored state and
+//! the SMS outbox.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use auth_shared::config::Config;
+use auth_shared::store::Item;
+use auth_shared::{App, handlers};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::Body;
+use serde_json::{Value, json};
+
+use crate::{
+    CLIENT_IP, DynamoDbGate, Endpoint, PASSWORD, RawRequest, TestResponse, api_gateway_request,
+    code_in, register_body, tables,
+};
+
+pub struct TestApp {
+    pub app: App,
+    pub dynamodb: Client,
+    pub outbox: PathBuf,
+}
+
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with scripts/test")
+    })
+}
+
+/// The environment every test app starts from; tests override single variables.
+pub fn base_env(
+    prefix_tables: &[(String, String)],
+    outbox: &std::path::Path,
+) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = prefix_tables.iter().cloned().collect();
+    for (name, value) in [
+        // The local-only fallbacks: in AWS the functions read these from Secrets Manager.
+        (
+            "LOCAL_JWT_SIGNING_KEY",
+            "test-jwt-signing-key-0123456789abcdef0123456789",
+        ),
+        (
+            "LOCAL_OTP_HMAC_SECRET",
+            "test-otp-secret-0123456789abcdef0123456789",
+        ),
+        ("SMS_PROVIDER", "outbox"),
+    ] {
+        env.insert(name.to_owned(), value.to_owned());
+    }
+    env.insert("SMS_OUTBOX_PATH".to_owned(), outbox.display().to_string());
+    env
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    /// A fresh set of tables (random prefix) and an app configured like production but with the
+    /// outbox SMS provider and `overrides` applied.
+    pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
+        let aws = auth_shared::load_aws_config().await;
+        let dynamodb = Client::new(&aws);
+        let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+        let created = tables::create_all(&dynamodb, &prefix)
+            .await
+            .expect("create tables on DynamoDB Local");
+        let outbox = std::env::temp_dir().join(format!("{prefix}sms-outbox.jsonl"));
+        let mut env = base_env(&created, &outbox);
+        for (name, value) in overrides {
+            env.insert((*name).to_owned(), (*value).to_owned());
+        }
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
+        Self {
+            app: App::new(config, &aws).expect("valid keys"),
+            dynamodb,
+            outbox,
+        }
+    }
+
+    pub async fn post(&self, endpoint: Endpoint, body: Value) -> TestResponse {
+        self.post_from(endpoint, body, CLIENT_IP).await
+    }
+
+    pub async fn post_from(&self, endpoint: Endpoint, body: Value, ip: &str) -> TestResponse {
+        let body = body.to_string();
+        self.send(
+            endpoint,
+            RawRequest {
+                body: Some(&body),
+                source_ip: ip,
+                ..RawRequest::default()
+            },
+        )
+        .await
+    }
+
+    /// Sends an API Gateway (HTTP API, payload 2.0) event through the endpoint's handler: the
+    /// one `functions/<endpoint.function()>` runs. This match is where each handler of
+    /// `shared/src/handlers/mod.rs` is tied to an `Endpoint`, so the route-table test, which
+    /// checks every `Endpoint` against `template.yaml`, covers the handlers too.
+    pub async fn send(&self, endpoint: Endpoint, raw: RawRequest<'_>) -> TestResponse {
+        let request = api_gateway_request(endpoint.path(), &raw);
+        let app = &self.app;
+        let response = match endpoint {
+            Endpoint::CheckPhone => handlers::check_phone(app, request).await,
+            Endpoint::Verify => handlers::verify(app, request).await,
+            Endpoint::Register => handlers::register(app, request).await,
+            Endpoint::Login => handlers::login(app, request).await,
+            Endpoint::Refresh => handlers::refresh(app, request).await,
+            Endpoint::Logout => handlers::logout(app, request).await,
+            Endpoint::Profile => handlers::profile(app, request).await,
+            Endpoint::PasswordChange => handlers::password_change(app, request).await,
+            Endpoint::PasswordResetRequest => handlers::password_reset_request(app, request).await,
+            Endpoint::PasswordResetConfirm => handlers::password_reset_confirm(app, request).await,
+            Endpoint::Jwks => handlers::jwks(app, request).await,
+        };
+        let Ok(response) = response;
+        let (parts, body) = response.into_parts();
+        let text = match body {
+            Body::Text(text) => text,
+            Body::Empty => String::new(),
+            Body::Binary(bytes) => String::from_utf8(bytes).expect("utf-8 body"),
+            _ => String::new(),
+        };
+        if parts.status.as_u16() == 204 {
+            assert!(text.is_empty(), "204 has no body");
+            return TestResponse {
+                status: 204,
+                headers: parts.headers,
+                body: Value::Null,
+            };
+        }
+        assert_eq!(
+            parts
+                .headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap()),
+            Some("application/json"),
+            "every response with a body is JSON"
+        );
+        TestResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: serde_json::from_str(&text).expect("response body is JSON"),
+        }
+    }
+
+    /// `method` on `endpoint` as the holder of `access_token`, with an optional JSON body.
+    pub async fn authed(
+        &self,
+        endpoint: Endpoint,
+        method: &str,
+        access_token: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let body = body.map(|body| body.to_string());
+        self.send(
+            endpoint,
+            RawRequest {
+                method,
+                body: body.as_deref(),
+                bearer: Some(access_token),
+                ..RawRequest::default()
+            },
+        )
+        .await
+    }
+
+    /// Logs `phone` in with `PASSWORD`; returns the `tokens` object.
+    pub async fn login(&self, phone: &str) -> Value {
+        let response = self
+            .post(
+                Endpoint::Login,
+                json!({ "phone": phone, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        response.body["tokens"].clone()
+    }
+
+    /// The same tables and settings, served through `gate`.
+    pub async fn through(&self, gate: &DynamoDbGate) -> TestApp {
+        let aws = auth_shared::load_aws_config().await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&aws)
+            .interceptor(gate.clone())
+            .build();
+        TestApp {
+            app: App::with_dynamodb(self.app.config.clone(), &aws, Client::from_conf(config))
+                .expect("valid keys"),
+            dynamodb: self.dynamodb.clone(),
+            outbox: self.outbox.clone(),
+        }
+    }
+
+    /// Every SMS written to the outbox, in order.
+    pub fn sent_sms(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.outbox)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("outbox line is JSON"))
+            .collect()
+    }
+
+    /// The code in the last SMS sent to `e164`.
+    pub fn last_code_for(&self, e164: &str) -> Option<String> {
+        self.sent_sms()
+            .iter()
+            .rev()
+            .find(|sms| sms["to"] == e164)
+            .and_then(|sms| code_in(sms["body"].as_str()?))
+    }
+
+    pub async fn get_item(&self, table: &str, key: &str, value: &str) -> Option<Item> {
+        self.dynamodb
+            .get_item()
+            .table_name(table)
+            .key(key, AttributeValue::S(value.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get_item")
+            .item
+    }
+
+    /// The stored code item of `e164` (codes are stored per phone and purpose; this is the one
+    /// of whichever purpose the phone has a code for).
+    pub async fn otp(&self, e164: &str) -> Option<Item> {
+        let prefix = format!("{e164}#");
+        let mut codes: Vec<Item> = self
+            .scan(&self.app.config.tables.otps)
+            .await
+            .into_iter()
+            .filter(|item| text(item, "phone").is_some_and(|key| key.starts_with(&prefix)))
+            .collect();
+        assert!(codes.len() <= 1, "{e164} has codes of several purposes");
+        codes.pop()
+    }
+
+    /// The stored code item of `e164` for `purpose` (`signup`, `password_reset`, `login`).
+    pub async fn otp_for(&self, e164: &str, purpose: &str) -> Option<Item> {
+        self.get_item(
+            &self.app.config.tables.otps,
+            "phone",
+            &format!("{e164}#{purpose}"),
+        )
+        .await
+    }
+
+    /// The stored account item of `e164`.
+    pub async fn user(&self, e164: &str) -> Option<Item> {
+        self.get_item(&self.app.config.tables.users, "phone", e164)
+            .await
+    }
+
+    /// Lets `e164` have a new sign-up code at once, as if the resend cooldown had passed.
+    pub async fn end_resend_cooldown(&self, e164: &str) {
+        let otps = &self.app.config.tables.otps;
+        let key = format!("{e164}#signup");
+        self.set_number(otps, "phone", &key, "resend_at", now() - 1)
+            .await;
+    }
+
+    pub async fn scan(&self, table: &str) -> Vec<Item> {
+        self.dynamodb
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+    }
+
+    pub async fn set_number(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+        attribute: &str,
+        number: u64,
+    ) {
+        self.dynamodb
+            .update_item()
+            .table_name(table)
+            .key(key, AttributeValue::S(value.to_owned()))
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", AttributeValue::N(number.to_string()))
+            .send()
+            .await
+            .expect("update_item");
+    }
+
+    /// check-phone then verify with the code from the outbox; returns the registration token.
+    pub async fn verified_token(&self, phone: &str, e164: &str) -> String {
+        let sent = self
+            .post(Endpoint::CheckPhone, json!({ "phone": phone }))
+            .await;
+        assert_eq!(sent.status, 200, "{:?}", sent.body);
+        let code = self.last_code_for(e164).expect("an SMS with the code");
+        let verified = self
+            .post(Endpoint::Verify, json!({ "phone": phone, "code": code }))
+            .await;
+        assert_eq!(verified.status, 200, "{:?}", verified.body);
+        verified.body["registration_token"]
+            .as_str()
+            .expect("registration token")
+            .to_owned()
+    }
+
+    /// A full sign-up of `phone` with `PASSWORD`; returns the register response.
+    pub async fn registered_user(&self, phone: &str, e164: &str) -> TestResponse {
+        let token = self.verified_token(phone, e164).await;
+        let response = self.post(Endpoint::Register, register_body(&token)).await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        response
+    }
+
+    pub fn tables(&self) -> &auth_shared::config::Tables {
+        &self.app.config.tables
+    }
+}
+
+pub fn num(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+pub fn now() -> u64 {
+    auth_shared::clock::Clock::default().now()
+}

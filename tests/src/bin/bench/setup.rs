@@ -1,0 +1,115 @@
+//! What every measurement shares: the command line, one set of tables, and an app whose
+//! DynamoDB client counts and times every operation.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use auth_shared::App;
+use auth_shared::config::Config;
+use auth_tests::{DynamoDbGate, TestApp, base_env};
+
+/// Limits raised so that the benchmark measures work, not refusals.
+const BENCH_LIMITS: [(&str, &str); 10] = [
+    ("OTP_SENDS_PER_PHONE", "1000000"),
+    ("OTP_SENDS_PER_PHONE_PER_DAY", "1000000"),
+    ("OTP_SENDS_PER_IP", "1000000"),
+    ("OTP_SENDS_PER_COUNTRY_PER_DAY", "1000000"),
+    ("OTP_SENDS_GLOBAL_PER_HOUR", "1000000"),
+    ("LOCKOUT_MAX_FAILURES", "1000000"),
+    ("ACCOUNT_BACKOFF_AFTER_FAILURES", "1000000"),
+    ("ACCOUNT_MAX_FAILURES", "1000000"),
+    ("OTP_RESEND_SECONDS", "0"),
+    ("CHECK_PHONE_LOOKUPS_PER_IP", "1000000"),
+];
+
+/// The command line: `--smoke` and `--binaries DIR`.
+pub struct Options {
+    pub smoke: bool,
+    /// Calls per endpoint in each pass over the API.
+    pub calls: usize,
+    /// Where the function binaries are: `--binaries DIR`, by default the release build.
+    pub binaries: PathBuf,
+    pub cores: usize,
+}
+
+impl Options {
+    pub fn from_args() -> Self {
+        let args: Vec<String> = std::env::args().collect();
+        let smoke = args.iter().any(|a| a == "--smoke");
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let binaries = args
+            .iter()
+            .position(|a| a == "--binaries")
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| target.join("release"));
+        Options {
+            smoke,
+            calls: if smoke { 3 } else { 200 },
+            binaries,
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+}
+
+/// One set of tables and the app on them, in-process, behind a counting gate.
+pub struct Bench {
+    pub t: TestApp,
+    pub gate: DynamoDbGate,
+    /// The app's environment, which the function binaries get too.
+    pub env: HashMap<String, String>,
+}
+
+impl Bench {
+    pub async fn start() -> Self {
+        let aws = auth_shared::load_aws_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let prefix = format!("bench{}-", uuid::Uuid::new_v4().simple());
+        let created = auth_tests::tables::create_all(&dynamodb, &prefix)
+            .await
+            .expect("tables");
+        let outbox = std::env::temp_dir().join(format!("{prefix}outbox.jsonl"));
+        let mut env = base_env(&created, &outbox);
+        for (name, value) in BENCH_LIMITS {
+            env.insert(name.to_owned(), value.to_owned());
+        }
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("config");
+        let gate = DynamoDbGate::counting();
+        let gated = aws_sdk_dynamodb::config::Builder::from(&aws)
+            .interceptor(gate.clone())
+            .build();
+        let t = TestApp {
+            app: App::with_dynamodb(config, &aws, aws_sdk_dynamodb::Client::from_conf(gated))
+                .expect("app"),
+            dynamodb,
+            outbox,
+        };
+        Bench { t, gate, env }
+    }
+
+    /// The environment of the function binaries: the app's, plus DynamoDB Local's endpoint and
+    /// credentials, and the allocator setting template.yaml deploys them with.
+    pub fn binary_env(&self) -> HashMap<String, String> {
+        let mut env = self.env.clone();
+        // As template.yaml deploys them: a fixed glibc mmap threshold, so that argon2's 19 MiB
+        // blocks go back to the OS after each hash.
+        env.insert("MALLOC_MMAP_THRESHOLD_".to_owned(), "1048576".to_owned());
+        for name in [
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+        ] {
+            if let Ok(value) = std::env::var(name) {
+                env.insert(name.to_owned(), value);
+            }
+        }
+        env
+    }
+
+    pub fn clean_up(&self) {
+        let _ = std::fs::remove_file(&self.t.outbox);
+    }
+}

@@ -1,0 +1,125 @@
+//! What the tests send and get back: API Gateway (HTTP API, payload 2.0) events built from a
+//! `RawRequest`, and the handler's answer as a `TestResponse`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use lambda_http::Request;
+use lambda_http::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::CLIENT_IP;
+
+/// What a handler answered.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or_default()
+    }
+
+    /// A 403 lock-out with about an hour to wait, in both the header and the body.
+    pub fn assert_blocked_for_an_hour(&self) {
+        assert_eq!(self.status, 403, "{:?}", self.body);
+        assert_eq!(self.error(), "Too many failed attempts. Try again later.");
+        let wait = self.retry_after().expect("Retry-After header");
+        assert!((3590..=3600).contains(&wait), "{wait}");
+        assert_eq!(self.body["retry_after"], wait);
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        self.headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// A raw request, for the tests that send what clients should not.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRequest<'a> {
+    pub method: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: Option<&'a str>,
+    /// Send `body` base64-encoded, as API Gateway does for binary media.
+    pub base64: bool,
+    /// Bytes that may not be UTF-8; always sent base64-encoded (overrides `body`).
+    pub binary: Option<&'a [u8]>,
+    /// An `X-Forwarded-For` header, which clients can set to anything.
+    pub forwarded_for: Option<&'a str>,
+    /// An access token, sent as `Authorization: Bearer <token>`.
+    pub bearer: Option<&'a str>,
+    pub source_ip: &'a str,
+}
+
+impl Default for RawRequest<'_> {
+    fn default() -> Self {
+        Self {
+            method: "POST",
+            content_type: Some("application/json"),
+            body: None,
+            base64: false,
+            binary: None,
+            forwarded_for: None,
+            bearer: None,
+            source_ip: CLIENT_IP,
+        }
+    }
+}
+
+/// The event API Gateway's HTTP API sends to Lambda (payload format 2.0).
+pub fn api_gateway_event(path: &str, raw: &RawRequest<'_>) -> Value {
+    let mut headers = serde_json::Map::new();
+    if let Some(content_type) = raw.content_type {
+        headers.insert("content-type".into(), json!(content_type));
+    }
+    if let Some(token) = raw.bearer {
+        headers.insert("authorization".into(), json!(format!("Bearer {token}")));
+    }
+    if let Some(forwarded_for) = raw.forwarded_for {
+        headers.insert("x-forwarded-for".into(), json!(forwarded_for));
+    }
+    let base64 = raw.base64 || raw.binary.is_some();
+    let body = match (raw.binary, raw.body) {
+        (Some(bytes), _) => Some(STANDARD.encode(bytes)),
+        (None, Some(body)) if raw.base64 => Some(STANDARD.encode(body)),
+        (None, body) => body.map(str::to_owned),
+    };
+    json!({
+        "version": "2.0",
+        "routeKey": format!("ANY {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {
+                "method": raw.method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": raw.source_ip,
+                "userAgent": "tests"
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": format!("ANY {path}"),
+            "stage": "$default",
+            "time": "22/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000u64
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+}
+
+/// The event API Gateway sends, parsed by lambda_http exactly as in production.
+pub fn api_gateway_request(path: &str, raw: &RawRequest<'_>) -> Request {
+    let event = api_gateway_event(path, raw);
+    lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event")
+}

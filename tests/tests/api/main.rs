@@ -1,0 +1,30 @@
+//! The integration tests: one binary (linking the AWS SDK once, not once per file), one module
+//! per area. Every test but `routes` needs DynamoDB Local (`scripts/test` starts one); each
+//! creates its own tables under a random prefix, so they run in parallel.
+//!
+//! All tests share this process, so none may change process-wide state: no `std::env::set_var`
+//! (configuration goes through `TestApp::with_env`, a map), no global `tracing` subscriber (the
+//! log tests install theirs for their own thread with `auth_tests::set_thread_default`, which
+//! also keeps tracing's process-wide interest cache from hiding their events, and run on a
+//! current-thread runtime), no fixed port (stubs bind port 0) and no shared file (outboxes and
+//! temporary directories are named after the test's table prefix).
+
+mod audit;
+mod bad_input;
+mod check_phone;
+mod concurrency;
+mod e2e;
+mod jwks;
+mod lockouts;
+mod login;
+mod outage;
+mod password;
+mod profile;
+mod register;
+mod requests;
+mod routes;
+mod secrets;
+mod secrets_manager;
+mod sessions;
+mod sms_budgets;
+mod verify;

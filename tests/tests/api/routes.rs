@@ -1,0 +1,105 @@
+//! One route table: `template.yaml` is the source (it is what API Gateway serves), and every
+//! other list of routes or functions must agree with it: the `cargo lambda watch` router in the
+//! root `Cargo.toml`, the function directories under `functions/`, and `Endpoint` (the tests'
+//! list, which the benchmark also runs its flow and cold starts from). No DynamoDB needed.
+//!
+//! The handlers of `shared/src/handlers/mod.rs` are tied to an `Endpoint` by the match in
+//! `TestApp::send`, so checking each `Endpoint` against the template covers them as well.
+
+use std::collections::BTreeSet;
+
+use auth_tests::Endpoint;
+use auth_tests::routes::{
+    Route, cargo_router, function_dirs, template_functions, template_routes, workspace_root,
+};
+use auth_tests::tables::template_path;
+
+/// The other slash form of a path: `/a/b/` <-> `/a/b`.
+fn twin(path: &str) -> String {
+    match path.strip_suffix('/') {
+        Some(without) => without.to_owned(),
+        None => format!("{path}/"),
+    }
+}
+
+fn lines<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> Vec<String> {
+    items.into_iter().map(|item| item.to_string()).collect()
+}
+
+#[test]
+fn every_list_of_routes_and_functions_agrees_with_the_template() {
+    let root = workspace_root();
+    let functions = template_functions(&template_path()).expect("read template.yaml");
+    let routes = template_routes(&functions);
+    let binaries: BTreeSet<String> = functions.iter().map(|f| f.binary.clone()).collect();
+    let mut problems = Vec::new();
+
+    // Every path answers with and without the trailing slash (README, "The flow"); a path that
+    // names a file (`/.well-known/jwks.json`) has no slash form.
+    for route in &routes {
+        let other = Route::new(&twin(&route.path), &route.function);
+        if route.path.ends_with('/') && !routes.contains(&other) {
+            problems.push(format!(
+                "template.yaml: {route} has no twin {other} without the trailing slash"
+            ));
+        }
+    }
+    let mut seen_paths = BTreeSet::new();
+    for route in &routes {
+        if !seen_paths.insert(&route.path) {
+            problems.push(format!(
+                "template.yaml: {} is served by more than one function",
+                route.path
+            ));
+        }
+    }
+
+    let router = cargo_router(&root.join("Cargo.toml")).expect("read Cargo.toml");
+    for route in routes.difference(&router) {
+        problems.push(format!(
+            "Cargo.toml [workspace.metadata.lambda.watch.router] lacks the template route {route}"
+        ));
+    }
+    for route in router.difference(&routes) {
+        problems.push(format!(
+            "Cargo.toml [workspace.metadata.lambda.watch.router] has {route}, which template.yaml does not"
+        ));
+    }
+
+    let dirs = function_dirs(&root.join("functions")).expect("read functions/");
+    for name in dirs.difference(&binaries) {
+        problems.push(format!(
+            "functions/{name} has no function in template.yaml (Metadata.BuildProperties.Binary)"
+        ));
+    }
+    for name in binaries.difference(&dirs) {
+        problems.push(format!(
+            "template.yaml builds the binary {name}, but there is no functions/{name}"
+        ));
+    }
+
+    // `Endpoint::function` is also the benchmark's function of each endpoint.
+    for endpoint in Endpoint::ALL {
+        let route = Route::new(endpoint.path(), endpoint.function());
+        if !routes.contains(&route) {
+            problems.push(format!(
+                "Endpoint::{endpoint:?} is {route}, which is not a route of template.yaml"
+            ));
+        }
+    }
+    let covered: BTreeSet<&str> = Endpoint::ALL.iter().map(|e| e.function()).collect();
+    for name in &binaries {
+        if !covered.contains(name.as_str()) {
+            problems.push(format!(
+                "template.yaml's function {name} has no Endpoint (tests/src/endpoint.rs)"
+            ));
+        }
+    }
+
+    assert!(
+        problems.is_empty(),
+        "the route lists disagree with template.yaml:\n  {}\n\ntemplate.yaml's routes:\n  {}",
+        problems.join("\n  "),
+        lines(&routes).join("\n  ")
+    );
+}
