@@ -111,6 +111,13 @@ impl App {
 }
 
 impl App {
+    /// Makes this app keep `clock`'s time (tests share one clock between copies of an app).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.tokens.set_clock(clock.clone());
+        self.clock = clock;
+        self
+    }
+
     /// The OTP key; a function deployed without it answers 500 (a misconfiguration).
     pub fn otp_hasher(&self) -> Result<&OtpHasher, AuthError> {
         self.otp_key

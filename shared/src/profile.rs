@@ -1,8 +1,36 @@
-//! Validation of the profile fields users type in.
+//! Accounts and their profiles: the domain types, and the validation of the fields users type in.
 
 use email_address::EmailAddress;
 
 use crate::error::AuthError;
+
+/// The public part of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    pub id: String,
+    pub phone: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub profile: UserProfile,
+    /// argon2id PHC string; never shown.
+    pub password_hash: String,
+    pub created_at: u64,
+    /// Bumped by every password change or reset; a session of an older version is dead.
+    pub credentials_version: u64,
+}
+
+/// Profile fields to change; `None` keeps the stored value.
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
 
 pub const MAX_NAME_CHARS: usize = 100;
 /// RFC 5321's limit on a forward path.

@@ -266,6 +266,10 @@ impl TokenIssuer {
     }
 
     /// Whether this function holds the private key (only the functions that sign tokens do).
+    pub(crate) fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
     pub fn can_sign(&self) -> bool {
         self.signer.is_some()
     }

@@ -10,8 +10,8 @@ use crate::error::AuthError;
 use crate::http::{caller, parse_json_body, respond, respond_no_content};
 use crate::password::Password;
 use crate::profile;
+use crate::profile::{ProfileChanges, User};
 use crate::service::account;
-use crate::store::users::{ProfileChanges, User};
 
 /// What the profile endpoints show: never the password hash.
 #[derive(Serialize)]

@@ -9,8 +9,8 @@ use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
 use crate::password::Password;
 use crate::profile;
+use crate::profile::UserProfile;
 use crate::service::signup::{self, Registration};
-use crate::store::users::UserProfile;
 use crate::tokens::TokenPair;
 
 /// Longer values cannot be tokens this service issued; refused without a database call.
@@ -31,8 +31,30 @@ struct RegisterRequest {
 #[derive(Serialize)]
 struct RegisterResponse {
     message: &'static str,
-    user: UserProfile,
+    user: RegisteredUser,
     tokens: TokenPair,
+}
+
+/// The account as the answer shows it.
+#[derive(Serialize)]
+struct RegisteredUser {
+    id: String,
+    phone: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+}
+
+impl From<UserProfile> for RegisteredUser {
+    fn from(profile: UserProfile) -> Self {
+        Self {
+            id: profile.id,
+            phone: profile.phone,
+            first_name: profile.first_name,
+            last_name: profile.last_name,
+            email: profile.email,
+        }
+    }
 }
 
 /// `POST /auth/register/`: creates the account of a verified phone.
@@ -56,7 +78,7 @@ async fn handle(app: &App, request: &Request) -> Result<RegisterResponse, AuthEr
     let (user, tokens) = signup::register(app, registration, &caller(request)?).await?;
     Ok(RegisterResponse {
         message: "User registered successfully!",
-        user,
+        user: user.into(),
         tokens,
     })
 }

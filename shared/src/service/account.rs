@@ -13,11 +13,11 @@ use crate::limits::{self, SendScope};
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
+use crate::profile::{ProfileChanges, User};
 use crate::service::codes::{CodeGuess, SendRefusal, SentCode, match_code, send_otp};
 use crate::service::sessions::{ConfirmedPassword, confirm_password};
 use crate::store::Transaction;
 use crate::store::sessions::Session;
-use crate::store::users::{ProfileChanges, User};
 use crate::tokens::new_opaque_token;
 
 /// The account behind a live session (gone if it was deleted meanwhile).

@@ -8,11 +8,11 @@ use crate::limits;
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
+use crate::profile::User;
 use crate::service::codes::{CodeGuess, SendRefusal, send_otp};
 use crate::service::guard::{self, CodeSlot, Guards, Taken};
 use crate::store::attempts::FailureKind;
 use crate::store::sessions::{Session, was_spent};
-use crate::store::users::User;
 use crate::store::{LoginRecords, PasswordRecords, Transaction, TransactionError, Write};
 use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
 

@@ -7,10 +7,10 @@ use crate::http::Caller;
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
+use crate::profile::{User, UserProfile};
 use crate::service::codes::{CodeGuess, match_code};
 use crate::service::sessions;
 use crate::store::Transaction;
-use crate::store::users::{User, UserProfile};
 use crate::tokens::{TokenPair, hash_opaque_token, new_opaque_token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

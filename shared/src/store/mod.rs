@@ -29,11 +29,12 @@ use crate::error::AuthError;
 use crate::limits::{AccountRecord, PairRecord};
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
+use crate::profile::User;
 use attempts::{AttemptsTable, FailureKind};
 use otps::{OtpsTable, StoredOtp};
 use registration_tokens::RegistrationTokensTable;
 use sessions::SessionsTable;
-use users::{User, UsersTable};
+use users::UsersTable;
 
 pub type Item = HashMap<String, AttributeValue>;
 

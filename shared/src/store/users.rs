@@ -10,26 +10,7 @@ use super::{
 };
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
-
-/// The public profile: what responses may show.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct UserProfile {
-    pub id: String,
-    pub phone: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct User {
-    pub profile: UserProfile,
-    /// argon2id PHC string; never serialised into a response.
-    pub password_hash: String,
-    pub created_at: u64,
-    /// Bumped by every password change or reset; a session of an older version is dead.
-    pub credentials_version: u64,
-}
+use crate::profile::{ProfileChanges, User, UserProfile};
 
 /// The stored form of an account: its attribute names are written here once.
 #[derive(Serialize, Deserialize)]
@@ -118,14 +99,6 @@ impl UsersTable {
             .map_err(AuthError::internal)?;
         Ok(Write::put(put))
     }
-}
-
-/// Profile fields to change; `None` keeps the stored value.
-#[derive(Debug, Default)]
-pub struct ProfileChanges {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
 }
 
 impl UsersTable {
