@@ -4,7 +4,7 @@
 //! no longer than the back-off cap.
 
 use auth_tests::{
-    Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, code_in, now, num, other_code,
+    Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, code_in, num, other_code,
 };
 use serde_json::{Value, json};
 
