@@ -5,7 +5,9 @@
 
 use aws_sdk_dynamodb::Client;
 
-use super::{EXPIRES_AT, Item, get_num, get_text, is_live, num, text, unavailable};
+use serde::Deserialize;
+
+use super::{decode, num, text, unavailable};
 use crate::error::AuthError;
 
 const PARTITION: &str = "signing-key";
@@ -17,6 +19,16 @@ pub struct PublishedKey {
     pub x: String,
     pub published_at: u64,
     pub expires_at: u64,
+}
+
+/// The stored form of a published key.
+#[derive(Deserialize)]
+struct KeyItem {
+    kid: String,
+    x: String,
+    #[serde(default)]
+    published_at: u64,
+    expires_at: u64,
 }
 
 #[derive(Clone)]
@@ -85,14 +97,17 @@ impl SigningKeysTable {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            keys.extend(
-                output
-                    .items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|item| is_live(item, now))
-                    .filter_map(published_key),
-            );
+            for item in output.items.unwrap_or_default() {
+                let item: KeyItem = decode("signing keys", item)?;
+                if item.expires_at > now {
+                    keys.push(PublishedKey {
+                        kid: item.kid,
+                        x: item.x,
+                        published_at: item.published_at,
+                        expires_at: item.expires_at,
+                    });
+                }
+            }
             start_key = output.last_evaluated_key;
             if start_key.is_none() {
                 break;
@@ -101,13 +116,4 @@ impl SigningKeysTable {
         keys.sort_by_key(|key| std::cmp::Reverse(key.published_at));
         Ok(keys)
     }
-}
-
-fn published_key(item: &Item) -> Option<PublishedKey> {
-    Some(PublishedKey {
-        kid: get_text(item, "kid")?,
-        x: get_text(item, "x")?,
-        published_at: get_num(item, "published_at").unwrap_or_default(),
-        expires_at: get_num(item, EXPIRES_AT)?,
-    })
 }
