@@ -48,12 +48,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// Every `AWS::Serverless::Function` of the template, in the template's order.
 pub fn template_functions(template: &Path) -> Result<Vec<TemplateFunction>, Error> {
-    let text = std::fs::read_to_string(template)?;
-    let template: Value = serde_yaml_ng::from_str(&text)?;
-    let resources = template
-        .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or("template has no Resources")?;
+    let (_, resources) = crate::tables::read_template(template)?;
     let mut functions = Vec::new();
     for (logical_id, resource) in resources {
         if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {

@@ -20,18 +20,26 @@ pub struct TableDefinition {
     properties: Value,
 }
 
+/// The template, parsed, and its `Resources` (CloudFormation tags such as `!Ref` stay as
+/// `Value::Tagged`).
+pub fn read_template(template: &Path) -> Result<(Value, serde_yaml_ng::Mapping), Error> {
+    let text = std::fs::read_to_string(template)?;
+    let template: Value = serde_yaml_ng::from_str(&text)?;
+    let resources = template
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or("template has no Resources")?
+        .clone();
+    Ok((template, resources))
+}
+
 pub fn template_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
 }
 
 /// Every table that `Globals.Function.Environment.Variables` passes to the functions by `!Ref`.
 pub fn table_definitions(template: &Path) -> Result<Vec<TableDefinition>, Error> {
-    let text = std::fs::read_to_string(template)?;
-    let template: Value = serde_yaml_ng::from_str(&text)?;
-    let resources = template
-        .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or("template has no Resources")?;
+    let (template, resources) = read_template(template)?;
     let variables = template
         .get("Globals")
         .and_then(|g| g.get("Function"))
