@@ -15,7 +15,8 @@ pub enum SmsSender {
 
 impl SmsSender {
     /// `body` holds the code: it is handed to the provider and never logged here.
-    pub async fn send(&self, to: &PhoneNumber, body: &str) -> Result<(), AuthError> {
+    /// `now` is when it is sent (the outbox records it).
+    pub async fn send(&self, to: &PhoneNumber, body: &str, now: u64) -> Result<(), AuthError> {
         match self {
             Self::Sns(client) => {
                 client
@@ -27,7 +28,7 @@ impl SmsSender {
                     .await
                     .map_err(AuthError::unavailable)?;
             }
-            Self::Outbox { path } => append_to_outbox(path, to, body)
+            Self::Outbox { path } => append_to_outbox(path, to, body, now)
                 .await
                 .map_err(AuthError::unavailable)?,
         }
@@ -52,14 +53,15 @@ fn transactional() -> Result<MessageAttributeValue, AuthError> {
         .map_err(AuthError::internal)
 }
 
-async fn append_to_outbox(path: &PathBuf, to: &PhoneNumber, body: &str) -> std::io::Result<()> {
+async fn append_to_outbox(
+    path: &PathBuf,
+    to: &PhoneNumber,
+    body: &str,
+    sent_at: u64,
+) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await?;
     }
-    let sent_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
     let mut line =
         serde_json::json!({ "to": to.as_str(), "body": body, "sent_at": sent_at }).to_string();
     line.push('\n');

@@ -129,7 +129,7 @@ pub async fn send_otp(
             purpose.described(),
             code.expose()
         );
-        if let Err(error) = app.sms.send(phone, &body).await {
+        if let Err(error) = app.sms.send(phone, &body, now).await {
             // Take the code back so the user is not held to a cooldown for a message never sent.
             if let Err(cleanup) = app.store.otps.delete(phone, purpose).await {
                 tracing::warn!(error = %cleanup, "could not remove an unsent otp");
