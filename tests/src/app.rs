@@ -114,6 +114,8 @@ impl TestApp {
             Endpoint::Profile => handlers::profile(app, request).await,
             Endpoint::PasswordChange => handlers::password_change(app, request).await,
             Endpoint::PasswordResetRequest => handlers::password_reset_request(app, request).await,
+            Endpoint::LoginOtpRequest => handlers::login_otp_request(app, request).await,
+            Endpoint::LoginOtp => handlers::login_otp(app, request).await,
             Endpoint::PasswordResetConfirm => handlers::password_reset_confirm(app, request).await,
             Endpoint::Jwks => handlers::jwks(app, request).await,
         };

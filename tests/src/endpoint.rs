@@ -39,6 +39,8 @@ endpoints! {
     Verify => "/auth/verify/", "verify";
     Register => "/auth/register/", "register";
     Login => "/auth/login/", "login";
+    LoginOtpRequest => "/auth/login/otp/request/", "login-otp-request";
+    LoginOtp => "/auth/login/otp/", "login-otp";
     Refresh => "/auth/refresh/", "refresh";
     Logout => "/auth/logout/", "logout";
     Profile => "/auth/profile/", "profile";
@@ -50,7 +52,7 @@ endpoints! {
 
 impl Endpoint {
     /// The endpoints that take a JSON body by POST and parse it before anything else.
-    pub const JSON_POSTS: [Endpoint; 8] = [
+    pub const JSON_POSTS: [Endpoint; 10] = [
         Self::CheckPhone,
         Self::Verify,
         Self::Register,
@@ -59,5 +61,7 @@ impl Endpoint {
         Self::PasswordChange,
         Self::PasswordResetRequest,
         Self::PasswordResetConfirm,
+        Self::LoginOtpRequest,
+        Self::LoginOtp,
     ];
 }

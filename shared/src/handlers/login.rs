@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
-use crate::otp::OtpCode;
+use crate::otp::{OtpCode, OtpPurpose};
 use crate::password::Password;
 use crate::service::codes::CodeGuess;
-use crate::service::sessions;
+use crate::service::{account, sessions};
 use crate::tokens::TokenPair;
 
 #[derive(Deserialize)]
@@ -44,6 +44,65 @@ async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError
     let caller = caller(request)?;
     let password = Password::presented(body.password);
     let tokens = sessions::login(app, &phone, password, code, &caller).await?;
+    Ok(LoginResponse {
+        message: "Login successful.",
+        tokens,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginCodeRequest {
+    phone: String,
+}
+
+#[derive(Serialize)]
+struct LoginCodeRequested {
+    message: &'static str,
+    expires_in: u64,
+    resend_after: u64,
+    /// Sent back with the code (and, so that the answer is the same, without one).
+    verification_id: String,
+}
+
+/// `POST /auth/login/otp/request/`: sends a login code to a registered number. The answer is the
+/// same whether or not the number has an account.
+pub async fn login_otp_request(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
+    respond(StatusCode::OK, code_request(app, &request).await)
+}
+
+async fn code_request(app: &App, request: &Request) -> Result<LoginCodeRequested, AuthError> {
+    let body: LoginCodeRequest = parse_json_post(request)?;
+    let phone = app.phones.parse(&body.phone)?;
+    let caller = caller(request)?;
+    let sent = account::request_code_for_account(app, &phone, &caller, OtpPurpose::Login).await?;
+    Ok(LoginCodeRequested {
+        message: "If this number has an account, a login code has been sent to it.",
+        expires_in: app.config.otp_ttl_seconds,
+        resend_after: app.config.otp_resend_seconds,
+        verification_id: sent.verification_id,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeLogin {
+    phone: String,
+    code: String,
+    verification_id: Option<String>,
+}
+
+/// `POST /auth/login/otp/`: exchanges a login code for tokens (passwordless login).
+pub async fn login_otp(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
+    respond(StatusCode::OK, code_login(app, &request).await)
+}
+
+async fn code_login(app: &App, request: &Request) -> Result<LoginResponse, AuthError> {
+    let body: CodeLogin = parse_json_post(request)?;
+    let phone = app.phones.parse(&body.phone)?;
+    let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
+    let caller = caller(request)?;
+    let tokens = sessions::login_with_code(app, &phone, &guess, &caller).await?;
     Ok(LoginResponse {
         message: "Login successful.",
         tokens,

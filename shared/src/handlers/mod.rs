@@ -13,7 +13,7 @@ mod verify;
 
 pub use check_phone::check_phone;
 pub use jwks::jwks;
-pub use login::login;
+pub use login::{login, login_otp, login_otp_request};
 pub use logout::logout;
 pub use password::{password_change, password_reset_confirm, password_reset_request};
 pub use profile::profile;

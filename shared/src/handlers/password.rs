@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond, respond_no_content};
-use crate::otp::OtpCode;
+use crate::otp::{OtpCode, OtpPurpose};
 use crate::password::Password;
 use crate::service::account;
 use crate::service::codes::CodeGuess;
@@ -74,7 +74,8 @@ async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, A
     let body: ResetRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
     let caller = caller(request)?;
-    let sent = account::request_password_reset(app, &phone, &caller).await?;
+    let sent =
+        account::request_code_for_account(app, &phone, &caller, OtpPurpose::PasswordReset).await?;
     Ok(ResetRequested {
         message: "If this number has an account, a reset code has been sent to it.",
         verification_id: sent.verification_id,

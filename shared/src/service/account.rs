@@ -130,20 +130,21 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Sends a reset code if `phone` has an account. The caller answers the same either way, so
-/// the answer must not depend on the account either: the phone's cooldown and cap silently
-/// skip the SMS, every request counts once against the client network's cap, which alone may
-/// refuse (429) since it says nothing about the number, and a verification id comes back
-/// either way (a random one when nothing was sent).
-pub async fn request_password_reset(
+/// Sends a code for `purpose` (a password reset, a login by code) if `phone` has an account.
+/// The caller answers the same either way, so the answer must not depend on the account either:
+/// the phone's cooldown and cap silently skip the SMS, every request counts once against the
+/// client network's cap, which alone may refuse (429) since it says nothing about the number,
+/// and a verification id comes back either way (a random one when nothing was sent).
+pub async fn request_code_for_account(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
+    purpose: OtpPurpose,
 ) -> Result<SentCode, AuthError> {
     // Before the account lookup, so that the answer is the same with or without an account.
     limits::ensure_sms_allowed(&app.config, phone)?;
     if app.store.users.get(phone).await?.is_some() {
-        match send_otp(app, phone, caller, OtpPurpose::PasswordReset).await? {
+        match send_otp(app, phone, caller, purpose).await? {
             Ok(sent) => return Ok(sent),
             Err(
                 refusal @ SendRefusal::Cap {
@@ -152,7 +153,10 @@ pub async fn request_password_reset(
                 },
             ) => return Err(refusal.into()),
             // Refused for the phone alone: count the network as an unknown number would.
-            Err(_) => tracing::info!("reset code not sent: phone cooldown or cap"),
+            Err(_) => tracing::info!(
+                purpose = purpose.as_str(),
+                "code not sent: phone cooldown or cap"
+            ),
         }
     }
     let now = app.clock.now();

@@ -52,6 +52,35 @@ pub async fn send_otp(
     caller: &Caller,
     purpose: OtpPurpose,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
+    send_counted(app, phone, caller, purpose, phone.as_str().to_owned()).await
+}
+
+/// As `send_otp`, for the login code of a step-up: it goes only to whoever knows the password,
+/// so it has per-phone caps of its own, and strangers filling the phone's caps (with reset or
+/// login-code requests) cannot keep the owner out.
+pub async fn send_step_up_otp(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+) -> Result<Result<SentCode, SendRefusal>, AuthError> {
+    send_counted(
+        app,
+        phone,
+        caller,
+        OtpPurpose::Login,
+        format!("login#{phone}"),
+    )
+    .await
+}
+
+/// `phone_subject` names the per-phone send caps the code counts against.
+async fn send_counted(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+    purpose: OtpPurpose,
+    phone_subject: String,
+) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let config = &app.config;
     limits::ensure_sms_allowed(config, phone)?;
     let now = app.clock.now();
@@ -60,12 +89,6 @@ pub async fn send_otp(
     let verification_id = new_opaque_token()?;
 
     let (country_code, _) = phone.sms_profile();
-    // Step-up codes go only to whoever knows the password, so they get per-phone caps of their
-    // own: strangers filling the phone's caps with reset requests cannot keep the owner out.
-    let phone_subject = match purpose {
-        OtpPurpose::Login => format!("login#{phone}"),
-        OtpPurpose::SignUp | OtpPurpose::PasswordReset => phone.as_str().to_owned(),
-    };
     let counted = [
         (SendScope::Phone, phone_subject.as_str()),
         (SendScope::PhoneDaily, phone_subject.as_str()),

@@ -9,7 +9,7 @@ use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
-use crate::service::codes::{CodeGuess, SendRefusal, send_otp};
+use crate::service::codes::{CodeGuess, SendRefusal, match_code, send_step_up_otp};
 use crate::service::guard::{self, CodeSlot, Guards, Taken};
 use crate::store::attempts::FailureKind;
 use crate::store::sessions::{Session, was_spent};
@@ -168,18 +168,16 @@ pub async fn login(
         {
             tracing::warn!(%error, "could not refund the step-up attempt");
         }
-        return Err(
-            match send_otp(app, phone, caller, OtpPurpose::Login).await? {
-                Ok(sent) => AuthError::CodeRequired {
-                    verification_id: Some(sent.verification_id),
-                },
-                // The code sent a moment ago is still the one to enter.
-                Err(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
-                    verification_id: None,
-                },
-                Err(refusal) => refusal.into(),
+        return Err(match send_step_up_otp(app, phone, caller).await? {
+            Ok(sent) => AuthError::CodeRequired {
+                verification_id: Some(sent.verification_id),
             },
-        );
+            // The code sent a moment ago is still the one to enter.
+            Err(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
+                verification_id: None,
+            },
+            Err(refusal) => refusal.into(),
+        });
     }
     let (session_items, tokens) = new_session(app, &user, now).await?;
     let mut transaction = Transaction::new()
@@ -225,6 +223,63 @@ pub async fn login(
     let subject = Subject {
         user_id: Some(&user.profile.id),
         ..subject()
+    };
+    audit::record(AuditEvent::LoginSucceeded, caller, subject);
+    Ok(tokens)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeLoginStep {
+    Code,
+    Session,
+    Credentials,
+    Clear,
+}
+
+/// Logs in with a login code alone (passwordless): the code proves the phone. It is checked
+/// under the rules and lock-outs of phone verification (the (phone, network) pair's limit, the
+/// code's budgets), not the password back-off; a success starts a session and, like a password
+/// login, clears the account's failed logins (a step-up included).
+pub async fn login_with_code(
+    app: &App,
+    phone: &PhoneNumber,
+    guess: &CodeGuess,
+    caller: &Caller,
+) -> Result<TokenPair, AuthError> {
+    let matched = match_code(app, phone, guess, caller, OtpPurpose::Login).await?;
+    // A code goes only to registered numbers; an account deleted since has no login.
+    let user = app
+        .store
+        .users
+        .get(phone)
+        .await?
+        .ok_or(AuthError::NoActiveOtp)?;
+    let now = app.clock.now();
+    let (session_items, tokens) = new_session(app, &user, now).await?;
+    let transaction = Transaction::new()
+        .steps(CodeLoginStep::Code, matched.spend(app, phone, caller, now)?)
+        .steps(CodeLoginStep::Session, session_items)
+        .step(
+            CodeLoginStep::Credentials,
+            app.store.users.credentials_unchanged(&user)?,
+        )
+        .step(
+            CodeLoginStep::Clear,
+            app.store.attempts.clear_account(phone)?,
+        );
+    app.store
+        .apply(&transaction, |step| match step {
+            // Spent or replaced meanwhile, or the account changed under it.
+            CodeLoginStep::Code | CodeLoginStep::Credentials => AuthError::NoActiveOtp,
+            CodeLoginStep::Session | CodeLoginStep::Clear => {
+                AuthError::internal("new session id already taken")
+            }
+        })
+        .await?;
+    let subject = Subject {
+        phone: Some(phone),
+        user_id: Some(&user.profile.id),
+        detail: Some("code"),
     };
     audit::record(AuditEvent::LoginSucceeded, caller, subject);
     Ok(tokens)

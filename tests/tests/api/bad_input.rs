@@ -67,6 +67,16 @@ fn refused_templates() -> Vec<(Endpoint, &'static str, Value)> {
             "POST",
             json!({ "phone": PHONE, "code": "000000", "new_password": "long enough" }),
         ),
+        (
+            Endpoint::LoginOtpRequest,
+            "POST",
+            json!({ "phone": "0912" }),
+        ),
+        (
+            Endpoint::LoginOtp,
+            "POST",
+            json!({ "phone": PHONE, "code": "000000" }),
+        ),
     ]
 }
 

@@ -17,6 +17,7 @@ mod e2e;
 mod jwks;
 mod lockouts;
 mod login;
+mod login_otp;
 mod outage;
 mod password;
 mod profile;
