@@ -14,7 +14,7 @@ use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::{ProfileChanges, User};
-use crate::service::codes::{CodeGuess, SendRefusal, SentCode, match_code, send_otp};
+use crate::service::codes::{CodeGuess, SendRefusal, SentCode, match_account_code, send_otp};
 use crate::service::sessions::{ConfirmedPassword, confirm_password};
 use crate::store::Transaction;
 use crate::store::sessions::Session;
@@ -196,13 +196,8 @@ pub async fn confirm_password_reset(
     new_password: Password,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    let matched = match_code(app, phone, guess, caller, OtpPurpose::PasswordReset).await?;
-    let user = app
-        .store
-        .users
-        .get(phone)
-        .await?
-        .ok_or(AuthError::NoActiveOtp)?;
+    let (matched, user) =
+        match_account_code(app, phone, guess, caller, OtpPurpose::PasswordReset).await?;
     let hash = password::hash(new_password).await?;
     let now = app.clock.now();
     let transaction = Transaction::new()

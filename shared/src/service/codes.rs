@@ -7,6 +7,7 @@ use crate::http::Caller;
 use crate::limits::{self, SendScope};
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
+use crate::profile::User;
 use crate::service::guard::{self, CodeSlot, Guards};
 use crate::store::attempts::FailureKind;
 use crate::store::otps::{GuessBudget, NewOtp, resend_wait};
@@ -305,4 +306,23 @@ pub async fn match_code(
         });
     }
     Ok(MatchedCode { code_hash, purpose })
+}
+
+/// `match_code` for the codes that go only to registered numbers (password reset, login): the
+/// matched code and its account. An account deleted since leaves the code as good as gone.
+pub async fn match_account_code(
+    app: &App,
+    phone: &PhoneNumber,
+    guess: &CodeGuess,
+    caller: &Caller,
+    purpose: OtpPurpose,
+) -> Result<(MatchedCode, User), AuthError> {
+    let matched = match_code(app, phone, guess, caller, purpose).await?;
+    let user = app
+        .store
+        .users
+        .get(phone)
+        .await?
+        .ok_or(AuthError::NoActiveOtp)?;
+    Ok((matched, user))
 }

@@ -9,7 +9,7 @@ use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
-use crate::service::codes::{CodeGuess, SendRefusal, match_code, send_step_up_otp};
+use crate::service::codes::{CodeGuess, SendRefusal, match_account_code, send_step_up_otp};
 use crate::service::guard::{self, CodeSlot, Guards, Taken};
 use crate::store::attempts::FailureKind;
 use crate::store::sessions::{Session, was_spent};
@@ -246,14 +246,7 @@ pub async fn login_with_code(
     guess: &CodeGuess,
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
-    let matched = match_code(app, phone, guess, caller, OtpPurpose::Login).await?;
-    // A code goes only to registered numbers; an account deleted since has no login.
-    let user = app
-        .store
-        .users
-        .get(phone)
-        .await?
-        .ok_or(AuthError::NoActiveOtp)?;
+    let (matched, user) = match_account_code(app, phone, guess, caller, OtpPurpose::Login).await?;
     let now = app.clock.now();
     let (session_items, tokens) = new_session(app, &user, now).await?;
     let transaction = Transaction::new()
