@@ -22,11 +22,35 @@ pub use register::register;
 pub use verify::verify;
 
 use lambda_http::Request;
+use serde::Serialize;
 
 use crate::App;
 use crate::error::AuthError;
 use crate::http::bearer_token;
+use crate::profile::UserProfile;
 use crate::store::sessions::Session;
+
+/// An account as the answers show it: never the password hash.
+#[derive(Serialize)]
+struct UserView {
+    id: String,
+    phone: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+}
+
+impl From<UserProfile> for UserView {
+    fn from(profile: UserProfile) -> Self {
+        Self {
+            id: profile.id,
+            phone: profile.phone,
+            first_name: profile.first_name,
+            last_name: profile.last_name,
+            email: profile.email,
+        }
+    }
+}
 
 /// The live session of a request's `Authorization: Bearer` access token.
 async fn authenticated(app: &App, request: &Request) -> Result<Session, AuthError> {

@@ -13,14 +13,11 @@ use crate::profile;
 use crate::profile::{ProfileChanges, User};
 use crate::service::account;
 
-/// What the profile endpoints show: never the password hash.
+/// What the profile endpoints show: the account and when it was created.
 #[derive(Serialize)]
 struct ProfileResponse {
-    id: String,
-    phone: String,
-    first_name: String,
-    last_name: String,
-    email: String,
+    #[serde(flatten)]
+    user: super::UserView,
     /// RFC 3339, UTC.
     created_at: String,
 }
@@ -28,13 +25,8 @@ struct ProfileResponse {
 impl From<User> for ProfileResponse {
     fn from(user: User) -> Self {
         let created_at = UNIX_EPOCH + Duration::from_secs(user.created_at);
-        let profile = user.profile;
         Self {
-            id: profile.id,
-            phone: profile.phone,
-            first_name: profile.first_name,
-            last_name: profile.last_name,
-            email: profile.email,
+            user: user.profile.into(),
             created_at: humantime::format_rfc3339_seconds(created_at).to_string(),
         }
     }

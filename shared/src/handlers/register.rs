@@ -9,7 +9,6 @@ use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
 use crate::password::Password;
 use crate::profile;
-use crate::profile::UserProfile;
 use crate::service::signup::{self, Registration};
 use crate::tokens::TokenPair;
 
@@ -31,30 +30,8 @@ struct RegisterRequest {
 #[derive(Serialize)]
 struct RegisterResponse {
     message: &'static str,
-    user: RegisteredUser,
+    user: super::UserView,
     tokens: TokenPair,
-}
-
-/// The account as the answer shows it.
-#[derive(Serialize)]
-struct RegisteredUser {
-    id: String,
-    phone: String,
-    first_name: String,
-    last_name: String,
-    email: String,
-}
-
-impl From<UserProfile> for RegisteredUser {
-    fn from(profile: UserProfile) -> Self {
-        Self {
-            id: profile.id,
-            phone: profile.phone,
-            first_name: profile.first_name,
-            last_name: profile.last_name,
-            email: profile.email,
-        }
-    }
 }
 
 /// `POST /auth/register/`: creates the account of a verified phone.

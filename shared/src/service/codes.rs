@@ -166,8 +166,9 @@ async fn send_counted(
     Ok(Ok(SentCode { verification_id }))
 }
 
-/// Whether `phone` has an account, for `check-phone`. Each lookup first counts against the
-/// client network's lookup cap, so numbers cannot be enumerated faster than that.
+/// Whether `phone` has an account, for `check-phone`. Each lookup counts against the client
+/// network's lookup cap, so numbers cannot be enumerated faster than that; the account is read
+/// in the same round trip, and told only when the count was accepted.
 pub async fn check_phone_lookup(
     app: &App,
     phone: &PhoneNumber,
@@ -175,17 +176,18 @@ pub async fn check_phone_lookup(
 ) -> Result<bool, AuthError> {
     let now = app.clock.now();
     let (limit, window) = limits::send_limit(&app.config.limits, SendScope::Lookup, now);
-    if !app
-        .store
-        .attempts
-        .count_lookup(&caller.network, limit, window)
-        .await?
-    {
+    let (counted, user) = tokio::join!(
+        app.store
+            .attempts
+            .count_lookup(&caller.network, limit, window),
+        app.store.users.get(phone),
+    );
+    if !counted? {
         return Err(AuthError::RateLimited {
             retry_after: window.ends_at - now,
         });
     }
-    Ok(app.store.users.get(phone).await?.is_some())
+    Ok(user?.is_some())
 }
 
 /// A code as a client sends it: the digits and, from clients that kept it, the verification id

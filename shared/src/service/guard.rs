@@ -150,7 +150,7 @@ pub(crate) async fn take_slot(
             Err(TransactionError::Storage(error)) => return Err(error),
             Err(TransactionError::Refused(refusals)) => {
                 for refusal in refusals {
-                    let old = refusal.old_item.as_ref();
+                    let old = refusal.old_item;
                     match refusal.step {
                         Step::Pair => guards.pair = AttemptsTable::pair_record(old, now)?,
                         Step::Account => {

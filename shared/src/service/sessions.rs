@@ -50,6 +50,7 @@ async fn password_matches<'a>(
     caller: &Caller,
     subject: impl Fn() -> Subject<'a>,
 ) -> Result<bool, AuthError> {
+    // No account: a dummy hash is verified instead, and never matches.
     let matches = password::verify(password, user.map(|u| u.password_hash.clone())).await?;
     if !matches {
         audit::record(AuditEvent::LoginFailed, caller, subject());
@@ -57,7 +58,7 @@ async fn password_matches<'a>(
             audit::record(AuditEvent::Lockout, caller, subject());
         }
     }
-    Ok(matches && user.is_some())
+    Ok(matches)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -73,11 +73,11 @@ struct FailuresItem {
 }
 
 /// The live failure record in `item` (none when absent or expired).
-fn live_failures(item: Option<&Snapshot>, now: u64) -> Result<Option<FailuresItem>, AuthError> {
+fn live_failures(item: Option<Snapshot>, now: u64) -> Result<Option<FailuresItem>, AuthError> {
     let Some(snapshot) = item else {
         return Ok(None);
     };
-    let record: FailuresItem = decode("attempts", snapshot.0.clone())?;
+    let record: FailuresItem = decode("attempts", snapshot.0)?;
     Ok((record.expires_at > now).then_some(record))
 }
 
@@ -118,7 +118,7 @@ impl AttemptsTable {
     }
 
     /// The live pair record in `item` (none when absent or expired).
-    pub fn pair_record(item: Option<&Snapshot>, now: u64) -> Result<Option<PairRecord>, AuthError> {
+    pub fn pair_record(item: Option<Snapshot>, now: u64) -> Result<Option<PairRecord>, AuthError> {
         Ok(live_failures(item, now)?.map(|record| PairRecord {
             failures: record.failures,
             expires_at: record.expires_at,
@@ -127,7 +127,7 @@ impl AttemptsTable {
 
     /// The live account record in `item` (none when absent or expired).
     pub fn account_record(
-        item: Option<&Snapshot>,
+        item: Option<Snapshot>,
         now: u64,
     ) -> Result<Option<AccountRecord>, AuthError> {
         Ok(live_failures(item, now)?.map(|record| AccountRecord {

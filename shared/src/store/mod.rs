@@ -175,11 +175,11 @@ impl Store {
         )
         .await?;
         Ok(LoginRecords {
-            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now)?,
-            account: AttemptsTable::account_record(account.map(Snapshot).as_ref(), now)?,
+            pair: AttemptsTable::pair_record(pair.map(Snapshot), now)?,
+            account: AttemptsTable::account_record(account.map(Snapshot), now)?,
             known_network: known.is_some_and(|item| is_live(&item, now)),
             user: UsersTable::user(user)?,
-            login_code: OtpsTable::live(login_code.map(Snapshot).as_ref(), now)?,
+            login_code: OtpsTable::live(login_code.map(Snapshot), now)?,
         })
     }
 
@@ -200,8 +200,8 @@ impl Store {
         )
         .await?;
         Ok(PasswordRecords {
-            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now)?,
-            account: AttemptsTable::account_record(account.map(Snapshot).as_ref(), now)?,
+            pair: AttemptsTable::pair_record(pair.map(Snapshot), now)?,
+            account: AttemptsTable::account_record(account.map(Snapshot), now)?,
             user: UsersTable::user(user)?,
         })
     }
@@ -223,8 +223,8 @@ impl Store {
         )
         .await?;
         Ok(CodeRecords {
-            pair: AttemptsTable::pair_record(pair.map(Snapshot).as_ref(), now)?,
-            code: OtpsTable::live(code.map(Snapshot).as_ref(), now)?,
+            pair: AttemptsTable::pair_record(pair.map(Snapshot), now)?,
+            code: OtpsTable::live(code.map(Snapshot), now)?,
         })
     }
 }

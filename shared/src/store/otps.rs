@@ -83,11 +83,11 @@ impl OtpsTable {
     }
 
     /// The live code in `item`, if any (an expired item is treated as absent).
-    pub fn live(item: Option<&Snapshot>, now: u64) -> Result<Option<StoredOtp>, AuthError> {
+    pub fn live(item: Option<Snapshot>, now: u64) -> Result<Option<StoredOtp>, AuthError> {
         let Some(snapshot) = item else {
             return Ok(None);
         };
-        let item: OtpItem = decode("otps", snapshot.0.clone())?;
+        let item: OtpItem = decode("otps", snapshot.0)?;
         Ok((item.expires_at > now).then_some(StoredOtp {
             code_hash: item.code_hash,
             verification_hash: item.verification_hash,

@@ -1,12 +1,22 @@
 //! SMS pumping and toll-fraud guards: send budgets, the country allow-list, number types.
 
-use auth_tests::{Endpoint, PHONE, PHONE_E164, TestApp, TestResponse, text};
+use auth_tests::{Endpoint, PHONE, PHONE_E164, TestApp, TestResponse, num, text};
 use futures::future::join_all;
 use serde_json::json;
 
 async fn send(t: &TestApp, phone: &str, ip: &str) -> TestResponse {
     t.post_from(Endpoint::CheckPhone, json!({ "phone": phone }), ip)
         .await
+}
+
+/// The `hits` of the counters whose key starts with `prefix`.
+async fn hits(t: &TestApp, prefix: &str) -> Vec<u64> {
+    t.scan(&t.tables().attempts)
+        .await
+        .iter()
+        .filter(|item| text(item, "pk").is_some_and(|pk| pk.starts_with(prefix)))
+        .filter_map(|item| num(item, "hits"))
+        .collect()
 }
 
 fn assert_budget_refusal(response: &TestResponse) {
@@ -146,6 +156,16 @@ async fn fourteen_parallel_sends_from_one_ipv6_64_stop_at_the_network_cap() {
         assert_budget_refusal(refused);
     }
     assert_eq!(t.sent_sms().len(), 10);
+    assert_eq!(
+        hits(t, "send#ip#2001:db8:1:2::/64#").await,
+        vec![10],
+        "one counter for the whole /64, no lost update"
+    );
+    assert_eq!(
+        t.scan(&t.tables().otps).await.len(),
+        10,
+        "no code for a refused send"
+    );
     // Another /64 is another network.
     assert_eq!(send(t, "09121999999", "2001:db8:1:3::1").await.status, 200);
 }
@@ -159,6 +179,9 @@ async fn check_phone_lookups_are_capped_per_network_even_in_parallel() {
 
     let answered = responses.iter().filter(|r| r.status == 200).count();
     assert_eq!(answered, 100, "CHECK_PHONE_LOOKUPS_PER_IP");
+    for answer in responses.iter().filter(|r| r.status == 200) {
+        assert_eq!(answer.body, json!({ "exists": true }));
+    }
     for refused in responses.iter().filter(|r| r.status != 200) {
         assert_budget_refusal(refused);
         assert!(
@@ -166,5 +189,10 @@ async fn check_phone_lookups_are_capped_per_network_even_in_parallel() {
             "a refusal says nothing"
         );
     }
+    assert_eq!(
+        hits(&t, "send#lookup#198.51.100.7#").await,
+        vec![100],
+        "a refused lookup is not counted"
+    );
     assert_eq!(send(&t, PHONE, "198.51.100.8").await.status, 200);
 }
