@@ -107,6 +107,9 @@ pub struct Config {
     pub refresh_token_ttl_seconds: u64,
     /// Absolute lifetime of a session, however often it is refreshed.
     pub session_max_seconds: u64,
+    /// How long a just-spent refresh token still rotates (two tabs, a retried request) before
+    /// presenting it counts as reuse and revokes the session.
+    pub refresh_reuse_grace_seconds: u64,
     /// Named in every SMS, so the recipient knows who sent the code.
     pub service_name: String,
     pub jwt_issuer: String,
@@ -185,6 +188,7 @@ impl Config {
             access_token_ttl_seconds: env.parse_or("ACCESS_TOKEN_TTL_SECONDS", 900)?,
             refresh_token_ttl_seconds: env.parse_or("REFRESH_TOKEN_TTL_SECONDS", 604_800)?,
             session_max_seconds: env.parse_or("SESSION_MAX_SECONDS", 30 * 86_400)?,
+            refresh_reuse_grace_seconds: env.parse_or("REFRESH_REUSE_GRACE_SECONDS", 10)?,
             service_name: env
                 .get("SERVICE_NAME")
                 .unwrap_or_else(|| "Phone Auth".to_owned()),

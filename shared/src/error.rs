@@ -22,6 +22,11 @@ pub enum AuthError {
     InvalidRegistrationToken,
     #[error("This phone number is already registered.")]
     PhoneAlreadyRegistered,
+    /// The request raced another change of the same account; retrying is safe.
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
     #[error("Invalid phone number or password.")]
     InvalidCredentials,
     #[error("Wrong password.")]
@@ -80,7 +85,8 @@ impl AuthError {
             | Self::InvalidToken
             | Self::CodeRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::InvalidRegistrationToken | Self::Blocked { .. } => StatusCode::FORBIDDEN,
-            Self::PhoneAlreadyRegistered => StatusCode::CONFLICT,
+            Self::PhoneAlreadyRegistered | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::ResendTooSoon { .. } | Self::RateLimited { .. } | Self::BackingOff { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }

@@ -15,16 +15,24 @@ pub struct Caller {
     /// What per-IP limits count: the address, or its /64 for IPv6 (`limits::network_of`).
     pub network: String,
     pub request_id: String,
+    /// The `User-Agent` header, cut to `MAX_USER_AGENT_CHARS` (shown in the session list).
+    pub user_agent: Option<String>,
 }
+
+pub const MAX_USER_AGENT_CHARS: usize = 256;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Refuses any method but `method` (GET or POST here) with a 405 naming the one allowed.
+/// Refuses any method but `method` (GET, DELETE or POST here) with a 405 naming the one allowed.
 pub fn require_method(request: &Request, method: Method) -> Result<(), AuthError> {
     if request.method() == method {
         return Ok(());
     }
-    let allow = if method == Method::GET { "GET" } else { "POST" };
+    let allow = match method {
+        Method::GET => "GET",
+        Method::DELETE => "DELETE",
+        _ => "POST",
+    };
     Err(AuthError::MethodNotAllowed { allow })
 }
 
@@ -154,10 +162,17 @@ pub fn caller(request: &Request) -> Result<Caller, AuthError> {
     }
     .or_else(|| request.lambda_context_ref().map(|c| c.request_id.clone()))
     .unwrap_or_default();
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
+        .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect::<String>())
+        .filter(|agent| !agent.trim().is_empty());
     Ok(Caller {
         network: crate::limits::network_of(&ip),
         ip,
         request_id,
+        user_agent,
     })
 }
 

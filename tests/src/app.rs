@@ -112,6 +112,8 @@ impl TestApp {
             Endpoint::Refresh => handlers::refresh(app, request).await,
             Endpoint::Logout => handlers::logout(app, request).await,
             Endpoint::Profile => handlers::profile(app, request).await,
+            Endpoint::Sessions => handlers::sessions(app, request).await,
+            Endpoint::SessionRevoke => handlers::session_revoke(app, request).await,
             Endpoint::PasswordChange => handlers::password_change(app, request).await,
             Endpoint::PasswordResetRequest => handlers::password_reset_request(app, request).await,
             Endpoint::LoginOtpRequest => handlers::login_otp_request(app, request).await,

@@ -44,6 +44,8 @@ endpoints! {
     Refresh => "/auth/refresh/", "refresh";
     Logout => "/auth/logout/", "logout";
     Profile => "/auth/profile/", "profile";
+    Sessions => "/auth/sessions/", "sessions";
+    SessionRevoke => "/auth/sessions/{id}/", "session-revoke";
     PasswordChange => "/auth/password/change/", "password-change";
     PasswordResetRequest => "/auth/password/reset/request/", "password-reset-request";
     PasswordResetConfirm => "/auth/password/reset/confirm/", "password-reset-confirm";

@@ -54,6 +54,9 @@ pub struct RawRequest<'a> {
     /// An access token, sent as `Authorization: Bearer <token>`.
     pub bearer: Option<&'a str>,
     pub source_ip: &'a str,
+    pub user_agent: Option<&'a str>,
+    /// The `{id}` of a path that has one (`/auth/sessions/{id}/`).
+    pub path_id: Option<&'a str>,
 }
 
 impl Default for RawRequest<'_> {
@@ -67,13 +70,22 @@ impl Default for RawRequest<'_> {
             forwarded_for: None,
             bearer: None,
             source_ip: CLIENT_IP,
+            user_agent: None,
+            path_id: None,
         }
     }
 }
 
-/// The event API Gateway's HTTP API sends to Lambda (payload format 2.0).
-pub fn api_gateway_event(path: &str, raw: &RawRequest<'_>) -> Value {
+/// The event API Gateway's HTTP API sends to Lambda (payload format 2.0). `route` is the
+/// template's path; its `{id}`, if any, is `raw.path_id`.
+pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
+    let id = raw.path_id.unwrap_or("none");
+    let path = route.replace("{id}", id);
+    let path_parameters = route.contains("{id}").then(|| json!({ "id": id }));
     let mut headers = serde_json::Map::new();
+    if let Some(agent) = raw.user_agent {
+        headers.insert("user-agent".into(), json!(agent));
+    }
     if let Some(content_type) = raw.content_type {
         headers.insert("content-type".into(), json!(content_type));
     }
@@ -91,7 +103,7 @@ pub fn api_gateway_event(path: &str, raw: &RawRequest<'_>) -> Value {
     };
     json!({
         "version": "2.0",
-        "routeKey": format!("ANY {path}"),
+        "routeKey": format!("ANY {route}"),
         "rawPath": path,
         "rawQueryString": "",
         "headers": headers,
@@ -108,11 +120,12 @@ pub fn api_gateway_event(path: &str, raw: &RawRequest<'_>) -> Value {
                 "userAgent": "tests"
             },
             "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": format!("ANY {path}"),
+            "routeKey": format!("ANY {route}"),
             "stage": "$default",
             "time": "22/Nov/2026:00:00:00 +0000",
             "timeEpoch": 1_795_000_000_000u64
         },
+        "pathParameters": path_parameters,
         "body": body,
         "isBase64Encoded": base64
     })

@@ -9,6 +9,7 @@ mod password;
 mod profile;
 mod refresh;
 mod register;
+mod sessions;
 mod verify;
 
 pub use check_phone::check_phone;
@@ -19,6 +20,7 @@ pub use password::{password_change, password_reset_confirm, password_reset_reque
 pub use profile::profile;
 pub use refresh::refresh;
 pub use register::register;
+pub use sessions::{session_revoke, sessions};
 pub use verify::verify;
 
 use lambda_http::Request;
@@ -50,6 +52,12 @@ impl From<UserProfile> for UserView {
             email: profile.email,
         }
     }
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC), as the answers show times.
+fn rfc3339(seconds: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 /// The live session of a request's `Authorization: Bearer` access token.

@@ -1,5 +1,4 @@
 use std::convert::Infallible;
-use std::time::{Duration, UNIX_EPOCH};
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -24,10 +23,9 @@ struct ProfileResponse {
 
 impl From<User> for ProfileResponse {
     fn from(user: User) -> Self {
-        let created_at = UNIX_EPOCH + Duration::from_secs(user.created_at);
         Self {
+            created_at: super::rfc3339(user.created_at),
             user: user.profile.into(),
-            created_at: humantime::format_rfc3339_seconds(created_at).to_string(),
         }
     }
 }

@@ -12,15 +12,16 @@ use crate::profile::User;
 use crate::service::codes::{CodeGuess, SendRefusal, match_account_code, send_step_up_otp};
 use crate::service::guard::{self, CodeSlot, Guards, Taken};
 use crate::store::attempts::FailureKind;
-use crate::store::sessions::{Session, was_spent};
+use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
 use crate::store::{LoginRecords, PasswordRecords, Transaction, TransactionError, Write};
 use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
 
-/// Tokens for a new session of `user`, and the writes that create the session (for the
-/// caller's transaction).
+/// Tokens for a new session of `user`, started by `caller`, and the writes that create the
+/// session (for the caller's transaction).
 pub async fn new_session(
     app: &App,
     user: &User,
+    caller: &Caller,
     now: u64,
 ) -> Result<(Vec<Write>, TokenPair), AuthError> {
     let session = Session {
@@ -34,8 +35,19 @@ pub async fn new_session(
         .tokens
         .issue(&session.user_id, &session.session_id, now)
         .await?;
-    let items = app.store.sessions.start(&session, &issued)?;
+    let items = app
+        .store
+        .sessions
+        .start(&session, &issued, seen_from(caller, now))?;
     Ok((items, issued.pair))
+}
+
+fn seen_from(caller: &Caller, now: u64) -> SeenFrom<'_> {
+    SeenFrom {
+        ip: &caller.ip,
+        user_agent: caller.user_agent.as_deref(),
+        at: now,
+    }
 }
 
 /// The one credentials check, of login, account deletion and password change, once the attempt
@@ -180,7 +192,7 @@ pub async fn login(
             Err(refusal) => refusal.into(),
         });
     }
-    let (session_items, tokens) = new_session(app, &user, now).await?;
+    let (session_items, tokens) = new_session(app, &user, caller, now).await?;
     let mut transaction = Transaction::new()
         .steps(LoginStep::Session, session_items)
         .step(
@@ -249,7 +261,7 @@ pub async fn login_with_code(
 ) -> Result<TokenPair, AuthError> {
     let (matched, user) = match_account_code(app, phone, guess, caller, OtpPurpose::Login).await?;
     let now = app.clock.now();
-    let (session_items, tokens) = new_session(app, &user, now).await?;
+    let (session_items, tokens) = new_session(app, &user, caller, now).await?;
     let transaction = Transaction::new()
         .steps(CodeLoginStep::Code, matched.spend(app, phone, caller, now)?)
         .steps(CodeLoginStep::Session, session_items)
@@ -349,10 +361,12 @@ enum RotationStep {
     Credentials,
 }
 
-/// Spends a refresh token for a new pair in one transaction. A token presented again after it
-/// was spent is a replay (the token leaked, or two clients share it): the whole session is
-/// revoked, so the thief and the owner both have to log in again. A session never outlives
-/// `session_max_seconds` from its login, nor a change of the password.
+/// Spends a refresh token for a new pair in one transaction. A token presented again within
+/// `refresh_reuse_grace_seconds` of its first spend rotates again (two tabs refreshing at once,
+/// or a retry after a lost answer, must not log the user out); presented later it is a replay
+/// (the token leaked, or two clients share it): the whole session is revoked, so the thief and
+/// the owner both have to log in again. A session never outlives `session_max_seconds` from its
+/// login, nor a change of the password.
 pub async fn refresh(
     app: &App,
     refresh_token: &str,
@@ -373,7 +387,8 @@ pub async fn refresh(
         &hash_opaque_token(&claims.jti),
         &issued,
         session.created_at.saturating_add(max_age),
-        now,
+        app.config.refresh_reuse_grace_seconds,
+        seen_from(caller, now),
     )?;
     let transaction = Transaction::new()
         .step(RotationStep::Spend, spend)
@@ -414,6 +429,38 @@ pub async fn authenticate(app: &App, access_token: &str) -> Result<Session, Auth
         )
         .await?
         .ok_or(AuthError::InvalidToken)
+}
+
+/// The user's live sessions, the caller's own marked by its id.
+pub async fn list_sessions(app: &App, session: &Session) -> Result<Vec<SessionSummary>, AuthError> {
+    app.store
+        .sessions
+        .list(
+            &session.user_id,
+            session.credentials_version,
+            app.config.session_max_seconds,
+            app.clock.now(),
+        )
+        .await
+}
+
+/// Ends one of the user's sessions (the caller's own included): its tokens stop working at
+/// once. `NotFound` when the id names no session of this user.
+pub async fn revoke_session(
+    app: &App,
+    session: &Session,
+    session_id: &str,
+) -> Result<(), AuthError> {
+    let revoked = app
+        .store
+        .sessions
+        .revoke_existing(&session.user_id, session_id, app.clock.now())
+        .await?;
+    if !revoked {
+        return Err(AuthError::NotFound("No such session."));
+    }
+    tracing::info!(user_id = %session.user_id, "session revoked");
+    Ok(())
 }
 
 /// Ends the caller's session, or all of the user's sessions. A refresh token given along is

@@ -101,7 +101,7 @@ pub async fn register(
         created_at: now,
         credentials_version: 0,
     };
-    let (session_items, tokens) = sessions::new_session(app, &user, now).await?;
+    let (session_items, tokens) = sessions::new_session(app, &user, caller, now).await?;
     let transaction = Transaction::new()
         .step(
             RegisterStep::Token,

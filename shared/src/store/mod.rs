@@ -17,9 +17,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
@@ -352,12 +352,12 @@ pub(crate) async fn get_items<const N: usize>(
     Err(AuthError::unavailable("batch read left keys unprocessed"))
 }
 
-/// True when an `UpdateItem` was refused by its condition (as opposed to failing).
-pub(crate) fn condition_failed<R>(error: &SdkError<UpdateItemError, R>) -> bool {
-    matches!(
-        error.as_service_error(),
-        Some(UpdateItemError::ConditionalCheckFailedException(_))
-    )
+/// True when a single-item write was refused by its condition (as opposed to failing).
+pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
 }
 
 /// True while the item's TTL has not passed.

@@ -2,12 +2,15 @@
 //! - `session#<sid>`: one per login (the token family), with the phone; live while present and
 //!   unexpired. Deleting it revokes the session: its refresh tokens stop rotating and its access
 //!   tokens stop passing `live`.
-//! - `refresh#<sha256(jti)>`: one per issued refresh token, `spent` once rotated. Presenting a
-//!   spent one again is reuse, which revokes its family.
-//!
+//!   It also records where it was last seen (IP, user agent, time: at login and each refresh)
+//!   for the session list.
+//! - `refresh#<sha256(jti)>`: one per issued refresh token, `spent` (at `spent_at`) once
+//!   rotated. Presenting a spent one again after the grace window is reuse, which revokes its
+//!   family; inside the window it rotates again (two tabs refreshing at once).
 //! - `credentials`: the user's credentials version (absent: 0), bumped in the transaction that
 //!   changes or resets the password. A session lives only while its version is the current one,
-//!   so a credential change ends every older session at once, before any clean-up runs.
+//!   so a credential change ends every older session at once, before any clean-up runs. It also
+//!   holds the account's phone once the number was changed, so the sessions follow the account.
 //!
 //! Keeping a user's sessions in one partition makes "all sessions of a user" a strongly
 //! consistent query, so logout-all and password changes never miss a session just created.
@@ -21,7 +24,8 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Item, ItemKey, Snapshot, Write, decode, encode, get_items, get_text, num, text, unavailable,
+    Item, ItemKey, Snapshot, Write, condition_failed, decode, encode, get_items, get_text, num,
+    text, unavailable,
 };
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
@@ -38,6 +42,25 @@ pub struct Session {
     pub created_at: u64,
 }
 
+/// Where a session was used from: its login, then each refresh.
+#[derive(Debug, Clone, Copy)]
+pub struct SeenFrom<'a> {
+    pub ip: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub at: u64,
+}
+
+/// A live session as the session list shows it.
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub created_at: u64,
+    pub last_used_at: u64,
+    pub user_agent: Option<String>,
+    /// Sessions started before the list existed have no IP recorded.
+    pub ip: Option<String>,
+}
+
 /// The stored form of a session (`sk` = `session#<sid>`).
 #[derive(Serialize, Deserialize)]
 struct SessionItem {
@@ -49,6 +72,20 @@ struct SessionItem {
     #[serde(default)]
     credentials_version: u64,
     expires_at: u64,
+    #[serde(default)]
+    last_used_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
+}
+
+impl SessionItem {
+    fn is_live(&self, credentials_version: u64, max_age: u64, now: u64) -> bool {
+        self.expires_at > now
+            && self.credentials_version == credentials_version
+            && self.created_at.saturating_add(max_age) > now
+    }
 }
 
 /// The stored form of an issued refresh token (`sk` = `refresh#<sha256(jti)>`).
@@ -58,13 +95,21 @@ struct RefreshItem {
     sk: String,
     sid: String,
     spent: bool,
+    /// When it was first spent (tokens spent before the grace window existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spent_at: Option<u64>,
     expires_at: u64,
 }
 
 /// The stored form of a user's credentials version (`sk` = `credentials`).
 #[derive(Deserialize)]
 struct CredentialsItem {
+    /// Absent when only the phone was ever set.
+    #[serde(default)]
     version: u64,
+    /// The account's phone since its last change of number.
+    #[serde(default)]
+    phone: Option<String>,
 }
 
 #[derive(Clone)]
@@ -121,6 +166,7 @@ impl SessionsTable {
             sk: refresh_key(&issued.refresh_id_hash),
             sid: session_id.to_owned(),
             spent: false,
+            spent_at: None,
             expires_at: issued.refresh_expires_at,
         })
     }
@@ -130,7 +176,12 @@ impl SessionsTable {
     }
 
     /// A new session and its first refresh token (for a transaction).
-    pub fn start(&self, session: &Session, issued: &IssuedTokens) -> Result<Vec<Write>, AuthError> {
+    pub fn start(
+        &self,
+        session: &Session,
+        issued: &IssuedTokens,
+        seen: SeenFrom<'_>,
+    ) -> Result<Vec<Write>, AuthError> {
         let family = encode(&SessionItem {
             user_id: session.user_id.clone(),
             sk: session_key(&session.session_id),
@@ -138,6 +189,9 @@ impl SessionsTable {
             created_at: session.created_at,
             credentials_version: session.credentials_version,
             expires_at: issued.refresh_expires_at,
+            last_used_at: Some(seen.at),
+            ip: Some(seen.ip.to_owned()),
+            user_agent: seen.user_agent.map(str::to_owned),
         })?;
         Ok(vec![
             self.put(family, Some("attribute_not_exists(sk)"))?,
@@ -149,9 +203,11 @@ impl SessionsTable {
     }
 
     /// Rotation (for one transaction): spends the presented refresh token, extends the live
-    /// session (never past `session_ends_at`, its absolute end) and stores the new token. The
-    /// step `Spend` fails when the presented token is unknown, expired or already spent (its old
-    /// state is returned to tell reuse apart); `Extend` when the session was revoked, expired or
+    /// session (never past `session_ends_at`, its absolute end), records where it was used from
+    /// and stores the new token. A token spent less than `grace` seconds ago is accepted again
+    /// (its first spend time is kept, so the window does not slide). The step `Spend` fails
+    /// when the presented token is unknown, expired, or spent longer ago (its old state is
+    /// returned to tell reuse apart); `Extend` when the session was revoked, expired or
     /// outlived its credentials.
     pub fn rotate(
         &self,
@@ -159,37 +215,61 @@ impl SessionsTable {
         presented_id_hash: &str,
         issued: &IssuedTokens,
         session_ends_at: u64,
-        now: u64,
+        grace: u64,
+        seen: SeenFrom<'_>,
     ) -> Result<[Write; 4], AuthError> {
         let user_id = session.user_id.as_str();
+        let now = seen.at;
+        // `spent_at > :cutoff` is false when absent: tokens spent before grace existed never get it.
         let spend = Update::builder()
             .table_name(&self.name)
             .key("user_id", text(user_id))
             .key("sk", text(refresh_key(presented_id_hash)))
-            .update_expression("SET spent = :true")
-            .condition_expression("spent = :false AND sid = :sid AND expires_at > :now")
+            .update_expression("SET spent = :true, spent_at = if_not_exists(spent_at, :now)")
+            .condition_expression(
+                "(spent = :false OR spent_at > :cutoff) AND sid = :sid AND expires_at > :now",
+            )
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":cutoff", num(now.saturating_sub(grace)))
             .expression_attribute_values(":sid", text(&session.session_id))
             .expression_attribute_values(":now", num(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(AuthError::internal)?;
+        let agent = if seen.user_agent.is_some() {
+            ", user_agent = :agent"
+        } else {
+            " REMOVE user_agent"
+        };
         let extend = Update::builder()
             .table_name(&self.name)
             .key("user_id", text(user_id))
             .key("sk", text(session_key(&session.session_id)))
-            .update_expression("SET expires_at = :until")
+            .update_expression(format!(
+                "SET expires_at = :until, last_used_at = :now, ip = :ip{agent}"
+            ))
             .condition_expression(format!(
                 "expires_at > :now AND {}",
                 is_version("credentials_version", session.credentials_version)
             ))
-            .expression_attribute_values(
-                ":until",
-                num(issued.refresh_expires_at.min(session_ends_at)),
-            )
-            .expression_attribute_values(":now", num(now))
-            .expression_attribute_values(":version", num(session.credentials_version))
+            .set_expression_attribute_values(Some(
+                [
+                    (
+                        ":until".to_owned(),
+                        num(issued.refresh_expires_at.min(session_ends_at)),
+                    ),
+                    (":now".to_owned(), num(now)),
+                    (":ip".to_owned(), text(seen.ip)),
+                    (":version".to_owned(), num(session.credentials_version)),
+                ]
+                .into_iter()
+                .chain(
+                    seen.user_agent
+                        .map(|agent| (":agent".to_owned(), text(agent))),
+                )
+                .collect(),
+            ))
             .build()
             .map_err(AuthError::internal)?;
         Ok([
@@ -268,24 +348,81 @@ impl SessionsTable {
             ],
         )
         .await?;
-        let current_version = match credentials {
-            Some(item) => decode::<CredentialsItem>("sessions", item)?.version,
-            None => 0,
+        let credentials = match credentials {
+            Some(item) => decode::<CredentialsItem>("sessions", item)?,
+            None => CredentialsItem {
+                version: 0,
+                phone: None,
+            },
         };
         let Some(item) = session else {
             return Ok(None);
         };
         let item: SessionItem = decode("sessions", item)?;
-        let live = item.expires_at > now
-            && item.credentials_version == current_version
-            && item.created_at.saturating_add(max_age) > now;
-        Ok(live.then(|| Session {
+        if !item.is_live(credentials.version, max_age, now) {
+            return Ok(None);
+        }
+        Ok(Some(Session {
             user_id: user_id.to_owned(),
             session_id: session_id.to_owned(),
-            phone: PhoneNumber::from_stored(item.phone),
+            // A session started before a change of number follows the account to the new one.
+            phone: PhoneNumber::from_stored(credentials.phone.unwrap_or(item.phone)),
             credentials_version: item.credentials_version,
             created_at: item.created_at,
         }))
+    }
+
+    /// The user's live sessions under `credentials_version` (the current one, as the caller's
+    /// own live session shows), most recently used first.
+    pub async fn list(
+        &self,
+        user_id: &str,
+        credentials_version: u64,
+        max_age: u64,
+        now: u64,
+    ) -> Result<Vec<SessionSummary>, AuthError> {
+        let mut sessions = Vec::new();
+        for item in self.session_items(user_id).await? {
+            let item: SessionItem = decode("sessions", item)?;
+            if !item.is_live(credentials_version, max_age, now) {
+                continue;
+            }
+            let session_id = item.sk.strip_prefix("session#").unwrap_or(&item.sk);
+            sessions.push(SessionSummary {
+                session_id: session_id.to_owned(),
+                created_at: item.created_at,
+                last_used_at: item.last_used_at.unwrap_or(item.created_at),
+                user_agent: item.user_agent,
+                ip: item.ip,
+            });
+        }
+        sessions.sort_by_key(|session| std::cmp::Reverse(session.last_used_at));
+        Ok(sessions)
+    }
+
+    /// Every session item of the user (live or not), in one strongly consistent query.
+    async fn session_items(&self, user_id: &str) -> Result<Vec<Item>, AuthError> {
+        let mut items = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("user_id = :user AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":user", text(user_id))
+                .expression_attribute_values(":prefix", text("session#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            start_key = page.last_evaluated_key;
+            items.extend(page.items.unwrap_or_default());
+            if start_key.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// Revokes one session.
@@ -301,36 +438,62 @@ impl SessionsTable {
         Ok(())
     }
 
+    /// Revokes the user's session `session_id` if it exists and has not expired; false when
+    /// there is no such session of this user.
+    pub async fn revoke_existing(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: u64,
+    ) -> Result<bool, AuthError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .key("user_id", text(user_id))
+            .key("sk", text(session_key(session_id)))
+            .condition_expression("attribute_exists(sk) AND expires_at > :now")
+            .expression_attribute_values(":now", num(now))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Points every session of the user at `phone` (for the transaction that moves the account
+    /// to a new number), provided the credentials are still at `version`: sessions stay valid.
+    pub fn follow_phone(
+        &self,
+        user_id: &str,
+        version: u64,
+        phone: &PhoneNumber,
+    ) -> Result<Write, AuthError> {
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("user_id", text(user_id))
+            .key("sk", text(CREDENTIALS_KEY))
+            .update_expression("SET phone = :phone")
+            .condition_expression(is_version("version", version))
+            .expression_attribute_values(":version", num(version))
+            .expression_attribute_values(":phone", text(phone.as_str()))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::update(update))
+    }
+
     /// Revokes every session of the user but `keep`; returns how many were revoked.
     pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, AuthError> {
         let keep = keep.map(session_key);
-        let mut doomed = Vec::new();
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("user_id = :user AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":user", text(user_id))
-                .expression_attribute_values(":prefix", text("session#"))
-                .projection_expression("sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            doomed.extend(
-                page.items()
-                    .iter()
-                    .filter_map(|item| get_text(item, "sk"))
-                    .filter(|sk| Some(sk) != keep.as_ref()),
-            );
-            start_key = page.last_evaluated_key;
-            if start_key.is_none() {
-                break;
-            }
-        }
+        let doomed: Vec<String> = self
+            .session_items(user_id)
+            .await?
+            .iter()
+            .filter_map(|item| get_text(item, "sk"))
+            .filter(|sk| Some(sk) != keep.as_ref())
+            .collect();
         for chunk in doomed.chunks(BATCH_LIMIT) {
             let mut requests = chunk
                 .iter()
@@ -368,7 +531,8 @@ impl SessionsTable {
     }
 }
 
-/// True when a refresh token's old state shows it was already spent: a replay.
+/// True when a refresh token's old state shows it was already spent (outside the grace
+/// window, or the rotation would have accepted it): a replay.
 pub fn was_spent(old_item: Option<&Snapshot>) -> bool {
     old_item
         .and_then(|snapshot| decode::<RefreshItem>("sessions", snapshot.0.clone()).ok())

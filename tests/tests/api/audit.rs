@@ -57,6 +57,10 @@ async fn every_security_outcome_is_an_audit_event_with_the_phone_masked() {
         .await;
     let first = login.body["tokens"]["refresh"].clone();
     t.post(Endpoint::Refresh, json!({ "refresh": first })).await;
+    // Past the grace window a spent token is a replay.
+    t.app
+        .clock
+        .advance(t.app.config.refresh_reuse_grace_seconds + 1);
     t.post(Endpoint::Refresh, json!({ "refresh": first })).await;
 
     let events = audit_events(&logs);

@@ -1,6 +1,7 @@
 //! End to end: the real function binaries under `cargo lambda watch`, on API Gateway's paths,
 //! over HTTP, against DynamoDB Local: check-phone -> SMS outbox -> verify -> register -> login
-//! -> refresh -> profile -> password change -> logout. The functions log at TRACE, and the test
+//! -> refresh -> login by code -> session list and delete -> profile -> password change ->
+//! logout. The functions log at TRACE, and the test
 //! checks that no password, code, token or Authorization header reached their output.
 
 use std::net::{TcpListener, TcpStream};
@@ -176,6 +177,57 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     let access = body["tokens"]["access"].as_str().unwrap().to_owned();
     issued_tokens.push(body["tokens"].clone());
 
+    // Passwordless: a login code by SMS, then the code alone.
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/login/otp/request/"),
+        json!({ "phone": PHONE }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let outbox_text = std::fs::read_to_string(&outbox).expect("the login SMS");
+    let sms: Value = serde_json::from_str(outbox_text.lines().last().unwrap()).unwrap();
+    let login_code = code_in(sms["body"].as_str().unwrap()).unwrap();
+    let (status, body) = post(
+        &client,
+        format!("{base}/auth/login/otp"),
+        json!({ "phone": PHONE, "code": login_code }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let code_access = body["tokens"]["access"].as_str().unwrap().to_owned();
+    issued_tokens.push(body["tokens"].clone());
+
+    // The session list shows the sign-up, password and code logins; one of them is ended.
+    let sessions = client
+        .get(format!("{base}/auth/sessions/"))
+        .bearer_auth(&code_access)
+        .header("user-agent", "e2e-client/1.0")
+        .send()
+        .await
+        .expect("GET sessions");
+    assert_eq!(sessions.status().as_u16(), 200);
+    let sessions: Value = sessions.json().await.expect("JSON sessions");
+    let sessions = sessions["sessions"].as_array().expect("a list").clone();
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    assert_eq!(sessions[0]["current"], true, "the code login is the newest");
+    assert_eq!(sessions[0]["ip"], "127.0.0.1");
+    let signed_up = sessions.last().unwrap()["id"].as_str().unwrap().to_owned();
+    let ended = client
+        .delete(format!("{base}/auth/sessions/{signed_up}"))
+        .bearer_auth(&code_access)
+        .send()
+        .await
+        .expect("DELETE session");
+    assert_eq!(ended.status().as_u16(), 204);
+    let gone = client
+        .delete(format!("{base}/auth/sessions/{signed_up}/"))
+        .bearer_auth(&code_access)
+        .send()
+        .await
+        .expect("DELETE session again");
+    assert_eq!(gone.status().as_u16(), 404);
+
     let profile = client
         .get(format!("{base}/auth/profile/"))
         .bearer_auth(&access)
@@ -279,15 +331,15 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
     }
     assert_no_secret_logged(
         &std::fs::read_to_string(&watch.log).expect("watch log"),
-        &code,
+        &[code, login_code],
         &secrets,
     );
 }
 
 /// The functions' output (captured with cargo lambda's) holds their TRACE-level logs, and none of
-/// the secrets: `code` as a whole run of digits, the others anywhere, nor any Authorization
+/// the secrets: `codes` as whole runs of digits, the others anywhere, nor any Authorization
 /// header.
-fn assert_no_secret_logged(log: &str, code: &str, secrets: &[String]) {
+fn assert_no_secret_logged(log: &str, codes: &[String], secrets: &[String]) {
     assert!(
         log.contains("logging started") && log.contains("DEBUG"),
         "the functions' DEBUG output is captured: {log}"
@@ -298,8 +350,8 @@ fn assert_no_secret_logged(log: &str, code: &str, secrets: &[String]) {
     );
     assert!(
         !log.split(|c: char| !c.is_ascii_digit())
-            .any(|run| run == code),
-        "the OTP code reached the logs"
+            .any(|run| codes.iter().any(|code| run == code)),
+        "an OTP code reached the logs"
     );
     for secret in secrets {
         let shown: String = secret.chars().take(12).collect();

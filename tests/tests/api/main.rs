@@ -26,6 +26,7 @@ mod requests;
 mod routes;
 mod secrets;
 mod secrets_manager;
+mod session_list;
 mod sessions;
 mod sms_budgets;
 mod verify;

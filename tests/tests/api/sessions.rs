@@ -14,6 +14,14 @@ async fn refresh(t: &TestApp, refresh: &str) -> TestResponse {
         .await
 }
 
+async fn claims(t: &TestApp, refresh: &str) -> auth_shared::tokens::Claims {
+    t.app
+        .tokens
+        .verify(refresh, TokenType::Refresh)
+        .await
+        .unwrap()
+}
+
 async fn profile_status(t: &TestApp, access: &str) -> u16 {
     t.authed(Endpoint::Profile, "GET", access, None)
         .await
@@ -106,6 +114,9 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
     let rotated = refresh(&t, &first).await;
     let second = token(&rotated.body["tokens"], "refresh");
     let second_access = token(&rotated.body["tokens"], "access");
+    t.app
+        .clock
+        .advance(t.app.config.refresh_reuse_grace_seconds + 1);
 
     let replay = refresh(&t, &first).await;
 
@@ -138,6 +149,89 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
     // Other sessions of the user are not affected.
     let other = t.login(PHONE).await;
     assert_eq!(refresh(&t, &token(&other, "refresh")).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_just_spent_refresh_token_rotates_again_inside_the_grace_window() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let first = token(&registered.body["tokens"], "refresh");
+    let rotated = refresh(&t, &first).await;
+    assert_eq!(rotated.status, 200);
+    let grace = t.app.config.refresh_reuse_grace_seconds;
+    assert_eq!(grace, 10, "the default");
+    t.app.clock.advance(grace - 1);
+
+    // A second tab (or a retry after a lost answer) presents the spent token.
+    let again = refresh(&t, &first).await;
+
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    let first_claims = claims(&t, &first).await;
+    let again_refresh = token(&again.body["tokens"], "refresh");
+    assert_eq!(
+        claims(&t, &again_refresh).await.sid,
+        first_claims.sid,
+        "same session"
+    );
+    for pair in [&rotated.body["tokens"], &again.body["tokens"]] {
+        assert_eq!(profile_status(&t, &token(pair, "access")).await, 200);
+    }
+    let spent = session_item(
+        &t,
+        &first_claims.sub,
+        &format!("refresh#{}", hash_opaque_token(&first_claims.jti)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        num(&spent, "spent_at"),
+        Some(t.app.clock.now() - (grace - 1)),
+        "the window is anchored at the first spend"
+    );
+
+    // Both successors keep rotating normally.
+    assert_eq!(
+        refresh(&t, &token(&rotated.body["tokens"], "refresh"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(refresh(&t, &again_refresh).await.status, 200);
+
+    // Past the window, the spent token is a replay: the session ends.
+    t.app.clock.advance(2);
+    assert_eq!(refresh(&t, &first).await.status, 401);
+    assert_eq!(
+        profile_status(&t, &token(&again.body["tokens"], "access")).await,
+        401
+    );
+    assert!(
+        session_item(
+            &t,
+            &first_claims.sub,
+            &format!("session#{}", first_claims.sid)
+        )
+        .await
+        .is_none()
+    );
+}
+
+#[tokio::test]
+async fn without_a_grace_window_any_reuse_revokes_the_session() {
+    let t = TestApp::with_env(&[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let first = token(&registered.body["tokens"], "refresh");
+    let rotated = refresh(&t, &first).await;
+    assert_eq!(rotated.status, 200);
+
+    assert_eq!(refresh(&t, &first).await.status, 401);
+    assert_eq!(
+        refresh(&t, &token(&rotated.body["tokens"], "refresh"))
+            .await
+            .status,
+        401,
+        "the session was revoked"
+    );
 }
 
 #[tokio::test]
