@@ -17,6 +17,8 @@ pub enum AuditEvent {
     StepUpRequired,
     TokenRefreshed,
     TokenReuseDetected,
+    /// The account moved to a new number: `phone` is the old one, `detail` the new (masked).
+    PhoneChanged,
 }
 
 impl AuditEvent {
@@ -32,6 +34,7 @@ impl AuditEvent {
             Self::StepUpRequired => "step_up_required",
             Self::TokenRefreshed => "token_refreshed",
             Self::TokenReuseDetected => "token_reuse_detected",
+            Self::PhoneChanged => "phone_changed",
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum OtpPurpose {
     PasswordReset,
     /// The second factor of a login after too many failed passwords (step-up).
     Login,
+    /// Proves a new number before the account moves to it (sent to the new number).
+    PhoneChange,
 }
 
 impl OtpPurpose {
@@ -30,6 +32,7 @@ impl OtpPurpose {
             Self::SignUp => "signup",
             Self::PasswordReset => "password_reset",
             Self::Login => "login",
+            Self::PhoneChange => "phone_change",
         }
     }
 
@@ -39,6 +42,7 @@ impl OtpPurpose {
             Self::SignUp => "sign-up",
             Self::PasswordReset => "password reset",
             Self::Login => "login",
+            Self::PhoneChange => "phone number change",
         }
     }
 }

@@ -113,6 +113,8 @@ impl TestApp {
             Endpoint::Logout => handlers::logout(app, request).await,
             Endpoint::Profile => handlers::profile(app, request).await,
             Endpoint::Sessions => handlers::sessions(app, request).await,
+            Endpoint::PhoneChangeRequest => handlers::phone_change_request(app, request).await,
+            Endpoint::PhoneChangeConfirm => handlers::phone_change_confirm(app, request).await,
             Endpoint::SessionRevoke => handlers::session_revoke(app, request).await,
             Endpoint::PasswordChange => handlers::password_change(app, request).await,
             Endpoint::PasswordResetRequest => handlers::password_reset_request(app, request).await,

@@ -44,6 +44,8 @@ endpoints! {
     Refresh => "/auth/refresh/", "refresh";
     Logout => "/auth/logout/", "logout";
     Profile => "/auth/profile/", "profile";
+    PhoneChangeRequest => "/auth/phone/change/request/", "phone-change-request";
+    PhoneChangeConfirm => "/auth/phone/change/confirm/", "phone-change-confirm";
     Sessions => "/auth/sessions/", "sessions";
     SessionRevoke => "/auth/sessions/{id}/", "session-revoke";
     PasswordChange => "/auth/password/change/", "password-change";
@@ -54,7 +56,7 @@ endpoints! {
 
 impl Endpoint {
     /// The endpoints that take a JSON body by POST and parse it before anything else.
-    pub const JSON_POSTS: [Endpoint; 10] = [
+    pub const JSON_POSTS: [Endpoint; 12] = [
         Self::CheckPhone,
         Self::Verify,
         Self::Register,
@@ -65,5 +67,7 @@ impl Endpoint {
         Self::PasswordResetConfirm,
         Self::LoginOtpRequest,
         Self::LoginOtp,
+        Self::PhoneChangeRequest,
+        Self::PhoneChangeConfirm,
     ];
 }

@@ -6,6 +6,7 @@ mod jwks;
 mod login;
 mod logout;
 mod password;
+mod phone;
 mod profile;
 mod refresh;
 mod register;
@@ -17,6 +18,7 @@ pub use jwks::jwks;
 pub use login::{login, login_otp, login_otp_request};
 pub use logout::logout;
 pub use password::{password_change, password_reset_confirm, password_reset_request};
+pub use phone::{phone_change_confirm, phone_change_request};
 pub use profile::profile;
 pub use refresh::refresh;
 pub use register::register;
@@ -30,6 +32,7 @@ use crate::App;
 use crate::error::AuthError;
 use crate::http::bearer_token;
 use crate::profile::UserProfile;
+use crate::service::codes::SentCode;
 use crate::store::sessions::Session;
 
 /// An account as the answers show it: never the password hash.
@@ -50,6 +53,27 @@ impl From<UserProfile> for UserView {
             first_name: profile.first_name,
             last_name: profile.last_name,
             email: profile.email,
+        }
+    }
+}
+
+/// The answer to a request that sent a code.
+#[derive(Serialize)]
+struct CodeSent {
+    message: &'static str,
+    expires_in: u64,
+    resend_after: u64,
+    /// Sent back with the code, so that only this client's wrong guesses count against it.
+    verification_id: String,
+}
+
+impl CodeSent {
+    fn new(app: &App, message: &'static str, sent: SentCode) -> Self {
+        Self {
+            message,
+            expires_in: app.config.otp_ttl_seconds,
+            resend_after: app.config.otp_resend_seconds,
+            verification_id: sent.verification_id,
         }
     }
 }

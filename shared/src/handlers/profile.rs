@@ -14,7 +14,7 @@ use crate::service::account;
 
 /// What the profile endpoints show: the account and when it was created.
 #[derive(Serialize)]
-struct ProfileResponse {
+pub(super) struct ProfileResponse {
     #[serde(flatten)]
     user: super::UserView,
     /// RFC 3339, UTC.

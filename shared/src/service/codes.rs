@@ -53,7 +53,20 @@ pub async fn send_otp(
     caller: &Caller,
     purpose: OtpPurpose,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    send_counted(app, phone, caller, purpose, phone.as_str().to_owned()).await
+    send_counted(app, phone, caller, purpose, phone.as_str().to_owned(), None).await
+}
+
+/// As `send_otp`, for the code that proves a new number before the account of `user_id` moves
+/// to it: the code is bound to that account, so no other account can spend it.
+pub async fn send_phone_change_otp(
+    app: &App,
+    new_phone: &PhoneNumber,
+    caller: &Caller,
+    user_id: &str,
+) -> Result<Result<SentCode, SendRefusal>, AuthError> {
+    let subject = new_phone.as_str().to_owned();
+    let purpose = OtpPurpose::PhoneChange;
+    send_counted(app, new_phone, caller, purpose, subject, Some(user_id)).await
 }
 
 /// As `send_otp`, for the login code of a step-up: it goes only to whoever knows the password,
@@ -70,17 +83,20 @@ pub async fn send_step_up_otp(
         caller,
         OtpPurpose::Login,
         format!("login#{phone}"),
+        None,
     )
     .await
 }
 
-/// `phone_subject` names the per-phone send caps the code counts against.
+/// `phone_subject` names the per-phone send caps the code counts against; `owner` binds the code
+/// to an account other than the phone's own.
 async fn send_counted(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
     purpose: OtpPurpose,
     phone_subject: String,
+    owner: Option<&str>,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let config = &app.config;
     limits::ensure_sms_allowed(config, phone)?;
@@ -103,6 +119,7 @@ async fn send_counted(
         app.store.otps.replace(NewOtp {
             phone,
             purpose,
+            owner,
             code_hash: app.otp_hasher()?.hash(phone, &code),
             verification_hash: hash_opaque_token(&verification_id),
             now,
@@ -264,11 +281,25 @@ pub async fn match_code(
     caller: &Caller,
     purpose: OtpPurpose,
 ) -> Result<MatchedCode, AuthError> {
+    match_owned_code(app, phone, guess, caller, purpose, None).await
+}
+
+/// As `match_code`, for a code bound to the account `owner` (`send_phone_change_otp`): a code
+/// sent for another account is no code at all for this one, and costs it no guess.
+pub async fn match_owned_code(
+    app: &App,
+    phone: &PhoneNumber,
+    guess: &CodeGuess,
+    caller: &Caller,
+    purpose: OtpPurpose,
+    owner: Option<&str>,
+) -> Result<MatchedCode, AuthError> {
     let now = app.clock.now();
     let CodeRecords { pair, code } = app
         .store
         .code_records(phone, &caller.network, purpose, now)
         .await?;
+    let code = code.filter(|stored| stored.owner.as_deref() == owner);
     let budget = guess.budget();
     // A blocked pair is told so before anything about the code.
     limits::pair_slot(&app.config.limits, pair, now)?;

@@ -5,9 +5,11 @@
 //! - `signup`: verify a phone, register an account
 //! - `sessions`: log in, refresh, authenticate a request, log out
 //! - `account`: profile, password change, password reset, account deletion
+//! - `phone_change`: moving the account to a new number
 
 pub mod account;
 pub mod codes;
 pub(crate) mod guard;
+pub mod phone_change;
 pub mod sessions;
 pub mod signup;

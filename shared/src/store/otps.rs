@@ -22,11 +22,14 @@ pub struct StoredOtp {
     /// strangers).
     pub anonymous_failed_attempts: u32,
     pub expires_at: u64,
+    /// The account a code was sent for, when it is not the phone's own (a change of number).
+    pub owner: Option<String>,
 }
 
 pub struct NewOtp<'a> {
     pub phone: &'a PhoneNumber,
     pub purpose: OtpPurpose,
+    pub owner: Option<&'a str>,
     pub code_hash: String,
     pub verification_hash: String,
     pub now: u64,
@@ -60,6 +63,9 @@ struct OtpItem {
     sent_at: u64,
     resend_at: u64,
     expires_at: u64,
+    /// The user id a phone-change code was sent for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
 }
 
 #[derive(Clone)]
@@ -94,6 +100,7 @@ impl OtpsTable {
             failed_attempts: item.failed_attempts,
             anonymous_failed_attempts: item.anonymous_failed_attempts,
             expires_at: item.expires_at,
+            owner: item.owner,
         }))
     }
 
@@ -111,6 +118,7 @@ impl OtpsTable {
             sent_at: otp.now,
             resend_at: otp.resend_at,
             expires_at: otp.expires_at,
+            owner: otp.owner.map(str::to_owned),
         };
         let put = Put::builder()
             .table_name(&self.name)

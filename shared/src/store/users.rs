@@ -181,6 +181,30 @@ impl UsersTable {
         Ok(Write::check(check))
     }
 
+    /// Deletes the account of `user` if every stored field is still as `user` shows it (for the
+    /// transaction that moves the account to a new number): a profile edit or password change
+    /// that landed after the read refuses the move instead of being lost.
+    pub fn delete_unchanged(&self, user: &User) -> Result<Write, AuthError> {
+        let (credentials, version) = same_credentials(user.credentials_version);
+        let profile = &user.profile;
+        let delete = Delete::builder()
+            .table_name(&self.name)
+            .key("phone", text(&profile.phone))
+            .condition_expression(format!(
+                "user_id = :user AND password_hash = :hash AND first_name = :first \
+                 AND last_name = :last AND email = :email AND {credentials}"
+            ))
+            .expression_attribute_values(":user", text(&profile.id))
+            .expression_attribute_values(":hash", text(&user.password_hash))
+            .expression_attribute_values(":first", text(&profile.first_name))
+            .expression_attribute_values(":last", text(&profile.last_name))
+            .expression_attribute_values(":email", text(&profile.email))
+            .expression_attribute_values(":version", version)
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::delete(delete))
+    }
+
     /// Deletes the account of `phone` if it is still the one of `user_id` (for a transaction).
     pub fn delete(&self, phone: &PhoneNumber, user_id: &str) -> Result<Write, AuthError> {
         let delete = Delete::builder()

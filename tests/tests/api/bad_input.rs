@@ -77,6 +77,16 @@ fn refused_templates() -> Vec<(Endpoint, &'static str, Value)> {
             "POST",
             json!({ "phone": PHONE, "code": "000000" }),
         ),
+        (
+            Endpoint::PhoneChangeRequest,
+            "POST",
+            json!({ "new_phone": "0912" }),
+        ),
+        (
+            Endpoint::PhoneChangeConfirm,
+            "POST",
+            json!({ "new_phone": "09121234567", "code": "000000" }),
+        ),
     ]
 }
 

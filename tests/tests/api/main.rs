@@ -20,6 +20,7 @@ mod login;
 mod login_otp;
 mod outage;
 mod password;
+mod phone_change;
 mod profile;
 mod register;
 mod requests;

@@ -98,6 +98,7 @@ async fn malformed_requests_get_a_json_4xx_on_every_endpoint() {
             Endpoint::Register => "password",
             Endpoint::Refresh => "refresh",
             Endpoint::PasswordChange => "old_password",
+            Endpoint::PhoneChangeRequest | Endpoint::PhoneChangeConfirm => "new_phone",
             _ => "phone",
         };
         let field_cases = [

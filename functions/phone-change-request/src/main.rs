@@ -1,0 +1,14 @@
+//! Lambda entry point for `POST /auth/phone/change/request/`: builds the app once per cold start.
+
+use auth_shared::{App, handlers};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    auth_shared::telemetry::init();
+    let app = App::from_env().await?;
+    run(service_fn(|request| {
+        handlers::phone_change_request(&app, request)
+    }))
+    .await
+}

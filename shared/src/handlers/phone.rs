@@ -1,0 +1,65 @@
+use std::convert::Infallible;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+use crate::App;
+use crate::error::AuthError;
+use crate::http::{caller, parse_json_post, respond};
+use crate::otp::OtpCode;
+use crate::service::codes::CodeGuess;
+use crate::service::phone_change;
+
+use super::CodeSent;
+use super::profile::ProfileResponse;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneChangeRequest {
+    new_phone: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneChangeConfirmation {
+    new_phone: String,
+    code: String,
+    verification_id: Option<String>,
+}
+
+/// `POST /auth/phone/change/request/` (Bearer): sends a code to the new number.
+pub async fn phone_change_request(
+    app: &App,
+    request: Request,
+) -> Result<Response<Body>, Infallible> {
+    respond(StatusCode::OK, change_request(app, &request).await)
+}
+
+async fn change_request(app: &App, request: &Request) -> Result<CodeSent, AuthError> {
+    let body: PhoneChangeRequest = parse_json_post(request)?;
+    let new_phone = app.phones.parse(&body.new_phone)?;
+    let caller = caller(request)?;
+    let session = super::authenticated(app, request).await?;
+    let sent = phone_change::request_phone_change(app, &session, &new_phone, &caller).await?;
+    Ok(CodeSent::new(app, "Code sent to the new number.", sent))
+}
+
+/// `POST /auth/phone/change/confirm/` (Bearer): moves the account to the new number.
+pub async fn phone_change_confirm(
+    app: &App,
+    request: Request,
+) -> Result<Response<Body>, Infallible> {
+    respond(StatusCode::OK, confirm(app, &request).await)
+}
+
+async fn confirm(app: &App, request: &Request) -> Result<ProfileResponse, AuthError> {
+    let body: PhoneChangeConfirmation = parse_json_post(request)?;
+    let new_phone = app.phones.parse(&body.new_phone)?;
+    let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
+    let caller = caller(request)?;
+    let session = super::authenticated(app, request).await?;
+    let user =
+        phone_change::confirm_phone_change(app, &session, &new_phone, &guess, &caller).await?;
+    Ok(user.into())
+}

@@ -1,0 +1,90 @@
+//! Changing the account's phone number: a code to the new number, then one transaction that
+//! moves the account to it.
+
+use crate::App;
+use crate::audit::{self, AuditEvent, Subject};
+use crate::error::AuthError;
+use crate::http::Caller;
+use crate::otp::OtpPurpose;
+use crate::phone::PhoneNumber;
+use crate::profile::User;
+use crate::service::account::current_user;
+use crate::service::codes::{CodeGuess, SentCode, match_owned_code, send_phone_change_otp};
+use crate::store::Transaction;
+use crate::store::sessions::Session;
+
+/// Sends a code to `new_phone`, bound to the session's account. A number that has an account
+/// (the caller's own included) is refused with 409: the caller is logged in, and the number
+/// cannot be taken anyway. The new number's send limits apply as to any code.
+pub async fn request_phone_change(
+    app: &App,
+    session: &Session,
+    new_phone: &PhoneNumber,
+    caller: &Caller,
+) -> Result<SentCode, AuthError> {
+    if app.store.users.get(new_phone).await?.is_some() {
+        return Err(AuthError::PhoneAlreadyRegistered);
+    }
+    Ok(send_phone_change_otp(app, new_phone, caller, &session.user_id).await??)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MoveStep {
+    Code,
+    OldNumber,
+    NewNumber,
+    Sessions,
+}
+
+/// Moves the account to `new_phone` once `guess` matches the code sent there for it (the wrong-
+/// code rules and lock-outs of sign-up verification). One transaction spends the code, deletes
+/// the account under the old number (only if nothing in it changed since it was read), creates
+/// it under the new one (only if no account holds that number: a sign-up racing for it leaves
+/// exactly one winner) and points the user's sessions at the new number, so they stay valid.
+pub async fn confirm_phone_change(
+    app: &App,
+    session: &Session,
+    new_phone: &PhoneNumber,
+    guess: &CodeGuess,
+    caller: &Caller,
+) -> Result<User, AuthError> {
+    let purpose = OtpPurpose::PhoneChange;
+    let owner = Some(session.user_id.as_str());
+    let matched = match_owned_code(app, new_phone, guess, caller, purpose, owner).await?;
+    let user = current_user(app, session).await?;
+    let mut moved = user.clone();
+    moved.profile.phone = new_phone.as_str().to_owned();
+    let now = app.clock.now();
+    let transaction = Transaction::new()
+        .steps(MoveStep::Code, matched.spend(app, new_phone, caller, now)?)
+        .step(
+            MoveStep::OldNumber,
+            app.store.users.delete_unchanged(&user)?,
+        )
+        .step(MoveStep::NewNumber, app.store.users.create(&moved)?)
+        .step(
+            MoveStep::Sessions,
+            app.store.sessions.follow_phone(
+                &user.profile.id,
+                user.credentials_version,
+                new_phone,
+            )?,
+        );
+    app.store
+        .apply(&transaction, |step| match step {
+            MoveStep::Code => AuthError::NoActiveOtp,
+            MoveStep::NewNumber => AuthError::PhoneAlreadyRegistered,
+            MoveStep::OldNumber | MoveStep::Sessions => {
+                AuthError::Conflict("The account changed meanwhile; try again.")
+            }
+        })
+        .await?;
+    let new_masked = new_phone.masked();
+    let subject = Subject {
+        phone: Some(&session.phone),
+        user_id: Some(&user.profile.id),
+        detail: Some(&new_masked),
+    };
+    audit::record(AuditEvent::PhoneChanged, caller, subject);
+    Ok(moved)
+}
