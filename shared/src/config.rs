@@ -110,6 +110,9 @@ pub struct Config {
     /// How long a just-spent refresh token still rotates (two tabs, a retried request) before
     /// presenting it counts as reuse and revokes the session.
     pub refresh_reuse_grace_seconds: u64,
+    /// How recent a session's login must be to change the phone number, so that a stolen
+    /// token of an older session cannot move the account to the thief's number.
+    pub recent_login_seconds: u64,
     /// Named in every SMS, so the recipient knows who sent the code.
     pub service_name: String,
     pub jwt_issuer: String,
@@ -189,6 +192,7 @@ impl Config {
             refresh_token_ttl_seconds: env.parse_or("REFRESH_TOKEN_TTL_SECONDS", 604_800)?,
             session_max_seconds: env.parse_or("SESSION_MAX_SECONDS", 30 * 86_400)?,
             refresh_reuse_grace_seconds: env.parse_or("REFRESH_REUSE_GRACE_SECONDS", 10)?,
+            recent_login_seconds: env.parse_or("RECENT_LOGIN_SECONDS", 600)?,
             service_name: env
                 .get("SERVICE_NAME")
                 .unwrap_or_else(|| "Phone Auth".to_owned()),

@@ -37,6 +37,9 @@ pub enum AuthError {
     InvalidToken,
     #[error("Too many failed attempts. Try again later.")]
     Blocked { retry_after: u64 },
+    /// A sensitive change needs a session whose login is recent.
+    #[error("Log in again to make this change.")]
+    RecentLoginRequired,
     #[error("Too many failed attempts for this account. Try again later.")]
     BackingOff { retry_after: u64 },
     /// Step-up: the password was right, but after many failures the login also needs the code
@@ -84,7 +87,9 @@ impl AuthError {
             | Self::MissingToken
             | Self::InvalidToken
             | Self::CodeRequired { .. } => StatusCode::UNAUTHORIZED,
-            Self::InvalidRegistrationToken | Self::Blocked { .. } => StatusCode::FORBIDDEN,
+            Self::InvalidRegistrationToken | Self::Blocked { .. } | Self::RecentLoginRequired => {
+                StatusCode::FORBIDDEN
+            }
             Self::PhoneAlreadyRegistered | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::ResendTooSoon { .. } | Self::RateLimited { .. } | Self::BackingOff { .. } => {
@@ -115,6 +120,9 @@ impl AuthError {
         match self {
             Self::IncorrectOtp { attempts_left } => {
                 body["attempts_left"] = Value::from(*attempts_left);
+            }
+            Self::RecentLoginRequired => {
+                body["login_required"] = Value::from(true);
             }
             Self::CodeRequired { verification_id } => {
                 body["code_required"] = Value::from(true);

@@ -183,7 +183,7 @@ async fn send_counted(
     Ok(Ok(SentCode { verification_id }))
 }
 
-/// Whether `phone` has an account, for `check-phone`. Each lookup counts against the client
+/// Whether `phone` has an account, for `check-phone` and a change of number. Each lookup counts against the client
 /// network's lookup cap, so numbers cannot be enumerated faster than that; the account is read
 /// in the same round trip, and told only when the count was accepted.
 pub async fn check_phone_lookup(

@@ -9,20 +9,34 @@ use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::current_user;
-use crate::service::codes::{CodeGuess, SentCode, match_owned_code, send_phone_change_otp};
+use crate::service::codes::{
+    CodeGuess, SentCode, check_phone_lookup, match_owned_code, send_phone_change_otp,
+};
 use crate::store::Transaction;
 use crate::store::sessions::Session;
 
+/// A change of number moves the account to whoever holds the new one: only a session whose
+/// login is recent may ask, so a token stolen from an older session cannot.
+fn ensure_recent_login(app: &App, session: &Session) -> Result<(), AuthError> {
+    let logged_in_for = app.clock.now().saturating_sub(session.created_at);
+    if logged_in_for > app.config.recent_login_seconds {
+        return Err(AuthError::RecentLoginRequired);
+    }
+    Ok(())
+}
+
 /// Sends a code to `new_phone`, bound to the session's account. A number that has an account
-/// (the caller's own included) is refused with 409: the caller is logged in, and the number
-/// cannot be taken anyway. The new number's send limits apply as to any code.
+/// (the caller's own included) is refused with 409; the lookup counts against the client
+/// network's lookup cap, as check-phone's does, so logged-in users cannot enumerate numbers
+/// faster. The new number's send limits apply as to any code.
 pub async fn request_phone_change(
     app: &App,
     session: &Session,
     new_phone: &PhoneNumber,
     caller: &Caller,
 ) -> Result<SentCode, AuthError> {
-    if app.store.users.get(new_phone).await?.is_some() {
+    ensure_recent_login(app, session)?;
+    if check_phone_lookup(app, new_phone, caller).await? {
         return Err(AuthError::PhoneAlreadyRegistered);
     }
     Ok(send_phone_change_otp(app, new_phone, caller, &session.user_id).await??)
@@ -48,6 +62,7 @@ pub async fn confirm_phone_change(
     guess: &CodeGuess,
     caller: &Caller,
 ) -> Result<User, AuthError> {
+    ensure_recent_login(app, session)?;
     let purpose = OtpPurpose::PhoneChange;
     let owner = Some(session.user_id.as_str());
     let matched = match_owned_code(app, new_phone, guess, caller, purpose, owner).await?;

@@ -359,3 +359,71 @@ async fn the_change_is_an_audit_event_with_both_numbers_masked() {
     );
     assert!(!text.contains(&code), "nor the code");
 }
+
+#[tokio::test]
+async fn only_a_recent_login_may_change_the_number() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let old_session = registered.body["tokens"].clone();
+    request_change(&t, &old_session, NEW_PHONE).await;
+    let code = t.last_code_for(NEW_E164).unwrap();
+    t.app.clock.advance(t.app.config.recent_login_seconds + 1);
+    // A refresh keeps the session's login time: it is still the old session.
+    let refreshed = t
+        .post(
+            Endpoint::Refresh,
+            json!({ "refresh": old_session["refresh"] }),
+        )
+        .await;
+    let old_session = refreshed.body["tokens"].clone();
+
+    let confirm = confirm_change(&t, &old_session, NEW_PHONE, &code).await;
+    assert_eq!(confirm.status, 403, "{:?}", confirm.body);
+    assert_eq!(
+        confirm.body,
+        json!({ "error": "Log in again to make this change.", "login_required": true })
+    );
+    let request = request_change(&t, &old_session, "09351234567").await;
+    assert_eq!(request.status, 403);
+    assert!(user_at(&t, NEW_E164).await.is_none());
+    let otp = t.otp_for(NEW_E164, "phone_change").await.unwrap();
+    assert_eq!(num(&otp, "failed_attempts"), Some(0), "no guess was taken");
+
+    // A fresh login may, with the code already sent (it is bound to the account).
+    let fresh = t.login(PHONE).await;
+    assert_eq!(
+        confirm_change(&t, &fresh, NEW_PHONE, &code).await.status,
+        400,
+        "the code expired"
+    );
+    t.end_resend_cooldown();
+    assert_eq!(request_change(&t, &fresh, NEW_PHONE).await.status, 200);
+    let code = t.last_code_for(NEW_E164).unwrap();
+    assert_eq!(
+        confirm_change(&t, &fresh, NEW_PHONE, &code).await.status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_for_registered_numbers_count_against_the_lookup_cap_in_parallel() {
+    let t = TestApp::with_env(&[("CHECK_PHONE_LOOKUPS_PER_IP", "5")]).await;
+    let mine = t.registered_user(PHONE, PHONE_E164).await.body["tokens"].clone();
+    t.registered_user(NEW_PHONE, NEW_E164).await;
+
+    let responses =
+        futures::future::join_all((0..12).map(|_| request_change(&t, &mine, NEW_PHONE))).await;
+
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    // Sign-up's check-phone calls took two of the five lookups.
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 409).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        9,
+        "{statuses:?}"
+    );
+}
