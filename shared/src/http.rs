@@ -165,8 +165,7 @@ pub fn caller(request: &Request) -> Result<Caller, AuthError> {
     let user_agent = request
         .headers()
         .get(header::USER_AGENT)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()))
-        .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect::<String>())
+        .map(|value| shown_text(&String::from_utf8_lossy(value.as_bytes())))
         .filter(|agent| !agent.trim().is_empty());
     Ok(Caller {
         network: crate::limits::network_of(&ip),
@@ -174,6 +173,20 @@ pub fn caller(request: &Request) -> Result<Caller, AuthError> {
         request_id,
         user_agent,
     })
+}
+
+/// Client-supplied text as the session list shows it: without control characters and the
+/// invisible formatting ones (bidi overrides, zero-width), which could disguise it, and cut to
+/// `MAX_USER_AGENT_CHARS`.
+fn shown_text(raw: &str) -> String {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    };
+    raw.chars()
+        .filter(|&c| !invisible(c))
+        .take(MAX_USER_AGENT_CHARS)
+        .collect()
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
@@ -224,4 +237,16 @@ pub fn respond<T: Serialize>(
         Ok(body) => json_response(status, &body),
         Err(error) => error_response(error),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shown_text_drops_control_and_invisible_characters_and_is_cut() {
+        assert_eq!(
+            super::shown_text("Mozilla\u{202E}gpj.exe\n\u{200B}x"),
+            "Mozillagpj.exex"
+        );
+        assert_eq!(super::shown_text(&"ä".repeat(300)).chars().count(), 256);
+    }
 }

@@ -141,7 +141,7 @@ async fn send_counted(
         Err(TransactionError::Storage(error)) => return Err(error),
         Err(refused @ TransactionError::Refused(_)) => {
             if let Some(old_item) = refused.refused(SendStep::Code) {
-                let retry_after = resend_wait(old_item, now);
+                let retry_after = resend_wait(old_item, owner, now);
                 return Ok(Err(SendRefusal::Cooldown { retry_after }));
             }
             let scope = counted

@@ -454,7 +454,13 @@ pub async fn revoke_session(
     let revoked = app
         .store
         .sessions
-        .revoke_existing(&session.user_id, session_id, app.clock.now())
+        .revoke_live(
+            &session.user_id,
+            session_id,
+            session.credentials_version,
+            app.config.session_max_seconds,
+            app.clock.now(),
+        )
         .await?;
     if !revoked {
         return Err(AuthError::NotFound("No such session."));

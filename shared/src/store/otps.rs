@@ -105,8 +105,9 @@ impl OtpsTable {
     }
 
     /// Stores a new code, replacing the old one of its purpose, unless the old one is still
-    /// inside its resend cooldown. On refusal the transaction reports the old item (to compute
-    /// Retry-After).
+    /// inside its resend cooldown, or, for a code bound to an account, is a live code of another
+    /// account (which must not be able to void it). On refusal the transaction reports the old
+    /// item (to compute Retry-After).
     pub fn replace(&self, otp: NewOtp<'_>) -> Result<Write, AuthError> {
         let item = OtpItem {
             phone: key(otp.phone, otp.purpose),
@@ -120,13 +121,27 @@ impl OtpsTable {
             expires_at: otp.expires_at,
             owner: otp.owner.map(str::to_owned),
         };
+        let owner = otp.owner;
+        let replaceable = match owner {
+            None => "resend_at <= :now",
+            // `owner` is a reserved word in expressions.
+            Some(_) => "resend_at <= :now AND (attribute_not_exists(#owner) OR #owner = :owner)",
+        };
         let put = Put::builder()
             .table_name(&self.name)
             .set_item(Some(encode(&item)?))
-            .condition_expression(
-                "attribute_not_exists(phone) OR resend_at <= :now OR expires_at <= :now",
+            .condition_expression(format!(
+                "attribute_not_exists(phone) OR expires_at <= :now OR ({replaceable})"
+            ))
+            .set_expression_attribute_names(
+                owner.map(|_| [("#owner".to_owned(), "owner".to_owned())].into()),
             )
-            .expression_attribute_values(":now", num(otp.now))
+            .set_expression_attribute_values(Some(
+                [(":now".to_owned(), num(otp.now))]
+                    .into_iter()
+                    .chain(owner.map(|owner| (":owner".to_owned(), text(owner))))
+                    .collect(),
+            ))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(AuthError::internal)?;
@@ -205,9 +220,19 @@ impl OtpsTable {
     }
 }
 
-/// When the code in `old_item` allows a resend, in seconds from `now`.
-pub fn resend_wait(old_item: Option<&Snapshot>, now: u64) -> u64 {
-    old_item
-        .and_then(|snapshot| decode::<OtpItem>("otps", snapshot.0.clone()).ok())
-        .map_or(1, |item| item.resend_at.saturating_sub(now))
+/// When the code in `old_item` allows a new one for `owner`, in seconds from `now`: after its
+/// resend cooldown, or, when it is bound to another account, once it expires.
+pub fn resend_wait(old_item: Option<&Snapshot>, owner: Option<&str>, now: u64) -> u64 {
+    let Some(item) =
+        old_item.and_then(|snapshot| decode::<OtpItem>("otps", snapshot.0.clone()).ok())
+    else {
+        return 1;
+    };
+    let foreign = item.owner.is_some() && item.owner.as_deref() != owner;
+    let until = if foreign {
+        item.expires_at
+    } else {
+        item.resend_at
+    };
+    until.saturating_sub(now)
 }

@@ -438,12 +438,15 @@ impl SessionsTable {
         Ok(())
     }
 
-    /// Revokes the user's session `session_id` if it exists and has not expired; false when
-    /// there is no such session of this user.
-    pub async fn revoke_existing(
+    /// Revokes the user's session `session_id` if it is live (unexpired, younger than
+    /// `max_age`, of `credentials_version`, the current one); false when there is no such
+    /// session of this user.
+    pub async fn revoke_live(
         &self,
         user_id: &str,
         session_id: &str,
+        credentials_version: u64,
+        max_age: u64,
         now: u64,
     ) -> Result<bool, AuthError> {
         let deleted = self
@@ -452,8 +455,13 @@ impl SessionsTable {
             .table_name(&self.name)
             .key("user_id", text(user_id))
             .key("sk", text(session_key(session_id)))
-            .condition_expression("attribute_exists(sk) AND expires_at > :now")
+            .condition_expression(format!(
+                "attribute_exists(sk) AND expires_at > :now AND created_at > :oldest AND {}",
+                is_version("credentials_version", credentials_version)
+            ))
             .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":oldest", num(now.saturating_sub(max_age)))
+            .expression_attribute_values(":version", num(credentials_version))
             .send()
             .await;
         match deleted {

@@ -427,3 +427,31 @@ async fn requests_for_registered_numbers_count_against_the_lookup_cap_in_paralle
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn another_account_cannot_replace_a_live_code_sent_for_someone_else() {
+    let t = TestApp::new().await;
+    let first = t.registered_user(PHONE, PHONE_E164).await.body["tokens"].clone();
+    let second = t.registered_user("09351234567", "+989351234567").await.body["tokens"].clone();
+    request_change(&t, &first, NEW_PHONE).await;
+    let code = t.last_code_for(NEW_E164).unwrap();
+    t.end_resend_cooldown();
+    let sms_before = t.sent_sms().len();
+
+    let taken = request_change(&t, &second, NEW_PHONE).await;
+
+    assert_eq!(taken.status, 429, "{:?}", taken.body);
+    let wait = taken.retry_after().unwrap();
+    assert!(wait > 60 && wait <= 300, "until the code expires: {wait}");
+    assert_eq!(t.sent_sms().len(), sms_before, "no SMS");
+    // Its own account may ask for a new code after the cooldown as usual.
+    assert_eq!(request_change(&t, &first, NEW_PHONE).await.status, 200);
+    let new_code = t.last_code_for(NEW_E164).unwrap();
+    assert_eq!(
+        confirm_change(&t, &first, NEW_PHONE, &new_code)
+            .await
+            .status,
+        200
+    );
+    assert!(!code.is_empty());
+}

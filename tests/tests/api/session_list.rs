@@ -306,3 +306,21 @@ async fn the_session_endpoints_need_a_bearer_token_and_their_method() {
     assert_eq!(got.headers.get("allow").unwrap(), "DELETE");
     assert_eq!(profile_status(&t, &mine).await, 200, "nothing was revoked");
 }
+
+#[tokio::test]
+async fn a_session_past_its_lifetime_is_neither_listed_nor_deletable() {
+    let t = TestApp::with_env(&[("SESSION_MAX_SECONDS", "100")]).await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let old = registered.body["tokens"].clone();
+    let old_id = session_id(&t, &old).await;
+    t.app.clock.advance(90);
+    let fresh = t.login(PHONE).await;
+    t.app.clock.advance(20);
+
+    let listed = list(&t, &fresh).await;
+    let sessions = listed.body["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["current"], true);
+    let response = revoke(&t, &fresh, &old_id).await;
+    assert_eq!(response.status, 404, "{:?}", response.body);
+}
