@@ -187,7 +187,11 @@ mod tests {
         assert_eq!(profile("+19005550100"), (1, false), "premium rate");
         assert_eq!(profile("02188776655"), (98, false), "Tehran fixed line");
         assert_eq!(profile("+16502530000"), (1, true), "US: fixed or mobile");
-        assert_eq!(profile("+989640"), (98, false), "Iranian short service number");
+        assert_eq!(
+            profile("+989640"),
+            (98, false),
+            "Iranian short service number"
+        );
     }
 
     #[test]
