@@ -53,6 +53,8 @@ pub struct RawRequest<'a> {
     pub forwarded_for: Option<&'a str>,
     /// An access token, sent as `Authorization: Bearer <token>`.
     pub bearer: Option<&'a str>,
+    /// An `Accept-Language` header.
+    pub accept_language: Option<&'a str>,
     pub source_ip: &'a str,
 }
 
@@ -66,6 +68,7 @@ impl Default for RawRequest<'_> {
             binary: None,
             forwarded_for: None,
             bearer: None,
+            accept_language: None,
             source_ip: CLIENT_IP,
         }
     }
@@ -79,6 +82,9 @@ pub fn api_gateway_event(path: &str, raw: &RawRequest<'_>) -> Value {
     }
     if let Some(token) = raw.bearer {
         headers.insert("authorization".into(), json!(format!("Bearer {token}")));
+    }
+    if let Some(languages) = raw.accept_language {
+        headers.insert("accept-language".into(), json!(languages));
     }
     if let Some(forwarded_for) = raw.forwarded_for {
         headers.insert("x-forwarded-for".into(), json!(forwarded_for));

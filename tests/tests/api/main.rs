@@ -27,5 +27,7 @@ mod routes;
 mod secrets;
 mod secrets_manager;
 mod sessions;
+mod sms;
 mod sms_budgets;
+mod sms_providers;
 mod verify;
