@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use auth_tests::{
-    Endpoint, HttpStub, PHONE, PHONE_E164, RawRequest, StubAnswer, TestApp, code_of_length, num,
-    text,
+    CapturedLogs, Endpoint, HttpStub, PHONE, PHONE_E164, RawRequest, StubAnswer, TestApp,
+    code_of_length, num, set_thread_default, text,
 };
 use serde_json::{Value, json};
 
@@ -172,6 +172,38 @@ async fn a_failing_hook_is_503_leaves_no_code_and_counts_the_callers_budgets_onc
         .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
         .await;
     assert_eq!(verified.status, 200, "{:?}", verified.body);
+}
+
+#[tokio::test]
+async fn the_hook_gets_the_code_but_no_log_line_does_even_at_trace() {
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .finish();
+    let _guard = set_thread_default(subscriber);
+
+    let stub = HttpStub::start(hook_returned()).await;
+    let t = TestApp::with_sms_endpoint(HOOK, &stub.endpoint).await;
+    let sent = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(sent.status, 200);
+    stub.answer_with(hook_raised());
+    let failed = t
+        .post(Endpoint::CheckPhone, json!({ "phone": "09121234567" }))
+        .await;
+    assert_eq!(failed.status, 503);
+
+    let text = logs.text();
+    assert!(text.contains("sms sent"), "the logs were captured");
+    for request in stub.requests() {
+        let code = request.json()["code"].as_str().unwrap().to_owned();
+        let in_logs = text
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|run| run == code);
+        assert!(!in_logs, "the code {code} is in the logs");
+    }
 }
 
 #[tokio::test]
