@@ -146,21 +146,21 @@ impl Template {
 
 /// The messages of one language: the template, what each purpose is called, and the digits of
 /// numbers.
+const PURPOSES: usize = OtpPurpose::ALL.len();
+
 #[derive(Debug, Clone)]
 struct Language {
     template: Template,
-    /// In the order of `OtpPurpose::ALL`.
-    purposes: [String; 3],
+    /// By `OtpPurpose::index`.
+    purposes: [String; PURPOSES],
     digits: Digits,
 }
 
 impl Language {
     fn purpose(&self, purpose: OtpPurpose) -> &str {
-        let index = OtpPurpose::ALL
-            .iter()
-            .position(|p| *p == purpose)
-            .unwrap_or(0);
-        &self.purposes[index]
+        self.purposes
+            .get(purpose.index())
+            .map_or(purpose.as_str(), String::as_str)
     }
 }
 
@@ -385,7 +385,7 @@ fn parse_language(
         (None, None) => return Err("'message' is required for a new language".to_owned()),
     };
     let mut given = purposes.unwrap_or_default();
-    let mut names: [Option<String>; 3] = Default::default();
+    let mut names: [Option<String>; PURPOSES] = Default::default();
     for (slot, purpose) in names.iter_mut().zip(OtpPurpose::ALL) {
         *slot = match given.remove(purpose.as_str()) {
             Some(Value::String(name)) if !name.trim().is_empty() => {
@@ -411,17 +411,14 @@ fn parse_language(
             "unknown purpose '{unknown}' (known: signup, password_reset, login)"
         ));
     }
-    let purposes = match names {
-        [Some(a), Some(b), Some(c)] => [a, b, c],
-        // Unused words need not be given.
-        _ if !template.uses(Placeholder::Purpose) => names.map(Option::unwrap_or_default),
-        _ => {
-            return Err(format!(
-                "the message uses {{purpose}}: give purposes.signup, purposes.password_reset \
-                 and purposes.login for '{language}'"
-            ));
-        }
-    };
+    // Unused words need not be given.
+    if template.uses(Placeholder::Purpose) && names.iter().any(Option::is_none) {
+        return Err(format!(
+            "the message uses {{purpose}}: give purposes.signup, purposes.password_reset and \
+             purposes.login for '{language}'"
+        ));
+    }
+    let purposes = names.map(Option::unwrap_or_default);
     Ok(Language {
         template,
         purposes,

@@ -28,8 +28,18 @@ pub enum OtpPurpose {
 }
 
 impl OtpPurpose {
-    /// Every purpose, for the checks that each language names them all.
+    /// Every purpose, in `index` order, for the checks that each language names them all.
     pub const ALL: [Self; 3] = [Self::SignUp, Self::PasswordReset, Self::Login];
+
+    /// The purpose's place in `ALL` (a new purpose must be added to both, and named in every
+    /// built-in SMS language).
+    pub fn index(self) -> usize {
+        match self {
+            Self::SignUp => 0,
+            Self::PasswordReset => 1,
+            Self::Login => 2,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,6 +156,13 @@ mod tests {
             }
         }
         assert!(seen.iter().flatten().all(|&seen| seen));
+    }
+
+    #[test]
+    fn every_purpose_is_listed_at_its_index() {
+        for (index, purpose) in OtpPurpose::ALL.into_iter().enumerate() {
+            assert_eq!(purpose.index(), index, "{}", purpose.as_str());
+        }
     }
 
     #[test]
