@@ -7,6 +7,8 @@ use std::str::FromStr;
 use phonenumber::country;
 use secrecy::SecretString;
 
+use crate::messages::{Autofill, Messages};
+use crate::otp::{DEFAULT_OTP_LENGTH, OTP_LENGTHS};
 use crate::phone::PhoneNumber;
 
 /// Secrets shorter than this are refused: they would make the keys derived from them guessable.
@@ -68,7 +70,18 @@ pub struct Tables {
 #[derive(Debug, Clone)]
 pub enum SmsProviderConfig {
     Sns,
-    Outbox { path: PathBuf },
+    Outbox {
+        path: PathBuf,
+    },
+    /// An operator-owned Lambda function sends the SMS (`SMS_HOOK_FUNCTION`: name or ARN).
+    Lambda {
+        function: String,
+    },
+    /// AWS End User Messaging SMS (`SendTextMessage`).
+    EndUserMessaging {
+        origination_identity: Option<String>,
+        configuration_set: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +147,10 @@ pub struct Config {
     /// metadata (tens of milliseconds) before the first request that parses a number.
     pub allowed_country_codes: Vec<u16>,
     pub sms: SmsProviderConfig,
+    /// Digits per code (`OTP_LENGTH`, 4 to 10).
+    pub otp_length: usize,
+    /// The SMS text: templates per language and the autofill lines.
+    pub messages: Messages,
     /// Opt-in fixed codes for review/e2e numbers (E.164 -> code); such numbers get no SMS.
     pub test_otp_numbers: HashMap<String, String>,
 }
@@ -147,21 +164,19 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         let default_region = env.parse_or("DEFAULT_REGION", country::Id::IR)?;
-        let sms = match env.get("SMS_PROVIDER").as_deref().unwrap_or("sns") {
-            "sns" => SmsProviderConfig::Sns,
-            "outbox" => SmsProviderConfig::Outbox {
-                path: env
-                    .get("SMS_OUTBOX_PATH")
-                    .unwrap_or_else(|| ".local/sms-outbox.jsonl".to_owned())
-                    .into(),
-            },
-            other => {
-                return Err(ConfigError::Invalid {
-                    name: "SMS_PROVIDER",
-                    reason: format!("'{other}' is not one of: sns, outbox"),
-                });
-            }
-        };
+        let sms = sms_provider(&env)?;
+        let otp_length = env.parse_or("OTP_LENGTH", DEFAULT_OTP_LENGTH)?;
+        if !OTP_LENGTHS.contains(&otp_length) {
+            return Err(ConfigError::Invalid {
+                name: "OTP_LENGTH",
+                reason: format!(
+                    "must be {} to {} digits, not {otp_length}",
+                    OTP_LENGTHS.start(),
+                    OTP_LENGTHS.end()
+                ),
+            });
+        }
+        let messages = messages(&env)?;
         let jwt_audience = env
             .get("JWT_AUDIENCE")
             .unwrap_or_else(|| "phone-auth-clients".to_owned());
@@ -226,9 +241,12 @@ impl Config {
                 env.get("ALLOWED_COUNTRY_CODES").as_deref(),
             )?,
             sms,
+            otp_length,
+            messages,
             test_otp_numbers: parse_test_numbers(
                 env.get("TEST_OTP_NUMBERS").as_deref().unwrap_or(""),
                 default_region,
+                otp_length,
             )?,
         })
     }
@@ -316,6 +334,85 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 }
 
+/// `SMS_PROVIDER` and the settings of the chosen provider (the others' are not read).
+fn sms_provider<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+) -> Result<SmsProviderConfig, ConfigError> {
+    Ok(match env.get("SMS_PROVIDER").as_deref().unwrap_or("sns") {
+        "sns" => SmsProviderConfig::Sns,
+        "outbox" => SmsProviderConfig::Outbox {
+            path: env
+                .get("SMS_OUTBOX_PATH")
+                .unwrap_or_else(|| ".local/sms-outbox.jsonl".to_owned())
+                .into(),
+        },
+        "lambda" => SmsProviderConfig::Lambda {
+            function: env.required("SMS_HOOK_FUNCTION")?.trim().to_owned(),
+        },
+        "end-user-messaging" => SmsProviderConfig::EndUserMessaging {
+            origination_identity: env.get("SMS_ORIGINATION_IDENTITY"),
+            configuration_set: env.get("SMS_CONFIGURATION_SET"),
+        },
+        other => {
+            return Err(ConfigError::Invalid {
+                name: "SMS_PROVIDER",
+                reason: format!("'{other}' is not one of: sns, outbox, lambda, end-user-messaging"),
+            });
+        }
+    })
+}
+
+/// The SMS text: the built-in templates, with the operator's from `SMS_TEMPLATES` (JSON) or
+/// `SMS_TEMPLATES_FILE` (a JSON file; for templates beyond Lambda's 4 KB of environment), and
+/// the autofill settings.
+fn messages<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Messages, ConfigError> {
+    let inline = env.get("SMS_TEMPLATES");
+    let file = env.get("SMS_TEMPLATES_FILE");
+    let (name, json) = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                name: "SMS_TEMPLATES_FILE",
+                reason: "set SMS_TEMPLATES or SMS_TEMPLATES_FILE, not both".to_owned(),
+            });
+        }
+        (Some(json), None) => ("SMS_TEMPLATES", Some(json)),
+        (None, Some(path)) => (
+            "SMS_TEMPLATES_FILE",
+            Some(
+                std::fs::read_to_string(path.trim()).map_err(|error| ConfigError::Invalid {
+                    name: "SMS_TEMPLATES_FILE",
+                    reason: format!("cannot read '{}': {error}", path.trim()),
+                })?,
+            ),
+        ),
+        (None, None) => ("SMS_TEMPLATES", None),
+    };
+    let mut messages = match json {
+        Some(json) => Messages::with_overrides(&json)
+            .map_err(|reason| ConfigError::Invalid { name, reason })?,
+        None => Messages::default(),
+    };
+    messages.autofill = Autofill {
+        webotp_domain: env
+            .get("WEBOTP_DOMAIN")
+            .map(|raw| Autofill::parse_domain(&raw))
+            .transpose()
+            .map_err(|reason| ConfigError::Invalid {
+                name: "WEBOTP_DOMAIN",
+                reason,
+            })?,
+        android_app_hash: env
+            .get("ANDROID_APP_HASH")
+            .map(|raw| Autofill::parse_app_hash(&raw))
+            .transpose()
+            .map_err(|reason| ConfigError::Invalid {
+                name: "ANDROID_APP_HASH",
+                reason,
+            })?,
+    };
+    Ok(messages)
+}
+
 /// `"98,1,44"`; unset means the calling code of the default region alone (an empty list).
 fn parse_country_codes(raw: Option<&str>) -> Result<Vec<u16>, ConfigError> {
     let Some(raw) = raw else {
@@ -333,10 +430,12 @@ fn parse_country_codes(raw: Option<&str>) -> Result<Vec<u16>, ConfigError> {
         .collect()
 }
 
-/// `"+15555550100=123456,09121234567=000000"`: numbers are normalised like user input.
+/// `"+15555550100=123456,09121234567=000000"`: numbers are normalised like user input; each code
+/// has `otp_length` digits, or it could never be entered.
 fn parse_test_numbers(
     raw: &str,
     default_region: country::Id,
+    otp_length: usize,
 ) -> Result<HashMap<String, String>, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid {
         name: "TEST_OTP_NUMBERS",
@@ -352,8 +451,10 @@ fn parse_test_numbers(
             let phone = PhoneNumber::parse_allowing(number.trim(), default_region, |_| true)
                 .map_err(|_| invalid(format!("'{number}' is not a phone number")))?;
             let code = code.trim();
-            if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(format!("the code for '{number}' must be 6 digits")));
+            if code.len() != otp_length || !code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(format!(
+                    "the code for '{number}' must be {otp_length} digits (OTP_LENGTH)"
+                )));
             }
             Ok((phone.as_str().to_owned(), code.to_owned()))
         })
@@ -443,6 +544,85 @@ mod tests {
     fn short_local_secrets_are_refused() {
         let result = config_with(&[("LOCAL_OTP_HMAC_SECRET", "too-short")]);
         assert_eq!(invalid_variable(result), "LOCAL_OTP_HMAC_SECRET");
+    }
+
+    #[test]
+    fn otp_length_is_4_to_10_digits_and_test_codes_must_match_it() {
+        assert_eq!(config_with(&[]).unwrap().otp_length, 6);
+        assert_eq!(config_with(&[("OTP_LENGTH", "4")]).unwrap().otp_length, 4);
+        assert_eq!(config_with(&[("OTP_LENGTH", "10")]).unwrap().otp_length, 10);
+        for bad in ["3", "11", "0", "six", "-6"] {
+            assert_eq!(
+                invalid_variable(config_with(&[("OTP_LENGTH", bad)])),
+                "OTP_LENGTH"
+            );
+        }
+        let numbers = ("TEST_OTP_NUMBERS", "+15555550100=1234");
+        assert!(config_with(&[("OTP_LENGTH", "4"), numbers]).is_ok());
+        let mismatched = config_with(&[numbers]);
+        assert_eq!(invalid_variable(mismatched), "TEST_OTP_NUMBERS");
+    }
+
+    #[test]
+    fn sms_providers_need_their_settings() {
+        let config = config_with(&[
+            ("SMS_PROVIDER", "lambda"),
+            ("SMS_HOOK_FUNCTION", "send-sms"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(config.sms, SmsProviderConfig::Lambda { ref function } if function == "send-sms")
+        );
+        assert!(matches!(
+            config_with(&[("SMS_PROVIDER", "lambda")]),
+            Err(ConfigError::Missing("SMS_HOOK_FUNCTION"))
+        ));
+        let config = config_with(&[
+            ("SMS_PROVIDER", "end-user-messaging"),
+            ("SMS_ORIGINATION_IDENTITY", "pool-123"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            config.sms,
+            SmsProviderConfig::EndUserMessaging { origination_identity: Some(ref id), configuration_set: None }
+                if id == "pool-123"
+        ));
+        assert_eq!(
+            invalid_variable(config_with(&[("SMS_PROVIDER", "twilio")])),
+            "SMS_PROVIDER"
+        );
+    }
+
+    #[test]
+    fn sms_templates_and_autofill_are_validated_at_start() {
+        for (name, value) in [
+            ("SMS_TEMPLATES", r#"{"en": "no code"}"#),
+            ("SMS_TEMPLATES", r#"{"en": "{code} {when}"}"#),
+            ("SMS_TEMPLATES_FILE", "/no/such/templates.json"),
+            ("WEBOTP_DOMAIN", "https://example.com"),
+            ("ANDROID_APP_HASH", "short"),
+        ] {
+            assert_eq!(
+                invalid_variable(config_with(&[(name, value)])),
+                name,
+                "{value}"
+            );
+        }
+        let both = config_with(&[("SMS_TEMPLATES", "{}"), ("SMS_TEMPLATES_FILE", "t.json")]);
+        assert_eq!(invalid_variable(both), "SMS_TEMPLATES_FILE");
+        let config = config_with(&[
+            ("SMS_TEMPLATES", r#"{"de": "Code: {code}"}"#),
+            ("WEBOTP_DOMAIN", "example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.messages.languages().collect::<Vec<_>>(),
+            ["de", "en", "fa"]
+        );
+        assert_eq!(
+            config.messages.autofill.webotp_domain.as_deref(),
+            Some("example.com")
+        );
     }
 
     #[test]

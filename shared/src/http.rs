@@ -139,6 +139,14 @@ fn has_json_content_type(request: &Request) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// The request's `Accept-Language` header, if it is text.
+pub fn accept_language(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// The caller's IP as API Gateway saw it. Headers such as X-Forwarded-For are client-controlled
 /// and deliberately ignored.
 pub fn client_ip(request: &Request) -> Option<String> {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod limits;
+pub mod messages;
 pub mod otp;
 pub mod password;
 pub mod phone;
@@ -26,7 +27,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError, SmsProviderConfig};
+use crate::config::{Config, ConfigError};
 use crate::otp::OtpHasher;
 use crate::phone::PhoneParser;
 use crate::secrets::AppSecrets;
@@ -100,10 +101,7 @@ impl App {
                 signing_keys,
                 clock.clone(),
             )?,
-            sms: match &config.sms {
-                SmsProviderConfig::Sns => SmsSender::Sns(aws_sdk_sns::Client::new(aws)),
-                SmsProviderConfig::Outbox { path } => SmsSender::Outbox { path: path.clone() },
-            },
+            sms: SmsSender::new(&config.sms, aws),
             clock,
             config,
         })

@@ -204,6 +204,19 @@ pub enum SendScope {
     Lookup,
 }
 
+impl SendScope {
+    /// Whether a send the provider failed is taken back from this budget. The caller's budgets
+    /// (the phone's and the client network's) are, so that asking again after a failure does not
+    /// count twice; the country and global budgets, which cap spend, keep it, since a failed or
+    /// timed-out call may still have sent (and been billed for) the SMS.
+    pub fn refunded_on_failed_send(self) -> bool {
+        match self {
+            Self::Phone | Self::PhoneDaily | Self::ClientNetwork => true,
+            Self::Country | Self::Global | Self::Lookup => false,
+        }
+    }
+}
+
 /// A fixed window a counter counts in: its index (named in the counter's key, so a new window
 /// is a new item and nothing is ever reset) and when it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,5 +386,28 @@ mod tests {
         );
         let (limit, _) = send_limit(&limits, SendScope::Lookup, 0);
         assert_eq!(limit, 100);
+    }
+
+    #[test]
+    fn a_failed_send_is_refunded_to_the_caller_but_not_to_the_spend_caps() {
+        let refunded: Vec<SendScope> = [
+            SendScope::Phone,
+            SendScope::PhoneDaily,
+            SendScope::ClientNetwork,
+            SendScope::Country,
+            SendScope::Global,
+            SendScope::Lookup,
+        ]
+        .into_iter()
+        .filter(|scope| scope.refunded_on_failed_send())
+        .collect();
+        assert_eq!(
+            refunded,
+            [
+                SendScope::Phone,
+                SendScope::PhoneDaily,
+                SendScope::ClientNetwork
+            ]
+        );
     }
 }

@@ -12,7 +12,10 @@ use crate::phone::{PhoneNumber, non_ascii_digit};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
-pub const OTP_DIGITS: usize = 6;
+/// The code length unless `OTP_LENGTH` says otherwise, and the range it may take: fewer than 4
+/// digits is guessable within the attempt limits, more than 10 is a chore to type.
+pub const DEFAULT_OTP_LENGTH: usize = 6;
+pub const OTP_LENGTHS: std::ops::RangeInclusive<usize> = 4..=10;
 
 /// Why a code was sent. Codes are stored per phone and purpose, so that a code for one purpose
 /// can never be spent on another, nor be replaced by a code for another.
@@ -27,6 +30,25 @@ pub enum OtpPurpose {
 }
 
 impl OtpPurpose {
+    /// Every purpose, in `index` order, for the checks that each language names them all.
+    pub const ALL: [Self; 4] = [
+        Self::SignUp,
+        Self::PasswordReset,
+        Self::Login,
+        Self::PhoneChange,
+    ];
+
+    /// The purpose's place in `ALL` (a new purpose must be added to both, and named in every
+    /// built-in SMS language).
+    pub fn index(self) -> usize {
+        match self {
+            Self::SignUp => 0,
+            Self::PasswordReset => 1,
+            Self::Login => 2,
+            Self::PhoneChange => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SignUp => "signup",
@@ -35,30 +57,23 @@ impl OtpPurpose {
             Self::PhoneChange => "phone_change",
         }
     }
-
-    /// How the SMS names what the code is for.
-    pub fn described(self) -> &'static str {
-        match self {
-            Self::SignUp => "sign-up",
-            Self::PasswordReset => "password reset",
-            Self::Login => "login",
-            Self::PhoneChange => "phone number change",
-        }
-    }
 }
 
-/// A six-digit code. Deliberately not `Debug`/`Display`, so it cannot end up in a log line.
+/// A code of `OTP_LENGTH` digits. Deliberately not `Debug`/`Display`, so it cannot end up in a
+/// log line.
 pub struct OtpCode(String);
 
 impl OtpCode {
-    /// Six uniformly random digits from the thread-local CSPRNG (ChaCha, seeded by the OS).
-    pub fn generate() -> Self {
-        let value: u32 = rand::rng().random_range(0..1_000_000);
-        Self(format!("{value:06}"))
+    /// `length` uniformly random digits from the thread-local CSPRNG (ChaCha, seeded by the OS).
+    pub fn generate(length: usize) -> Self {
+        // 10^10 fits a u64; `random_range` draws without modulo bias.
+        let bound = 10u64.pow(u32::try_from(length).unwrap_or(u32::MAX).min(19));
+        let value: u64 = rand::rng().random_range(0..bound);
+        Self(format!("{value:0length$}"))
     }
 
-    /// Accepts ASCII, Persian or Arabic-Indic digits, as users type them.
-    pub fn parse(input: &str) -> Result<Self, AuthError> {
+    /// Accepts exactly `length` ASCII, Persian or Arabic-Indic digits, as users type them.
+    pub fn parse(input: &str, length: usize) -> Result<Self, AuthError> {
         let digits: Option<String> = input
             .trim()
             .chars()
@@ -68,9 +83,9 @@ impl OtpCode {
             })
             .collect();
         match digits {
-            Some(code) if code.len() == OTP_DIGITS => Ok(Self(code)),
+            Some(code) if code.len() == length => Ok(Self(code)),
             _ => Err(AuthError::InvalidRequest(format!(
-                "Invalid field 'code': must be {OTP_DIGITS} digits."
+                "Invalid field 'code': must be {length} digits."
             ))),
         }
     }
@@ -129,29 +144,65 @@ mod tests {
     }
 
     #[test]
-    fn generated_codes_are_six_digits() {
-        for _ in 0..1000 {
-            let code = OtpCode::generate();
-            assert_eq!(code.expose().len(), 6);
-            assert!(code.expose().bytes().all(|b| b.is_ascii_digit()));
+    fn generated_codes_have_the_configured_length() {
+        for length in OTP_LENGTHS {
+            for _ in 0..500 {
+                let code = OtpCode::generate(length);
+                assert_eq!(code.expose().len(), length);
+                assert!(code.expose().bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+    }
+
+    #[test]
+    fn every_digit_appears_in_every_position() {
+        // A loose uniformity check: 2,000 four-digit codes leave no digit out of any position
+        // (each is missing with probability 0.9^2000).
+        let mut seen = [[false; 10]; 4];
+        for _ in 0..2000 {
+            for (position, digit) in OtpCode::generate(4).expose().bytes().enumerate() {
+                seen[position][usize::from(digit - b'0')] = true;
+            }
+        }
+        assert!(seen.iter().flatten().all(|&seen| seen));
+    }
+
+    #[test]
+    fn every_purpose_is_listed_at_its_index() {
+        for (index, purpose) in OtpPurpose::ALL.into_iter().enumerate() {
+            assert_eq!(purpose.index(), index, "{}", purpose.as_str());
         }
     }
 
     #[test]
     fn persian_digits_are_accepted_and_other_input_is_not() {
-        assert_eq!(OtpCode::parse("۱۲۳۴۵۶").unwrap().expose(), "123456");
+        assert_eq!(OtpCode::parse("۱۲۳۴۵۶", 6).unwrap().expose(), "123456");
         for bad in ["12345", "1234567", "12a456", "", "１２３４５６"] {
-            assert!(OtpCode::parse(bad).is_err(), "{bad:?}");
+            assert!(OtpCode::parse(bad, 6).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn codes_are_exactly_the_configured_length() {
+        assert_eq!(OtpCode::parse("0123", 4).unwrap().expose(), "0123");
+        assert_eq!(
+            OtpCode::parse("0123456789", 10).unwrap().expose(),
+            "0123456789"
+        );
+        let Err(error) = OtpCode::parse("123456", 4) else {
+            panic!("six digits are not a four-digit code");
+        };
+        assert_eq!(error.to_string(), "Invalid field 'code': must be 4 digits.");
+        assert!(OtpCode::parse("012345678", 10).is_err());
     }
 
     #[test]
     fn hash_is_keyed_and_bound_to_the_phone() {
         let hasher = OtpHasher::new("k".repeat(32).into());
-        let code = OtpCode::parse("123456").unwrap();
+        let code = OtpCode::parse("123456", 6).unwrap();
         let hash = hasher.hash(&phone(), &code);
         assert!(hasher.matches(&phone(), &code, &hash));
-        assert!(!hasher.matches(&phone(), &OtpCode::parse("123457").unwrap(), &hash));
+        assert!(!hasher.matches(&phone(), &OtpCode::parse("123457", 6).unwrap(), &hash));
         let other_phone = PhoneNumber::parse("09121234567", country::Id::IR).unwrap();
         assert!(!hasher.matches(&other_phone, &code, &hash));
         let other_key = OtpHasher::new("x".repeat(32).into());

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{
     CLIENT_IP, DynamoDbGate, Endpoint, PASSWORD, RawRequest, TestResponse, api_gateway_request,
-    code_in, register_body, tables,
+    code_of_length, register_body, tables,
 };
 
 pub struct TestApp {
@@ -61,6 +61,16 @@ impl TestApp {
     /// A fresh set of tables (random prefix) and an app configured like production but with the
     /// outbox SMS provider and `overrides` applied.
     pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
+        Self::build(overrides, None).await
+    }
+
+    /// As `with_env`, with the SMS provider's AWS client (Lambda, End User Messaging) sent to
+    /// `endpoint`, a local stub; DynamoDB stays DynamoDB Local.
+    pub async fn with_sms_endpoint(overrides: &[(&str, &str)], endpoint: &str) -> Self {
+        Self::build(overrides, Some(endpoint)).await
+    }
+
+    async fn build(overrides: &[(&str, &str)], sms_endpoint: Option<&str>) -> Self {
         let aws = auth_shared::load_aws_config().await;
         let dynamodb = Client::new(&aws);
         let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
@@ -73,8 +83,12 @@ impl TestApp {
             env.insert((*name).to_owned(), (*value).to_owned());
         }
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
+        let clients = match sms_endpoint {
+            Some(endpoint) => aws.to_builder().endpoint_url(endpoint).build(),
+            None => aws,
+        };
         Self {
-            app: App::new(config, &aws).expect("valid keys"),
+            app: App::with_dynamodb(config, &clients, dynamodb.clone()).expect("valid keys"),
             dynamodb,
             outbox,
         }
@@ -213,11 +227,16 @@ impl TestApp {
 
     /// The code in the last SMS sent to `e164`.
     pub fn last_code_for(&self, e164: &str) -> Option<String> {
+        code_of_length(&self.last_sms_to(e164)?, self.app.config.otp_length)
+    }
+
+    /// The body of the last SMS sent to `e164`.
+    pub fn last_sms_to(&self, e164: &str) -> Option<String> {
         self.sent_sms()
             .iter()
             .rev()
             .find(|sms| sms["to"] == e164)
-            .and_then(|sms| code_in(sms["body"].as_str()?))
+            .and_then(|sms| Some(sms["body"].as_str()?.to_owned()))
     }
 
     pub async fn get_item(&self, table: &str, key: &str, value: &str) -> Option<Item> {

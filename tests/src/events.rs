@@ -53,6 +53,8 @@ pub struct RawRequest<'a> {
     pub forwarded_for: Option<&'a str>,
     /// An access token, sent as `Authorization: Bearer <token>`.
     pub bearer: Option<&'a str>,
+    /// An `Accept-Language` header.
+    pub accept_language: Option<&'a str>,
     pub source_ip: &'a str,
     pub user_agent: Option<&'a str>,
     /// The `{id}` of a path that has one (`/auth/sessions/{id}/`).
@@ -69,6 +71,7 @@ impl Default for RawRequest<'_> {
             binary: None,
             forwarded_for: None,
             bearer: None,
+            accept_language: None,
             source_ip: CLIENT_IP,
             user_agent: None,
             path_id: None,
@@ -91,6 +94,9 @@ pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
     }
     if let Some(token) = raw.bearer {
         headers.insert("authorization".into(), json!(format!("Bearer {token}")));
+    }
+    if let Some(languages) = raw.accept_language {
+        headers.insert("accept-language".into(), json!(languages));
     }
     if let Some(forwarded_for) = raw.forwarded_for {
         headers.insert("x-forwarded-for".into(), json!(forwarded_for));

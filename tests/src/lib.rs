@@ -9,6 +9,7 @@ mod events;
 mod gate;
 mod logs;
 pub mod routes;
+mod stub;
 pub mod tables;
 
 pub use app::{TestApp, base_env, dynamodb_endpoint, now, num, text};
@@ -16,6 +17,7 @@ pub use endpoint::Endpoint;
 pub use events::{RawRequest, TestResponse, api_gateway_event, api_gateway_request};
 pub use gate::{DynamoDbGate, Pause};
 pub use logs::{CapturedLogs, set_thread_default};
+pub use stub::{HttpStub, StubAnswer, StubRequest};
 
 use serde_json::{Value, json};
 
@@ -42,7 +44,13 @@ pub fn other_code(code: &str) -> String {
 
 /// The six-digit code inside an SMS body.
 pub fn code_in(body: &str) -> Option<String> {
+    code_of_length(body, 6)
+}
+
+/// The code of `length` ASCII digits inside an SMS body (Persian digits, as of the minutes in a
+/// Persian SMS, are not part of it).
+pub fn code_of_length(body: &str, length: usize) -> Option<String> {
     body.split(|c: char| !c.is_ascii_digit())
-        .find(|run| run.len() == 6)
+        .find(|run| run.len() == length)
         .map(str::to_owned)
 }

@@ -14,6 +14,8 @@ use crate::service::codes::{check_phone_lookup, send_otp};
 #[serde(deny_unknown_fields)]
 struct CheckPhoneRequest {
     phone: String,
+    /// The language of the SMS (else `Accept-Language`).
+    locale: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -40,6 +42,7 @@ pub async fn check_phone(app: &App, request: Request) -> Result<Response<Body>, 
 async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, AuthError> {
     let body: CheckPhoneRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
+    let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     if check_phone_lookup(app, &phone, &caller).await? {
         return Ok(CheckPhoneResponse {
@@ -47,7 +50,7 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
             sent: None,
         });
     }
-    let sent = send_otp(app, &phone, &caller, OtpPurpose::SignUp).await??;
+    let sent = send_otp(app, &phone, &caller, OtpPurpose::SignUp, language).await??;
     Ok(CheckPhoneResponse {
         exists: false,
         sent: Some(OtpSent {

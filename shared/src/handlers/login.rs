@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
-use crate::otp::{OtpCode, OtpPurpose};
+use crate::otp::OtpPurpose;
 use crate::password::Password;
 use crate::service::codes::CodeGuess;
 use crate::service::{account, sessions};
@@ -21,6 +21,8 @@ struct LoginRequest {
     /// The code sent by SMS when a login answered `code_required` (step-up).
     code: Option<String>,
     verification_id: Option<String>,
+    /// The language of a step-up code's SMS (else `Accept-Language`).
+    locale: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -39,11 +41,12 @@ async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError
     let phone = app.phones.parse(&body.phone)?;
     let code = body
         .code
-        .map(|code| CodeGuess::new(OtpCode::parse(&code)?, body.verification_id))
+        .map(|code| CodeGuess::new(super::code_field(app, &code)?, body.verification_id))
         .transpose()?;
+    let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let password = Password::presented(body.password);
-    let tokens = sessions::login(app, &phone, password, code, &caller).await?;
+    let tokens = sessions::login(app, &phone, password, code, &caller, language).await?;
     Ok(LoginResponse {
         message: "Login successful.",
         tokens,
@@ -54,6 +57,8 @@ async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError
 #[serde(deny_unknown_fields)]
 struct LoginCodeRequest {
     phone: String,
+    /// The language of the SMS (else `Accept-Language`).
+    locale: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -74,8 +79,10 @@ pub async fn login_otp_request(app: &App, request: Request) -> Result<Response<B
 async fn code_request(app: &App, request: &Request) -> Result<LoginCodeRequested, AuthError> {
     let body: LoginCodeRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
+    let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
-    let sent = account::request_code_for_account(app, &phone, &caller, OtpPurpose::Login).await?;
+    let purpose = OtpPurpose::Login;
+    let sent = account::request_code_for_account(app, &phone, &caller, purpose, language).await?;
     Ok(LoginCodeRequested {
         message: "If this number has an account, a login code has been sent to it.",
         expires_in: app.config.otp_ttl_seconds,
@@ -100,7 +107,7 @@ pub async fn login_otp(app: &App, request: Request) -> Result<Response<Body>, In
 async fn code_login(app: &App, request: &Request) -> Result<LoginResponse, AuthError> {
     let body: CodeLogin = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
-    let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
+    let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
     let caller = caller(request)?;
     let tokens = sessions::login_with_code(app, &phone, &guess, &caller).await?;
     Ok(LoginResponse {

@@ -30,7 +30,9 @@ use serde::Serialize;
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::bearer_token;
+use crate::http::{accept_language, bearer_token};
+use crate::messages::Locale;
+use crate::otp::OtpCode;
 use crate::profile::UserProfile;
 use crate::service::codes::SentCode;
 use crate::store::sessions::Session;
@@ -87,4 +89,23 @@ fn rfc3339(seconds: u64) -> String {
 /// The live session of a request's `Authorization: Bearer` access token.
 async fn authenticated(app: &App, request: &Request) -> Result<Session, AuthError> {
     crate::service::sessions::authenticate(app, bearer_token(request)?).await
+}
+
+/// The language of the SMS a request may send: the body's `locale` (400 if it is no language
+/// tag), else the `Accept-Language` header, else the fallback.
+fn sms_language<'a>(
+    app: &'a App,
+    locale: Option<&str>,
+    request: &Request,
+) -> Result<&'a str, AuthError> {
+    let locale = locale.map(Locale::parse).transpose()?;
+    Ok(app
+        .config
+        .messages
+        .language_for(locale.as_ref(), accept_language(request)))
+}
+
+/// A code field, of exactly the configured length.
+fn code_field(app: &App, code: &str) -> Result<OtpCode, AuthError> {
+    OtpCode::parse(code, app.config.otp_length)
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond, respond_no_content};
-use crate::otp::{OtpCode, OtpPurpose};
+use crate::otp::OtpPurpose;
 use crate::password::Password;
 use crate::service::account;
 use crate::service::codes::CodeGuess;
@@ -23,6 +23,8 @@ struct PasswordChange {
 #[serde(deny_unknown_fields)]
 struct ResetRequest {
     phone: String,
+    /// The language of the SMS (else `Accept-Language`).
+    locale: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -73,9 +75,10 @@ pub async fn password_reset_request(
 async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, AuthError> {
     let body: ResetRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
+    let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
-    let sent =
-        account::request_code_for_account(app, &phone, &caller, OtpPurpose::PasswordReset).await?;
+    let purpose = OtpPurpose::PasswordReset;
+    let sent = account::request_code_for_account(app, &phone, &caller, purpose, language).await?;
     Ok(ResetRequested {
         message: "If this number has an account, a reset code has been sent to it.",
         verification_id: sent.verification_id,
@@ -93,7 +96,7 @@ pub async fn password_reset_confirm(
 async fn reset_confirm(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: ResetConfirmation = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
-    let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
+    let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
     let new_password = Password::new(body.new_password)?;
     let caller = caller(request)?;
     account::confirm_password_reset(app, &phone, &guess, new_password, &caller).await

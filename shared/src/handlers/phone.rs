@@ -7,7 +7,6 @@ use serde::Deserialize;
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
-use crate::otp::OtpCode;
 use crate::service::codes::CodeGuess;
 use crate::service::phone_change;
 
@@ -18,6 +17,8 @@ use super::profile::ProfileResponse;
 #[serde(deny_unknown_fields)]
 struct PhoneChangeRequest {
     new_phone: String,
+    /// The language of the SMS (else `Accept-Language`).
+    locale: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -39,9 +40,11 @@ pub async fn phone_change_request(
 async fn change_request(app: &App, request: &Request) -> Result<CodeSent, AuthError> {
     let body: PhoneChangeRequest = parse_json_post(request)?;
     let new_phone = app.phones.parse(&body.new_phone)?;
+    let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let session = super::authenticated(app, request).await?;
-    let sent = phone_change::request_phone_change(app, &session, &new_phone, &caller).await?;
+    let sent =
+        phone_change::request_phone_change(app, &session, &new_phone, &caller, language).await?;
     Ok(CodeSent::new(app, "Code sent to the new number.", sent))
 }
 
@@ -56,7 +59,7 @@ pub async fn phone_change_confirm(
 async fn confirm(app: &App, request: &Request) -> Result<ProfileResponse, AuthError> {
     let body: PhoneChangeConfirmation = parse_json_post(request)?;
     let new_phone = app.phones.parse(&body.new_phone)?;
-    let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
+    let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
     let caller = caller(request)?;
     let session = super::authenticated(app, request).await?;
     let user =

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
-use crate::otp::OtpCode;
 use crate::service::codes::CodeGuess;
 use crate::service::signup::verify_phone;
 
@@ -36,7 +35,7 @@ pub async fn verify(app: &App, request: Request) -> Result<Response<Body>, Infal
 async fn handle(app: &App, request: &Request) -> Result<VerifyResponse, AuthError> {
     let body: VerifyRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
-    let guess = CodeGuess::new(OtpCode::parse(&body.code)?, body.verification_id)?;
+    let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
     let caller = caller(request)?;
     let registration_token = verify_phone(app, &phone, &guess, &caller).await?;
     Ok(VerifyResponse {

@@ -134,17 +134,19 @@ pub async fn change_password(
 /// The caller answers the same either way, so the answer must not depend on the account either:
 /// the phone's cooldown and cap silently skip the SMS, every request counts once against the
 /// client network's cap, which alone may refuse (429) since it says nothing about the number,
-/// and a verification id comes back either way (a random one when nothing was sent).
+/// and a verification id comes back either way (a random one when nothing was sent). The SMS is
+/// in `language`.
 pub async fn request_code_for_account(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
     purpose: OtpPurpose,
+    language: &str,
 ) -> Result<SentCode, AuthError> {
     // Before the account lookup, so that the answer is the same with or without an account.
     limits::ensure_sms_allowed(&app.config, phone)?;
     if app.store.users.get(phone).await?.is_some() {
-        match send_otp(app, phone, caller, purpose).await? {
+        match send_otp(app, phone, caller, purpose, language).await? {
             Ok(sent) => return Ok(sent),
             Err(
                 refusal @ SendRefusal::Cap {

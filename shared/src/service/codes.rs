@@ -5,10 +5,12 @@ use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
 use crate::limits::{self, SendScope};
+use crate::messages::CodeMessage;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::guard::{self, CodeSlot, Guards};
+use crate::sms::Sms;
 use crate::store::attempts::FailureKind;
 use crate::store::otps::{GuessBudget, NewOtp, resend_wait};
 use crate::store::{CodeRecords, Transaction, TransactionError, Write};
@@ -45,28 +47,41 @@ enum SendStep {
     Count(SendScope),
 }
 
-/// Stores a fresh code for `phone` and sends it by SMS. The code, the resend cooldown and the
-/// send counters are written in one transaction, so a refused send changes nothing.
+/// Stores a fresh code for `phone` and sends it by SMS in `language` (one of
+/// `Messages::language_for`). The code, the resend cooldown and the send counters are written in
+/// one transaction, so a refused send changes nothing.
 pub async fn send_otp(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
     purpose: OtpPurpose,
+    language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    send_counted(app, phone, caller, purpose, phone.as_str().to_owned(), None).await
+    let phone_subject = phone.as_str().to_owned();
+    send_counted(app, phone, caller, purpose, phone_subject, None, language).await
 }
 
 /// As `send_otp`, for the code that proves a new number before the account of `user_id` moves
-/// to it: the code is bound to that account, so no other account can spend it.
+/// to it: the code is bound to that account, so no other account can spend or replace it.
 pub async fn send_phone_change_otp(
     app: &App,
     new_phone: &PhoneNumber,
     caller: &Caller,
     user_id: &str,
+    language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let subject = new_phone.as_str().to_owned();
     let purpose = OtpPurpose::PhoneChange;
-    send_counted(app, new_phone, caller, purpose, subject, Some(user_id)).await
+    send_counted(
+        app,
+        new_phone,
+        caller,
+        purpose,
+        subject,
+        Some(user_id),
+        language,
+    )
+    .await
 }
 
 /// As `send_otp`, for the login code of a step-up: it goes only to whoever knows the password,
@@ -76,14 +91,17 @@ pub async fn send_step_up_otp(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
+    language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
+    let phone_subject = format!("login#{phone}");
     send_counted(
         app,
         phone,
         caller,
         OtpPurpose::Login,
-        format!("login#{phone}"),
+        phone_subject,
         None,
+        language,
     )
     .await
 }
@@ -97,12 +115,16 @@ async fn send_counted(
     purpose: OtpPurpose,
     phone_subject: String,
     owner: Option<&str>,
+    language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let config = &app.config;
     limits::ensure_sms_allowed(config, phone)?;
     let now = app.clock.now();
     let fixed_code = config.test_otp_numbers.get(phone.as_str());
-    let code = fixed_code.map_or_else(OtpCode::generate, |code| OtpCode::from_configured(code));
+    let code = fixed_code.map_or_else(
+        || OtpCode::generate(config.otp_length),
+        |code| OtpCode::from_configured(code),
+    );
     let verification_id = new_opaque_token()?;
 
     let (country_code, _) = phone.sms_profile();
@@ -163,18 +185,25 @@ async fn send_counted(
         ..Subject::default()
     };
     if fixed_code.is_none() {
-        let minutes = config.otp_ttl_seconds.div_ceil(60);
-        let body = format!(
-            "{}: your {} code is {}. It expires in {minutes} minutes. Do not share it.",
-            config.service_name,
-            purpose.described(),
-            code.expose()
+        let body = config.messages.compose(
+            language,
+            &CodeMessage {
+                service: &config.service_name,
+                purpose,
+                code: code.expose(),
+                minutes: config.otp_ttl_seconds.div_ceil(60),
+            },
         );
-        if let Err(error) = app.sms.send(phone, &body, now).await {
-            // Take the code back so the user is not held to a cooldown for a message never sent.
-            if let Err(cleanup) = app.store.otps.delete(phone, purpose).await {
-                tracing::warn!(error = %cleanup, "could not remove an unsent otp");
-            }
+        let sms = Sms {
+            to: phone,
+            body: &body,
+            code: &code,
+            purpose,
+            language,
+            now,
+        };
+        if let Err(error) = app.sms.send(&sms).await {
+            take_back_unsent(app, phone, purpose, &counted, now).await;
             return Err(error);
         }
     }
@@ -183,8 +212,38 @@ async fn send_counted(
     Ok(Ok(SentCode { verification_id }))
 }
 
-/// Whether `phone` has an account, for `check-phone` and a change of number. Each lookup counts against the client
-/// network's lookup cap, so numbers cannot be enumerated faster than that; the account is read
+/// After the provider failed: deletes the code, so that the user is not held to a cooldown for a
+/// message never sent, and refunds the caller's send budgets (`refunded_on_failed_send`), so that
+/// asking again does not count twice. Best effort: the answer is the provider's failure anyway.
+async fn take_back_unsent(
+    app: &App,
+    phone: &PhoneNumber,
+    purpose: OtpPurpose,
+    counted: &[(SendScope, String)],
+    now: u64,
+) {
+    if let Err(error) = app.store.otps.delete(phone, purpose).await {
+        tracing::warn!(%error, "could not remove an unsent otp");
+    }
+    // A few small writes, on the failure path only: one after the other is fast enough.
+    for (scope, subject) in counted {
+        if !scope.refunded_on_failed_send() {
+            continue;
+        }
+        let (_, window) = limits::send_limit(&app.config.limits, *scope, now);
+        if let Err(error) = app
+            .store
+            .attempts
+            .refund_send(*scope, subject, window)
+            .await
+        {
+            tracing::warn!(%error, "could not refund the send budget of an unsent otp");
+        }
+    }
+}
+
+/// Whether `phone` has an account, for `check-phone` and a change of number. Each lookup counts
+/// against the client/// network's lookup cap, so numbers cannot be enumerated faster than that; the account is read
 /// in the same round trip, and told only when the count was accepted.
 pub async fn check_phone_lookup(
     app: &App,

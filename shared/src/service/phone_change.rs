@@ -34,12 +34,14 @@ pub async fn request_phone_change(
     session: &Session,
     new_phone: &PhoneNumber,
     caller: &Caller,
+    language: &str,
 ) -> Result<SentCode, AuthError> {
     ensure_recent_login(app, session)?;
     if check_phone_lookup(app, new_phone, caller).await? {
         return Err(AuthError::PhoneAlreadyRegistered);
     }
-    Ok(send_phone_change_otp(app, new_phone, caller, &session.user_id).await??)
+    let user_id = &session.user_id;
+    Ok(send_phone_change_otp(app, new_phone, caller, user_id, language).await??)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -88,13 +88,15 @@ enum LoginStep {
 /// the same error. After `account_max_failures` consecutive failures the right password alone is
 /// answered with `CodeRequired` and a code by SMS (step-up); a login with that code proves the
 /// phone, so it is not held by the account's back-off, only by the pair's limit and the code's
-/// own budget, and the code is compared before the password.
+/// own budget, and the code is compared before the password. A step-up code's SMS is in
+/// `language`.
 pub async fn login(
     app: &App,
     phone: &PhoneNumber,
     password: Password,
     code: Option<CodeGuess>,
     caller: &Caller,
+    language: &str,
 ) -> Result<TokenPair, AuthError> {
     let now = app.clock.now();
     let limits = &app.config.limits;
@@ -181,16 +183,18 @@ pub async fn login(
         {
             tracing::warn!(%error, "could not refund the step-up attempt");
         }
-        return Err(match send_step_up_otp(app, phone, caller).await? {
-            Ok(sent) => AuthError::CodeRequired {
-                verification_id: Some(sent.verification_id),
+        return Err(
+            match send_step_up_otp(app, phone, caller, language).await? {
+                Ok(sent) => AuthError::CodeRequired {
+                    verification_id: Some(sent.verification_id),
+                },
+                // The code sent a moment ago is still the one to enter.
+                Err(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
+                    verification_id: None,
+                },
+                Err(refusal) => refusal.into(),
             },
-            // The code sent a moment ago is still the one to enter.
-            Err(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
-                verification_id: None,
-            },
-            Err(refusal) => refusal.into(),
-        });
+        );
     }
     let (session_items, tokens) = new_session(app, &user, caller, now).await?;
     let mut transaction = Transaction::new()

@@ -3,7 +3,9 @@
 //! number of concurrent Lambda instances; the rules that plan the writes are in `limits`.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, Update,
+};
 
 use serde::Deserialize;
 
@@ -322,6 +324,32 @@ impl AttemptsTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::update(update))
+    }
+
+    /// Takes back one send counted in `window` (one the provider failed), never below zero.
+    pub async fn refund_send(
+        &self,
+        scope: SendScope,
+        subject: &str,
+        window: Window,
+    ) -> Result<(), AuthError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", text(send_key(scope, subject, window)))
+            .update_expression("ADD hits :minus_one")
+            .condition_expression("hits > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
+            .expression_attribute_values(":zero", num(0))
+            .send()
+            .await;
+        match result {
+            // Gone with its window: nothing to take back.
+            Ok(_) => Ok(()),
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 
     /// Counts one lookup by `network` in `window`; false when `limit` were already counted.

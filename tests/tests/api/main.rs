@@ -29,5 +29,7 @@ mod secrets;
 mod secrets_manager;
 mod session_list;
 mod sessions;
+mod sms;
 mod sms_budgets;
+mod sms_providers;
 mod verify;

@@ -1,0 +1,128 @@
+//! `HttpStub`: a local HTTP server standing in for an AWS API (port 0, loopback only). It records
+//! every request and gives each the answer it was last told to give.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// What the stub answers.
+#[derive(Debug, Clone)]
+pub struct StubAnswer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, &'static str)>,
+    pub body: String,
+}
+
+impl StubAnswer {
+    /// `status` with a JSON body and the headers an AWS JSON service sends.
+    pub fn json(status: u16, content_type: &'static str, body: &Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", content_type)],
+            body: body.to_string(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// A request the stub received.
+#[derive(Debug, Clone)]
+pub struct StubRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl StubRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON request body")
+    }
+}
+
+pub struct HttpStub {
+    pub endpoint: String,
+    requests: Arc<Mutex<Vec<StubRequest>>>,
+    answer: Arc<Mutex<StubAnswer>>,
+}
+
+impl HttpStub {
+    pub async fn start(answer: StubAnswer) -> Self {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let answer = Arc::new(Mutex::new(answer));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let (log, current) = (requests.clone(), answer.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (log, current) = (log.clone(), current.clone());
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |request| respond(log.clone(), current.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            endpoint,
+            requests,
+            answer,
+        }
+    }
+
+    /// From now on, answer every request with `answer`.
+    pub fn answer_with(&self, answer: StubAnswer) {
+        *self.answer.lock().expect("answer") = answer;
+    }
+
+    pub fn requests(&self) -> Vec<StubRequest> {
+        self.requests.lock().expect("requests").clone()
+    }
+}
+
+async fn respond(
+    log: Arc<Mutex<Vec<StubRequest>>>,
+    answer: Arc<Mutex<StubAnswer>>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|body| body.to_bytes().to_vec())
+        .unwrap_or_default();
+    log.lock().expect("requests").push(StubRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        headers: parts.headers,
+        body,
+    });
+    let answer = answer.lock().expect("answer").clone();
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() = hyper::StatusCode::from_u16(answer.status).expect("a status");
+    for (name, value) in answer.headers {
+        response
+            .headers_mut()
+            .insert(name, value.parse().expect("a header value"));
+    }
+    Ok(response)
+}

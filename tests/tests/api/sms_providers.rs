@@ -1,0 +1,308 @@
+//! The SMS providers that call AWS, against local stubs of their APIs: the operator's Lambda
+//! function (Lambda `Invoke`, REST) and AWS End User Messaging SMS (`SendTextMessage`,
+//! awsJson1_0). A failure is 503, leaves no usable code and counts the caller's budgets once.
+
+use std::collections::BTreeSet;
+
+use auth_tests::{
+    CapturedLogs, Endpoint, HttpStub, PHONE, PHONE_E164, RawRequest, StubAnswer, TestApp,
+    code_of_length, num, set_thread_default, text,
+};
+use serde_json::{Value, json};
+
+const HOOK: &[(&str, &str)] = &[
+    ("SMS_PROVIDER", "lambda"),
+    ("SMS_HOOK_FUNCTION", "sms-hook"),
+];
+
+const AWS_JSON_1_0: &str = "application/x-amz-json-1.0";
+
+/// What Lambda answers for a function that returned normally.
+fn hook_returned() -> StubAnswer {
+    StubAnswer::json(200, "application/json", &json!({ "sent": true }))
+        .with_header("x-amz-executed-version", "$LATEST")
+}
+
+/// What Lambda answers for a function that raised an error: still HTTP 200.
+fn hook_raised() -> StubAnswer {
+    StubAnswer::json(
+        200,
+        "application/json",
+        &json!({ "errorMessage": "gateway down", "errorType": "Error" }),
+    )
+    .with_header("x-amz-function-error", "Unhandled")
+    .with_header("x-amz-executed-version", "$LATEST")
+}
+
+/// Lambda itself failing.
+fn lambda_failed() -> StubAnswer {
+    StubAnswer::json(
+        500,
+        "application/json",
+        &json!({ "Type": "Service", "message": "internal failure" }),
+    )
+    .with_header("x-amzn-errortype", "ServiceException")
+}
+
+fn keys(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// The send counters of `scope` (`phone`, `ip`, `global`, ...): the sum of their hits.
+async fn hits(t: &TestApp, scope: &str) -> u64 {
+    let prefix = format!("send#{scope}#");
+    t.scan(&t.tables().attempts)
+        .await
+        .iter()
+        .filter(|item| text(item, "pk").is_some_and(|pk| pk.starts_with(&prefix)))
+        .filter_map(|item| num(item, "hits"))
+        .sum()
+}
+
+fn assert_unavailable(response: &auth_tests::TestResponse) {
+    assert_eq!(response.status, 503, "{:?}", response.body);
+    assert_eq!(
+        response.body,
+        json!({ "error": "Service temporarily unavailable. Try again shortly.", "retry_after": 1 })
+    );
+    assert_eq!(response.retry_after(), Some(1));
+}
+
+#[tokio::test]
+async fn the_lambda_provider_hands_the_message_and_the_code_to_the_hook_function() {
+    let stub = HttpStub::start(hook_returned()).await;
+    let t = TestApp::with_sms_endpoint(HOOK, &stub.endpoint).await;
+    let response = t
+        .post(
+            Endpoint::CheckPhone,
+            json!({ "phone": PHONE, "locale": "fa-IR" }),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 1);
+    let invoke = &requests[0];
+    assert_eq!(invoke.method, "POST");
+    assert_eq!(invoke.path, "/2015-03-31/functions/sms-hook/invocations");
+    assert_eq!(
+        invoke.header("x-amz-invocation-type"),
+        Some("RequestResponse")
+    );
+    let payload = invoke.json();
+    assert_eq!(
+        keys(&payload),
+        BTreeSet::from(["to", "body", "code", "purpose", "locale"])
+    );
+    let code = payload["code"].as_str().unwrap();
+    assert_eq!(payload["to"], PHONE_E164);
+    assert_eq!(payload["purpose"], "signup");
+    assert_eq!(payload["locale"], "fa");
+    assert_eq!(
+        payload["body"],
+        format!(
+            "Phone Auth: کد ثبت‌نام شما {code} است. این کد تا ۵ دقیقه معتبر است؛ آن را به کسی ندهید."
+        )
+    );
+    assert!(t.sent_sms().is_empty(), "the outbox is not used");
+
+    let verified = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+}
+
+#[tokio::test]
+async fn a_failing_hook_is_503_leaves_no_code_and_counts_the_callers_budgets_once() {
+    let stub = HttpStub::start(hook_raised()).await;
+    let t = TestApp::with_sms_endpoint(HOOK, &stub.endpoint).await;
+
+    let raised = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_unavailable(&raised);
+    assert_eq!(
+        stub.requests().len(),
+        1,
+        "a failed invocation is not retried"
+    );
+    assert!(t.scan(&t.tables().otps).await.is_empty(), "no usable code");
+
+    stub.answer_with(lambda_failed());
+    let failed = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_unavailable(&failed);
+    assert_eq!(
+        stub.requests().len(),
+        2,
+        "a failed invocation is not retried"
+    );
+    assert!(t.scan(&t.tables().otps).await.is_empty(), "no usable code");
+    for scope in ["phone", "phone-day", "ip"] {
+        assert_eq!(hits(&t, scope).await, 0, "{scope}: refunded");
+    }
+    for scope in ["country", "global"] {
+        assert_eq!(
+            hits(&t, scope).await,
+            2,
+            "{scope}: the spend caps keep them"
+        );
+    }
+
+    // The hook works again: no cooldown, and the caller's budgets count this one send.
+    stub.answer_with(hook_returned());
+    let sent = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    for scope in ["phone", "phone-day", "ip"] {
+        assert_eq!(hits(&t, scope).await, 1, "{scope}");
+    }
+    let code = stub.requests()[2].json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verified = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+}
+
+#[tokio::test]
+async fn the_hook_gets_the_code_but_no_log_line_does_even_at_trace() {
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .finish();
+    let _guard = set_thread_default(subscriber);
+
+    let stub = HttpStub::start(hook_returned()).await;
+    let t = TestApp::with_sms_endpoint(HOOK, &stub.endpoint).await;
+    let sent = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(sent.status, 200);
+    stub.answer_with(hook_raised());
+    let failed = t
+        .post(Endpoint::CheckPhone, json!({ "phone": "09121234567" }))
+        .await;
+    assert_eq!(failed.status, 503);
+
+    let text = logs.text();
+    assert!(text.contains("sms sent"), "the logs were captured");
+    for request in stub.requests() {
+        let code = request.json()["code"].as_str().unwrap().to_owned();
+        let in_logs = text
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|run| run == code);
+        assert!(!in_logs, "the code {code} is in the logs");
+    }
+}
+
+#[tokio::test]
+async fn the_end_user_messaging_provider_sends_a_transactional_text() {
+    let stub = HttpStub::start(StubAnswer::json(
+        200,
+        AWS_JSON_1_0,
+        &json!({ "MessageId": "0123456789abcdef" }),
+    ))
+    .await;
+    let t = TestApp::with_sms_endpoint(
+        &[
+            ("SMS_PROVIDER", "end-user-messaging"),
+            ("SMS_ORIGINATION_IDENTITY", "pool-0123456789abcdef"),
+            ("SMS_CONFIGURATION_SET", "otp-configuration"),
+            ("WEBOTP_DOMAIN", "auth.example.com"),
+            ("OTP_LENGTH", "8"),
+        ],
+        &stub.endpoint,
+    )
+    .await;
+    let body = json!({ "phone": PHONE }).to_string();
+    let response = t
+        .send(
+            Endpoint::CheckPhone,
+            RawRequest {
+                body: Some(&body),
+                accept_language: Some("en-GB,en;q=0.9"),
+                ..RawRequest::default()
+            },
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 1);
+    let send = &requests[0];
+    assert_eq!(send.method, "POST");
+    assert_eq!(send.path, "/");
+    assert_eq!(
+        send.header("x-amz-target"),
+        Some("PinpointSMSVoiceV2.SendTextMessage")
+    );
+    let input = send.json();
+    assert_eq!(
+        keys(&input),
+        BTreeSet::from([
+            "DestinationPhoneNumber",
+            "MessageBody",
+            "MessageType",
+            "OriginationIdentity",
+            "ConfigurationSetName",
+        ])
+    );
+    assert_eq!(input["DestinationPhoneNumber"], PHONE_E164);
+    assert_eq!(input["MessageType"], "TRANSACTIONAL");
+    assert_eq!(input["OriginationIdentity"], "pool-0123456789abcdef");
+    assert_eq!(input["ConfigurationSetName"], "otp-configuration");
+    let message = input["MessageBody"].as_str().unwrap();
+    let code = code_of_length(message, 8).expect("an eight-digit code");
+    assert_eq!(
+        message,
+        format!(
+            "Phone Auth: your sign-up code is {code}. It expires in 5 minutes. Do not share \
+             it.\n@auth.example.com #{code}"
+        )
+    );
+
+    let verified = t
+        .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+        .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+}
+
+#[tokio::test]
+async fn an_end_user_messaging_refusal_is_503_and_leaves_no_code() {
+    let stub = HttpStub::start(StubAnswer::json(
+        400,
+        AWS_JSON_1_0,
+        &json!({ "__type": "ValidationException", "Message": "Destination is opted out",
+                 "Reason": "DESTINATION_PHONE_NUMBER_OPTED_OUT" }),
+    ))
+    .await;
+    let t =
+        TestApp::with_sms_endpoint(&[("SMS_PROVIDER", "end-user-messaging")], &stub.endpoint).await;
+    let refused = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_unavailable(&refused);
+
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 1, "a refusal is not retried");
+    let input = requests[0].json();
+    assert_eq!(
+        keys(&input),
+        BTreeSet::from(["DestinationPhoneNumber", "MessageBody", "MessageType"]),
+        "no origination identity or configuration set unless configured"
+    );
+    assert!(t.scan(&t.tables().otps).await.is_empty(), "no usable code");
+    assert_eq!(hits(&t, "phone").await, 0, "refunded");
+    assert_eq!(hits(&t, "global").await, 1);
+}
