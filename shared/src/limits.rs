@@ -205,14 +205,15 @@ pub enum SendScope {
 }
 
 impl SendScope {
-    /// Whether a send the provider failed is taken back from this budget. The caller's budgets
-    /// (the phone's and the client network's) are, so that asking again after a failure does not
-    /// count twice; the country and global budgets, which cap spend, keep it, since a failed or
-    /// timed-out call may still have sent (and been billed for) the SMS.
+    /// Whether a send the provider failed is taken back from this budget. The phone's are, so
+    /// that its owner asking again after a failure does not count twice; the client network's
+    /// keeps it, so that a number the provider always refuses cannot be sent to in a loop that
+    /// drains the shared budgets; the country and global budgets, which cap spend, keep it, since
+    /// a failed or timed-out call may still have sent (and been billed for) the SMS.
     pub fn refunded_on_failed_send(self) -> bool {
         match self {
-            Self::Phone | Self::PhoneDaily | Self::ClientNetwork => true,
-            Self::Country | Self::Global | Self::Lookup => false,
+            Self::Phone | Self::PhoneDaily => true,
+            Self::ClientNetwork | Self::Country | Self::Global | Self::Lookup => false,
         }
     }
 }
@@ -401,13 +402,6 @@ mod tests {
         .into_iter()
         .filter(|scope| scope.refunded_on_failed_send())
         .collect();
-        assert_eq!(
-            refunded,
-            [
-                SendScope::Phone,
-                SendScope::PhoneDaily,
-                SendScope::ClientNetwork
-            ]
-        );
+        assert_eq!(refunded, [SendScope::Phone, SendScope::PhoneDaily]);
     }
 }

@@ -79,7 +79,12 @@ impl SmsSender {
                 origination_identity,
                 configuration_set,
             } => Self::EndUserMessaging {
-                client: aws_sdk_pinpointsmsvoicev2::Client::new(aws),
+                // No retry, for the same reason as the hook: `SendTextMessage` is not idempotent.
+                client: aws_sdk_pinpointsmsvoicev2::Client::from_conf(
+                    aws_sdk_pinpointsmsvoicev2::config::Builder::from(aws)
+                        .retry_config(RetryConfig::disabled())
+                        .build(),
+                ),
                 origination_identity: origination_identity.clone(),
                 configuration_set: configuration_set.clone(),
             },

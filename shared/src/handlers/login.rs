@@ -4,6 +4,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use super::CodeSent;
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
@@ -61,34 +62,22 @@ struct LoginCodeRequest {
     locale: Option<String>,
 }
 
-#[derive(Serialize)]
-struct LoginCodeRequested {
-    message: &'static str,
-    expires_in: u64,
-    resend_after: u64,
-    /// Sent back with the code (and, so that the answer is the same, without one).
-    verification_id: String,
-}
-
 /// `POST /auth/login/otp/request/`: sends a login code to a registered number. The answer is the
 /// same whether or not the number has an account.
 pub async fn login_otp_request(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
     respond(StatusCode::OK, code_request(app, &request).await)
 }
 
-async fn code_request(app: &App, request: &Request) -> Result<LoginCodeRequested, AuthError> {
+async fn code_request(app: &App, request: &Request) -> Result<CodeSent, AuthError> {
     let body: LoginCodeRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let purpose = OtpPurpose::Login;
     let sent = account::request_code_for_account(app, &phone, &caller, purpose, language).await?;
-    Ok(LoginCodeRequested {
-        message: "If this number has an account, a login code has been sent to it.",
-        expires_in: app.config.otp_ttl_seconds,
-        resend_after: app.config.otp_resend_seconds,
-        verification_id: sent.verification_id,
-    })
+    // The verification id comes back without a code too, so that the answer is the same.
+    let message = "If this number has an account, a login code has been sent to it.";
+    Ok(CodeSent::new(app, message, sent))
 }
 
 #[derive(Deserialize)]

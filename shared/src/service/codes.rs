@@ -136,13 +136,14 @@ async fn send_counted(
         (SendScope::Global, "all"),
     ]
     .map(|(scope, subject)| (scope, subject.to_owned()));
+    let code_hash = app.otp_hasher()?.hash(phone, &code);
     let mut transaction = Transaction::new().step(
         SendStep::Code,
         app.store.otps.replace(NewOtp {
             phone,
             purpose,
             owner,
-            code_hash: app.otp_hasher()?.hash(phone, &code),
+            code_hash: code_hash.clone(),
             verification_hash: hash_opaque_token(&verification_id),
             now,
             expires_at: now + config.otp_ttl_seconds,
@@ -203,7 +204,7 @@ async fn send_counted(
             now,
         };
         if let Err(error) = app.sms.send(&sms).await {
-            take_back_unsent(app, phone, purpose, &counted, now).await;
+            take_back_unsent(app, phone, purpose, &code_hash, &counted, now).await;
             return Err(error);
         }
     }
@@ -212,17 +213,24 @@ async fn send_counted(
     Ok(Ok(SentCode { verification_id }))
 }
 
-/// After the provider failed: deletes the code, so that the user is not held to a cooldown for a
-/// message never sent, and refunds the caller's send budgets (`refunded_on_failed_send`), so that
-/// asking again does not count twice. Best effort: the answer is the provider's failure anyway.
+/// After the provider failed: deletes the code (only if it is still this one, not a newer
+/// code a concurrent request stored), so that the user is not held to a cooldown for a message
+/// never sent, and refunds the phone's send budgets (`refunded_on_failed_send`), so that asking
+/// again does not count twice. Best effort: the answer is the provider's failure anyway.
 async fn take_back_unsent(
     app: &App,
     phone: &PhoneNumber,
     purpose: OtpPurpose,
+    code_hash: &str,
     counted: &[(SendScope, String)],
     now: u64,
 ) {
-    if let Err(error) = app.store.otps.delete(phone, purpose).await {
+    if let Err(error) = app
+        .store
+        .otps
+        .delete_unsent(phone, purpose, code_hash)
+        .await
+    {
         tracing::warn!(%error, "could not remove an unsent otp");
     }
     // A few small writes, on the failure path only: one after the other is fast enough.

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, 
 
 use serde::{Deserialize, Serialize};
 
-use super::{ItemKey, Snapshot, Write, decode, encode, num, text, unavailable};
+use super::{ItemKey, Snapshot, Write, condition_failed, decode, encode, num, text, unavailable};
 use crate::error::AuthError;
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
@@ -207,16 +207,28 @@ impl OtpsTable {
         Ok(Write::delete(delete))
     }
 
-    /// Removes the code of `phone` for `purpose` (used when the SMS could not be sent).
-    pub async fn delete(&self, phone: &PhoneNumber, purpose: OtpPurpose) -> Result<(), AuthError> {
-        self.client
+    /// Removes the code `code_hash` of `phone` for `purpose` (its SMS could not be sent); a newer
+    /// code stored meanwhile is left alone.
+    pub async fn delete_unsent(
+        &self,
+        phone: &PhoneNumber,
+        purpose: OtpPurpose,
+        code_hash: &str,
+    ) -> Result<(), AuthError> {
+        let deleted = self
+            .client
             .delete_item()
             .table_name(&self.name)
             .key("phone", text(key(phone, purpose)))
+            .condition_expression("code_hash = :hash")
+            .expression_attribute_values(":hash", text(code_hash))
             .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 }
 

@@ -471,7 +471,7 @@ async fn bad_sms_settings_stop_the_start_naming_the_variable() {
 }
 
 #[tokio::test]
-async fn a_failed_send_gives_back_the_callers_budgets_but_not_the_spend_caps() {
+async fn a_failed_send_gives_back_the_phones_budgets_but_not_the_networks_or_the_spend_caps() {
     let t = TestApp::with_env(&[("SMS_OUTBOX_PATH", "/proc/no-such-dir/outbox.jsonl")]).await;
     let failed = t
         .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
@@ -483,7 +483,7 @@ async fn a_failed_send_gives_back_the_callers_budgets_but_not_the_spend_caps() {
         hits(&[
             ("country", 1),
             ("global", 1),
-            ("ip", 0),
+            ("ip", 1),
             ("lookup", 1),
             ("phone", 0),
             ("phone-day", 0),
@@ -512,7 +512,7 @@ async fn a_failed_send_gives_back_the_callers_budgets_but_not_the_spend_caps() {
         hits(&[
             ("country", 2),
             ("global", 2),
-            ("ip", 1),
+            ("ip", 2),
             ("lookup", 2),
             ("phone", 1),
             ("phone-day", 1),

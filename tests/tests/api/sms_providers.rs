@@ -144,14 +144,14 @@ async fn a_failing_hook_is_503_leaves_no_code_and_counts_the_callers_budgets_onc
         "a failed invocation is not retried"
     );
     assert!(t.scan(&t.tables().otps).await.is_empty(), "no usable code");
-    for scope in ["phone", "phone-day", "ip"] {
+    for scope in ["phone", "phone-day"] {
         assert_eq!(hits(&t, scope).await, 0, "{scope}: refunded");
     }
-    for scope in ["country", "global"] {
+    for scope in ["ip", "country", "global"] {
         assert_eq!(
             hits(&t, scope).await,
             2,
-            "{scope}: the spend caps keep them"
+            "{scope}: the network and the spend caps keep them"
         );
     }
 
@@ -161,9 +161,14 @@ async fn a_failing_hook_is_503_leaves_no_code_and_counts_the_callers_budgets_onc
         .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
         .await;
     assert_eq!(sent.status, 200, "{:?}", sent.body);
-    for scope in ["phone", "phone-day", "ip"] {
+    for scope in ["phone", "phone-day"] {
         assert_eq!(hits(&t, scope).await, 1, "{scope}");
     }
+    assert_eq!(
+        hits(&t, "ip").await,
+        3,
+        "every request counts for the network"
+    );
     let code = stub.requests()[2].json()["code"]
         .as_str()
         .unwrap()
