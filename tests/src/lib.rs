@@ -36,6 +36,13 @@ pub fn register_body(token: &str) -> Value {
     })
 }
 
+/// The built-in Persian sign-up SMS for a 5-minute code.
+pub fn persian_sign_up(code: &str) -> String {
+    format!(
+        "Phone Auth: کد ثبت‌نام شما {code} است. این کد تا ۵ دقیقه معتبر است؛ آن را به کسی ندهید."
+    )
+}
+
 /// A six-digit code that is not `code`.
 pub fn other_code(code: &str) -> String {
     let n: u32 = code.parse().expect("a six-digit code");

@@ -1,10 +1,12 @@
 //! `CapturedLogs`: the writer of a test's own `tracing` subscriber, read back as text, and
 //! `set_thread_default`, which installs that subscriber for the test's thread.
+//! `CapturedLogs::capture_json` and `capture_text` do both.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use serde_json::Value;
 use tracing::subscriber::{DefaultGuard, NoSubscriber};
-use tracing::{Dispatch, Subscriber};
+use tracing::{Dispatch, Level, Subscriber};
 
 /// `tracing::subscriber::set_default`, safe in a test binary where other tests run on other
 /// threads without a subscriber.
@@ -45,7 +47,39 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
 }
 
 impl CapturedLogs {
+    /// Captures what this thread logs up to `level`, as JSON lines (as in Lambda), until the
+    /// guard drops.
+    pub fn capture_json(level: Level) -> (Self, DefaultGuard) {
+        let logs = Self::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(level)
+            .with_writer(logs.clone())
+            .finish();
+        (logs.clone(), set_thread_default(subscriber))
+    }
+
+    /// As `capture_json`, in the plain text format.
+    pub fn capture_text(level: Level) -> (Self, DefaultGuard) {
+        let logs = Self::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(logs.clone())
+            .finish();
+        (logs.clone(), set_thread_default(subscriber))
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+
+    /// The fields of each audit event captured as JSON lines, in order.
+    pub fn audit_events(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event["target"] == "audit")
+            .map(|event| event["fields"].clone())
+            .collect()
     }
 }

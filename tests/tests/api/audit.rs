@@ -2,30 +2,15 @@
 
 use auth_tests::{
     CLIENT_IP, CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, other_code,
-    register_body, set_thread_default,
+    register_body,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 const MASKED: &str = "+98910***4567";
 
-fn audit_events(logs: &CapturedLogs) -> Vec<Value> {
-    logs.text()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|event| event["target"] == "audit")
-        .map(|event| event["fields"].clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn every_security_outcome_is_an_audit_event_with_the_phone_masked() {
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = set_thread_default(subscriber);
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
 
     let t = TestApp::new().await;
     t.post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
@@ -63,7 +48,7 @@ async fn every_security_outcome_is_an_audit_event_with_the_phone_masked() {
         .advance(t.app.config.refresh_reuse_grace_seconds + 1);
     t.post(Endpoint::Refresh, json!({ "refresh": first })).await;
 
-    let events = audit_events(&logs);
+    let events = logs.audit_events();
     let names: Vec<&str> = events
         .iter()
         .map(|e| e["event"].as_str().unwrap())

@@ -4,7 +4,8 @@
 //!
 //! All tests share this process, so none may change process-wide state: no `std::env::set_var`
 //! (configuration goes through `TestApp::with_env`, a map), no global `tracing` subscriber (the
-//! log tests install theirs for their own thread with `auth_tests::set_thread_default`, which
+//! log tests install theirs for their own thread with `CapturedLogs::capture_json` or
+//! `capture_text`, through `auth_tests::set_thread_default`, which
 //! also keeps tracing's process-wide interest cache from hiding their events, and run on a
 //! current-thread runtime), no fixed port (stubs bind port 0) and no shared file (outboxes and
 //! temporary directories are named after the test's table prefix).

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use auth_shared::tokens::TokenType;
 use auth_tests::{
     CapturedLogs, DynamoDbGate, Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, num,
-    other_code, register_body, set_thread_default, text,
+    other_code, register_body, text,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join;
@@ -328,13 +329,7 @@ async fn a_profile_edit_landing_during_the_move_refuses_the_move_instead_of_bein
 
 #[tokio::test]
 async fn the_change_is_an_audit_event_with_both_numbers_masked() {
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = set_thread_default(subscriber);
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
     let t = TestApp::new().await;
     let tokens = t.registered_user(PHONE, PHONE_E164).await.body["tokens"].clone();
     request_change(&t, &tokens, NEW_PHONE).await;
@@ -344,15 +339,14 @@ async fn the_change_is_an_audit_event_with_both_numbers_masked() {
         200
     );
 
-    let text = logs.text();
-    let event: Value = text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|line| line["fields"]["event"] == "phone_changed")
+    let event = logs
+        .audit_events()
+        .into_iter()
+        .find(|event| event["event"] == "phone_changed")
         .expect("a phone_changed audit event");
-    assert_eq!(event["target"], "audit");
-    assert_eq!(event["fields"]["phone"], "+98910***4567");
-    assert_eq!(event["fields"]["detail"], "+98912***4567");
+    assert_eq!(event["phone"], "+98910***4567");
+    assert_eq!(event["detail"], "+98912***4567");
+    let text = logs.text();
     assert!(
         !text.contains(PHONE_E164) && !text.contains(NEW_E164),
         "numbers only masked"
@@ -426,6 +420,14 @@ async fn requests_for_registered_numbers_count_against_the_lookup_cap_in_paralle
         9,
         "{statuses:?}"
     );
+    let lookups: Vec<_> = t
+        .scan(&t.tables().attempts)
+        .await
+        .into_iter()
+        .filter(|item| text(item, "pk").unwrap().starts_with("send#lookup#"))
+        .collect();
+    assert_eq!(lookups.len(), 1);
+    assert_eq!(num(&lookups[0], "hits"), Some(5), "never past the cap");
 }
 
 #[tokio::test]
@@ -444,6 +446,19 @@ async fn another_account_cannot_replace_a_live_code_sent_for_someone_else() {
     let wait = taken.retry_after().unwrap();
     assert!(wait > 60 && wait <= 300, "until the code expires: {wait}");
     assert_eq!(t.sent_sms().len(), sms_before, "no SMS");
+    let otp = t.otp_for(NEW_E164, "phone_change").await.unwrap();
+    let first_id = t
+        .app
+        .tokens
+        .verify(access(&first), TokenType::Access)
+        .await
+        .unwrap()
+        .sub;
+    assert_eq!(
+        text(&otp, "owner"),
+        Some(first_id.as_str()),
+        "still the first account's code"
+    );
     // Its own account may ask for a new code after the cooldown as usual.
     assert_eq!(request_change(&t, &first, NEW_PHONE).await.status, 200);
     let new_code = t.last_code_for(NEW_E164).unwrap();

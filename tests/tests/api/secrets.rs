@@ -3,7 +3,6 @@
 
 use auth_tests::{
     CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, other_code, register_body,
-    set_thread_default,
 };
 use serde_json::json;
 
@@ -16,12 +15,7 @@ fn has_digit_run(text: &str, digits: &str) -> bool {
 
 #[tokio::test]
 async fn secrets_appear_only_in_the_response_that_hands_them_out() {
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = set_thread_default(subscriber);
+    let (logs, _guard) = CapturedLogs::capture_text(tracing::Level::TRACE);
 
     let t = TestApp::new().await;
     let sent = t

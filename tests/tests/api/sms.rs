@@ -7,16 +7,9 @@ use auth_shared::App;
 use auth_shared::config::{Config, ConfigError, SmsProviderConfig};
 use auth_tests::{
     Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, base_env,
-    code_of_length, num, text,
+    code_of_length, num, persian_sign_up, text,
 };
 use serde_json::{Value, json};
-
-/// The built-in Persian sign-up SMS for a 5-minute code.
-fn persian_sign_up(code: &str) -> String {
-    format!(
-        "Phone Auth: کد ثبت‌نام شما {code} است. این کد تا ۵ دقیقه معتبر است؛ آن را به کسی ندهید."
-    )
-}
 
 fn english_sign_up(code: &str) -> String {
     format!("Phone Auth: your sign-up code is {code}. It expires in 5 minutes. Do not share it.")

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use auth_tests::{
     CapturedLogs, Endpoint, HttpStub, PHONE, PHONE_E164, RawRequest, StubAnswer, TestApp,
-    code_of_length, num, set_thread_default, text,
+    code_of_length, num, persian_sign_up, text,
 };
 use serde_json::{Value, json};
 
@@ -103,12 +103,7 @@ async fn the_lambda_provider_hands_the_message_and_the_code_to_the_hook_function
     assert_eq!(payload["to"], PHONE_E164);
     assert_eq!(payload["purpose"], "signup");
     assert_eq!(payload["locale"], "fa");
-    assert_eq!(
-        payload["body"],
-        format!(
-            "Phone Auth: کد ثبت‌نام شما {code} است. این کد تا ۵ دقیقه معتبر است؛ آن را به کسی ندهید."
-        )
-    );
+    assert_eq!(payload["body"], persian_sign_up(code));
     assert!(t.sent_sms().is_empty(), "the outbox is not used");
 
     let verified = t
@@ -181,12 +176,7 @@ async fn a_failing_hook_is_503_leaves_no_code_and_counts_the_callers_budgets_onc
 
 #[tokio::test]
 async fn the_hook_gets_the_code_but_no_log_line_does_even_at_trace() {
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = set_thread_default(subscriber);
+    let (logs, _guard) = CapturedLogs::capture_text(tracing::Level::TRACE);
 
     let stub = HttpStub::start(hook_returned()).await;
     let t = TestApp::with_sms_endpoint(HOOK, &stub.endpoint).await;
