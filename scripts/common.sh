@@ -72,3 +72,74 @@ PY
   done
   log "DynamoDB Local did not start"; return 1
 }
+
+# Local secrets, generated once and kept in .local/ (never committed), in the local-only fallback
+# variables (in AWS the functions read them from Secrets Manager). LOCAL_JWT_SIGNING_KEY is the
+# secret from which the Ed25519 key pair is derived (its SHA-256 is the seed); a PKCS#8 PEM key
+# works too.
+ensure_local_secrets() {
+  if [ ! -f "$LOCAL/secrets.env" ]; then
+    log "generating local secrets in .local/secrets.env"
+    mkdir -p "$LOCAL"
+    python3 - >"$LOCAL/secrets.env" <<'PY'
+import secrets
+print(f"LOCAL_JWT_SIGNING_KEY={secrets.token_urlsafe(48)}")
+print(f"LOCAL_OTP_HMAC_SECRET={secrets.token_urlsafe(48)}")
+PY
+    chmod 600 "$LOCAL/secrets.env"
+  fi
+  # Files generated before the variables were renamed keep their values under the new names.
+  sed -i -e 's/^JWT_SIGNING_KEY=/LOCAL_JWT_SIGNING_KEY=/' -e 's/^OTP_HMAC_SECRET=/LOCAL_OTP_HMAC_SECRET=/' \
+    "$LOCAL/secrets.env"
+}
+
+# write_local_env FILE [VAR=value ...]: creates the tables of template.yaml on the DynamoDB Local
+# that start_dynamodb_local started and writes the functions' environment to FILE: table names,
+# local secrets, the outbox SMS provider, the SDK settings, then `.env.local` (optional local
+# overrides, one VAR=value a line), then the given VAR=value pairs (the last one of a name wins).
+write_local_env() {
+  local file=$1; shift
+  ensure_local_secrets
+  log "creating tables from template.yaml"
+  cargo run --quiet -p auth-tests --bin create-local-tables -- local- >"$file.tables"
+  {
+    cat "$file.tables" "$LOCAL/secrets.env"
+    echo "SMS_PROVIDER=outbox"
+    echo "SMS_OUTBOX_PATH=$LOCAL/sms-outbox.jsonl"
+    echo "MALLOC_MMAP_THRESHOLD_=1048576" # as deployed: see template.yaml
+    echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
+    echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"
+    echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
+    echo "AWS_REGION=$AWS_REGION"
+    # The functions' log level; cargo lambda itself would log their environment (secrets) with it.
+    if [ -n "${RUST_LOG:-}" ]; then echo "RUST_LOG=$RUST_LOG"; fi
+    if [ -f "$ROOT/.env.local" ]; then cat "$ROOT/.env.local"; fi
+    for pair in "$@"; do echo "$pair"; done
+  } >"$file"
+  rm -f "$file.tables"
+}
+
+# start_local_api PORT ENV_FILE: serves the functions (built first, all at once) with
+# `cargo lambda watch` on 127.0.0.1:PORT in the background, on API Gateway's paths, and waits
+# until it answers. Sets LOCAL_API_PID; stop_local_api stops it and the functions it started.
+# Its output goes to .local/api-PORT.log.
+start_local_api() {
+  local port=$1 env_file=$2
+  log "cargo build --bins"; cargo build --workspace --bins --quiet
+  log "serving the functions on http://127.0.0.1:$port (log: .local/api-$port.log)"
+  # Its own process group (setsid), so that stopping it stops the functions too.
+  env -u RUST_LOG setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 \
+    --invoke-port "$port" --env-file "$env_file" >"$LOCAL/api-$port.log" 2>&1 </dev/null &
+  LOCAL_API_PID=$!
+  export LOCAL_API_PID
+  for _ in $(seq 1 600); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$LOCAL_API_PID" 2>/dev/null || { cat "$LOCAL/api-$port.log" >&2; return 1; }
+    sleep 0.2
+  done
+  log "cargo lambda watch did not start"; cat "$LOCAL/api-$port.log" >&2; return 1
+}
+
+stop_local_api() {
+  if [ -n "${LOCAL_API_PID:-}" ]; then kill -TERM -- "-$LOCAL_API_PID" 2>/dev/null || true; fi
+}
