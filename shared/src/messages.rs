@@ -435,7 +435,11 @@ pub struct Locale(String);
 impl Locale {
     /// The request body's `locale`: a well-formed language tag of at most 35 characters.
     pub fn parse(input: &str) -> Result<Self, AuthError> {
-        language_of(input.trim()).map(Self).ok_or_else(|| {
+        // The limit counts what was sent, surrounding white space included (as the OpenAPI
+        // spec's maxLength does).
+        let within_limit = input.chars().count() <= MAX_LOCALE_CHARS;
+        let language = language_of(input.trim()).filter(|_| within_limit);
+        language.map(Self).ok_or_else(|| {
             AuthError::InvalidRequest(format!(
                 "Invalid field 'locale': must be a language tag such as \"fa\" or \"fa-IR\" \
                  (at most {MAX_LOCALE_CHARS} characters)."
@@ -586,6 +590,9 @@ mod tests {
             Locale::parse(&format!("fa{}", "-abc".repeat(9))).is_err(),
             "too long"
         );
+        // The limit counts what was sent, as the OpenAPI spec's maxLength does.
+        assert!(Locale::parse(&format!(" fa{}", " ".repeat(33))).is_err());
+        assert_eq!(locale(" fa "), Locale("fa".into()));
         assert_eq!(locale("zh-Hant-TW"), Locale("zh".into()));
     }
 

@@ -108,8 +108,13 @@ impl std::fmt::Display for PhoneNumber {
 /// Maps Persian/Arabic-Indic digits to ASCII and keeps `+`, spaces, dashes, dots and brackets.
 /// Returns `None` for anything else (letters, control characters, other scripts) or overlong input.
 fn to_ascii_number(input: &str) -> Option<String> {
+    // The limit counts what was sent, surrounding white space included (as the OpenAPI spec's
+    // maxLength does).
+    if input.chars().count() > MAX_INPUT_CHARS {
+        return None;
+    }
     let input = input.trim();
-    if input.is_empty() || input.chars().count() > MAX_INPUT_CHARS {
+    if input.is_empty() {
         return None;
     }
     input
@@ -163,6 +168,8 @@ mod tests {
             "+98 910 123 4567 ext. 12",
             "0910\u{0}1234567",
             "1234567890123456789012345678901234567890",
+            // The limit counts what was sent, as the OpenAPI spec's maxLength does.
+            "09101234567                       ",
         ] {
             assert!(parse(input).is_err(), "input {input:?}");
         }

@@ -36,11 +36,14 @@ pub const MAX_NAME_CHARS: usize = 100;
 /// RFC 5321's limit on a forward path.
 pub const MAX_EMAIL_CHARS: usize = 254;
 
-/// A first or last name: trimmed, 1 to 100 characters, no control characters.
+/// A first or last name: at most 100 characters as sent (the OpenAPI spec's maxLength), at
+/// least 1 once trimmed, no control characters.
 pub fn name(field: &str, raw: &str) -> Result<String, AuthError> {
     let trimmed = raw.trim();
-    let chars = trimmed.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || trimmed.chars().any(char::is_control) {
+    if trimmed.is_empty()
+        || raw.chars().count() > MAX_NAME_CHARS
+        || trimmed.chars().any(char::is_control)
+    {
         return Err(AuthError::InvalidRequest(format!(
             "Invalid field '{field}': must be 1 to {MAX_NAME_CHARS} characters without control characters."
         )));
@@ -54,7 +57,7 @@ pub fn email(raw: &str) -> Result<String, AuthError> {
     let invalid =
         || AuthError::InvalidRequest("Invalid field 'email': not a valid email address.".into());
     let trimmed = raw.trim();
-    if trimmed.chars().count() > MAX_EMAIL_CHARS || trimmed.contains(['<', '>']) {
+    if raw.chars().count() > MAX_EMAIL_CHARS || trimmed.contains(['<', '>']) {
         return Err(invalid());
     }
     let address: EmailAddress = trimmed.parse().map_err(|_| invalid())?;
@@ -76,6 +79,15 @@ mod tests {
         assert!(name("first_name", "   ").is_err());
         assert!(name("first_name", "a\u{0}b").is_err());
         assert!(name("first_name", &"a".repeat(101)).is_err());
+        // The limit counts what was sent, as the OpenAPI spec's maxLength does.
+        assert!(name("first_name", &format!("a{}", " ".repeat(100))).is_err());
+        assert_eq!(
+            name("first_name", &format!("{} a", "ب".repeat(98)))
+                .unwrap()
+                .chars()
+                .count(),
+            100
+        );
     }
 
     #[test]

@@ -145,26 +145,26 @@ impl TestApp {
             Body::Binary(bytes) => String::from_utf8(bytes).expect("utf-8 body"),
             _ => String::new(),
         };
-        if parts.status.as_u16() == 204 {
+        let status = parts.status.as_u16();
+        let body = if status == 204 {
             assert!(text.is_empty(), "204 has no body");
-            return TestResponse {
-                status: 204,
-                headers: parts.headers,
-                body: Value::Null,
-            };
-        }
-        assert_eq!(
-            parts
-                .headers
-                .get("content-type")
-                .map(|v| v.to_str().unwrap()),
-            Some("application/json"),
-            "every response with a body is JSON"
-        );
+            Value::Null
+        } else {
+            assert_eq!(
+                parts
+                    .headers
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap()),
+                Some("application/json"),
+                "every response with a body is JSON"
+            );
+            serde_json::from_str(&text).expect("response body is JSON")
+        };
+        crate::contract::check_response(endpoint, raw.method, status, &parts.headers, &body);
         TestResponse {
-            status: parts.status.as_u16(),
+            status,
             headers: parts.headers,
-            body: serde_json::from_str(&text).expect("response body is JSON"),
+            body,
         }
     }
 

@@ -4,6 +4,7 @@
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` pointing at DynamoDB Local; `scripts/test` starts one.
 
 mod app;
+pub mod contract;
 mod endpoint;
 mod events;
 mod gate;

@@ -42,6 +42,14 @@ pub struct TemplateFunction {
     pub paths: Vec<String>,
 }
 
+/// The other slash form of a path: `/a/b/` <-> `/a/b`.
+pub fn twin(path: &str) -> String {
+    match path.strip_suffix('/') {
+        Some(without) => without.to_owned(),
+        None => format!("{path}/"),
+    }
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }

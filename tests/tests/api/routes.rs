@@ -10,17 +10,9 @@ use std::collections::BTreeSet;
 
 use auth_tests::Endpoint;
 use auth_tests::routes::{
-    Route, cargo_router, function_dirs, template_functions, template_routes, workspace_root,
+    Route, cargo_router, function_dirs, template_functions, template_routes, twin, workspace_root,
 };
 use auth_tests::tables::template_path;
-
-/// The other slash form of a path: `/a/b/` <-> `/a/b`.
-fn twin(path: &str) -> String {
-    match path.strip_suffix('/') {
-        Some(without) => without.to_owned(),
-        None => format!("{path}/"),
-    }
-}
 
 fn lines<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> Vec<String> {
     items.into_iter().map(|item| item.to_string()).collect()
