@@ -14,6 +14,7 @@ mod audit;
 mod bad_input;
 mod check_phone;
 mod concurrency;
+mod deployed;
 mod e2e;
 mod jwks;
 mod lockouts;
