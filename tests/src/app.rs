@@ -1,17 +1,20 @@
 //! `TestApp`: the real handlers on a fresh set of tables, and readers for the stored state and
 //! the SMS outbox.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use auth_shared::config::Config;
+use auth_shared::config::{Config, SmsProviderConfig};
+use auth_shared::sms::SmsSender;
 use auth_shared::store::Item;
 use auth_shared::{App, handlers};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Body;
 use serde_json::{Value, json};
 
+use crate::calls::{self, CallContext, CallRecorder};
 use crate::{
     CLIENT_IP, DynamoDbGate, Endpoint, PASSWORD, RawRequest, TestResponse, api_gateway_request,
     code_of_length, register_body, tables,
@@ -21,6 +24,8 @@ pub struct TestApp {
     pub app: App,
     pub dynamodb: Client,
     pub outbox: PathBuf,
+    /// The template parameters this app's configuration corresponds to (for the call record).
+    pub parameters: BTreeMap<String, String>,
 }
 
 pub fn dynamodb_endpoint() -> String {
@@ -85,12 +90,36 @@ impl TestApp {
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
         let clients = match sms_endpoint {
             Some(endpoint) => aws.to_builder().endpoint_url(endpoint).build(),
-            None => aws,
+            None => aws.clone(),
         };
-        Self {
-            app: App::with_dynamodb(config, &clients, dynamodb.clone()).expect("valid keys"),
+        let recorded = aws_sdk_dynamodb::config::Builder::from(&aws)
+            .interceptor(CallRecorder)
+            .build();
+        Self::from_app(
+            recorded_app(config, &clients, Client::from_conf(recorded)),
             dynamodb,
             outbox,
+        )
+    }
+
+    /// A test app around `app`, whose calls are recorded under the parameters its SMS settings
+    /// correspond to.
+    pub fn from_app(app: App, dynamodb: Client, outbox: PathBuf) -> Self {
+        let parameters = template_parameters(&app.config.sms);
+        Self {
+            app,
+            dynamodb,
+            outbox,
+            parameters,
+        }
+    }
+
+    /// Who `endpoint`'s calls are made by, for the call record: its function, under the
+    /// template parameters this app's SMS settings correspond to.
+    pub fn call_context(&self, endpoint: Endpoint) -> CallContext {
+        CallContext {
+            function: endpoint.function().to_owned(),
+            parameters: self.parameters.clone(),
         }
     }
 
@@ -118,25 +147,34 @@ impl TestApp {
     pub async fn send(&self, endpoint: Endpoint, raw: RawRequest<'_>) -> TestResponse {
         let request = api_gateway_request(endpoint.path(), &raw);
         let app = &self.app;
-        let response = match endpoint {
-            Endpoint::CheckPhone => handlers::check_phone(app, request).await,
-            Endpoint::Verify => handlers::verify(app, request).await,
-            Endpoint::Register => handlers::register(app, request).await,
-            Endpoint::Login => handlers::login(app, request).await,
-            Endpoint::Refresh => handlers::refresh(app, request).await,
-            Endpoint::Logout => handlers::logout(app, request).await,
-            Endpoint::Profile => handlers::profile(app, request).await,
-            Endpoint::Sessions => handlers::sessions(app, request).await,
-            Endpoint::PhoneChangeRequest => handlers::phone_change_request(app, request).await,
-            Endpoint::PhoneChangeConfirm => handlers::phone_change_confirm(app, request).await,
-            Endpoint::SessionRevoke => handlers::session_revoke(app, request).await,
-            Endpoint::PasswordChange => handlers::password_change(app, request).await,
-            Endpoint::PasswordResetRequest => handlers::password_reset_request(app, request).await,
-            Endpoint::LoginOtpRequest => handlers::login_otp_request(app, request).await,
-            Endpoint::LoginOtp => handlers::login_otp(app, request).await,
-            Endpoint::PasswordResetConfirm => handlers::password_reset_confirm(app, request).await,
-            Endpoint::Jwks => handlers::jwks(app, request).await,
-        };
+        // Boxed: a test awaits many requests, and every handler's future inline would
+        // overflow a test thread's stack in debug builds.
+        let response = Box::pin(calls::attributed(self.call_context(endpoint), async {
+            match endpoint {
+                Endpoint::CheckPhone => handlers::check_phone(app, request).await,
+                Endpoint::Verify => handlers::verify(app, request).await,
+                Endpoint::Register => handlers::register(app, request).await,
+                Endpoint::Login => handlers::login(app, request).await,
+                Endpoint::Refresh => handlers::refresh(app, request).await,
+                Endpoint::Logout => handlers::logout(app, request).await,
+                Endpoint::Profile => handlers::profile(app, request).await,
+                Endpoint::Sessions => handlers::sessions(app, request).await,
+                Endpoint::PhoneChangeRequest => handlers::phone_change_request(app, request).await,
+                Endpoint::PhoneChangeConfirm => handlers::phone_change_confirm(app, request).await,
+                Endpoint::SessionRevoke => handlers::session_revoke(app, request).await,
+                Endpoint::PasswordChange => handlers::password_change(app, request).await,
+                Endpoint::PasswordResetRequest => {
+                    handlers::password_reset_request(app, request).await
+                }
+                Endpoint::LoginOtpRequest => handlers::login_otp_request(app, request).await,
+                Endpoint::LoginOtp => handlers::login_otp(app, request).await,
+                Endpoint::PasswordResetConfirm => {
+                    handlers::password_reset_confirm(app, request).await
+                }
+                Endpoint::Jwks => handlers::jwks(app, request).await,
+            }
+        }))
+        .await;
         let Ok(response) = response;
         let (parts, body) = response.into_parts();
         let text = match body {
@@ -206,13 +244,14 @@ impl TestApp {
         let aws = auth_shared::load_aws_config().await;
         let config = aws_sdk_dynamodb::config::Builder::from(&aws)
             .interceptor(gate.clone())
+            .interceptor(CallRecorder)
             .build();
         TestApp {
-            app: App::with_dynamodb(self.app.config.clone(), &aws, Client::from_conf(config))
-                .expect("valid keys")
+            app: recorded_app(self.app.config.clone(), &aws, Client::from_conf(config))
                 .with_clock(self.app.clock.clone()),
             dynamodb: self.dynamodb.clone(),
             outbox: self.outbox.clone(),
+            parameters: self.parameters.clone(),
         }
     }
 
@@ -349,6 +388,53 @@ impl TestApp {
     pub fn tables(&self) -> &auth_shared::config::Tables {
         &self.app.config.tables
     }
+}
+
+/// The app of `config` with its SMS provider's client recording its calls too (`dynamodb`
+/// comes with the recorder already).
+pub(crate) fn recorded_app(config: Config, aws: &SdkConfig, dynamodb: Client) -> App {
+    with_recorded_sms(
+        App::with_dynamodb(config, aws, dynamodb).expect("valid keys"),
+        aws,
+    )
+}
+
+/// `app` with its SMS provider's client built anew from `aws`, with the call recorder on.
+pub(crate) fn with_recorded_sms(mut app: App, aws: &SdkConfig) -> App {
+    app.sms = SmsSender::with_interceptors(&app.config.sms, aws, &[CallRecorder::shared()]);
+    app
+}
+
+/// The values of the template parameters that `sms` is what the functions get from (the
+/// parameters the policies' Conditions and `!Sub`s read).
+pub fn template_parameters(sms: &SmsProviderConfig) -> BTreeMap<String, String> {
+    let mut parameters = BTreeMap::new();
+    let mut set = |name: &str, value: &str| {
+        parameters.insert(name.to_owned(), value.to_owned());
+    };
+    match sms {
+        SmsProviderConfig::Sns => set("SmsProvider", "sns"),
+        SmsProviderConfig::Outbox { .. } => set("SmsProvider", "outbox"),
+        SmsProviderConfig::Lambda { function } => {
+            set("SmsProvider", "lambda");
+            set("SmsHookFunction", function);
+        }
+        SmsProviderConfig::EndUserMessaging {
+            origination_identity,
+            configuration_set,
+        } => {
+            set("SmsProvider", "end-user-messaging");
+            set(
+                "SmsOriginationIdentity",
+                origination_identity.as_deref().unwrap_or_default(),
+            );
+            set(
+                "SmsConfigurationSet",
+                configuration_set.as_deref().unwrap_or_default(),
+            );
+        }
+    }
+    parameters
 }
 
 pub fn num(item: &Item, name: &str) -> Option<u64> {

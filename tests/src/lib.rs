@@ -4,20 +4,24 @@
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` pointing at DynamoDB Local; `scripts/test` starts one.
 
 mod app;
+pub mod calls;
 pub mod contract;
 mod endpoint;
 mod events;
 mod gate;
 mod logs;
+pub mod policies;
 pub mod routes;
+mod stack;
 mod stub;
 pub mod tables;
 
-pub use app::{TestApp, base_env, dynamodb_endpoint, now, num, text};
+pub use app::{TestApp, base_env, dynamodb_endpoint, now, num, template_parameters, text};
 pub use endpoint::Endpoint;
 pub use events::{RawRequest, TestResponse, api_gateway_event, api_gateway_request};
 pub use gate::{DynamoDbGate, Pause};
 pub use logs::{CapturedLogs, set_thread_default};
+pub use stack::Stack;
 pub use stub::{HttpStub, StubAnswer, StubRequest};
 
 use serde_json::{Value, json};

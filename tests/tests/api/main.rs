@@ -15,6 +15,7 @@ mod bad_input;
 mod check_phone;
 mod concurrency;
 mod contract;
+mod deployed;
 mod e2e;
 mod jwks;
 mod lockouts;

@@ -256,16 +256,16 @@ async fn dynamodb_unreachable_is_a_503_json_error() {
     let unreachable = aws_sdk_dynamodb::config::Builder::from(&aws)
         .endpoint_url("http://127.0.0.1:9")
         .build();
-    let broken = TestApp {
-        app: auth_shared::App::with_dynamodb(
+    let broken = TestApp::from_app(
+        auth_shared::App::with_dynamodb(
             config,
             &aws,
             aws_sdk_dynamodb::Client::from_conf(unreachable),
         )
         .unwrap(),
-        dynamodb: t.dynamodb.clone(),
-        outbox: t.outbox.clone(),
-    };
+        t.dynamodb.clone(),
+        t.outbox.clone(),
+    );
     let cases = [
         (Endpoint::CheckPhone, json!({ "phone": PHONE })),
         (

@@ -164,11 +164,7 @@ async fn an_app_with_secret_ids_reads_each_secret_once_and_uses_it() {
         .await
         .expect("secrets read");
     let app = App::with_secrets(config, secrets, &aws, dynamodb.clone()).expect("app");
-    let t = TestApp {
-        app,
-        dynamodb,
-        outbox,
-    };
+    let t = TestApp::from_app(app, dynamodb, outbox);
 
     // Sign-up, login and an authenticated call: codes hashed and tokens signed with the
     // fetched secrets, and no further reads.

@@ -489,13 +489,13 @@ async fn a_failed_send_gives_back_the_phones_budgets_but_not_the_networks_or_the
         path: t.outbox.clone(),
     };
     let aws = auth_shared::load_aws_config().await;
-    let working = TestApp {
-        app: App::with_dynamodb(config, &aws, t.dynamodb.clone())
+    let working = TestApp::from_app(
+        App::with_dynamodb(config, &aws, t.dynamodb.clone())
             .unwrap()
             .with_clock(t.app.clock.clone()),
-        dynamodb: t.dynamodb.clone(),
-        outbox: t.outbox.clone(),
-    };
+        t.dynamodb.clone(),
+        t.outbox.clone(),
+    );
     let sent = working
         .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
         .await;

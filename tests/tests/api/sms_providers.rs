@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use auth_tests::{
-    CapturedLogs, Endpoint, HttpStub, PHONE, PHONE_E164, RawRequest, StubAnswer, TestApp,
-    code_of_length, num, persian_sign_up, text,
+    CapturedLogs, Endpoint, HttpStub, PASSWORD, PHONE, PHONE_E164, RawRequest, StubAnswer,
+    StubRequest, TestApp, code_of_length, num, persian_sign_up, register_body, text,
 };
 use serde_json::{Value, json};
 
@@ -300,4 +300,206 @@ async fn an_end_user_messaging_refusal_is_503_and_leaves_no_code() {
     assert!(t.scan(&t.tables().otps).await.is_empty(), "no usable code");
     assert_eq!(hits(&t, "phone").await, 0, "refunded");
     assert_eq!(hits(&t, "global").await, 1);
+}
+
+/// What SNS answers a `Publish` (awsQuery: XML).
+fn sns_published() -> StubAnswer {
+    StubAnswer {
+        status: 200,
+        headers: vec![("content-type", "text/xml")],
+        body: "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult>\
+               <MessageId>0123456789abcdef</MessageId></PublishResult><ResponseMetadata>\
+               <RequestId>r-1</RequestId></ResponseMetadata></PublishResponse>"
+            .to_owned(),
+    }
+}
+
+/// SNS refusing a `Publish` (a client error: not retried).
+fn sns_refused() -> StubAnswer {
+    StubAnswer {
+        status: 400,
+        headers: vec![("content-type", "text/xml")],
+        body: "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error>\
+               <Type>Sender</Type><Code>InvalidParameter</Code><Message>Invalid parameter: \
+               PhoneNumber</Message></Error><RequestId>r-2</RequestId></ErrorResponse>"
+            .to_owned(),
+    }
+}
+
+fn end_user_messaging_sent() -> StubAnswer {
+    StubAnswer::json(
+        200,
+        AWS_JSON_1_0,
+        &json!({ "MessageId": "0123456789abcdef" }),
+    )
+}
+
+fn end_user_messaging_refused() -> StubAnswer {
+    StubAnswer::json(
+        400,
+        AWS_JSON_1_0,
+        &json!({ "__type": "ValidationException", "Message": "Destination is opted out" }),
+    )
+}
+
+/// A provider as a test configures it: its settings, how its API answers a send and a
+/// refusal, and how to recognise its request.
+struct Provider {
+    settings: &'static [(&'static str, &'static str)],
+    sent: fn() -> StubAnswer,
+    refused: fn() -> StubAnswer,
+    is_send: fn(&StubRequest) -> bool,
+}
+
+const NEW_PHONE: &str = "09351234567";
+
+/// A request body with its `%XX` escapes (SNS's form encoding) decoded.
+fn percent_decoded(body: &[u8]) -> String {
+    let mut bytes = Vec::with_capacity(body.len());
+    let mut rest = body;
+    while let Some((&byte, tail)) = rest.split_first() {
+        let escaped = tail
+            .get(..2)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) if byte == b'%' => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            _ => {
+                bytes.push(byte);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test]
+async fn every_sending_function_sends_through_every_provider_and_a_refused_send_leaves_no_code() {
+    let providers = [
+        Provider {
+            settings: &[("SMS_PROVIDER", "sns")],
+            sent: sns_published,
+            refused: sns_refused,
+            is_send: |r| String::from_utf8_lossy(&r.body).contains("Action=Publish"),
+        },
+        Provider {
+            settings: HOOK,
+            sent: hook_returned,
+            refused: hook_raised,
+            is_send: |r| r.path == "/2015-03-31/functions/sms-hook/invocations",
+        },
+        Provider {
+            settings: &[
+                ("SMS_PROVIDER", "end-user-messaging"),
+                ("SMS_ORIGINATION_IDENTITY", "pool-0123456789abcdef"),
+                ("SMS_CONFIGURATION_SET", "otp-configuration"),
+            ],
+            sent: end_user_messaging_sent,
+            refused: end_user_messaging_refused,
+            is_send: |r| r.header("x-amz-target") == Some("PinpointSMSVoiceV2.SendTextMessage"),
+        },
+        Provider {
+            settings: &[("SMS_PROVIDER", "end-user-messaging")],
+            sent: end_user_messaging_sent,
+            refused: end_user_messaging_refused,
+            is_send: |r| r.header("x-amz-target") == Some("PinpointSMSVoiceV2.SendTextMessage"),
+        },
+    ];
+    for provider in providers {
+        let stub = HttpStub::start((provider.sent)()).await;
+        let mut settings = provider.settings.to_vec();
+        // One failed password starts the step-up; the sends of one test fit the caps.
+        settings.extend([
+            ("ACCOUNT_MAX_FAILURES", "1"),
+            ("LOCKOUT_MAX_FAILURES", "10"),
+            ("OTP_SENDS_PER_IP", "100"),
+        ]);
+        let t = TestApp::with_sms_endpoint(&settings, &stub.endpoint).await;
+        let name = provider.settings[provider.settings.len() - 1].1;
+        let sends = || stub.requests().into_iter().filter(provider.is_send).count();
+
+        let signed_up = t
+            .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+            .await;
+        assert_eq!(signed_up.status, 200, "{name}: {:?}", signed_up.body);
+        assert_eq!(sends(), 1, "{name}: check-phone sent");
+        let request = stub.requests().pop().unwrap();
+        let code = code_of_length(&percent_decoded(&request.body), 6).unwrap();
+        let verified = t
+            .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
+            .await;
+        assert_eq!(verified.status, 200, "{name}: {:?}", verified.body);
+        let token = verified.body["registration_token"].as_str().unwrap();
+        let registered = t.post(Endpoint::Register, register_body(token)).await;
+        assert_eq!(registered.status, 201, "{name}: {:?}", registered.body);
+        let access = registered.body["tokens"]["access"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Each sending function, once with the provider answering and once refusing.
+        for (answer, expected_status) in [(provider.sent, 200), (provider.refused, 503)] {
+            stub.answer_with(answer());
+            let before = sends();
+            t.end_resend_cooldown();
+            let login_code = t
+                .post(Endpoint::LoginOtpRequest, json!({ "phone": PHONE }))
+                .await;
+            t.end_resend_cooldown();
+            let reset = t
+                .post(Endpoint::PasswordResetRequest, json!({ "phone": PHONE }))
+                .await;
+            t.end_resend_cooldown();
+            let wrong = t
+                .post(
+                    Endpoint::Login,
+                    json!({ "phone": PHONE, "password": "not the password" }),
+                )
+                .await;
+            assert_eq!(wrong.status, 401, "{name}: {:?}", wrong.body);
+            let step_up = t
+                .post(
+                    Endpoint::Login,
+                    json!({ "phone": PHONE, "password": PASSWORD }),
+                )
+                .await;
+            let change = t
+                .authed(
+                    Endpoint::PhoneChangeRequest,
+                    "POST",
+                    &access,
+                    Some(json!({ "new_phone": NEW_PHONE })),
+                )
+                .await;
+            let step_up_status = if expected_status == 200 { 401 } else { 503 };
+            for (what, response, status) in [
+                ("login-otp-request", &login_code, expected_status),
+                ("password-reset-request", &reset, expected_status),
+                ("login step-up", &step_up, step_up_status),
+                ("phone-change-request", &change, expected_status),
+            ] {
+                assert_eq!(
+                    response.status, status,
+                    "{name} {what}: {:?}",
+                    response.body
+                );
+            }
+            assert_eq!(sends(), before + 4, "{name}: one send per function");
+            if expected_status == 503 {
+                for (e164, purpose) in [
+                    (PHONE_E164, "login"),
+                    (PHONE_E164, "password_reset"),
+                    ("+989351234567", "phone_change"),
+                ] {
+                    assert!(
+                        t.otp_for(e164, purpose).await.is_none(),
+                        "{name}: an unsent {purpose} code is deleted"
+                    );
+                }
+            }
+        }
+    }
 }

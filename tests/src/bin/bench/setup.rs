@@ -80,12 +80,12 @@ impl Bench {
         let gated = aws_sdk_dynamodb::config::Builder::from(&aws)
             .interceptor(gate.clone())
             .build();
-        let t = TestApp {
-            app: App::with_dynamodb(config, &aws, aws_sdk_dynamodb::Client::from_conf(gated))
+        let t = TestApp::from_app(
+            App::with_dynamodb(config, &aws, aws_sdk_dynamodb::Client::from_conf(gated))
                 .expect("app"),
             dynamodb,
             outbox,
-        };
+        );
         Bench { t, gate, env }
     }
 

@@ -1,0 +1,137 @@
+//! `Stack`: the functions as `template.yaml` deploys them, in-process: one app per function,
+//! each configured with the variables the template gives that function (so the verifying
+//! functions hold no signing key and only the sending ones have SMS settings), its secrets
+//! read at its "cold start" from a Secrets Manager stub by the ARNs the template passes, all
+//! over one set of fresh tables. Every AWS call, cold start included, goes to the call record.
+
+use std::collections::BTreeMap;
+
+use auth_shared::App;
+use auth_shared::config::Config;
+use auth_shared::secrets::AppSecrets;
+use aws_sdk_dynamodb::Client;
+use serde_json::{Value, json};
+
+use crate::app::with_recorded_sms;
+use crate::calls::{self, CallContext, CallRecorder};
+use crate::policies::Policies;
+use crate::{Endpoint, HttpStub, StubAnswer, TestApp, TestResponse, base_env, tables};
+
+/// The value the Secrets Manager stub gives every secret.
+const SECRET_VALUE: &str = "a-secret-from-the-secrets-manager-stub-0123456789abcdef";
+
+pub struct Stack {
+    apps: BTreeMap<&'static str, TestApp>,
+    /// Answers every `GetSecretValue`; its requests are the functions' cold-start reads.
+    pub secrets_manager: HttpStub,
+}
+
+impl Stack {
+    /// The stack deployed with `parameters` (template parameter values; the SMS provider's
+    /// clients go to `sms_endpoint` when given).
+    pub async fn deploy(parameters: &[(&str, &str)], sms_endpoint: Option<&str>) -> Self {
+        let parameters: BTreeMap<String, String> = parameters
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let secrets_manager = HttpStub::start(StubAnswer::json(
+            200,
+            "application/x-amz-json-1.1",
+            &json!({ "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:stub",
+                     "Name": "stub", "SecretString": SECRET_VALUE }),
+        ))
+        .await;
+        let aws = auth_shared::load_aws_config().await;
+        let region = aws.region().map_or("us-east-1", |r| r.as_ref()).to_owned();
+        let dynamodb = Client::new(&aws);
+        let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+        let created = tables::create_all(&dynamodb, &prefix)
+            .await
+            .expect("create tables on DynamoDB Local");
+        let outbox = std::env::temp_dir().join(format!("{prefix}sms-outbox.jsonl"));
+        let policies = Policies::from_template(&tables::template_path()).expect("the template");
+        let secrets_client = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&aws)
+                .endpoint_url(&secrets_manager.endpoint)
+                .interceptor(CallRecorder)
+                .build(),
+        );
+        let sms_aws = match sms_endpoint {
+            Some(endpoint) => aws.to_builder().endpoint_url(endpoint).build(),
+            None => aws.clone(),
+        };
+        let recorded_dynamodb = Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&aws)
+                .interceptor(CallRecorder)
+                .build(),
+        );
+
+        let mut apps = BTreeMap::new();
+        for endpoint in Endpoint::ALL {
+            let function = endpoint.function();
+            // What every function gets (Globals: the tables), without what only some do.
+            let mut env = base_env(&created, &outbox);
+            for name in [
+                "LOCAL_JWT_SIGNING_KEY",
+                "LOCAL_OTP_HMAC_SECRET",
+                "SMS_PROVIDER",
+            ] {
+                env.remove(name);
+            }
+            env.extend(
+                policies
+                    .environment(function, &parameters, &region)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+            let config = Config::from_lookup(|name| env.get(name).cloned())
+                .unwrap_or_else(|e| panic!("{function}'s configuration: {e}"));
+            let cold_start = CallContext {
+                function: function.to_owned(),
+                parameters: parameters.clone(),
+            };
+            let secrets =
+                calls::attributed(cold_start, AppSecrets::fetch(&config, &secrets_client))
+                    .await
+                    .unwrap_or_else(|e| panic!("{function}'s secrets: {e}"));
+            let app = App::with_secrets(config, secrets, &sms_aws, recorded_dynamodb.clone())
+                .unwrap_or_else(|e| panic!("{function}: {e}"));
+            let mut test_app = TestApp::from_app(
+                with_recorded_sms(app, &sms_aws),
+                dynamodb.clone(),
+                outbox.clone(),
+            );
+            test_app.parameters = parameters.clone();
+            apps.insert(function, test_app);
+        }
+        Self {
+            apps,
+            secrets_manager,
+        }
+    }
+
+    /// The app of the function that serves `endpoint`.
+    pub fn app(&self, endpoint: Endpoint) -> &TestApp {
+        &self.apps[endpoint.function()]
+    }
+
+    /// Any function's app, for reading the shared tables and outbox.
+    pub fn any(&self) -> &TestApp {
+        self.app(Endpoint::CheckPhone)
+    }
+
+    pub async fn post(&self, endpoint: Endpoint, body: Value) -> TestResponse {
+        self.app(endpoint).post(endpoint, body).await
+    }
+
+    pub async fn authed(
+        &self,
+        endpoint: Endpoint,
+        method: &str,
+        access_token: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        self.app(endpoint)
+            .authed(endpoint, method, access_token, body)
+            .await
+    }
+}

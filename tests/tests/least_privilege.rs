@@ -1,0 +1,324 @@
+//! Least privilege, proven by the test suite: every AWS call a function made during the
+//! integration tests (recorded by `auth_tests::calls::CallRecorder` into the file
+//! `AWS_CALL_RECORD` names) is allowed by that function's `Policies` in `template.yaml`, and
+//! every action a policy allows was made by some test, or is listed below with the reason it
+//! is not.
+//!
+//! The tests under `after_the_suite` read the record of a whole run, so `scripts/test` runs
+//! them after every other test (`--skip after_the_suite::`, then this binary alone); the other
+//! tests here check the policy reader itself on small templates.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use auth_tests::calls::{RECORD_VARIABLE, RecordedCall, read_record};
+use auth_tests::policies::{Decision, Effect, Policies};
+use auth_tests::tables::template_path;
+
+/// Actions a policy allows that no test makes, each with the reason it is allowed anyway:
+/// (function, action, resource as `Grant::resource_text` writes it, reason).
+const ALLOWED_BUT_UNTESTED: &[(&str, &str, &str, &str)] = &[];
+
+mod after_the_suite {
+    use super::*;
+
+    fn recorded_calls() -> Vec<RecordedCall> {
+        let path = std::env::var_os(RECORD_VARIABLE).map(PathBuf::from).unwrap_or_else(|| {
+            panic!("{RECORD_VARIABLE} names no call record: run scripts/test, which records the suite's AWS calls and then runs this test")
+        });
+        let calls = read_record(&path).unwrap_or_else(|e| panic!("the call record: {e}"));
+        assert!(
+            !calls.is_empty(),
+            "the call record {} is empty",
+            path.display()
+        );
+        calls
+    }
+
+    #[test]
+    #[ignore = "reads the AWS calls of the whole suite; scripts/test runs it after the suite"]
+    fn every_call_a_function_made_is_allowed_by_its_policy() {
+        let policies = Policies::from_template(&template_path()).expect("the template's policies");
+        let mut refused = BTreeSet::new();
+        for call in recorded_calls() {
+            match policies.decide(&call).expect("a decidable call") {
+                Decision::Allowed(_) => {}
+                Decision::NotAllowed => {
+                    refused.insert(format!(
+                        "{}: {call} is allowed by no statement",
+                        call.function
+                    ));
+                }
+                Decision::Denied(index) => {
+                    let grant = &policies.function(&call.function).expect("function").grants[index];
+                    refused.insert(format!(
+                        "{}: {call} is denied by the Deny on {}",
+                        call.function,
+                        grant.resource_text()
+                    ));
+                }
+            }
+        }
+        assert!(
+            refused.is_empty(),
+            "calls the deployed functions would be refused:\n  {}",
+            refused.into_iter().collect::<Vec<_>>().join("\n  ")
+        );
+    }
+
+    #[test]
+    #[ignore = "reads the AWS calls of the whole suite; scripts/test runs it after the suite"]
+    fn every_action_a_policy_allows_was_made_by_a_test_or_is_listed_as_untested() {
+        let policies = Policies::from_template(&template_path()).expect("the template's policies");
+        let mut made = BTreeSet::new();
+        for call in recorded_calls() {
+            if let Decision::Allowed(grants) = policies.decide(&call).expect("a decidable call") {
+                for (index, action) in grants {
+                    made.insert((call.function.clone(), index, action));
+                }
+            }
+        }
+        let mut unmade = Vec::new();
+        let mut listed_but_made = Vec::new();
+        let mut listed_seen = BTreeSet::new();
+        for function in &policies.functions {
+            for (index, grant) in function.grants.iter().enumerate() {
+                if grant.effect != Effect::Allow {
+                    continue;
+                }
+                let resource = grant.resource_text();
+                for action in &grant.actions {
+                    let listed = ALLOWED_BUT_UNTESTED.iter().position(|(f, a, r, _)| {
+                        *f == function.function && a == action && *r == resource
+                    });
+                    let was_made =
+                        made.contains(&(function.function.clone(), index, action.clone()));
+                    let line = format!("{}: {action} on {resource}", function.function);
+                    if let Some(position) = listed {
+                        listed_seen.insert(position);
+                    }
+                    match (was_made, listed) {
+                        (false, None) => unmade.push(line),
+                        (true, Some(_)) => listed_but_made.push(line),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let stale: Vec<String> = ALLOWED_BUT_UNTESTED
+            .iter()
+            .enumerate()
+            .filter(|(position, _)| !listed_seen.contains(position))
+            .map(|(_, (f, a, r, _))| format!("{f}: {a} on {r}"))
+            .collect();
+        let mut problems = Vec::new();
+        for (heading, lines) in [
+            (
+                "allowed but made by no test (test it, drop it from the policy, or list it with a reason)",
+                unmade,
+            ),
+            (
+                "listed as untested but made by a test (drop it from the list)",
+                listed_but_made,
+            ),
+            ("listed as untested but in no policy", stale),
+        ] {
+            if !lines.is_empty() {
+                problems.push(format!("{heading}:\n  {}", lines.join("\n  ")));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}
+
+// The reader and evaluator themselves, on small templates (no call record needed).
+
+const TEMPLATE: &str = r#"
+Parameters:
+  SmsProvider: { Type: String, Default: sns }
+  Hook: { Type: String, Default: "" }
+Conditions:
+  UseSns: !Equals [!Ref SmsProvider, sns]
+  UseHook: !Equals [!Ref SmsProvider, lambda]
+Resources:
+  UsersTable: { Type: AWS::DynamoDB::Table }
+  KeySecret: { Type: AWS::SecretsManager::Secret }
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: fn } }
+    Properties:
+      Environment:
+        Variables:
+          KEY_ID: !Ref KeySecret
+          HOOK: !Ref Hook
+      Policies:
+        - DynamoDBReadPolicy: { TableName: !Ref UsersTable }
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:PutItem
+              Resource: !GetAtt UsersTable.Arn
+            - !If [UseSns, { Effect: Allow, Action: sns:Publish, Resource: "*" }, !Ref AWS::NoValue]
+            - Effect: Deny
+              Action: sns:Publish
+              Resource: !Sub "arn:${AWS::Partition}:sns:*:*:*"
+            - !If
+              - UseHook
+              - Effect: Allow
+                Action: lambda:InvokeFunction
+                Resource: !Sub "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${Hook}"
+              - !Ref AWS::NoValue
+            - Effect: Allow
+              Action: secretsmanager:GetSecretValue
+              Resource: !Ref KeySecret
+"#;
+
+fn call(action: &str, resource: Option<&str>, parameters: &[(&str, &str)]) -> RecordedCall {
+    RecordedCall {
+        function: "fn".to_owned(),
+        parameters: parameters
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        action: action.to_owned(),
+        resource: resource.map(str::to_owned),
+    }
+}
+
+fn decide(call: &RecordedCall) -> Decision {
+    Policies::from_yaml(TEMPLATE)
+        .expect("the small template")
+        .decide(call)
+        .expect("decidable")
+}
+
+const USERS: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/UsersTable";
+
+#[test]
+fn a_table_arn_allows_its_table_and_not_another_nor_an_index() {
+    assert!(matches!(
+        decide(&call("dynamodb:PutItem", Some(USERS), &[])),
+        Decision::Allowed(_)
+    ));
+    let other = "arn:aws:dynamodb:us-east-1:123456789012:table/OtpsTable";
+    assert_eq!(
+        decide(&call("dynamodb:PutItem", Some(other), &[])),
+        Decision::NotAllowed
+    );
+    let index = format!("{USERS}/index/by-email");
+    assert_eq!(
+        decide(&call("dynamodb:PutItem", Some(&index), &[])),
+        Decision::NotAllowed
+    );
+    assert_eq!(
+        decide(&call("dynamodb:DeleteItem", Some(USERS), &[])),
+        Decision::NotAllowed
+    );
+}
+
+#[test]
+fn a_sam_policy_template_allows_its_documented_actions_on_the_table_and_its_indexes() {
+    for action in [
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:BatchGetItem",
+    ] {
+        assert!(
+            matches!(
+                decide(&call(action, Some(USERS), &[])),
+                Decision::Allowed(_)
+            ),
+            "{action}"
+        );
+    }
+    let index = format!("{USERS}/index/by-email");
+    assert!(matches!(
+        decide(&call("dynamodb:Query", Some(&index), &[])),
+        Decision::Allowed(_)
+    ));
+    assert_eq!(
+        decide(&call("dynamodb:UpdateItem", Some(USERS), &[])),
+        Decision::NotAllowed
+    );
+}
+
+#[test]
+fn a_statement_under_a_condition_allows_only_when_the_parameters_meet_it() {
+    let sns = [("SmsProvider", "sns")];
+    let hook = [("SmsProvider", "lambda"), ("Hook", "sms-hook")];
+    assert!(matches!(
+        decide(&call("sns:Publish", None, &sns)),
+        Decision::Allowed(_)
+    ));
+    assert_eq!(
+        decide(&call("sns:Publish", None, &hook)),
+        Decision::NotAllowed
+    );
+    let function = "arn:aws:lambda:us-east-1:123456789012:function:sms-hook";
+    assert!(matches!(
+        decide(&call("lambda:InvokeFunction", Some(function), &hook)),
+        Decision::Allowed(_)
+    ));
+    assert_eq!(
+        decide(&call("lambda:InvokeFunction", Some(function), &sns)),
+        Decision::NotAllowed
+    );
+    let another = "arn:aws:lambda:us-east-1:123456789012:function:other";
+    assert_eq!(
+        decide(&call("lambda:InvokeFunction", Some(another), &hook)),
+        Decision::NotAllowed
+    );
+    let foreign = "arn:aws:lambda:us-east-1:999999999999:function:sms-hook";
+    assert_eq!(
+        decide(&call("lambda:InvokeFunction", Some(foreign), &hook)),
+        Decision::NotAllowed
+    );
+}
+
+#[test]
+fn a_deny_refuses_what_an_allow_allows_and_a_resourceless_call_needs_a_star() {
+    let topic = "arn:aws:sns:us-east-1:123456789012:alerts";
+    assert!(matches!(
+        decide(&call("sns:Publish", Some(topic), &[])),
+        Decision::Denied(_)
+    ));
+    assert!(matches!(
+        decide(&call("sns:Publish", None, &[])),
+        Decision::Allowed(_)
+    ));
+    assert_eq!(
+        decide(&call("dynamodb:PutItem", None, &[])),
+        Decision::NotAllowed
+    );
+}
+
+#[test]
+fn a_secrets_ref_is_its_arn_in_the_policy_and_in_the_environment() {
+    let policies = Policies::from_yaml(TEMPLATE).expect("the small template");
+    let env = policies
+        .environment("fn", &Default::default(), "us-east-1")
+        .expect("the environment");
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:KeySecret";
+    assert_eq!(env["KEY_ID"], arn);
+    assert_eq!(env["HOOK"], "", "a parameter's Default");
+    assert!(matches!(
+        decide(&call("secretsmanager:GetSecretValue", Some(arn), &[])),
+        Decision::Allowed(_)
+    ));
+    let other = "arn:aws:secretsmanager:us-east-1:123456789012:secret:Other";
+    assert_eq!(
+        decide(&call("secretsmanager:GetSecretValue", Some(other), &[])),
+        Decision::NotAllowed
+    );
+}
+
+#[test]
+fn a_policy_the_checker_cannot_read_is_an_error_not_a_pass() {
+    let managed = TEMPLATE.replace(
+        "        - DynamoDBReadPolicy: { TableName: !Ref UsersTable }",
+        "        - AmazonDynamoDBFullAccess",
+    );
+    assert!(Policies::from_yaml(&managed).is_err());
+    let unknown = TEMPLATE.replace("DynamoDBReadPolicy", "DynamoDBStreamReadPolicy");
+    assert!(Policies::from_yaml(&unknown).is_err());
+}
