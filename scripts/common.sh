@@ -144,6 +144,7 @@ write_local_env() {
     fi
     for pair in "$@"; do env_line "$pair"; done
   } >"$file"
+  chmod 600 "$file" # it holds the local secrets
   rm -f "$file.tables"
 }
 

@@ -322,3 +322,105 @@ fn a_policy_the_checker_cannot_read_is_an_error_not_a_pass() {
     let unknown = TEMPLATE.replace("DynamoDBReadPolicy", "DynamoDBStreamReadPolicy");
     assert!(Policies::from_yaml(&unknown).is_err());
 }
+
+/// Allow grants whose resource holds a wildcard, each with the reason it cannot be narrower:
+/// (action, resource as `Grant::resource_text` writes it, reason). Without this list, one call
+/// that "uses" a wildcard would hide every other resource the wildcard opens.
+const WIDE_GRANTS: &[(&str, &str, &str)] = &[
+    (
+        "sns:Publish",
+        "* [if UseSnsSms]",
+        "an SMS to a phone number has no resource in IAM; topics and platform endpoints are \
+         denied beside it (sns_topics_are_denied_to_every_sender)",
+    ),
+    (
+        "sms-voice:SendTextMessage",
+        "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:* [if UseEndUserMessagingSms and HasSmsOriginationIdentity]",
+        "the identity parameter may be a phone number, sender id or pool, by id or ARN: the \
+         account's End User Messaging resources in this region (narrowing it per kind is open)",
+    ),
+    (
+        "sms-voice:SendTextMessage",
+        "* [if UseEndUserMessagingSms and not HasSmsOriginationIdentity]",
+        "without an identity AWS picks one of the account's; IAM asks for `*`",
+    ),
+];
+
+#[test]
+fn no_grant_is_wider_than_a_listed_reason_allows() {
+    let policies = Policies::from_template(&template_path()).expect("read template.yaml");
+    let mut problems = Vec::new();
+    for function in &policies.functions {
+        for grant in &function.grants {
+            if grant.effect != Effect::Allow {
+                continue;
+            }
+            let resource = grant.resource_text();
+            for action in &grant.actions {
+                let listed = WIDE_GRANTS
+                    .iter()
+                    .any(|(a, r, _)| a == action && *r == resource);
+                if action.contains('*') || (resource.contains('*') && !listed) {
+                    problems.push(format!("{}: {action} on {resource}", function.function));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "wildcards without a reason in WIDE_GRANTS:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn sns_topics_are_denied_to_every_sender() {
+    let policies = Policies::from_template(&template_path()).expect("read template.yaml");
+    let senders: Vec<&str> = policies
+        .functions
+        .iter()
+        .filter(|f| {
+            f.grants
+                .iter()
+                .any(|g| g.actions.iter().any(|a| a == "sns:Publish"))
+        })
+        .map(|f| f.function.as_str())
+        .collect();
+    assert_eq!(senders.len(), 5, "the five sending functions: {senders:?}");
+    for sender in senders {
+        let mut publish = call(
+            "sns:Publish",
+            Some("arn:aws:sns:us-east-1:123456789012:alerts"),
+            &[("SmsProvider", "sns")],
+        );
+        publish.function = sender.to_owned();
+        assert!(
+            matches!(policies.decide(&publish), Ok(Decision::Denied(_))),
+            "{sender} may publish to a topic"
+        );
+    }
+}
+
+#[test]
+fn no_permission_comes_from_outside_the_functions_policies() {
+    let text = std::fs::read_to_string(template_path()).expect("read template.yaml");
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    for (name, resource) in resources {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        assert!(
+            !kind.starts_with("AWS::IAM::") && kind != "AWS::Lambda::Function",
+            "{name:?} is a {kind}: the least-privilege tests read only the functions' Policies"
+        );
+        if kind == "AWS::Serverless::Function" {
+            assert!(
+                resource["Properties"].get("Role").is_none(),
+                "{name:?} has a Role: SAM would ignore its Policies"
+            );
+        }
+    }
+    assert!(
+        template["Globals"]["Function"].get("Role").is_none(),
+        "a global Role would replace every function's Policies"
+    );
+}
