@@ -3,6 +3,7 @@
 //! and never a code, token or password.
 
 use crate::http::Caller;
+use crate::limits::SendCounter;
 use crate::phone::PhoneNumber;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub enum AuditEvent {
     TokenReuseDetected,
     /// The account moved to a new number: `phone` is the old one, `detail` the new (masked).
     PhoneChanged,
+    /// A shared send budget passed half or nine tenths of its window (`budget_pressure`).
+    SmsBudgetPressure,
 }
 
 impl AuditEvent {
@@ -35,6 +38,7 @@ impl AuditEvent {
             Self::TokenRefreshed => "token_refreshed",
             Self::TokenReuseDetected => "token_reuse_detected",
             Self::PhoneChanged => "phone_changed",
+            Self::SmsBudgetPressure => "sms_budget_pressure",
         }
     }
 }
@@ -56,6 +60,22 @@ pub fn record(event: AuditEvent, caller: &Caller, subject: Subject<'_>) {
         phone = phone.as_deref(),
         user_id = subject.user_id,
         detail = subject.detail,
+        client_ip = %caller.ip,
+        request_id = %caller.request_id,
+    );
+}
+
+/// `sms_budget_pressure`: the send that took the budget of `counter` (its scope and subject: a
+/// country code, a number range or `all`) to `percent` of its limit in the window ending at
+/// `window_ends_at`. Reported once per budget, level and window.
+pub fn budget_pressure(caller: &Caller, counter: &SendCounter, percent: u32) {
+    tracing::info!(
+        target: "audit",
+        event = AuditEvent::SmsBudgetPressure.name(),
+        budget = counter.scope.name(),
+        budget_subject = %counter.subject,
+        percent,
+        window_ends_at = counter.window.ends_at,
         client_ip = %caller.ip,
         request_id = %caller.request_id,
     );

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use phonenumber::country;
 use secrecy::SecretString;
 
+use crate::captcha::{CaptchaProvider, CaptchaWhen};
 use crate::messages::{Autofill, Messages};
 use crate::otp::{DEFAULT_OTP_LENGTH, OTP_LENGTHS};
 use crate::phone::PhoneNumber;
@@ -56,6 +57,13 @@ const OTP_HMAC_KEY_VARIABLES: SecretVariables = SecretVariables {
     retired: "OTP_HMAC_SECRET",
 };
 
+const CAPTCHA_SECRET_VARIABLES: SecretVariables = SecretVariables {
+    secret_id: "CAPTCHA_SECRET_ID",
+    local_fallback: "LOCAL_CAPTCHA_SECRET",
+    // Never read: refused, so that the secret is not put in the environment by mistake.
+    retired: "CAPTCHA_SECRET",
+};
+
 #[derive(Debug, Clone)]
 pub struct Tables {
     pub users: String,
@@ -94,8 +102,18 @@ pub struct Limits {
     /// The window of the per-phone, per-IP and global caps (an hour by default).
     pub otp_send_window_seconds: u64,
     pub otp_sends_per_phone_per_day: u32,
+    /// New-number sends (sign-up, change of number) per country calling code and day.
     pub otp_sends_per_country_per_day: u32,
+    /// New-number sends of the whole service per send window.
     pub otp_sends_global_per_window: u32,
+    /// New-number sends per number range (`limits::number_range`) and send window.
+    pub otp_sends_per_range: u32,
+    /// Sends to registered numbers (reset, login, step-up) per country calling code and day.
+    pub reserved_sends_per_country_per_day: u32,
+    /// Sends to registered numbers of the whole service per send window.
+    pub reserved_sends_global_per_window: u32,
+    /// Shards of each country and global budget (`limits::shard_count`).
+    pub send_budget_shards: u32,
     /// Consecutive failed password checks of one account (from any IP) before back-off starts.
     pub account_backoff_after: u32,
     pub account_backoff_base_seconds: u64,
@@ -153,6 +171,21 @@ pub struct Config {
     pub messages: Messages,
     /// Opt-in fixed codes for review/e2e numbers (E.164 -> code); such numbers get no SMS.
     pub test_otp_numbers: HashMap<String, String>,
+    /// The bot check before codes are sent (`CAPTCHA_PROVIDER`); none when unset.
+    pub captcha: Option<CaptchaConfig>,
+}
+
+/// A bot check's settings: the provider, where its answers are verified, when it is asked for,
+/// and the secret (only in the functions that send codes).
+#[derive(Debug, Clone)]
+pub struct CaptchaConfig {
+    pub provider: CaptchaProvider,
+    /// The provider's siteverify endpoint (`CAPTCHA_VERIFY_URL` replaces it, for tests).
+    pub verify_url: String,
+    pub when: CaptchaWhen,
+    /// Lowest score accepted from providers that score (reCAPTCHA v3), `CAPTCHA_MIN_SCORE`.
+    pub min_score: f64,
+    pub secret: SecretSource,
 }
 
 impl Config {
@@ -229,6 +262,12 @@ impl Config {
                 otp_sends_per_country_per_day: env
                     .parse_or("OTP_SENDS_PER_COUNTRY_PER_DAY", 1000)?,
                 otp_sends_global_per_window: env.parse_or("OTP_SENDS_GLOBAL_PER_HOUR", 500)?,
+                otp_sends_per_range: env.parse_or("OTP_SENDS_PER_RANGE_PER_HOUR", 20)?,
+                reserved_sends_per_country_per_day: env
+                    .parse_or("OTP_RESERVED_SENDS_PER_COUNTRY_PER_DAY", 1000)?,
+                reserved_sends_global_per_window: env
+                    .parse_or("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", 500)?,
+                send_budget_shards: budget_shards(&env)?,
                 account_backoff_after: env.parse_or("ACCOUNT_BACKOFF_AFTER_FAILURES", 10)?,
                 account_backoff_base_seconds: env.parse_or("ACCOUNT_BACKOFF_BASE_SECONDS", 30)?,
                 account_backoff_max_seconds: env.parse_or("ACCOUNT_BACKOFF_MAX_SECONDS", 3600)?,
@@ -248,6 +287,7 @@ impl Config {
                 default_region,
                 otp_length,
             )?,
+            captcha: captcha(&env)?,
         })
     }
 }
@@ -293,7 +333,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             return Err(ConfigError::Invalid {
                 name: variables.retired,
                 reason: format!(
-                    "no longer read: set {} (AWS) or {} (local runs only)",
+                    "is not read: set {} (AWS) or {} (local runs only)",
                     variables.secret_id, variables.local_fallback
                 ),
             });
@@ -360,6 +400,78 @@ fn sms_provider<F: Fn(&str) -> Option<String>>(
             });
         }
     })
+}
+
+/// Shards of each country and global send budget (`OTP_SEND_BUDGET_SHARDS`, 1 to 100): each
+/// shard's item takes about 500 transactional writes a second, so 8 carry about 4,000 sends.
+fn budget_shards<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<u32, ConfigError> {
+    let shards = env.parse_or("OTP_SEND_BUDGET_SHARDS", 8)?;
+    if !(1..=100).contains(&shards) {
+        return Err(ConfigError::Invalid {
+            name: "OTP_SEND_BUDGET_SHARDS",
+            reason: format!("must be 1 to 100, not {shards}"),
+        });
+    }
+    Ok(shards)
+}
+
+/// `CAPTCHA_PROVIDER` and its settings; none when unset. The provider's secret must be
+/// configured wherever the provider is (the functions that send codes).
+fn captcha<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+) -> Result<Option<CaptchaConfig>, ConfigError> {
+    let secret = env.secret_source(&CAPTCHA_SECRET_VARIABLES)?;
+    let Some(raw) = env.get("CAPTCHA_PROVIDER") else {
+        if secret.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "CAPTCHA_SECRET_ID",
+                reason: "is set without CAPTCHA_PROVIDER".to_owned(),
+            });
+        }
+        return Ok(None);
+    };
+    let provider: CaptchaProvider = raw.trim().parse().map_err(|()| ConfigError::Invalid {
+        name: "CAPTCHA_PROVIDER",
+        reason: format!("'{raw}' is not one of: turnstile, hcaptcha, recaptcha"),
+    })?;
+    let when = match env.get("CAPTCHA_WHEN").as_deref().map(str::trim) {
+        None | Some("under-pressure") => CaptchaWhen::UnderPressure,
+        Some("always") => CaptchaWhen::Always,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "CAPTCHA_WHEN",
+                reason: format!("'{other}' is not one of: always, under-pressure"),
+            });
+        }
+    };
+    let verify_url = env.get("CAPTCHA_VERIFY_URL").map_or_else(
+        || provider.verify_url().to_owned(),
+        |url| url.trim().to_owned(),
+    );
+    // The secret travels in the request: only TLS, except to this machine (a test stub).
+    let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+    if !verify_url.starts_with("https://") && !local.iter().any(|l| verify_url.starts_with(l)) {
+        return Err(ConfigError::Invalid {
+            name: "CAPTCHA_VERIFY_URL",
+            reason: "must be an https:// URL (plain http only to 127.0.0.1 or localhost)"
+                .to_owned(),
+        });
+    }
+    let min_score: f64 = env.parse_or("CAPTCHA_MIN_SCORE", 0.5)?;
+    if !(0.0..=1.0).contains(&min_score) {
+        return Err(ConfigError::Invalid {
+            name: "CAPTCHA_MIN_SCORE",
+            reason: "must be between 0 and 1".to_owned(),
+        });
+    }
+    let secret = secret.ok_or(ConfigError::Missing("CAPTCHA_SECRET_ID"))?;
+    Ok(Some(CaptchaConfig {
+        provider,
+        verify_url,
+        when,
+        min_score,
+        secret,
+    }))
 }
 
 /// The SMS text: the built-in templates, with the operator's from `SMS_TEMPLATES` (JSON) or

@@ -46,6 +46,9 @@ pub enum AuthError {
     /// just sent by SMS (`verification_id` is that code's, when one was sent now).
     #[error("Enter the code sent to your phone by SMS to log in.")]
     CodeRequired { verification_id: Option<String> },
+    /// A bot check is needed before a code is sent: the token is missing or was refused.
+    #[error("{0}")]
+    CaptchaRequired(&'static str),
     #[error("Please wait before requesting a new code.")]
     ResendTooSoon { retry_after: u64 },
     #[error("Too many requests. Try again later.")]
@@ -81,7 +84,8 @@ impl AuthError {
             | Self::InvalidPhone
             | Self::IncorrectOtp { .. }
             | Self::NoActiveOtp
-            | Self::OtpAttemptsExhausted => StatusCode::BAD_REQUEST,
+            | Self::OtpAttemptsExhausted
+            | Self::CaptchaRequired(_) => StatusCode::BAD_REQUEST,
             Self::InvalidCredentials
             | Self::WrongPassword
             | Self::MissingToken
@@ -123,6 +127,9 @@ impl AuthError {
             }
             Self::RecentLoginRequired => {
                 body["login_required"] = Value::from(true);
+            }
+            Self::CaptchaRequired(_) => {
+                body["captcha_required"] = Value::from(true);
             }
             Self::CodeRequired { verification_id } => {
                 body["code_required"] = Value::from(true);

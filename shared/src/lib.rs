@@ -2,6 +2,7 @@
 //! the DynamoDB storage and the HTTP handlers, so that all of it is testable in-process.
 
 pub mod audit;
+pub mod captcha;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -26,6 +27,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::captcha::CaptchaVerifier;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::otp::OtpHasher;
@@ -50,6 +52,8 @@ pub struct App {
     otp_key: Option<OtpHasher>,
     pub tokens: TokenIssuer,
     pub sms: SmsSender,
+    /// The bot check before codes are sent, when `CAPTCHA_PROVIDER` is set.
+    pub captcha: Option<CaptchaVerifier>,
 }
 
 impl App {
@@ -88,7 +92,20 @@ impl App {
         let clock = Clock::default();
         let signing_keys =
             SigningKeysTable::new(dynamodb.clone(), config.tables.signing_keys.clone());
+        let captcha = match (&config.captcha, secrets.captcha_secret) {
+            (Some(captcha), Some(secret)) => {
+                Some(CaptchaVerifier::new(captcha, secret).map_err(|error| {
+                    ConfigError::Invalid {
+                        name: "CAPTCHA_PROVIDER",
+                        reason: error.to_string(),
+                    }
+                })?)
+            }
+            (Some(_), None) => return Err(ConfigError::Missing("CAPTCHA_SECRET_ID")),
+            (None, _) => None,
+        };
         Ok(Self {
+            captcha,
             store: Store::new(dynamodb, &config.tables),
             phones: PhoneParser::new(
                 config.default_region,

@@ -11,6 +11,11 @@
 //!   by SMS (step-up), which an attacker without the phone cannot get.
 //! - OTP sends are counted per phone (hour and day), per client network, per country calling
 //!   code and overall, in fixed windows; SMS only go to mobile numbers of allowed countries.
+//!   Codes to new numbers (sign-up, a change of number) also count per number range, and draw
+//!   on other country and global budgets than codes to registered numbers (reset, login), so a
+//!   flood of sends to fresh numbers cannot keep existing users out. The country and global
+//!   budgets are split into shards, one chosen at random per send, so no single counter item
+//!   limits the send rate of the whole service.
 
 use std::net::IpAddr;
 
@@ -187,6 +192,25 @@ pub fn ensure_sms_allowed(config: &Config, phone: &PhoneNumber) -> Result<(), Au
     Ok(())
 }
 
+/// Which budgets a code draws on: those of new numbers, or the reserve of registered ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendPool {
+    /// Sign-up and change-of-number codes: numbers nobody has proven yet, the ones pumping uses.
+    NewNumbers,
+    /// Password reset, login and step-up codes: only numbers that already have an account.
+    Registered,
+}
+
+impl SendPool {
+    /// The shared budgets (besides the phone's and the client network's) a send draws on.
+    pub fn budgets(self) -> &'static [SendScope] {
+        match self {
+            Self::NewNumbers => &[SendScope::Range, SendScope::Country, SendScope::Global],
+            Self::Registered => &[SendScope::ReservedCountry, SendScope::ReservedGlobal],
+        }
+    }
+}
+
 /// What a send counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendScope {
@@ -196,15 +220,58 @@ pub enum SendScope {
     PhoneDaily,
     /// One client network, per window.
     ClientNetwork,
-    /// One country calling code, per day.
+    /// New numbers of one range (`number_range`), per window.
+    Range,
+    /// New numbers of one country calling code, per day.
     Country,
-    /// The whole service, per window.
+    /// New numbers, the whole service, per window.
     Global,
+    /// Registered numbers of one country calling code, per day.
+    ReservedCountry,
+    /// Registered numbers, the whole service, per window.
+    ReservedGlobal,
     /// Lookups of whether numbers are registered, by one client network, per window.
     Lookup,
 }
 
 impl SendScope {
+    /// The name of the budget in counter keys, logs and audit events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::PhoneDaily => "phone-day",
+            Self::ClientNetwork => "ip",
+            Self::Range => "range",
+            Self::Country => "country",
+            Self::Global => "global",
+            Self::ReservedCountry => "reserved-country",
+            Self::ReservedGlobal => "reserved-global",
+            Self::Lookup => "lookup",
+        }
+    }
+
+    /// Whether the budget is split into shards: the ones every send of the service (or of a
+    /// country) writes, whose single item would otherwise cap the send rate.
+    pub fn is_sharded(self) -> bool {
+        matches!(
+            self,
+            Self::Country | Self::Global | Self::ReservedCountry | Self::ReservedGlobal
+        )
+    }
+
+    /// Whether crossing half and nine tenths of the budget is an audit event (the service's
+    /// shared budgets, not one caller's).
+    pub fn reports_pressure(self) -> bool {
+        matches!(
+            self,
+            Self::Range
+                | Self::Country
+                | Self::Global
+                | Self::ReservedCountry
+                | Self::ReservedGlobal
+        )
+    }
+
     /// Whether a send the provider failed is taken back from this budget. The phone's are, so
     /// that its owner asking again after a failure does not count twice; the client network's
     /// keeps it, so that a number the provider always refuses cannot be sent to in a loop that
@@ -213,9 +280,110 @@ impl SendScope {
     pub fn refunded_on_failed_send(self) -> bool {
         match self {
             Self::Phone | Self::PhoneDaily => true,
-            Self::ClientNetwork | Self::Country | Self::Global | Self::Lookup => false,
+            Self::ClientNetwork
+            | Self::Range
+            | Self::Country
+            | Self::Global
+            | Self::ReservedCountry
+            | Self::ReservedGlobal
+            | Self::Lookup => false,
         }
     }
+}
+
+/// One counter a send is counted in: the budget, whose it is (the phone, network, range,
+/// country or `all`), the shard of a sharded budget, and the limit and window that apply (a
+/// shard's limit is its share of the budget).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendCounter {
+    pub scope: SendScope,
+    pub subject: String,
+    pub shard: Option<u32>,
+    pub limit: u32,
+    pub window: Window,
+}
+
+/// The counter of `scope` for `subject` at `now`; a sharded budget's shard is `pick_shard(n)`
+/// of its `n` shards (random in production).
+pub fn send_counter(
+    limits: &Limits,
+    scope: SendScope,
+    subject: String,
+    now: u64,
+    pick_shard: impl FnOnce(u32) -> u32,
+) -> SendCounter {
+    let (limit, window) = send_limit(limits, scope, now);
+    let mut counter = SendCounter {
+        scope,
+        subject,
+        shard: None,
+        limit,
+        window,
+    };
+    if scope.is_sharded() {
+        let count = shard_count(limit, limits.send_budget_shards);
+        let index = pick_shard(count).min(count - 1);
+        counter.shard = Some(index);
+        counter.limit = shard_limit(limit, count, index);
+    }
+    counter
+}
+
+/// The shared budgets a send to `phone` from `pool` is counted in (`SendPool::budgets`).
+pub fn budget_counters(
+    limits: &Limits,
+    pool: SendPool,
+    phone: &PhoneNumber,
+    now: u64,
+    mut pick_shard: impl FnMut(u32) -> u32,
+) -> Vec<SendCounter> {
+    let (country_code, _) = phone.sms_profile();
+    pool.budgets()
+        .iter()
+        .map(|&scope| {
+            let subject = match scope {
+                SendScope::Range => number_range(phone).to_owned(),
+                SendScope::Country | SendScope::ReservedCountry => country_code.to_string(),
+                _ => "all".to_owned(),
+            };
+            send_counter(limits, scope, subject, now, &mut pick_shard)
+        })
+        .collect()
+}
+
+/// The range a number belongs to for the per-range budget: the E.164 number without its last
+/// four digits. Pumping walks consecutive numbers; real users rarely share a range in an hour.
+pub fn number_range(phone: &PhoneNumber) -> &str {
+    let number = phone.as_str();
+    &number[..number.len().saturating_sub(4)]
+}
+
+/// The least share of a budget a shard holds: smaller budgets have fewer shards (a budget under
+/// twice this has one, and is then exact), since a send that finds its shard full is refused
+/// after one more try even if a third shard has room.
+pub const MIN_SHARD_SHARE: u32 = 10;
+
+/// The shards a budget of `limit` is split into: `shards`, but none holding less than
+/// `MIN_SHARD_SHARE`.
+pub fn shard_count(limit: u32, shards: u32) -> u32 {
+    shards.min(limit / MIN_SHARD_SHARE).max(1)
+}
+
+/// The share of a budget of `limit` that shard `index` (of `shard_count`) holds; the shares sum
+/// to the budget.
+pub fn shard_limit(limit: u32, shard_count: u32, index: u32) -> u32 {
+    let count = shard_count.max(1);
+    limit / count + u32::from(index < limit % count)
+}
+
+/// The pressure levels (percent of a budget) reported once per window each.
+pub const PRESSURE_LEVELS: [u32; 2] = [50, 90];
+
+/// The levels `hits` of `limit` has reached.
+pub fn pressure_reached(hits: u64, limit: u32) -> impl Iterator<Item = u32> {
+    PRESSURE_LEVELS
+        .into_iter()
+        .filter(move |level| limit > 0 && hits * 100 >= u64::from(*level) * u64::from(limit))
 }
 
 /// A fixed window a counter counts in: its index (named in the counter's key, so a new window
@@ -234,9 +402,15 @@ pub fn send_limit(limits: &Limits, scope: SendScope, now: u64) -> (u32, Window) 
         SendScope::Phone => (limits.otp_sends_per_phone, limits.otp_send_window_seconds),
         SendScope::PhoneDaily => (limits.otp_sends_per_phone_per_day, DAY_SECONDS),
         SendScope::ClientNetwork => (limits.otp_sends_per_ip, limits.otp_send_window_seconds),
+        SendScope::Range => (limits.otp_sends_per_range, limits.otp_send_window_seconds),
         SendScope::Country => (limits.otp_sends_per_country_per_day, DAY_SECONDS),
         SendScope::Global => (
             limits.otp_sends_global_per_window,
+            limits.otp_send_window_seconds,
+        ),
+        SendScope::ReservedCountry => (limits.reserved_sends_per_country_per_day, DAY_SECONDS),
+        SendScope::ReservedGlobal => (
+            limits.reserved_sends_global_per_window,
             limits.otp_send_window_seconds,
         ),
         SendScope::Lookup => (
@@ -395,13 +569,56 @@ mod tests {
             SendScope::Phone,
             SendScope::PhoneDaily,
             SendScope::ClientNetwork,
+            SendScope::Range,
             SendScope::Country,
             SendScope::Global,
+            SendScope::ReservedCountry,
+            SendScope::ReservedGlobal,
             SendScope::Lookup,
         ]
         .into_iter()
         .filter(|scope| scope.refunded_on_failed_send())
         .collect();
         assert_eq!(refunded, [SendScope::Phone, SendScope::PhoneDaily]);
+    }
+
+    #[test]
+    fn shares_of_a_sharded_budget_sum_to_the_budget() {
+        for (limit, shards) in [
+            (500, 8),
+            (7, 8),
+            (1, 8),
+            (0, 8),
+            (1000, 1),
+            (13, 4),
+            (45, 8),
+        ] {
+            let count = shard_count(limit, shards);
+            assert!(count >= 1 && count <= shards.max(1));
+            assert!(count == 1 || limit / count >= MIN_SHARD_SHARE);
+            let shares: Vec<u32> = (0..count).map(|i| shard_limit(limit, count, i)).collect();
+            assert_eq!(shares.iter().sum::<u32>(), limit, "{limit} in {shards}");
+            if limit > 0 {
+                assert!(shares.iter().all(|share| *share >= 1));
+            }
+        }
+        assert_eq!(shard_count(500, 8), 8);
+        assert_eq!(shard_count(45, 8), 4);
+        assert_eq!(shard_count(19, 8), 1);
+    }
+
+    #[test]
+    fn a_range_is_the_number_without_its_last_four_digits() {
+        let phone = PhoneNumber::parse("+989101234567", phonenumber::country::Id::IR).unwrap();
+        assert_eq!(number_range(&phone), "+98910123");
+    }
+
+    #[test]
+    fn pressure_is_reached_at_half_and_nine_tenths() {
+        assert_eq!(pressure_reached(4, 10).count(), 0);
+        assert_eq!(pressure_reached(5, 10).collect::<Vec<_>>(), [50]);
+        assert_eq!(pressure_reached(9, 10).collect::<Vec<_>>(), [50, 90]);
+        assert_eq!(pressure_reached(1, 1).collect::<Vec<_>>(), [50, 90]);
+        assert_eq!(pressure_reached(0, 0).count(), 0);
     }
 }

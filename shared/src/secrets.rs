@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError, SecretSource, validate_secret};
 pub struct AppSecrets {
     pub jwt_signing_key: Option<SecretString>,
     pub otp_hmac_key: Option<SecretString>,
+    pub captcha_secret: Option<SecretString>,
 }
 
 impl AppSecrets {
@@ -20,13 +21,16 @@ impl AppSecrets {
         config: &Config,
         secrets_manager: &aws_sdk_secretsmanager::Client,
     ) -> Result<Self, ConfigError> {
-        let (jwt_signing_key, otp_hmac_key) = tokio::try_join!(
+        let captcha_secret = config.captcha.as_ref().map(|captcha| &captcha.secret);
+        let (jwt_signing_key, otp_hmac_key, captcha_secret) = tokio::try_join!(
             resolve(config.jwt_signing_key.as_ref(), secrets_manager),
             resolve(config.otp_hmac_key.as_ref(), secrets_manager),
+            resolve(captcha_secret, secrets_manager),
         )?;
         Ok(Self {
             jwt_signing_key,
             otp_hmac_key,
+            captcha_secret,
         })
     }
 
@@ -35,6 +39,7 @@ impl AppSecrets {
         Ok(Self {
             jwt_signing_key: local(config.jwt_signing_key.as_ref())?,
             otp_hmac_key: local(config.otp_hmac_key.as_ref())?,
+            captcha_secret: local(config.captcha.as_ref().map(|captcha| &captcha.secret))?,
         })
     }
 }

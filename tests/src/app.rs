@@ -388,6 +388,33 @@ impl TestApp {
     pub fn tables(&self) -> &auth_shared::config::Tables {
         &self.app.config.tables
     }
+
+    /// Another app over the same tables, outbox and clock, configured from the base settings
+    /// with `overrides` (as a function deployed with other settings would be).
+    pub async fn reconfigured(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let tables = self.tables();
+        let names = [
+            ("USERS_TABLE", &tables.users),
+            ("OTPS_TABLE", &tables.otps),
+            ("REGISTRATION_TOKENS_TABLE", &tables.registration_tokens),
+            ("ATTEMPTS_TABLE", &tables.attempts),
+            ("SESSIONS_TABLE", &tables.sessions),
+            ("SIGNING_KEYS_TABLE", &tables.signing_keys),
+        ]
+        .map(|(variable, name)| (variable.to_owned(), name.clone()));
+        let mut env = base_env(&names, &self.outbox);
+        for (name, value) in overrides {
+            env.insert((*name).to_owned(), (*value).to_owned());
+        }
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
+        let aws = auth_shared::load_aws_config().await;
+        let recorded = aws_sdk_dynamodb::config::Builder::from(&aws)
+            .interceptor(CallRecorder)
+            .build();
+        let app = recorded_app(config, &aws, Client::from_conf(recorded))
+            .with_clock(self.app.clock.clone());
+        TestApp::from_app(app, self.dynamodb.clone(), self.outbox.clone())
+    }
 }
 
 /// The app of `config` with its SMS provider's client recording its calls too (`dynamodb`

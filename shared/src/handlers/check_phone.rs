@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
+use crate::limits::SendPool;
 use crate::otp::OtpPurpose;
-use crate::service::codes::{check_phone_lookup, send_otp};
+use crate::service::codes::{check_bot, check_phone_lookup, send_otp};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,6 +17,8 @@ struct CheckPhoneRequest {
     phone: String,
     /// The language of the SMS (else `Accept-Language`).
     locale: Option<String>,
+    /// The bot check's token, when one is configured (`CAPTCHA_PROVIDER`).
+    captcha_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -44,13 +47,18 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
     let phone = app.phones.parse(&body.phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
+    let pool = SendPool::NewNumbers;
+    let token = body.captcha_token.as_deref();
+    // A token is verified before any counter is spent; only a new number needs one.
+    let bot = check_bot(app, &phone, pool, token, &caller).await?;
     if check_phone_lookup(app, &phone, &caller).await? {
         return Ok(CheckPhoneResponse {
             exists: true,
             sent: None,
         });
     }
-    let sent = send_otp(app, &phone, &caller, OtpPurpose::SignUp, language).await??;
+    bot.ensure_passed()?;
+    let sent = send_otp(app, &phone, &caller, OtpPurpose::SignUp, pool, language).await??;
     Ok(CheckPhoneResponse {
         exists: false,
         sent: Some(OtpSent {

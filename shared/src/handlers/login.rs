@@ -60,6 +60,8 @@ struct LoginCodeRequest {
     phone: String,
     /// The language of the SMS (else `Accept-Language`).
     locale: Option<String>,
+    /// The bot check's token, when one is configured (`CAPTCHA_PROVIDER`).
+    captcha_token: Option<String>,
 }
 
 /// `POST /auth/login/otp/request/`: sends a login code to a registered number. The answer is the
@@ -74,7 +76,9 @@ async fn code_request(app: &App, request: &Request) -> Result<CodeSent, AuthErro
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let purpose = OtpPurpose::Login;
-    let sent = account::request_code_for_account(app, &phone, &caller, purpose, language).await?;
+    let token = body.captcha_token.as_deref();
+    let sent =
+        account::request_code_for_account(app, &phone, &caller, purpose, token, language).await?;
     // The verification id comes back without a code too, so that the answer is the same.
     let message = "If this number has an account, a login code has been sent to it.";
     Ok(CodeSent::new(app, message, sent))

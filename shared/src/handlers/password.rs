@@ -25,6 +25,8 @@ struct ResetRequest {
     phone: String,
     /// The language of the SMS (else `Accept-Language`).
     locale: Option<String>,
+    /// The bot check's token, when one is configured (`CAPTCHA_PROVIDER`).
+    captcha_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -78,7 +80,9 @@ async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, A
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let purpose = OtpPurpose::PasswordReset;
-    let sent = account::request_code_for_account(app, &phone, &caller, purpose, language).await?;
+    let token = body.captcha_token.as_deref();
+    let sent =
+        account::request_code_for_account(app, &phone, &caller, purpose, token, language).await?;
     Ok(ResetRequested {
         message: "If this number has an account, a reset code has been sent to it.",
         verification_id: sent.verification_id,

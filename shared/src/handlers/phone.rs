@@ -19,6 +19,8 @@ struct PhoneChangeRequest {
     new_phone: String,
     /// The language of the SMS (else `Accept-Language`).
     locale: Option<String>,
+    /// The bot check's token, when one is configured (`CAPTCHA_PROVIDER`).
+    captcha_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -43,8 +45,10 @@ async fn change_request(app: &App, request: &Request) -> Result<CodeSent, AuthEr
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let session = super::authenticated(app, request).await?;
+    let token = body.captcha_token.as_deref();
     let sent =
-        phone_change::request_phone_change(app, &session, &new_phone, &caller, language).await?;
+        phone_change::request_phone_change(app, &session, &new_phone, &caller, token, language)
+            .await?;
     Ok(CodeSent::new(app, "Code sent to the new number.", sent))
 }
 

@@ -9,12 +9,14 @@ use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
-use crate::limits::{self, SendScope};
+use crate::limits::{self, SendPool, SendScope};
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::{ProfileChanges, User};
-use crate::service::codes::{CodeGuess, SendRefusal, SentCode, match_account_code, send_otp};
+use crate::service::codes::{
+    CodeGuess, SendRefusal, SentCode, check_bot, match_account_code, send_otp,
+};
 use crate::service::sessions::{ConfirmedPassword, confirm_password};
 use crate::store::Transaction;
 use crate::store::sessions::Session;
@@ -141,12 +143,17 @@ pub async fn request_code_for_account(
     phone: &PhoneNumber,
     caller: &Caller,
     purpose: OtpPurpose,
+    captcha_token: Option<&str>,
     language: &str,
 ) -> Result<SentCode, AuthError> {
     // Before the account lookup, so that the answer is the same with or without an account.
     limits::ensure_sms_allowed(&app.config, phone)?;
+    let pool = SendPool::Registered;
+    check_bot(app, phone, pool, captcha_token, caller)
+        .await?
+        .ensure_passed()?;
     if app.store.users.get(phone).await?.is_some() {
-        match send_otp(app, phone, caller, purpose, language).await? {
+        match send_otp(app, phone, caller, purpose, pool, language).await? {
             Ok(sent) => return Ok(sent),
             Err(
                 refusal @ SendRefusal::Cap {
@@ -162,16 +169,19 @@ pub async fn request_code_for_account(
         }
     }
     let now = app.clock.now();
-    let scope = SendScope::ClientNetwork;
-    let (limit, window) = limits::send_limit(&app.config.limits, scope, now);
-    let count = app
-        .store
-        .attempts
-        .count_send(scope, &caller.network, limit, window)?;
+    let network = caller.network.clone();
+    let counter = limits::send_counter(
+        &app.config.limits,
+        SendScope::ClientNetwork,
+        network,
+        now,
+        |_| 0,
+    );
+    let count = app.store.attempts.count_send(&counter)?;
     app.store
         .apply(&Transaction::new().step((), count), |()| {
             AuthError::RateLimited {
-                retry_after: window.ends_at - now,
+                retry_after: counter.window.ends_at - now,
             }
         })
         .await?;

@@ -2,9 +2,11 @@
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
+use crate::captcha::{self, CaptchaWhen};
+use crate::config::Limits;
 use crate::error::AuthError;
 use crate::http::Caller;
-use crate::limits::{self, SendScope};
+use crate::limits::{self, SendCounter, SendPool, SendScope};
 use crate::messages::CodeMessage;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
@@ -48,17 +50,23 @@ enum SendStep {
 }
 
 /// Stores a fresh code for `phone` and sends it by SMS in `language` (one of
-/// `Messages::language_for`). The code, the resend cooldown and the send counters are written in
-/// one transaction, so a refused send changes nothing.
+/// `Messages::language_for`), drawing on the budgets of `pool`. The code, the resend cooldown
+/// and the send counters are written in one transaction, so a refused send changes nothing.
 pub async fn send_otp(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
     purpose: OtpPurpose,
+    pool: SendPool,
     language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    let phone_subject = phone.as_str().to_owned();
-    send_counted(app, phone, caller, purpose, phone_subject, None, language).await
+    let send = Send {
+        purpose,
+        pool,
+        phone_subject: phone.as_str().to_owned(),
+        owner: None,
+    };
+    send_counted(app, phone, caller, send, language).await
 }
 
 /// As `send_otp`, for the code that proves a new number before the account of `user_id` moves
@@ -70,18 +78,13 @@ pub async fn send_phone_change_otp(
     user_id: &str,
     language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    let subject = new_phone.as_str().to_owned();
-    let purpose = OtpPurpose::PhoneChange;
-    send_counted(
-        app,
-        new_phone,
-        caller,
-        purpose,
-        subject,
-        Some(user_id),
-        language,
-    )
-    .await
+    let send = Send {
+        purpose: OtpPurpose::PhoneChange,
+        pool: SendPool::NewNumbers,
+        phone_subject: new_phone.as_str().to_owned(),
+        owner: Some(user_id),
+    };
+    send_counted(app, new_phone, caller, send, language).await
 }
 
 /// As `send_otp`, for the login code of a step-up: it goes only to whoever knows the password,
@@ -93,30 +96,37 @@ pub async fn send_step_up_otp(
     caller: &Caller,
     language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    let phone_subject = format!("login#{phone}");
-    send_counted(
-        app,
-        phone,
-        caller,
-        OtpPurpose::Login,
-        phone_subject,
-        None,
-        language,
-    )
-    .await
+    let send = Send {
+        purpose: OtpPurpose::Login,
+        pool: SendPool::Registered,
+        phone_subject: format!("login#{phone}"),
+        owner: None,
+    };
+    send_counted(app, phone, caller, send, language).await
 }
 
-/// `phone_subject` names the per-phone send caps the code counts against; `owner` binds the code
-/// to an account other than the phone's own.
+/// What a send is: the code's purpose, the budgets it draws on, the name of the per-phone send
+/// caps it counts against, and the account it is bound to when not the phone's own.
+struct Send<'a> {
+    purpose: OtpPurpose,
+    pool: SendPool,
+    phone_subject: String,
+    owner: Option<&'a str>,
+}
+
 async fn send_counted(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
-    purpose: OtpPurpose,
-    phone_subject: String,
-    owner: Option<&str>,
+    send: Send<'_>,
     language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
+    let Send {
+        purpose,
+        pool,
+        phone_subject,
+        owner,
+    } = send;
     let config = &app.config;
     limits::ensure_sms_allowed(config, phone)?;
     let now = app.clock.now();
@@ -127,56 +137,74 @@ async fn send_counted(
     );
     let verification_id = new_opaque_token()?;
 
-    let (country_code, _) = phone.sms_profile();
-    let counted = [
+    let limits = &config.limits;
+    let mut counted: Vec<SendCounter> = [
         (SendScope::Phone, phone_subject.as_str()),
         (SendScope::PhoneDaily, phone_subject.as_str()),
         (SendScope::ClientNetwork, caller.network.as_str()),
-        (SendScope::Country, &country_code.to_string()),
-        (SendScope::Global, "all"),
     ]
-    .map(|(scope, subject)| (scope, subject.to_owned()));
+    .into_iter()
+    .map(|(scope, subject)| {
+        limits::send_counter(limits, scope, subject.to_owned(), now, random_shard)
+    })
+    .collect();
+    counted.extend(limits::budget_counters(
+        limits,
+        pool,
+        phone,
+        now,
+        random_shard,
+    ));
     let code_hash = app.otp_hasher()?.hash(phone, &code);
-    let mut transaction = Transaction::new().step(
-        SendStep::Code,
-        app.store.otps.replace(NewOtp {
-            phone,
-            purpose,
-            owner,
-            code_hash: code_hash.clone(),
-            verification_hash: hash_opaque_token(&verification_id),
-            now,
-            expires_at: now + config.otp_ttl_seconds,
-            resend_at: now + config.otp_resend_seconds,
-        })?,
-    );
-    for (scope, subject) in &counted {
-        let (limit, window) = limits::send_limit(&config.limits, *scope, now);
-        transaction = transaction.step(
-            SendStep::Count(*scope),
-            app.store
-                .attempts
-                .count_send(*scope, subject, limit, window)?,
-        );
-    }
-    match app.store.commit(&transaction).await {
-        Ok(()) => {}
-        Err(TransactionError::Storage(error)) => return Err(error),
-        Err(refused @ TransactionError::Refused(_)) => {
-            if let Some(old_item) = refused.refused(SendStep::Code) {
-                let retry_after = resend_wait(old_item, owner, now);
-                return Ok(Err(SendRefusal::Cooldown { retry_after }));
+    let new_otp = NewOtp {
+        phone,
+        purpose,
+        owner,
+        code_hash: code_hash.clone(),
+        verification_hash: hash_opaque_token(&verification_id),
+        now,
+        expires_at: now + config.otp_ttl_seconds,
+        resend_at: now + config.otp_resend_seconds,
+    };
+    for attempt in 0..SHARD_ATTEMPTS {
+        let mut transaction =
+            Transaction::new().step(SendStep::Code, app.store.otps.replace(new_otp.clone())?);
+        for counter in &counted {
+            transaction = transaction.step(
+                SendStep::Count(counter.scope),
+                app.store.attempts.count_send(counter)?,
+            );
+        }
+        let refused = match app.store.commit(&transaction).await {
+            Ok(()) => break,
+            Err(TransactionError::Storage(error)) => return Err(error),
+            Err(refused @ TransactionError::Refused(_)) => refused,
+        };
+        if let Some(old_item) = refused.refused(SendStep::Code) {
+            let retry_after = resend_wait(old_item, owner, now);
+            return Ok(Err(SendRefusal::Cooldown { retry_after }));
+        }
+        let full: Vec<usize> = (0..counted.len())
+            .filter(|&i| refused.refused(SendStep::Count(counted[i].scope)).is_some())
+            .collect();
+        // A full shard of a budget whose other shards may still have room: try another one.
+        let moved: Option<Vec<SendCounter>> = full
+            .iter()
+            .map(|&i| another_shard(limits, &counted[i], now))
+            .collect();
+        match moved {
+            Some(moved) if !moved.is_empty() && attempt + 1 < SHARD_ATTEMPTS => {
+                for (i, counter) in full.into_iter().zip(moved) {
+                    counted[i] = counter;
+                }
             }
-            let scope = counted
-                .iter()
-                .map(|(scope, _)| *scope)
-                .find(|scope| refused.refused(SendStep::Count(*scope)).is_some())
-                .unwrap_or(SendScope::Global);
-            let (_, window) = limits::send_limit(&config.limits, scope, now);
-            return Ok(Err(SendRefusal::Cap {
-                scope,
-                retry_after: window.ends_at - now,
-            }));
+            _ => {
+                let (scope, retry_after) = full.first().map_or((SendScope::Global, 1), |&i| {
+                    (counted[i].scope, counted[i].window.ends_at - now)
+                });
+                tracing::info!(budget = scope.name(), "code not sent: send budget used up");
+                return Ok(Err(SendRefusal::Cap { scope, retry_after }));
+            }
         }
     }
 
@@ -203,10 +231,15 @@ async fn send_counted(
             language,
             now,
         };
-        if let Err(error) = app.sms.send(&sms).await {
-            take_back_unsent(app, phone, purpose, &code_hash, &counted, now).await;
+        // The pressure check does not delay the SMS: both wait on the network.
+        let (sent_sms, ()) =
+            tokio::join!(app.sms.send(&sms), report_pressure(app, caller, &counted));
+        if let Err(error) = sent_sms {
+            take_back_unsent(app, phone, purpose, &code_hash, &counted).await;
             return Err(error);
         }
+    } else {
+        report_pressure(app, caller, &counted).await;
     }
     // A configured test number gets its code stored but no SMS.
     audit::record(AuditEvent::OtpSent, caller, sent);
@@ -222,8 +255,7 @@ async fn take_back_unsent(
     phone: &PhoneNumber,
     purpose: OtpPurpose,
     code_hash: &str,
-    counted: &[(SendScope, String)],
-    now: u64,
+    counted: &[SendCounter],
 ) {
     if let Err(error) = app
         .store
@@ -234,18 +266,129 @@ async fn take_back_unsent(
         tracing::warn!(%error, "could not remove an unsent otp");
     }
     // A few small writes, on the failure path only: one after the other is fast enough.
-    for (scope, subject) in counted {
-        if !scope.refunded_on_failed_send() {
+    for counter in counted {
+        if !counter.scope.refunded_on_failed_send() {
             continue;
         }
-        let (_, window) = limits::send_limit(&app.config.limits, *scope, now);
-        if let Err(error) = app
+        if let Err(error) = app.store.attempts.refund_send(counter).await {
+            tracing::warn!(%error, "could not refund the send budget of an unsent otp");
+        }
+    }
+}
+
+/// What the bot check before a code found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotCheck {
+    /// No check was asked for (none configured, or no budget under pressure).
+    NotAsked,
+    /// The provider accepted the token.
+    Passed,
+    /// A check was asked for and the request carried no token.
+    TokenMissing,
+}
+
+impl BotCheck {
+    /// Refuses a send without the token the check asked for.
+    pub fn ensure_passed(self) -> Result<(), AuthError> {
+        match self {
+            Self::TokenMissing => Err(AuthError::CaptchaRequired(
+                "Complete the captcha and send its token as 'captcha_token'.",
+            )),
+            Self::NotAsked | Self::Passed => Ok(()),
+        }
+    }
+}
+
+/// The bot check before a code to `phone` from `pool` (`CAPTCHA_PROVIDER`, `CAPTCHA_WHEN`):
+/// asked for always, or while a budget the code would draw on is past half its window. A token
+/// sent is verified with the provider before any counter is spent; a refused one is a 400, the
+/// provider unreachable a 503. The configured test numbers get no SMS and no check.
+pub async fn check_bot(
+    app: &App,
+    phone: &PhoneNumber,
+    pool: SendPool,
+    token: Option<&str>,
+    caller: &Caller,
+) -> Result<BotCheck, AuthError> {
+    let Some(verifier) = &app.captcha else {
+        return Ok(BotCheck::NotAsked);
+    };
+    if app.config.test_otp_numbers.contains_key(phone.as_str()) {
+        return Ok(BotCheck::NotAsked);
+    }
+    if verifier.when == CaptchaWhen::UnderPressure {
+        let now = app.clock.now();
+        let budgets = limits::budget_counters(&app.config.limits, pool, phone, now, |_| 0);
+        let half = limits::PRESSURE_LEVELS[0];
+        if !app
             .store
             .attempts
-            .refund_send(*scope, subject, window)
-            .await
+            .any_under_pressure(&budgets, half)
+            .await?
         {
-            tracing::warn!(%error, "could not refund the send budget of an unsent otp");
+            return Ok(BotCheck::NotAsked);
+        }
+    }
+    let Some(token) = token.filter(|token| !token.trim().is_empty()) else {
+        return Ok(BotCheck::TokenMissing);
+    };
+    if token.chars().count() > captcha::MAX_TOKEN_CHARS
+        || !verifier.verify(token, &caller.ip).await?
+    {
+        return Err(AuthError::CaptchaRequired(
+            "The captcha was not accepted. Solve it again and send the new token.",
+        ));
+    }
+    Ok(BotCheck::Passed)
+}
+
+/// A shard of a sharded budget, chosen at random so sends spread over its items.
+fn random_shard(shards: u32) -> u32 {
+    rand::random_range(0..shards.max(1))
+}
+
+/// How many shards a send tries before a full budget refuses it: a second try keeps a budget
+/// whose chosen shard filled first from refusing while others have room, and costs a refused
+/// send at most two transactions.
+const SHARD_ATTEMPTS: usize = 2;
+
+/// The counter of another shard of `counter`'s budget, chosen at random; none when the budget
+/// has one shard (or `counter` is not sharded).
+fn another_shard(limits: &Limits, counter: &SendCounter, now: u64) -> Option<SendCounter> {
+    let full = counter.shard?;
+    let moved = limits::send_counter(limits, counter.scope, counter.subject.clone(), now, |n| {
+        (full + 1 + rand::random_range(0..n.saturating_sub(1).max(1))) % n.max(1)
+    });
+    (moved.shard != Some(full)).then_some(moved)
+}
+
+/// After a counted send: reports each shared budget that this send took past half or nine
+/// tenths of its window (`sms_budget_pressure`, once per budget, level and window), so an alarm
+/// fires before users are refused. A sharded budget's level is that of the shard the send
+/// counted in (sends spread evenly over the shards). Best effort: a failure is logged.
+async fn report_pressure(app: &App, caller: &Caller, counted: &[SendCounter]) {
+    let budgets: Vec<SendCounter> = counted
+        .iter()
+        .filter(|counter| counter.scope.reports_pressure())
+        .cloned()
+        .collect();
+    if budgets.is_empty() {
+        return;
+    }
+    let hits = match app.store.attempts.send_counts(&budgets).await {
+        Ok(hits) => hits,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the send budgets' use");
+            return;
+        }
+    };
+    for (counter, hits) in budgets.iter().zip(hits) {
+        for level in limits::pressure_reached(hits, counter.limit) {
+            match app.store.attempts.mark_pressure(counter, level).await {
+                Ok(true) => audit::budget_pressure(caller, counter, level),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "could not mark a send budget's pressure"),
+            }
         }
     }
 }

@@ -5,12 +5,13 @@ use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
+use crate::limits::SendPool;
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::current_user;
 use crate::service::codes::{
-    CodeGuess, SentCode, check_phone_lookup, match_owned_code, send_phone_change_otp,
+    CodeGuess, SentCode, check_bot, check_phone_lookup, match_owned_code, send_phone_change_otp,
 };
 use crate::store::Transaction;
 use crate::store::sessions::Session;
@@ -34,12 +35,15 @@ pub async fn request_phone_change(
     session: &Session,
     new_phone: &PhoneNumber,
     caller: &Caller,
+    captcha_token: Option<&str>,
     language: &str,
 ) -> Result<SentCode, AuthError> {
     ensure_recent_login(app, session)?;
+    let bot = check_bot(app, new_phone, SendPool::NewNumbers, captcha_token, caller).await?;
     if check_phone_lookup(app, new_phone, caller).await? {
         return Err(AuthError::PhoneAlreadyRegistered);
     }
+    bot.ensure_passed()?;
     let user_id = &session.user_id;
     Ok(send_phone_change_otp(app, new_phone, caller, user_id, language).await??)
 }

@@ -2,6 +2,9 @@
 //! send and lookup counters. Every change is one conditional write, so counts hold across any
 //! number of concurrent Lambda instances; the rules that plan the writes are in `limits`.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, Update,
@@ -10,11 +13,14 @@ use aws_sdk_dynamodb::types::{
 use serde::Deserialize;
 
 use super::{
-    EXPIRES_AT, ItemKey, Snapshot, Write, condition_failed, decode, num, text, unavailable,
+    EXPIRES_AT, ItemKey, Snapshot, Write, condition_failed, decode, get_item_list, get_num, num,
+    text, unavailable,
 };
 use crate::config::Limits;
 use crate::error::AuthError;
-use crate::limits::{AccountRecord, AccountSlot, PairRecord, PairSlot, SendScope, Window};
+use crate::limits::{
+    AccountRecord, AccountSlot, PairRecord, PairSlot, SendCounter, SendScope, Window,
+};
 use crate::phone::PhoneNumber;
 
 /// What a pair's failures are failures of.
@@ -30,6 +36,7 @@ pub enum FailureKind {
 pub struct AttemptsTable {
     client: Client,
     name: String,
+    marked: Arc<Mutex<HashSet<String>>>,
 }
 
 fn pair_key(kind: FailureKind, phone: &PhoneNumber, network: &str) -> String {
@@ -49,16 +56,33 @@ fn known_key(phone: &PhoneNumber, network: &str) -> String {
 }
 
 fn send_key(scope: SendScope, subject: &str, window: Window) -> String {
-    let name = match scope {
-        SendScope::Phone => "phone",
-        SendScope::PhoneDaily => "phone-day",
-        SendScope::ClientNetwork => "ip",
-        SendScope::Country => "country",
-        SendScope::Global => "global",
-        SendScope::Lookup => "lookup",
-    };
-    format!("send#{name}#{subject}#{}", window.index)
+    format!("send#{}#{subject}#{}", scope.name(), window.index)
 }
+
+fn counter_key(counter: &SendCounter) -> String {
+    match counter.shard {
+        Some(shard) => send_key(
+            counter.scope,
+            &format!("{}~{shard}", counter.subject),
+            counter.window,
+        ),
+        None => send_key(counter.scope, &counter.subject, counter.window),
+    }
+}
+
+/// The mark that a budget (all its shards) reached `level` percent in its window.
+fn pressure_key(counter: &SendCounter, level: u32) -> String {
+    format!(
+        "pressure#{}#{}#{}#{level}",
+        counter.scope.name(),
+        counter.subject,
+        counter.window.index
+    )
+}
+
+/// Pressure marks this instance wrote or found, so it asks DynamoDB about each at most once;
+/// cleared when it grows past this many (old windows' marks are never asked about again).
+const REMEMBERED_MARKS: usize = 1_000;
 
 /// One more hit in a fixed-window counter, refused at its limit.
 const COUNT_HIT: &str = "ADD hits :one SET expires_at = :end";
@@ -85,7 +109,11 @@ fn live_failures(item: Option<Snapshot>, now: u64) -> Result<Option<FailuresItem
 
 impl AttemptsTable {
     pub fn new(client: Client, name: String) -> Self {
-        Self { client, name }
+        Self {
+            client,
+            name,
+            marked: Arc::default(),
+        }
     }
 
     pub fn pair_item_key(&self, kind: FailureKind, phone: &PhoneNumber, network: &str) -> ItemKey {
@@ -304,40 +332,29 @@ impl AttemptsTable {
         self.delete(account_key(phone))
     }
 
-    /// Counts one send in a fixed window (for a transaction): refused once `limit` sends were
-    /// counted in the window, which the key names, so no reset is ever needed.
-    pub fn count_send(
-        &self,
-        scope: SendScope,
-        subject: &str,
-        limit: u32,
-        window: Window,
-    ) -> Result<Write, AuthError> {
+    /// Counts one send in a fixed window (for a transaction): refused once the counter's limit
+    /// was counted in the window, which the key names, so no reset is ever needed.
+    pub fn count_send(&self, counter: &SendCounter) -> Result<Write, AuthError> {
         let update = Update::builder()
             .table_name(&self.name)
-            .key("pk", text(send_key(scope, subject, window)))
+            .key("pk", text(counter_key(counter)))
             .update_expression(COUNT_HIT)
             .condition_expression(UNDER_LIMIT)
             .expression_attribute_values(":one", num(1))
-            .expression_attribute_values(":end", num(window.ends_at))
-            .expression_attribute_values(":limit", num(limit.into()))
+            .expression_attribute_values(":end", num(counter.window.ends_at))
+            .expression_attribute_values(":limit", num(counter.limit.into()))
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::update(update))
     }
 
-    /// Takes back one send counted in `window` (one the provider failed), never below zero.
-    pub async fn refund_send(
-        &self,
-        scope: SendScope,
-        subject: &str,
-        window: Window,
-    ) -> Result<(), AuthError> {
+    /// Takes back one send counted (one the provider failed), never below zero.
+    pub async fn refund_send(&self, counter: &SendCounter) -> Result<(), AuthError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.name)
-            .key("pk", text(send_key(scope, subject, window)))
+            .key("pk", text(counter_key(counter)))
             .update_expression("ADD hits :minus_one")
             .condition_expression("hits > :zero")
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
@@ -349,6 +366,100 @@ impl AttemptsTable {
             Ok(_) => Ok(()),
             Err(error) if condition_failed(&error) => Ok(()),
             Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// The sends counted so far in each of `counters` (0 for a counter not written yet).
+    pub async fn send_counts(&self, counters: &[SendCounter]) -> Result<Vec<u64>, AuthError> {
+        let keys: Vec<ItemKey> = counters
+            .iter()
+            .map(|counter| ItemKey::new(&self.name, "pk", &counter_key(counter)))
+            .collect();
+        let items = get_item_list(&self.client, &keys).await?;
+        Ok(items
+            .iter()
+            .map(|item| {
+                item.as_ref()
+                    .and_then(|item| get_num(item, "hits"))
+                    .unwrap_or(0)
+            })
+            .collect())
+    }
+
+    /// Whether any of the budgets of `counters` reached `level` percent in its window (its
+    /// pressure mark exists).
+    pub async fn any_under_pressure(
+        &self,
+        counters: &[SendCounter],
+        level: u32,
+    ) -> Result<bool, AuthError> {
+        let keys: Vec<String> = counters
+            .iter()
+            .map(|counter| pressure_key(counter, level))
+            .collect();
+        if self.remembers_any(&keys) {
+            return Ok(true);
+        }
+        let items = get_item_list(
+            &self.client,
+            &keys
+                .iter()
+                .map(|key| ItemKey::new(&self.name, "pk", key))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        let found: Vec<String> = keys
+            .into_iter()
+            .zip(items)
+            .filter_map(|(key, item)| item.map(|_| key))
+            .collect();
+        let any = !found.is_empty();
+        self.remember(found);
+        Ok(any)
+    }
+
+    /// Marks that the budget of `counter` reached `level` percent in its window: true only for
+    /// the one call that wrote the mark (so the event is reported once per window), false when
+    /// it was there already.
+    pub async fn mark_pressure(
+        &self,
+        counter: &SendCounter,
+        level: u32,
+    ) -> Result<bool, AuthError> {
+        let key = pressure_key(counter, level);
+        if self.remembers_any(std::slice::from_ref(&key)) {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .item("pk", text(key.clone()))
+            .item(EXPIRES_AT, num(counter.window.ends_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        let first = match result {
+            Ok(_) => true,
+            Err(error) if condition_failed(&error) => false,
+            Err(error) => return Err(unavailable(error)),
+        };
+        self.remember([key]);
+        Ok(first)
+    }
+
+    fn remembers_any(&self, keys: &[String]) -> bool {
+        self.marked
+            .lock()
+            .is_ok_and(|marked| keys.iter().any(|key| marked.contains(key)))
+    }
+
+    fn remember(&self, keys: impl IntoIterator<Item = String>) {
+        if let Ok(mut marked) = self.marked.lock() {
+            if marked.len() >= REMEMBERED_MARKS {
+                marked.clear();
+            }
+            marked.extend(keys);
         }
     }
 

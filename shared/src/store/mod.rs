@@ -305,9 +305,20 @@ pub(crate) async fn get_items<const N: usize>(
     client: &Client,
     keys: [ItemKey; N],
 ) -> Result<[Option<Item>; N], AuthError> {
-    let mut found: [Option<Item>; N] = std::array::from_fn(|_| None);
+    let found = get_item_list(client, &keys).await?;
+    found
+        .try_into()
+        .map_err(|_| AuthError::internal("a batch read answered another number of items"))
+}
+
+/// As `get_items`, for a number of keys known only at run time (at most 100).
+pub(crate) async fn get_item_list(
+    client: &Client,
+    keys: &[ItemKey],
+) -> Result<Vec<Option<Item>>, AuthError> {
+    let mut found: Vec<Option<Item>> = vec![None; keys.len()];
     let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
-    for key in &keys {
+    for key in keys {
         let entry = request.remove(&key.table).map_or_else(
             || KeysAndAttributes::builder().consistent_read(true),
             |existing| {

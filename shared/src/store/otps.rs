@@ -26,6 +26,7 @@ pub struct StoredOtp {
     pub owner: Option<String>,
 }
 
+#[derive(Clone)]
 pub struct NewOtp<'a> {
     pub phone: &'a PhoneNumber,
     pub purpose: OtpPurpose,

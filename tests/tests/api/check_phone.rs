@@ -54,7 +54,15 @@ async fn a_new_phone_gets_a_code_by_sms_and_only_its_hash_is_stored() {
     scopes.sort();
     assert_eq!(
         scopes,
-        ["country", "global", "ip", "lookup", "phone", "phone-day"]
+        [
+            "country",
+            "global",
+            "ip",
+            "lookup",
+            "phone",
+            "phone-day",
+            "range"
+        ]
     );
     assert!(counters.iter().all(|c| num(c, "hits") == Some(1)));
     assert!(

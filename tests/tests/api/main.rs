@@ -35,4 +35,5 @@ mod sessions;
 mod sms;
 mod sms_budgets;
 mod sms_providers;
+mod sms_pumping;
 mod verify;

@@ -21,8 +21,9 @@ fn assert_unavailable(response: &TestResponse, step: usize) {
 }
 
 /// Sends `body` to `endpoint` with DynamoDB failing after 0, 1, 2, ... operations, running
-/// `untouched` after each failure, until the request gets through; returns that response and
-/// how many failing steps there were.
+/// `untouched` after each failure, until the request gets through (or succeeds with only
+/// best-effort work after it failing); returns that response and how many failing steps there
+/// were.
 async fn fail_at_every_step<F>(
     t: &TestApp,
     endpoint: Endpoint,
@@ -35,7 +36,7 @@ where
     for allowed in 0..10 {
         let gate = DynamoDbGate::failing_after(allowed);
         let response = t.through(&gate).await.post(endpoint, body.clone()).await;
-        if gate.seen() <= allowed {
+        if gate.seen() <= allowed || response.status < 300 {
             return (response, allowed);
         }
         assert_unavailable(&response, allowed);
@@ -64,7 +65,11 @@ async fn check_phone_stores_no_code_and_counts_nothing_when_dynamodb_fails() {
         },
     )
     .await;
-    assert_eq!(steps, 3, "lookup count, user read, then one transaction");
+    assert_eq!(
+        steps, 3,
+        "lookup count, user read, then one transaction (the budgets' pressure read after it is \
+         best effort)"
+    );
     assert_eq!(response.status, 200);
     assert_eq!(t.sent_sms().len(), 1);
 }

@@ -1,0 +1,407 @@
+//! SMS pumping defence: the bot check before a code, the reserve for registered numbers, the
+//! per-range budget, the sharded country and global budgets, and the pressure events.
+
+use auth_tests::{
+    CapturedLogs, Endpoint, HttpStub, PHONE, PHONE_E164, StubAnswer, TestApp, TestResponse, num,
+    text,
+};
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+const SECRET: &str = "captcha-secret-0123456789abcdef0123456789";
+
+fn verdict(success: bool) -> StubAnswer {
+    StubAnswer::json(200, "application/json", &json!({ "success": success }))
+}
+
+/// The settings of the bot check (`when`: `always` or `under-pressure`) against `stub`.
+fn captcha<'a>(stub: &'a HttpStub, when: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("CAPTCHA_PROVIDER", "turnstile"),
+        ("CAPTCHA_VERIFY_URL", stub.endpoint.as_str()),
+        ("CAPTCHA_WHEN", when),
+        ("LOCAL_CAPTCHA_SECRET", SECRET),
+    ]
+}
+
+/// A test app with the bot check on.
+async fn with_captcha(stub: &HttpStub, when: &str, more: &[(&str, &str)]) -> TestApp {
+    let mut env = captcha(stub, when).to_vec();
+    env.extend_from_slice(more);
+    TestApp::with_env(&env).await
+}
+
+async fn check_phone(t: &TestApp, phone: &str, token: Option<&str>, ip: &str) -> TestResponse {
+    let mut body = json!({ "phone": phone });
+    if let Some(token) = token {
+        body["captcha_token"] = Value::from(token);
+    }
+    t.post_from(Endpoint::CheckPhone, body, ip).await
+}
+
+fn assert_captcha_required(response: &TestResponse, error: &str) {
+    assert_eq!(response.status, 400, "{:?}", response.body);
+    assert_eq!(
+        response.body,
+        json!({ "error": error, "captcha_required": true })
+    );
+}
+
+const MISSING: &str = "Complete the captcha and send its token as 'captcha_token'.";
+const REFUSED: &str = "The captcha was not accepted. Solve it again and send the new token.";
+
+/// The attempts table's items whose key starts with `prefix`.
+async fn items(t: &TestApp, prefix: &str) -> Vec<aws_sdk_dynamodb::types::AttributeValue> {
+    t.scan(&t.tables().attempts)
+        .await
+        .into_iter()
+        .filter_map(|item| item.get("pk").cloned())
+        .filter(|pk| pk.as_s().is_ok_and(|pk| pk.starts_with(prefix)))
+        .collect()
+}
+
+/// The sum of the hits of the counters whose key starts with `prefix`.
+async fn hits(t: &TestApp, prefix: &str) -> u64 {
+    t.scan(&t.tables().attempts)
+        .await
+        .iter()
+        .filter(|item| text(item, "pk").is_some_and(|pk| pk.starts_with(prefix)))
+        .filter_map(|item| num(item, "hits"))
+        .sum()
+}
+
+#[tokio::test]
+async fn with_the_check_always_on_a_new_number_needs_an_accepted_token() {
+    let stub = HttpStub::start(verdict(true)).await;
+    let t = with_captcha(&stub, "always", &[]).await;
+
+    assert_captcha_required(&check_phone(&t, PHONE, None, "198.51.100.1").await, MISSING);
+    assert_captcha_required(
+        &check_phone(&t, PHONE, Some(" "), "198.51.100.1").await,
+        MISSING,
+    );
+    assert!(stub.requests().is_empty(), "nothing to verify");
+    assert!(items(&t, "send#phone").await.is_empty(), "no send counted");
+
+    let sent = check_phone(&t, PHONE, Some("token-1"), "198.51.100.1").await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    assert_eq!(t.sent_sms().len(), 1);
+    let verified = stub.requests();
+    assert_eq!(verified.len(), 1);
+    assert_eq!(verified[0].method, "POST");
+    assert_eq!(
+        String::from_utf8_lossy(&verified[0].body),
+        format!("secret={SECRET}&response=token-1&remoteip=198.51.100.1")
+    );
+
+    // A registered number needs no token: nothing is sent to it.
+    let plain = t.reconfigured(&[]).await;
+    plain.registered_user("09127654321", "+989127654321").await;
+    let known = check_phone(&t, "09127654321", None, "198.51.100.1").await;
+    assert_eq!(known.status, 200);
+    assert_eq!(known.body, json!({ "exists": true }));
+}
+
+#[tokio::test]
+async fn a_refused_token_spends_no_counter_and_sends_nothing() {
+    let stub = HttpStub::start(verdict(false)).await;
+    let t = with_captcha(&stub, "always", &[]).await;
+    for token in ["bot-token", &"x".repeat(5000)] {
+        let refused = check_phone(&t, PHONE, Some(token), "198.51.100.1").await;
+        assert_captcha_required(&refused, REFUSED);
+    }
+    assert_eq!(
+        stub.requests().len(),
+        1,
+        "an over-long token is not sent on"
+    );
+    assert!(t.sent_sms().is_empty());
+    assert!(
+        t.scan(&t.tables().attempts).await.is_empty(),
+        "checked before any counter, the lookup's included"
+    );
+    assert!(t.scan(&t.tables().otps).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_provider_down_or_failing_is_a_503_and_no_sms() {
+    let stub = HttpStub::start(StubAnswer::json(500, "text/plain", &json!("oops"))).await;
+    let t = with_captcha(&stub, "always", &[]).await;
+    let failing = check_phone(&t, PHONE, Some("token"), "198.51.100.1").await;
+    assert_eq!(failing.status, 503, "{:?}", failing.body);
+    assert_eq!(failing.retry_after(), Some(1));
+
+    stub.answer_with(StubAnswer::json(
+        200,
+        "application/json",
+        &json!({ "success": false, "error-codes": ["invalid-input-secret"] }),
+    ));
+    let misconfigured = check_phone(&t, PHONE, Some("token"), "198.51.100.1").await;
+    assert_eq!(
+        misconfigured.status, 503,
+        "our secret refused is not the user's fault"
+    );
+
+    // Nothing listens on port 9 of this machine.
+    let down = TestApp::with_env(&[
+        ("CAPTCHA_PROVIDER", "hcaptcha"),
+        ("CAPTCHA_VERIFY_URL", "http://127.0.0.1:9/siteverify"),
+        ("CAPTCHA_WHEN", "always"),
+        ("LOCAL_CAPTCHA_SECRET", SECRET),
+    ])
+    .await;
+    let unreachable = check_phone(&down, PHONE, Some("token"), "198.51.100.1").await;
+    assert_eq!(unreachable.status, 503);
+    for app in [&t, &down] {
+        assert!(app.sent_sms().is_empty());
+        assert!(app.scan(&app.tables().otps).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn reset_and_login_code_requests_need_the_token_whether_or_not_the_number_has_an_account() {
+    let stub = HttpStub::start(verdict(true)).await;
+    let plain = TestApp::new().await;
+    plain.registered_user(PHONE, PHONE_E164).await;
+    let before = plain.sent_sms().len();
+    let t = plain.reconfigured(&captcha(&stub, "always")).await;
+    for endpoint in [Endpoint::PasswordResetRequest, Endpoint::LoginOtpRequest] {
+        for phone in [PHONE, "09127654321"] {
+            let response = t.post(endpoint, json!({ "phone": phone })).await;
+            assert_captcha_required(&response, MISSING);
+        }
+    }
+    assert_eq!(t.sent_sms().len(), before);
+    let sent = t
+        .post(
+            Endpoint::PasswordResetRequest,
+            json!({ "phone": PHONE, "captcha_token": "token" }),
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    assert_eq!(t.sent_sms().len(), before + 1);
+}
+
+#[tokio::test]
+async fn a_change_of_number_needs_the_token() {
+    let stub = HttpStub::start(verdict(true)).await;
+    let plain = TestApp::new().await;
+    plain.registered_user(PHONE, PHONE_E164).await;
+    let t = plain.reconfigured(&captcha(&stub, "always")).await;
+    let tokens = t.login(PHONE).await;
+    let access = tokens["access"].as_str().unwrap();
+    let body = json!({ "new_phone": "09127654321" });
+    let refused = t
+        .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
+        .await;
+    assert_captcha_required(&refused, MISSING);
+    let body = json!({ "new_phone": "09127654321", "captcha_token": "token" });
+    let sent = t
+        .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
+        .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    assert!(t.last_sms_to("+989127654321").is_some());
+}
+
+#[tokio::test]
+async fn under_pressure_the_check_starts_once_a_budget_is_half_used() {
+    let stub = HttpStub::start(verdict(true)).await;
+    let t = with_captcha(
+        &stub,
+        "under-pressure",
+        &[("OTP_SENDS_GLOBAL_PER_HOUR", "10")],
+    )
+    .await;
+    // A registered user first (one send), then four numbers in four ranges from four networks:
+    // only the global budget is shared, and is half used.
+    t.registered_user(PHONE, PHONE_E164).await;
+    for i in 1..5 {
+        let phone = format!("0912{i}001234");
+        let response = check_phone(&t, &phone, None, &format!("198.51.100.{i}")).await;
+        assert_eq!(response.status, 200, "ordinary users see no check");
+    }
+    assert!(stub.requests().is_empty());
+    let pressed = check_phone(&t, "09129001234", None, "198.51.100.9").await;
+    assert_captcha_required(&pressed, MISSING);
+    let passed = check_phone(&t, "09129001234", Some("token"), "198.51.100.9").await;
+    assert_eq!(passed.status, 200, "{:?}", passed.body);
+    assert_eq!(stub.requests().len(), 1);
+    assert_eq!(t.sent_sms().len(), 6);
+
+    // Codes to registered numbers draw on the reserve, which is not under pressure.
+    let reset = t
+        .post(Endpoint::PasswordResetRequest, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(reset.status, 200, "{:?}", reset.body);
+    assert!(t.last_sms_to(PHONE_E164).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_parallel_sends_to_one_range_stop_at_its_budget() {
+    let t = TestApp::new().await;
+    let t = &t;
+    // A registered user of the range (one send), then thirty numbers of it from thirty networks.
+    t.registered_user("09123459999", "+989123459999").await;
+    let responses = join_all((0..30).map(|i| async move {
+        let phone = format!("09123450{i:03}");
+        check_phone(t, &phone, None, &format!("203.0.113.{i}")).await
+    }))
+    .await;
+    let sent = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(sent, 19, "OTP_SENDS_PER_RANGE_PER_HOUR is 20");
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        assert_eq!(refused.status, 429, "{:?}", refused.body);
+    }
+    assert_eq!(hits(t, "send#range#+98912345#").await, 20);
+    assert_eq!(t.sent_sms().len(), 20);
+
+    // The next range, and a code to a registered number of this one, are not held.
+    let next = check_phone(t, "09123460001", None, "203.0.113.200").await;
+    assert_eq!(next.status, 200, "{:?}", next.body);
+    let reset = t
+        .post_from(
+            Endpoint::PasswordResetRequest,
+            json!({ "phone": "09123459999" }),
+            "203.0.113.201",
+        )
+        .await;
+    assert_eq!(reset.status, 200);
+    assert!(
+        t.last_sms_to("+989123459999").is_some(),
+        "strangers filling a range cannot keep its registered users out"
+    );
+}
+
+#[tokio::test]
+async fn registered_users_still_get_codes_when_new_numbers_spent_the_budgets() {
+    // One shard, so that both apps count the global budget in the same item.
+    let plain = TestApp::with_env(&[("OTP_SEND_BUDGET_SHARDS", "1")]).await;
+    plain.registered_user(PHONE, PHONE_E164).await;
+    plain.registered_user("09127654321", "+989127654321").await;
+    let t = plain
+        .reconfigured(&[
+            ("OTP_SEND_BUDGET_SHARDS", "1"),
+            ("OTP_SENDS_GLOBAL_PER_HOUR", "4"),
+            ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1"),
+        ])
+        .await;
+    let before = t.sent_sms().len();
+    for (i, phone) in ["09121110000", "09122220000"].iter().enumerate() {
+        let ip = format!("198.51.100.{i}");
+        assert_eq!(check_phone(&t, phone, None, &ip).await.status, 200);
+    }
+    let spent = check_phone(&t, "09123330000", None, "198.51.100.3").await;
+    assert_eq!(spent.status, 429, "the new numbers' global budget is spent");
+
+    let reset = t
+        .post(Endpoint::PasswordResetRequest, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(reset.status, 200);
+    assert!(t.last_sms_to(PHONE_E164).is_some(), "the reserve sends it");
+    assert_eq!(t.sent_sms().len(), before + 3);
+    assert_eq!(hits(&t, "send#reserved-global#").await, 1);
+
+    // The reserve has a budget of its own: spent, it sends nothing more (the answer stays the
+    // same, since it must not tell whether the number has an account).
+    let again = t
+        .post(
+            Endpoint::PasswordResetRequest,
+            json!({ "phone": "09127654321" }),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(t.sent_sms().len(), before + 3, "no SMS from a spent reserve");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sharded_budget_holds_in_total_under_a_parallel_burst() {
+    let t = TestApp::with_env(&[
+        ("OTP_SENDS_GLOBAL_PER_HOUR", "40"),
+        ("OTP_SEND_BUDGET_SHARDS", "4"),
+        ("OTP_SENDS_PER_COUNTRY_PER_DAY", "1000"),
+    ])
+    .await;
+    let t = &t;
+    // Eighty numbers in eighty ranges from eighty networks: only the global budget binds.
+    let responses = join_all((0..80).map(|i| async move {
+        let phone = format!("0912{i:03}0000");
+        check_phone(t, &phone, None, &format!("203.0.113.{i}")).await
+    }))
+    .await;
+    let sent = responses.iter().filter(|r| r.status == 200).count();
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        assert_eq!(refused.status, 429, "{:?}", refused.body);
+    }
+    assert!(sent <= 40, "{sent} sent: more than the budget");
+    assert_eq!(t.sent_sms().len(), sent);
+    let shards = items(t, "send#global#all~").await;
+    assert_eq!(shards.len(), 4, "four shards of ten: {shards:?}");
+    assert_eq!(hits(t, "send#global#all~").await, sent as u64);
+
+    // Sent one after another until refused twice in a row: the whole budget is usable.
+    let mut total = sent;
+    let mut refused_in_a_row = 0;
+    for i in 80..200 {
+        let phone = format!("0912{i:03}0000");
+        match check_phone(t, &phone, None, &format!("203.0.113.{i}"))
+            .await
+            .status
+        {
+            200 => {
+                total += 1;
+                refused_in_a_row = 0;
+            }
+            _ => refused_in_a_row += 1,
+        }
+        if total == 40 || refused_in_a_row == 10 {
+            break;
+        }
+    }
+    assert_eq!(total, 40, "every shard's share is usable");
+    assert_eq!(hits(t, "send#global#all~").await, 40);
+}
+
+#[tokio::test]
+async fn budget_pressure_is_reported_at_half_and_nine_tenths_once_per_window() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
+    let t = TestApp::with_env(&[
+        ("OTP_SENDS_GLOBAL_PER_HOUR", "10"),
+        ("OTP_SENDS_PER_IP", "100"),
+    ])
+    .await;
+    for i in 0..10 {
+        let phone = format!("0912{i}001234");
+        assert_eq!(
+            check_phone(&t, &phone, None, "198.51.100.1").await.status,
+            200
+        );
+    }
+    assert_eq!(
+        check_phone(&t, "09129991234", None, "198.51.100.1")
+            .await
+            .status,
+        429
+    );
+    let pressure: Vec<Value> = logs
+        .audit_events()
+        .into_iter()
+        .filter(|event| event["event"] == "sms_budget_pressure")
+        .collect();
+    let reported: Vec<(String, u64)> = pressure
+        .iter()
+        .map(|event| {
+            (
+                event["budget"].as_str().unwrap().to_owned(),
+                event["percent"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [("global".to_owned(), 50), ("global".to_owned(), 90)],
+        "{pressure:?}"
+    );
+    assert_eq!(pressure[0]["budget_subject"], "all");
+    assert_eq!(pressure[0]["client_ip"], "198.51.100.1");
+    assert_eq!(items(&t, "pressure#global#all#").await.len(), 2);
+}
