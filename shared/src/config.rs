@@ -628,6 +628,61 @@ mod tests {
     }
 
     #[test]
+    fn the_bot_check_needs_a_known_provider_its_secret_and_a_tls_url() {
+        assert!(config_with(&[]).unwrap().captcha.is_none());
+        let captcha = config_with(&[
+            ("CAPTCHA_PROVIDER", "hcaptcha"),
+            (
+                "CAPTCHA_SECRET_ID",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:captcha",
+            ),
+        ])
+        .unwrap()
+        .captcha
+        .unwrap();
+        assert_eq!(captcha.provider, CaptchaProvider::Hcaptcha);
+        assert_eq!(captcha.verify_url, "https://api.hcaptcha.com/siteverify");
+        assert_eq!(captcha.when, CaptchaWhen::UnderPressure, "the default");
+        assert!((captcha.min_score - 0.5).abs() < f64::EPSILON);
+
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut variables = vec![
+                ("CAPTCHA_PROVIDER", "turnstile"),
+                ("LOCAL_CAPTCHA_SECRET", KEY),
+            ];
+            variables.extend_from_slice(extra);
+            config_with(&variables)
+        };
+        assert!(with(&[("CAPTCHA_VERIFY_URL", "http://127.0.0.1:8080/verify")]).is_ok());
+        for (name, value) in [
+            ("CAPTCHA_PROVIDER", "friendlycaptcha"),
+            ("CAPTCHA_WHEN", "sometimes"),
+            ("CAPTCHA_VERIFY_URL", "http://siteverify.example.com/"),
+            ("CAPTCHA_MIN_SCORE", "2"),
+        ] {
+            assert_eq!(invalid_variable(with(&[(name, value)])), name);
+        }
+        assert!(matches!(
+            config_with(&[("CAPTCHA_PROVIDER", "recaptcha")]),
+            Err(ConfigError::Missing("CAPTCHA_SECRET_ID"))
+        ));
+        assert_eq!(
+            invalid_variable(config_with(&[("CAPTCHA_SECRET", KEY)])),
+            "CAPTCHA_SECRET",
+            "the secret itself is never read from the environment"
+        );
+        assert_eq!(
+            invalid_variable(config_with(&[("LOCAL_CAPTCHA_SECRET", KEY)])),
+            "CAPTCHA_SECRET_ID",
+            "a secret without a provider is a mistake"
+        );
+        assert_eq!(
+            invalid_variable(config_with(&[("OTP_SEND_BUDGET_SHARDS", "0")])),
+            "OTP_SEND_BUDGET_SHARDS"
+        );
+    }
+
+    #[test]
     fn a_function_without_a_secret_has_none() {
         let config = config_with(&[]).unwrap();
         assert!(config.jwt_signing_key.is_none());

@@ -245,3 +245,51 @@ async fn every_endpoint_works_with_its_function_configured_as_the_template_deplo
     read.sort();
     assert_eq!(read, expected);
 }
+
+#[tokio::test]
+async fn only_the_functions_that_ask_for_the_bot_check_read_its_secret() {
+    let captcha_secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:captcha-AbCdEf";
+    let stack = Stack::deploy(
+        &[
+            ("SmsProvider", "outbox"),
+            ("CaptchaProvider", "turnstile"),
+            ("CaptchaSecretArn", captcha_secret),
+        ],
+        None,
+    )
+    .await;
+    let asking = [
+        Endpoint::CheckPhone,
+        Endpoint::PasswordResetRequest,
+        Endpoint::LoginOtpRequest,
+        Endpoint::PhoneChangeRequest,
+    ];
+    for &endpoint in Endpoint::ALL {
+        assert_eq!(
+            stack.app(endpoint).app.captcha.is_some(),
+            asking.contains(&endpoint),
+            "{endpoint:?}"
+        );
+    }
+    let reads = stack
+        .secrets_manager
+        .requests()
+        .iter()
+        .filter(|request| request.json()["SecretId"] == captcha_secret)
+        .count();
+    assert_eq!(
+        reads,
+        asking.len(),
+        "one read per function, at its cold start"
+    );
+
+    // Under pressure only (the default): an ordinary sign-up and reset need no token.
+    let sent = stack
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    let reset = stack
+        .post(Endpoint::PasswordResetRequest, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(reset.status, 200, "{:?}", reset.body);
+}

@@ -47,7 +47,9 @@ async fn hits_by_scope(t: &TestApp) -> BTreeMap<String, u64> {
         let Some(key) = text(&item, "pk") else {
             continue;
         };
-        let scope = key.strip_prefix("send#").and_then(|key| key.split('#').next());
+        let scope = key
+            .strip_prefix("send#")
+            .and_then(|key| key.split('#').next());
         if let (Some(scope), Some(count)) = (scope, num(&item, "hits")) {
             *hits.entry(scope.to_owned()).or_insert(0) += count;
         }

@@ -310,7 +310,11 @@ async fn registered_users_still_get_codes_when_new_numbers_spent_the_budgets() {
         )
         .await;
     assert_eq!(again.status, 200);
-    assert_eq!(t.sent_sms().len(), before + 3, "no SMS from a spent reserve");
+    assert_eq!(
+        t.sent_sms().len(),
+        before + 3,
+        "no SMS from a spent reserve"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -404,4 +408,60 @@ async fn budget_pressure_is_reported_at_half_and_nine_tenths_once_per_window() {
     assert_eq!(pressure[0]["budget_subject"], "all");
     assert_eq!(pressure[0]["client_ip"], "198.51.100.1");
     assert_eq!(items(&t, "pressure#global#all#").await.len(), 2);
+}
+
+#[tokio::test]
+async fn every_function_that_sends_codes_reports_the_pressure_it_causes() {
+    let plain = TestApp::with_env(&[("OTP_SEND_BUDGET_SHARDS", "1")]).await;
+    plain.registered_user(PHONE, PHONE_E164).await;
+    let tokens = plain.login(PHONE).await;
+    let small = [
+        ("OTP_SEND_BUDGET_SHARDS", "1"),
+        ("OTP_SENDS_GLOBAL_PER_HOUR", "4"),
+        ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "2"),
+    ];
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
+    // Each function in an instance of its own, as deployed.
+    let reset = plain.reconfigured(&small).await;
+    let body = json!({ "phone": PHONE });
+    assert_eq!(
+        reset
+            .post(Endpoint::PasswordResetRequest, body.clone())
+            .await
+            .status,
+        200
+    );
+    let login_code = plain.reconfigured(&small).await;
+    assert_eq!(
+        login_code
+            .post(Endpoint::LoginOtpRequest, body)
+            .await
+            .status,
+        200
+    );
+    let change = plain.reconfigured(&small).await;
+    let access = tokens["access"].as_str().unwrap();
+    let body = json!({ "new_phone": "09127654321" });
+    let moved = change
+        .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+
+    let reported: Vec<(String, u64)> = logs
+        .audit_events()
+        .into_iter()
+        .filter(|event| event["event"] == "sms_budget_pressure")
+        .map(|event| {
+            let budget = event["budget"].as_str().unwrap().to_owned();
+            (budget, event["percent"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            ("reserved-global".to_owned(), 50),
+            ("reserved-global".to_owned(), 90),
+            ("global".to_owned(), 50),
+        ]
+    );
 }
