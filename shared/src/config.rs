@@ -448,9 +448,7 @@ fn captcha<F: Fn(&str) -> Option<String>>(
         || provider.verify_url().to_owned(),
         |url| url.trim().to_owned(),
     );
-    // The secret travels in the request: only TLS, except to this machine (a test stub).
-    let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-    if !verify_url.starts_with("https://") && !local.iter().any(|l| verify_url.starts_with(l)) {
+    if !is_safe_verify_url(&verify_url) {
         return Err(ConfigError::Invalid {
             name: "CAPTCHA_VERIFY_URL",
             reason: "must be an https:// URL (plain http only to 127.0.0.1 or localhost)"
@@ -472,6 +470,19 @@ fn captcha<F: Fn(&str) -> Option<String>>(
         min_score,
         secret,
     }))
+}
+
+/// Whether the secret may be sent to `url`: over TLS, or in plain HTTP to this machine only (a
+/// test stub); never with credentials in the URL, which could hide the real host.
+fn is_safe_verify_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.host_str().is_some()
+        && (parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
 }
 
 /// The SMS text: the built-in templates, with the operator's from `SMS_TEMPLATES` (JSON) or
@@ -658,6 +669,11 @@ mod tests {
             ("CAPTCHA_PROVIDER", "friendlycaptcha"),
             ("CAPTCHA_WHEN", "sometimes"),
             ("CAPTCHA_VERIFY_URL", "http://siteverify.example.com/"),
+            ("CAPTCHA_VERIFY_URL", "http://127.0.0.1:1@evil.example/"),
+            (
+                "CAPTCHA_VERIFY_URL",
+                "https://user:pw@siteverify.example.com/",
+            ),
             ("CAPTCHA_MIN_SCORE", "2"),
         ] {
             assert_eq!(invalid_variable(with(&[(name, value)])), name);

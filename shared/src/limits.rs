@@ -197,8 +197,11 @@ pub fn ensure_sms_allowed(config: &Config, phone: &PhoneNumber) -> Result<(), Au
 pub enum SendPool {
     /// Sign-up and change-of-number codes: numbers nobody has proven yet, the ones pumping uses.
     NewNumbers,
-    /// Password reset, login and step-up codes: only numbers that already have an account.
+    /// Password reset and login codes: only numbers that already have an account.
     Registered,
+    /// Step-up codes of a login whose password was right: only the phone's own caps apply, so
+    /// strangers who spend the shared budgets cannot keep an owner out who knows the password.
+    StepUp,
 }
 
 impl SendPool {
@@ -207,8 +210,17 @@ impl SendPool {
         match self {
             Self::NewNumbers => &[SendScope::Range, SendScope::Country, SendScope::Global],
             Self::Registered => &[SendScope::ReservedCountry, SendScope::ReservedGlobal],
+            Self::StepUp => &[],
         }
     }
+}
+
+/// Of a shared budget's `limit`, the sends that need no bot check while the check is asked for
+/// only under pressure (`CAPTCHA_WHEN=under-pressure`): the first half. Counting a send without
+/// a token against this smaller limit in its own transaction makes the switch atomic, so a
+/// parallel burst cannot pass the half-way mark unchecked.
+pub fn unchecked_share(limit: u32) -> u32 {
+    limit.div_ceil(2)
 }
 
 /// What a send counter counts.

@@ -58,7 +58,8 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
         });
     }
     bot.ensure_passed()?;
-    let sent = send_otp(app, &phone, &caller, OtpPurpose::SignUp, pool, language).await??;
+    let purpose = OtpPurpose::SignUp;
+    let sent = send_otp(app, &phone, &caller, purpose, (pool, bot), language).await??;
     Ok(CheckPhoneResponse {
         exists: false,
         sent: Some(OtpSent {

@@ -149,11 +149,10 @@ pub async fn request_code_for_account(
     // Before the account lookup, so that the answer is the same with or without an account.
     limits::ensure_sms_allowed(&app.config, phone)?;
     let pool = SendPool::Registered;
-    check_bot(app, phone, pool, captcha_token, caller)
-        .await?
-        .ensure_passed()?;
+    let bot = check_bot(app, phone, pool, captcha_token, caller).await?;
+    bot.ensure_passed()?;
     if app.store.users.get(phone).await?.is_some() {
-        match send_otp(app, phone, caller, purpose, pool, language).await? {
+        match send_otp(app, phone, caller, purpose, (pool, bot), language).await? {
             Ok(sent) => return Ok(sent),
             Err(
                 refusal @ SendRefusal::Cap {
@@ -161,7 +160,8 @@ pub async fn request_code_for_account(
                     ..
                 },
             ) => return Err(refusal.into()),
-            // Refused for the phone alone: count the network as an unknown number would.
+            // Refused for the phone or the shared budgets (a refusal that asks for the bot check
+            // included): count the network as an unknown number would, and answer the same.
             Err(_) => tracing::info!(
                 purpose = purpose.as_str(),
                 "code not sent: phone cooldown or cap"
@@ -177,7 +177,7 @@ pub async fn request_code_for_account(
         now,
         |_| 0,
     );
-    let count = app.store.attempts.count_send(&counter)?;
+    let count = app.store.attempts.count_send(&counter, counter.limit)?;
     app.store
         .apply(&Transaction::new().step((), count), |()| {
             AuthError::RateLimited {

@@ -13,7 +13,7 @@ use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::guard::{self, CodeSlot, Guards};
 use crate::sms::Sms;
-use crate::store::attempts::FailureKind;
+use crate::store::attempts::{AttemptsTable, FailureKind};
 use crate::store::otps::{GuessBudget, NewOtp, resend_wait};
 use crate::store::{CodeRecords, Transaction, TransactionError, Write};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
@@ -25,6 +25,9 @@ pub enum SendRefusal {
     Cooldown { retry_after: u64 },
     /// A send cap is used up for this window.
     Cap { scope: SendScope, retry_after: u64 },
+    /// The shared budgets' unchecked half is used up (`CAPTCHA_WHEN=under-pressure`): the send
+    /// needs a bot check.
+    CheckNeeded,
 }
 
 impl From<SendRefusal> for AuthError {
@@ -32,6 +35,7 @@ impl From<SendRefusal> for AuthError {
         match refusal {
             SendRefusal::Cooldown { retry_after } => AuthError::ResendTooSoon { retry_after },
             SendRefusal::Cap { retry_after, .. } => AuthError::RateLimited { retry_after },
+            SendRefusal::CheckNeeded => AuthError::CaptchaRequired(TOKEN_MISSING),
         }
     }
 }
@@ -50,19 +54,21 @@ enum SendStep {
 }
 
 /// Stores a fresh code for `phone` and sends it by SMS in `language` (one of
-/// `Messages::language_for`), drawing on the budgets of `pool`. The code, the resend cooldown
-/// and the send counters are written in one transaction, so a refused send changes nothing.
+/// `Messages::language_for`), drawing on the budgets of `pool` as the bot check `bot` allows.
+/// The code, the resend cooldown and the send counters are written in one transaction, so a
+/// refused send changes nothing.
 pub async fn send_otp(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
     purpose: OtpPurpose,
-    pool: SendPool,
+    (pool, bot): (SendPool, BotCheck),
     language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let send = Send {
         purpose,
         pool,
+        bot,
         phone_subject: phone.as_str().to_owned(),
         owner: None,
     };
@@ -76,11 +82,13 @@ pub async fn send_phone_change_otp(
     new_phone: &PhoneNumber,
     caller: &Caller,
     user_id: &str,
+    bot: BotCheck,
     language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let send = Send {
         purpose: OtpPurpose::PhoneChange,
         pool: SendPool::NewNumbers,
+        bot,
         phone_subject: new_phone.as_str().to_owned(),
         owner: Some(user_id),
     };
@@ -98,18 +106,21 @@ pub async fn send_step_up_otp(
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
     let send = Send {
         purpose: OtpPurpose::Login,
-        pool: SendPool::Registered,
+        pool: SendPool::StepUp,
+        bot: BotCheck::NotAsked,
         phone_subject: format!("login#{phone}"),
         owner: None,
     };
     send_counted(app, phone, caller, send, language).await
 }
 
-/// What a send is: the code's purpose, the budgets it draws on, the name of the per-phone send
-/// caps it counts against, and the account it is bound to when not the phone's own.
+/// What a send is: the code's purpose, the budgets it draws on and what the bot check found,
+/// the name of the per-phone send caps it counts against, and the account it is bound to when
+/// not the phone's own.
 struct Send<'a> {
     purpose: OtpPurpose,
     pool: SendPool,
+    bot: BotCheck,
     phone_subject: String,
     owner: Option<&'a str>,
 }
@@ -124,6 +135,7 @@ async fn send_counted(
     let Send {
         purpose,
         pool,
+        bot,
         phone_subject,
         owner,
     } = send;
@@ -172,7 +184,9 @@ async fn send_counted(
         for counter in &counted {
             transaction = transaction.step(
                 SendStep::Count(counter.scope),
-                app.store.attempts.count_send(counter)?,
+                app.store
+                    .attempts
+                    .count_send(counter, bot.limit_of(counter))?,
             );
         }
         let refused = match app.store.commit(&transaction).await {
@@ -187,6 +201,12 @@ async fn send_counted(
         let full: Vec<usize> = (0..counted.len())
             .filter(|&i| refused.refused(SendStep::Count(counted[i].scope)).is_some())
             .collect();
+        // Refused only short of the full limits: a bot check would let the send through.
+        let check_would_pass = bot == BotCheck::Unchecked
+            && full.iter().all(|&i| {
+                let old = refused.refused(SendStep::Count(counted[i].scope)).flatten();
+                AttemptsTable::send_hits(old) < u64::from(counted[i].limit)
+            });
         // A full shard of a budget whose other shards may still have room: try another one.
         let moved: Option<Vec<SendCounter>> = full
             .iter()
@@ -197,6 +217,10 @@ async fn send_counted(
                 for (i, counter) in full.into_iter().zip(moved) {
                     counted[i] = counter;
                 }
+            }
+            _ if check_would_pass => {
+                tracing::info!("code not sent: the budgets' unchecked half is used up");
+                return Ok(Err(SendRefusal::CheckNeeded));
             }
             _ => {
                 let (scope, retry_after) = full.first().map_or((SendScope::Global, 1), |&i| {
@@ -276,13 +300,18 @@ async fn take_back_unsent(
     }
 }
 
+const TOKEN_MISSING: &str = "Complete the captcha and send its token as 'captcha_token'.";
+
 /// What the bot check before a code found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BotCheck {
-    /// No check was asked for (none configured, or no budget under pressure).
+    /// No check is configured (or the number is a test number): the full budgets apply.
     NotAsked,
-    /// The provider accepted the token.
+    /// The provider accepted the token: the full budgets apply.
     Passed,
+    /// The check is asked for only under pressure and no token came: the send may use only the
+    /// unchecked half of each shared budget (`limits::unchecked_share`), counted atomically.
+    Unchecked,
     /// A check was asked for and the request carried no token.
     TokenMissing,
 }
@@ -291,18 +320,28 @@ impl BotCheck {
     /// Refuses a send without the token the check asked for.
     pub fn ensure_passed(self) -> Result<(), AuthError> {
         match self {
-            Self::TokenMissing => Err(AuthError::CaptchaRequired(
-                "Complete the captcha and send its token as 'captcha_token'.",
-            )),
-            Self::NotAsked | Self::Passed => Ok(()),
+            Self::TokenMissing => Err(AuthError::CaptchaRequired(TOKEN_MISSING)),
+            Self::NotAsked | Self::Passed | Self::Unchecked => Ok(()),
+        }
+    }
+
+    /// The limit a send is counted against in `counter`.
+    fn limit_of(self, counter: &SendCounter) -> u32 {
+        if self == Self::Unchecked && counter.scope.reports_pressure() {
+            limits::unchecked_share(counter.limit)
+        } else {
+            counter.limit
         }
     }
 }
 
-/// The bot check before a code to `phone` from `pool` (`CAPTCHA_PROVIDER`, `CAPTCHA_WHEN`):
-/// asked for always, or while a budget the code would draw on is past half its window. A token
-/// sent is verified with the provider before any counter is spent; a refused one is a 400, the
-/// provider unreachable a 503. The configured test numbers get no SMS and no check.
+/// The bot check before a code to `phone` from `pool` (`CAPTCHA_PROVIDER`, `CAPTCHA_WHEN`). A
+/// token sent is verified with the provider before any counter is spent (a refused one is a
+/// 400, the provider unreachable a 503). Without a token: `always` asks for one; `under-pressure`
+/// lets the send use the unchecked half of the shared budgets, except that a code to a
+/// registered number asks for one as soon as its reserve is half used (read from the pressure
+/// marks, which do not depend on the number, so the answer tells nothing about the account).
+/// Test numbers get no SMS and no check; step-up codes need the password, and no check.
 pub async fn check_bot(
     app: &App,
     phone: &PhoneNumber,
@@ -313,33 +352,36 @@ pub async fn check_bot(
     let Some(verifier) = &app.captcha else {
         return Ok(BotCheck::NotAsked);
     };
-    if app.config.test_otp_numbers.contains_key(phone.as_str()) {
+    if pool == SendPool::StepUp || app.config.test_otp_numbers.contains_key(phone.as_str()) {
         return Ok(BotCheck::NotAsked);
     }
-    if verifier.when == CaptchaWhen::UnderPressure {
+    if let Some(token) = token.filter(|token| !token.trim().is_empty()) {
+        if token.chars().count() > captcha::MAX_TOKEN_CHARS
+            || !verifier.verify(token, &caller.ip).await?
+        {
+            return Err(AuthError::CaptchaRequired(
+                "The captcha was not accepted. Solve it again and send the new token.",
+            ));
+        }
+        return Ok(BotCheck::Passed);
+    }
+    if verifier.when == CaptchaWhen::Always {
+        return Ok(BotCheck::TokenMissing);
+    }
+    if pool == SendPool::Registered {
         let now = app.clock.now();
         let budgets = limits::budget_counters(&app.config.limits, pool, phone, now, |_| 0);
         let half = limits::PRESSURE_LEVELS[0];
-        if !app
+        if app
             .store
             .attempts
             .any_under_pressure(&budgets, half)
             .await?
         {
-            return Ok(BotCheck::NotAsked);
+            return Ok(BotCheck::TokenMissing);
         }
     }
-    let Some(token) = token.filter(|token| !token.trim().is_empty()) else {
-        return Ok(BotCheck::TokenMissing);
-    };
-    if token.chars().count() > captcha::MAX_TOKEN_CHARS
-        || !verifier.verify(token, &caller.ip).await?
-    {
-        return Err(AuthError::CaptchaRequired(
-            "The captcha was not accepted. Solve it again and send the new token.",
-        ));
-    }
-    Ok(BotCheck::Passed)
+    Ok(BotCheck::Unchecked)
 }
 
 /// A shard of a sharded budget, chosen at random so sends spread over its items.

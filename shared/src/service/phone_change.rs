@@ -45,7 +45,7 @@ pub async fn request_phone_change(
     }
     bot.ensure_passed()?;
     let user_id = &session.user_id;
-    Ok(send_phone_change_otp(app, new_phone, caller, user_id, language).await??)
+    Ok(send_phone_change_otp(app, new_phone, caller, user_id, bot, language).await??)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -332,20 +332,27 @@ impl AttemptsTable {
         self.delete(account_key(phone))
     }
 
-    /// Counts one send in a fixed window (for a transaction): refused once the counter's limit
-    /// was counted in the window, which the key names, so no reset is ever needed.
-    pub fn count_send(&self, counter: &SendCounter) -> Result<Write, AuthError> {
-        let update = Update::builder()
-            .table_name(&self.name)
-            .key("pk", text(counter_key(counter)))
+    /// Counts one send in a fixed window (for a transaction): refused once `limit` sends (the
+    /// counter's, or less) were counted in the window, which the key names, so no reset is ever
+    /// needed. A refusal reports the count (`send_hits`).
+    pub fn count_send(&self, counter: &SendCounter, limit: u32) -> Result<Write, AuthError> {
+        let update = self
+            .update(counter_key(counter))
             .update_expression(COUNT_HIT)
             .condition_expression(UNDER_LIMIT)
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":end", num(counter.window.ends_at))
-            .expression_attribute_values(":limit", num(counter.limit.into()))
+            .expression_attribute_values(":limit", num(limit.into()))
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::update(update))
+    }
+
+    /// The sends counted in a refused counter's old item.
+    pub fn send_hits(old_item: Option<&Snapshot>) -> u64 {
+        old_item
+            .and_then(|snapshot| get_num(&snapshot.0, "hits"))
+            .unwrap_or(0)
     }
 
     /// Takes back one send counted (one the provider failed), never below zero.

@@ -465,3 +465,83 @@ async fn every_function_that_sends_codes_reports_the_pressure_it_causes() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_parallel_burst_cannot_pass_the_unchecked_half_without_tokens() {
+    let stub = HttpStub::start(verdict(true)).await;
+    let t = with_captcha(
+        &stub,
+        "under-pressure",
+        &[("OTP_SENDS_GLOBAL_PER_HOUR", "10")],
+    )
+    .await;
+    let t = &t;
+    // Thirty numbers in thirty ranges from thirty networks, all at once, at a window's start.
+    let responses = join_all((0..30).map(|i| async move {
+        let phone = format!("0912{i:03}0000");
+        check_phone(t, &phone, None, &format!("203.0.113.{i}")).await
+    }))
+    .await;
+    let sent = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(sent, 5, "half of the budget, counted atomically");
+    for asked in responses.iter().filter(|r| r.status != 200) {
+        assert_captcha_required(asked, MISSING);
+    }
+    assert_eq!(hits(t, "send#global#").await, 5);
+
+    // With tokens, the other half.
+    let responses = join_all((30..45).map(|i| async move {
+        let phone = format!("0912{i:03}0000");
+        check_phone(t, &phone, Some("token"), &format!("203.0.113.{i}")).await
+    }))
+    .await;
+    assert_eq!(responses.iter().filter(|r| r.status == 200).count(), 5);
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        assert_eq!(refused.status, 429, "spent: no token helps");
+    }
+    assert_eq!(t.sent_sms().len(), 10);
+}
+
+#[tokio::test]
+async fn a_step_up_code_is_sent_when_strangers_spent_the_reserve() {
+    let plain = TestApp::with_env(&[("OTP_SEND_BUDGET_SHARDS", "1")]).await;
+    plain.registered_user(PHONE, PHONE_E164).await;
+    plain.registered_user("09127654321", "+989127654321").await;
+    let t = plain
+        .reconfigured(&[
+            ("OTP_SEND_BUDGET_SHARDS", "1"),
+            ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1"),
+            ("ACCOUNT_MAX_FAILURES", "2"),
+            ("LOCKOUT_MAX_FAILURES", "100"),
+        ])
+        .await;
+    // A stranger spends the reserve on another user's reset.
+    let reset = t
+        .post(
+            Endpoint::PasswordResetRequest,
+            json!({ "phone": "09127654321" }),
+        )
+        .await;
+    assert_eq!(reset.status, 200);
+    assert_eq!(hits(&t, "send#reserved-global#").await, 1);
+    // Strangers' wrong passwords put the owner's account into step-up.
+    for _ in 0..2 {
+        let wrong = t
+            .post(
+                Endpoint::Login,
+                json!({ "phone": PHONE, "password": "not the password" }),
+            )
+            .await;
+        assert_eq!(wrong.status, 401);
+    }
+    let before = t.sent_sms().len();
+    let owner = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": auth_tests::PASSWORD }),
+        )
+        .await;
+    assert_eq!(owner.status, 401, "{:?}", owner.body);
+    assert_eq!(owner.body["code_required"], true);
+    assert_eq!(t.sent_sms().len(), before + 1, "the step-up code is sent");
+}
