@@ -48,7 +48,7 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let pool = SendPool::NewNumbers;
-    let token = body.captcha_token.as_deref();
+    let token = super::captcha_token(body.captcha_token.as_ref())?;
     // A token is verified before any counter is spent; only a new number needs one.
     let bot = check_bot(app, &phone, pool, token, &caller).await?;
     if check_phone_lookup(app, &phone, &caller).await? {

@@ -76,7 +76,7 @@ async fn code_request(app: &App, request: &Request) -> Result<CodeSent, AuthErro
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let purpose = OtpPurpose::Login;
-    let token = body.captcha_token.as_deref();
+    let token = super::captcha_token(body.captcha_token.as_ref())?;
     let sent =
         account::request_code_for_account(app, &phone, &caller, purpose, token, language).await?;
     // The verification id comes back without a code too, so that the answer is the same.

@@ -29,6 +29,7 @@ use lambda_http::Request;
 use serde::Serialize;
 
 use crate::App;
+use crate::captcha;
 use crate::error::AuthError;
 use crate::http::{accept_language, bearer_token};
 use crate::messages::Locale;
@@ -103,6 +104,20 @@ fn sms_language<'a>(
         .config
         .messages
         .language_for(locale.as_ref(), accept_language(request)))
+}
+
+/// The optional `captcha_token` field: refused when longer than any provider's token, whether
+/// or not a bot check is configured (the field's rule does not change with the deployment).
+fn captcha_token(token: Option<&String>) -> Result<Option<&str>, AuthError> {
+    match token {
+        Some(token) if token.chars().count() > captcha::MAX_TOKEN_CHARS => {
+            Err(AuthError::InvalidRequest(format!(
+                "Invalid field 'captcha_token': at most {} characters.",
+                captcha::MAX_TOKEN_CHARS
+            )))
+        }
+        token => Ok(token.map(String::as_str)),
+    }
 }
 
 /// A code field, of exactly the configured length.

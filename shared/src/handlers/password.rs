@@ -80,7 +80,7 @@ async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, A
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let purpose = OtpPurpose::PasswordReset;
-    let token = body.captcha_token.as_deref();
+    let token = super::captcha_token(body.captcha_token.as_ref())?;
     let sent =
         account::request_code_for_account(app, &phone, &caller, purpose, token, language).await?;
     Ok(ResetRequested {

@@ -45,7 +45,7 @@ async fn change_request(app: &App, request: &Request) -> Result<CodeSent, AuthEr
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
     let session = super::authenticated(app, request).await?;
-    let token = body.captcha_token.as_deref();
+    let token = super::captcha_token(body.captcha_token.as_ref())?;
     let sent =
         phone_change::request_phone_change(app, &session, &new_phone, &caller, token, language)
             .await?;

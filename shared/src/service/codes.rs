@@ -2,7 +2,7 @@
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
-use crate::captcha::{self, CaptchaWhen};
+use crate::captcha::CaptchaWhen;
 use crate::config::Limits;
 use crate::error::AuthError;
 use crate::http::Caller;
@@ -356,9 +356,7 @@ pub async fn check_bot(
         return Ok(BotCheck::NotAsked);
     }
     if let Some(token) = token.filter(|token| !token.trim().is_empty()) {
-        if token.chars().count() > captcha::MAX_TOKEN_CHARS
-            || !verifier.verify(token, &caller.ip).await?
-        {
+        if !verifier.verify(token, &caller.ip).await? {
             return Err(AuthError::CaptchaRequired(
                 "The captcha was not accepted. Solve it again and send the new token.",
             ));
