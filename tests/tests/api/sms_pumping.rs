@@ -60,6 +60,20 @@ async fn items(t: &TestApp, prefix: &str) -> Vec<aws_sdk_dynamodb::types::Attrib
         .collect()
 }
 
+/// Two registered users (`PHONE` and `OTHER`), then an app over their tables with `overrides`.
+/// One budget shard in both, so that they count the global budgets in the same items.
+async fn two_users_then(overrides: &[(&str, &str)]) -> TestApp {
+    let plain = TestApp::with_env(&[("OTP_SEND_BUDGET_SHARDS", "1")]).await;
+    plain.registered_user(PHONE, PHONE_E164).await;
+    plain.registered_user(OTHER, OTHER_E164).await;
+    let mut env = vec![("OTP_SEND_BUDGET_SHARDS", "1")];
+    env.extend_from_slice(overrides);
+    plain.reconfigured(&env).await
+}
+
+const OTHER: &str = "09127654321";
+const OTHER_E164: &str = "+989127654321";
+
 /// The sum of the hits of the counters whose key starts with `prefix`.
 async fn hits(t: &TestApp, prefix: &str) -> u64 {
     t.scan(&t.tables().attempts)
@@ -96,8 +110,8 @@ async fn with_the_check_always_on_a_new_number_needs_an_accepted_token() {
 
     // A registered number needs no token: nothing is sent to it.
     let plain = t.reconfigured(&[]).await;
-    plain.registered_user("09127654321", "+989127654321").await;
-    let known = check_phone(&t, "09127654321", None, "198.51.100.1").await;
+    plain.registered_user(OTHER, OTHER_E164).await;
+    let known = check_phone(&t, OTHER, None, "198.51.100.1").await;
     assert_eq!(known.status, 200);
     assert_eq!(known.body, json!({ "exists": true }));
 }
@@ -170,7 +184,7 @@ async fn reset_and_login_code_requests_need_the_token_whether_or_not_the_number_
     let before = plain.sent_sms().len();
     let t = plain.reconfigured(&captcha(&stub, "always")).await;
     for endpoint in [Endpoint::PasswordResetRequest, Endpoint::LoginOtpRequest] {
-        for phone in [PHONE, "09127654321"] {
+        for phone in [PHONE, OTHER] {
             let response = t.post(endpoint, json!({ "phone": phone })).await;
             assert_captcha_required(&response, MISSING);
         }
@@ -194,17 +208,17 @@ async fn a_change_of_number_needs_the_token() {
     let t = plain.reconfigured(&captcha(&stub, "always")).await;
     let tokens = t.login(PHONE).await;
     let access = tokens["access"].as_str().unwrap();
-    let body = json!({ "new_phone": "09127654321" });
+    let body = json!({ "new_phone": OTHER });
     let refused = t
         .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
         .await;
     assert_captcha_required(&refused, MISSING);
-    let body = json!({ "new_phone": "09127654321", "captcha_token": "token" });
+    let body = json!({ "new_phone": OTHER, "captcha_token": "token" });
     let sent = t
         .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
         .await;
     assert_eq!(sent.status, 200, "{:?}", sent.body);
-    assert!(t.last_sms_to("+989127654321").is_some());
+    assert!(t.last_sms_to(OTHER_E164).is_some());
 }
 
 #[tokio::test]
@@ -278,17 +292,11 @@ async fn thirty_parallel_sends_to_one_range_stop_at_its_budget() {
 
 #[tokio::test]
 async fn registered_users_still_get_codes_when_new_numbers_spent_the_budgets() {
-    // One shard, so that both apps count the global budget in the same item.
-    let plain = TestApp::with_env(&[("OTP_SEND_BUDGET_SHARDS", "1")]).await;
-    plain.registered_user(PHONE, PHONE_E164).await;
-    plain.registered_user("09127654321", "+989127654321").await;
-    let t = plain
-        .reconfigured(&[
-            ("OTP_SEND_BUDGET_SHARDS", "1"),
-            ("OTP_SENDS_GLOBAL_PER_HOUR", "4"),
-            ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1"),
-        ])
-        .await;
+    let t = two_users_then(&[
+        ("OTP_SENDS_GLOBAL_PER_HOUR", "4"),
+        ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1"),
+    ])
+    .await;
     let before = t.sent_sms().len();
     for (i, phone) in ["09121110000", "09122220000"].iter().enumerate() {
         let ip = format!("198.51.100.{i}");
@@ -308,10 +316,7 @@ async fn registered_users_still_get_codes_when_new_numbers_spent_the_budgets() {
     // The reserve has a budget of its own: spent, it sends nothing more (the answer stays the
     // same, since it must not tell whether the number has an account).
     let again = t
-        .post(
-            Endpoint::PasswordResetRequest,
-            json!({ "phone": "09127654321" }),
-        )
+        .post(Endpoint::PasswordResetRequest, json!({ "phone": OTHER }))
         .await;
     assert_eq!(again.status, 200);
     assert_eq!(
@@ -445,7 +450,7 @@ async fn every_function_that_sends_codes_reports_the_pressure_it_causes() {
     );
     let change = plain.reconfigured(&small).await;
     let access = tokens["access"].as_str().unwrap();
-    let body = json!({ "new_phone": "09127654321" });
+    let body = json!({ "new_phone": OTHER });
     let moved = change
         .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
         .await;
@@ -508,23 +513,15 @@ async fn a_parallel_burst_cannot_pass_the_unchecked_half_without_tokens() {
 
 #[tokio::test]
 async fn a_step_up_code_is_sent_when_strangers_spent_the_reserve() {
-    let plain = TestApp::with_env(&[("OTP_SEND_BUDGET_SHARDS", "1")]).await;
-    plain.registered_user(PHONE, PHONE_E164).await;
-    plain.registered_user("09127654321", "+989127654321").await;
-    let t = plain
-        .reconfigured(&[
-            ("OTP_SEND_BUDGET_SHARDS", "1"),
-            ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1"),
-            ("ACCOUNT_MAX_FAILURES", "2"),
-            ("LOCKOUT_MAX_FAILURES", "100"),
-        ])
-        .await;
+    let t = two_users_then(&[
+        ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1"),
+        ("ACCOUNT_MAX_FAILURES", "2"),
+        ("LOCKOUT_MAX_FAILURES", "100"),
+    ])
+    .await;
     // A stranger spends the reserve on another user's reset.
     let reset = t
-        .post(
-            Endpoint::PasswordResetRequest,
-            json!({ "phone": "09127654321" }),
-        )
+        .post(Endpoint::PasswordResetRequest, json!({ "phone": OTHER }))
         .await;
     assert_eq!(reset.status, 200);
     assert_eq!(hits(&t, "send#reserved-global#").await, 1);
