@@ -203,6 +203,7 @@ async fn send_counted(
             .collect();
         // Refused only short of the full limits: a bot check would let the send through.
         let check_would_pass = bot == BotCheck::Unchecked
+            && !full.is_empty()
             && full.iter().all(|&i| {
                 let old = refused.refused(SendStep::Count(counted[i].scope)).flatten();
                 AttemptsTable::send_hits(old) < u64::from(counted[i].limit)
