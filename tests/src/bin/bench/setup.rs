@@ -106,20 +106,9 @@ impl Bench {
     }
 
     /// The environment of the function binaries: the app's, plus DynamoDB Local's endpoint and
-    /// credentials, and the allocator setting template.yaml deploys them with.
+    /// credentials.
     pub fn binary_env(&self) -> HashMap<String, String> {
         let mut env = self.env.clone();
-        // As template.yaml deploys them: a fixed glibc mmap threshold, so that argon2's 19 MiB
-        // blocks go back to the OS after each hash. (BENCH_MALLOC_MMAP_THRESHOLD=none: without.)
-        match std::env::var("BENCH_MALLOC_MMAP_THRESHOLD").as_deref() {
-            Ok("none") => {}
-            Ok(value) => {
-                env.insert("MALLOC_MMAP_THRESHOLD_".to_owned(), value.to_owned());
-            }
-            Err(_) => {
-                env.insert("MALLOC_MMAP_THRESHOLD_".to_owned(), "1048576".to_owned());
-            }
-        }
         for name in [
             "AWS_ENDPOINT_URL_DYNAMODB",
             "AWS_ACCESS_KEY_ID",
