@@ -10,6 +10,9 @@
 
 use std::time::Duration;
 
+use auth_tests::routes::template_functions;
+use auth_tests::tables::{read_template, template_path};
+
 use crate::binaries::Binaries;
 use crate::flow::{Sample, Scenario};
 use crate::report::warm;
@@ -31,9 +34,11 @@ const PER_READ_UNIT: f64 = 0.125e-6;
 /// it took DynamoDB Local here (an assumption, not a measurement).
 pub const REGION_MS_PER_REQUEST: f64 = 5.0;
 
-/// The rule: the fastest size (modeled p50) among those whose modeled cost per call (duration
-/// and request charge) is at most 10% above the cheapest size's; p50s within 1 ms count as
-/// equally fast, and then the smaller size wins.
+/// The rule: the fastest size (modeled p50, region model) among those whose modeled cost per
+/// call (duration and request charge) is at most 10% above the cheapest size's under both the
+/// measured and the region model; p50s within 1 ms count as equally fast, and then the smaller
+/// size wins.
+pub const RULE: &str = "the fastest size (modeled p50 of the warm calls, region model) among the sizes whose modeled Lambda cost per call (duration and request charge) is at most 10% above the cheapest size's under both the measured and the region model; p50s within 1 ms are equally fast, and then the smaller size wins";
 const COST_BUDGET: f64 = 1.10;
 const SAME_SPEED_MS: f64 = 1.0;
 
@@ -120,23 +125,48 @@ impl Calls {
         lambda_cost_per_million(mean, size)
     }
 
-    /// The size the rule picks.
-    fn choose(&self) -> u32 {
-        let cheapest = SIZES_MB
+    fn cheapest(&self) -> f64 {
+        SIZES_MB
             .iter()
             .map(|&size| self.cost_per_million(size))
-            .fold(f64::INFINITY, f64::min);
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// How much more than the cheapest size `size` costs, in percent.
+    fn over_cheapest(&self, size: u32) -> f64 {
+        100.0 * (self.cost_per_million(size) / self.cheapest() - 1.0)
+    }
+}
+
+/// The same calls under both models.
+#[derive(Default, Clone)]
+struct Model {
+    local: Calls,
+    region: Calls,
+}
+
+impl Model {
+    fn extend(&mut self, other: &Model) {
+        self.local.extend(&other.local);
+        self.region.extend(&other.region);
+    }
+
+    /// The size the rule picks.
+    fn choose(&self) -> u32 {
+        let within = |calls: &Calls, size: u32| {
+            calls.cost_per_million(size) <= calls.cheapest() * COST_BUDGET
+        };
         let affordable: Vec<u32> = SIZES_MB
             .into_iter()
-            .filter(|&size| self.cost_per_million(size) <= cheapest * COST_BUDGET)
+            .filter(|&size| within(&self.local, size) && within(&self.region, size))
             .collect();
         let fastest = affordable
             .iter()
-            .map(|&size| self.p50(size))
+            .map(|&size| self.region.p50(size))
             .fold(f64::INFINITY, f64::min);
         affordable
             .into_iter()
-            .find(|&size| self.p50(size) <= fastest + SAME_SPEED_MS)
+            .find(|&size| self.region.p50(size) <= fastest + SAME_SPEED_MS)
             .unwrap_or(SIZES_MB[0])
     }
 }
@@ -145,8 +175,7 @@ impl Calls {
 struct Path {
     step: &'static str,
     function: &'static str,
-    local: Calls,
-    region: Calls,
+    model: Model,
     /// In-process, per call (mean): DynamoDB requests, read and write request units.
     requests: f64,
     read_units: f64,
@@ -170,8 +199,10 @@ fn paths(binaries: &Binaries, in_process: &Scenario) -> Vec<Path> {
         paths.push(Path {
             step,
             function: endpoint.function(),
-            local: Calls::local(&samples),
-            region: Calls::region(&samples, requests, dynamodb_ms),
+            model: Model {
+                local: Calls::local(&samples),
+                region: Calls::region(&samples, requests, dynamodb_ms),
+            },
             requests,
             read_units: mean(&|s| s.units.read),
             write_units: mean(&|s| s.units.write),
@@ -181,19 +212,69 @@ fn paths(binaries: &Binaries, in_process: &Scenario) -> Vec<Path> {
 }
 
 /// The functions in the order their first path appears, each with its paths' calls pooled.
-fn functions(paths: &[Path], region: bool) -> Vec<(&'static str, Vec<&'static str>, Calls)> {
-    let mut functions: Vec<(&'static str, Vec<&'static str>, Calls)> = Vec::new();
+fn functions(paths: &[Path]) -> Vec<(&'static str, Vec<&'static str>, Model)> {
+    let mut functions: Vec<(&'static str, Vec<&'static str>, Model)> = Vec::new();
     for path in paths {
-        let calls = if region { &path.region } else { &path.local };
         match functions.iter_mut().find(|(f, _, _)| *f == path.function) {
             Some((_, steps, pooled)) => {
                 steps.push(path.step);
-                pooled.extend(calls);
+                pooled.extend(&path.model);
             }
-            None => functions.push((path.function, vec![path.step], calls.clone())),
+            None => functions.push((path.function, vec![path.step], path.model.clone())),
         }
     }
     functions
+}
+
+/// A template parameter that sets the `MemorySize` of some functions, with its default.
+struct Family {
+    parameter: String,
+    default: Option<u32>,
+    functions: Vec<String>,
+}
+
+/// The memory families of `template.yaml`: each function's `MemorySize` (its own, else the
+/// `Globals` one) as a `!Ref` to a parameter.
+fn families() -> Result<Vec<Family>, Box<dyn std::error::Error + Send + Sync>> {
+    use serde_yaml_ng::Value;
+    let (template, resources) = read_template(&template_path())?;
+    let parameter_of = |value: Option<&Value>| match value {
+        Some(Value::Tagged(tagged)) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    let global = parameter_of(
+        template
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("MemorySize")),
+    );
+    let mut families: Vec<Family> = Vec::new();
+    for function in template_functions(&template_path())? {
+        let properties = resources
+            .get(function.logical_id.as_str())
+            .and_then(|r| r.get("Properties"));
+        let own = properties.and_then(|p| p.get("MemorySize"));
+        let Some(parameter) = (if own.is_some() { parameter_of(own) } else { global.clone() }) else {
+            return Err(format!("{}'s MemorySize is not a parameter", function.binary).into());
+        };
+        match families.iter_mut().find(|f| f.parameter == parameter) {
+            Some(family) => family.functions.push(function.binary),
+            None => {
+                let default = template
+                    .get("Parameters")
+                    .and_then(|p| p.get(parameter.as_str()))
+                    .and_then(|p| p.get("Default"))
+                    .and_then(Value::as_u64)
+                    .and_then(|d| u32::try_from(d).ok());
+                families.push(Family {
+                    parameter,
+                    default,
+                    functions: vec![function.binary],
+                });
+            }
+        }
+    }
+    Ok(families)
 }
 
 fn size_columns() -> (String, String) {
@@ -205,90 +286,114 @@ fn size_columns() -> (String, String) {
 pub fn report(binaries: &Binaries, in_process: &Scenario) {
     let paths = paths(binaries, in_process);
     let (sizes, rule) = size_columns();
+    println!("\n## Sizing (warm invocations through the binaries; model in tests/src/bin/bench/sizing.rs)\n");
     println!(
-        "\n## Sizing (warm invocations through the binaries; model in tests/src/bin/bench/sizing.rs)\n"
+        "Per path: measured CPU and waiting per call (p50), then the modeled billed duration p50 (ms) at each size: CPU × max(1, 1769 / size) + waiting, rounded up to 1 ms. Measured model: the waiting as measured (DynamoDB Local on loopback on the same two cores, not a region). Region model: DynamoDB Local's time (measured in-process on the same path) replaced by {REGION_MS_PER_REQUEST} ms per DynamoDB request.\n"
     );
-    println!(
-        "Per path: measured CPU and waiting per call (p50), then the modeled billed duration p50 (ms) at each size: CPU × max(1, 1769 / size) + waiting, rounded up to 1 ms. Waiting is DynamoDB Local on loopback on the same two cores, not a region.\n"
-    );
-    println!("| function | path | calls | CPU p50 ms | waiting p50 ms | {sizes} |");
-    println!("|---|---|---|---|---|{rule}|");
+    println!("| function | path | calls | CPU p50 ms | waiting p50 ms (measured / region) | model | {sizes} |");
+    println!("|---|---|---|---|---|---|{rule}|");
     for path in &paths {
-        let modeled: Vec<String> = SIZES_MB
-            .iter()
-            .map(|&size| format!("{:.0}", path.local.p50(size)))
-            .collect();
-        println!(
-            "| {} | {} | {} | {:.2} | {:.2} | {} |",
-            path.function,
-            path.step,
-            path.local.cpu.len(),
-            median(path.local.cpu.clone()),
-            median(path.local.wait.clone()),
-            modeled.join(" | ")
-        );
+        for (model, calls) in [("measured", &path.model.local), ("region", &path.model.region)] {
+            let modeled: Vec<String> = SIZES_MB
+                .iter()
+                .map(|&size| format!("{:.0}", calls.p50(size)))
+                .collect();
+            println!(
+                "| {} | {} | {} | {:.2} | {:.2} / {:.2} | {model} | {} |",
+                path.function,
+                path.step,
+                calls.cpu.len(),
+                median(calls.cpu.clone()),
+                median(path.model.local.wait.clone()),
+                median(path.model.region.wait.clone()),
+                modeled.join(" | ")
+            );
+        }
     }
     println!(
-        "\nModeled Lambda cost per million calls (duration at the mean modeled billed duration, arm64, plus $0.20 of requests), $:\n"
+        "\nModeled Lambda cost per million calls, $ (duration at the mean modeled billed duration, arm64, plus $0.20 of requests), measured / region model:\n"
     );
     println!("| path | {sizes} |");
     println!("|---|{rule}|");
     for path in &paths {
         let costs: Vec<String> = SIZES_MB
             .iter()
-            .map(|&size| format!("{:.3}", path.local.cost_per_million(size)))
+            .map(|&size| {
+                format!(
+                    "{:.3} / {:.3}",
+                    path.model.local.cost_per_million(size),
+                    path.model.region.cost_per_million(size)
+                )
+            })
             .collect();
         println!("| {} | {} |", path.step, costs.join(" | "));
     }
-    let local = decisions(&paths, false);
-    let region = decisions(&paths, true);
+    decisions(&paths);
+    let chosen = family_sizes(&paths);
     cold_starts(binaries);
-    costs(&paths, &local, &region);
+    costs(&paths, &chosen);
 }
 
 /// Applies the rule to every function (its paths pooled) and prints the result.
-fn decisions(paths: &[Path], region: bool) -> Vec<(&'static str, u32)> {
-    let functions = functions(paths, region);
-    if region {
-        println!(
-            "\n### The rule on the region model (each DynamoDB request {REGION_MS_PER_REQUEST} ms instead of DynamoDB Local's time; requests counted in-process on the same paths)\n"
-        );
-    } else {
-        println!("\n### The rule on the measured model\n");
-    }
+fn decisions(paths: &[Path]) {
+    println!("\n### The rule, per function\n");
+    println!("Rule: {RULE}.\n");
     println!(
-        "Rule: the fastest size (modeled p50 of the function's warm calls, its paths pooled) among the sizes whose modeled cost per call is at most 10% above the cheapest size's; p50s within 1 ms are equally fast and the smaller size wins.\n"
+        "| function | paths | rule's size | p50 ms there (measured / region) | $ per 1M there (measured / region) | vs the cheapest size (measured / region) | p50 ms at 128 MB (region) |"
     );
-    println!(
-        "| function | paths | cheapest size | its $ per 1M | its p50 ms | chosen | p50 ms | $ per 1M | vs cheapest | p50 at 128 MB |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let mut chosen = Vec::new();
-    for (function, steps, calls) in &functions {
-        let cheapest = SIZES_MB
-            .into_iter()
-            .min_by(|a, b| {
-                calls
-                    .cost_per_million(*a)
-                    .total_cmp(&calls.cost_per_million(*b))
-            })
-            .unwrap_or(SIZES_MB[0]);
-        let size = calls.choose();
-        let (cost, base) = (
-            calls.cost_per_million(size),
-            calls.cost_per_million(cheapest),
-        );
+    println!("|---|---|---|---|---|---|---|");
+    for (function, steps, model) in functions(paths) {
+        let size = model.choose();
         println!(
-            "| {function} | {} | {cheapest} | {base:.3} | {:.0} | **{size}** | {:.0} | {cost:.3} | {:+.1}% | {:.0} |",
+            "| {function} | {} | **{size}** | {:.0} / {:.0} | {:.3} / {:.3} | {:+.1}% / {:+.1}% | {:.0} |",
             steps.join(", "),
-            calls.p50(cheapest),
-            calls.p50(size),
-            100.0 * (cost / base - 1.0),
-            calls.p50(128),
+            model.local.p50(size),
+            model.region.p50(size),
+            model.local.cost_per_million(size),
+            model.region.cost_per_million(size),
+            model.local.over_cheapest(size),
+            model.region.over_cheapest(size),
+            model.region.p50(128),
         );
-        chosen.push((*function, size));
     }
-    chosen
+}
+
+/// Applies the rule to each memory family of the template (its functions' calls pooled),
+/// prints it beside the template's default, and returns each function's size as deployed by
+/// default (the template's, or the rule's where the template has none).
+fn family_sizes(paths: &[Path]) -> Vec<(String, u32)> {
+    let families = match families() {
+        Ok(families) => families,
+        Err(error) => {
+            println!("\n(template.yaml's memory parameters could not be read: {error})");
+            return Vec::new();
+        }
+    };
+    println!("\n### The rule, per memory parameter of template.yaml (its functions' calls pooled)\n");
+    println!("| parameter | functions | rule's size | template default | follows the rule |");
+    println!("|---|---|---|---|---|");
+    let functions = functions(paths);
+    let mut sizes = Vec::new();
+    for family in &families {
+        let mut pooled = Model::default();
+        for (_, _, model) in functions
+            .iter()
+            .filter(|(f, _, _)| family.functions.iter().any(|name| name == f))
+        {
+            pooled.extend(model);
+        }
+        let size = pooled.choose();
+        let default = family.default.unwrap_or(size);
+        println!(
+            "| `{}` | {} | **{size}** | {} | {} |",
+            family.parameter,
+            family.functions.join(", "),
+            family.default.map_or("none".to_owned(), |d| d.to_string()),
+            if family.default == Some(size) { "yes" } else { "**no**" }
+        );
+        sizes.extend(family.functions.iter().map(|f| (f.clone(), default)));
+    }
+    sizes
 }
 
 /// Init and the first invocation of each function, and the modeled billed duration of a cold
@@ -327,44 +432,38 @@ fn cold_starts(binaries: &Binaries) {
     }
 }
 
-/// The cost of a million sign-ups, logins and failed logins at the chosen sizes.
-fn costs(paths: &[Path], local: &[(&str, u32)], region: &[(&str, u32)]) {
+/// The cost of a million sign-ups, logins and failed logins at the template's default sizes.
+fn costs(paths: &[Path], sizes: &[(String, u32)]) {
     println!(
-        "\n### Cost per million, at the sizes chosen (arm64 Lambda, HTTP API, DynamoDB on-demand; no SMS, no logs)\n"
+        "\n### Cost per million, at the template's default sizes (arm64 Lambda, HTTP API, DynamoDB on-demand; no SMS, no logs)\n"
     );
     println!(
-        "| flow | paths | DynamoDB requests | read / write request units | DynamoDB $ | HTTP API $ | Lambda $ (measured model) | Lambda $ (region model) | total $ (region model) |"
+        "| flow | paths | DynamoDB requests | read / write request units | DynamoDB $ | HTTP API $ | Lambda $ (measured / region model) | total $ (region model) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for (flow, steps) in [
         ("1,000,000 sign-ups", &SIGN_UP[..]),
         ("1,000,000 logins", &LOGIN[..]),
         ("1,000,000 failed logins", &FAILED_LOGIN[..]),
     ] {
-        let chosen = steps
-            .iter()
-            .filter_map(|step| paths.iter().find(|p| p.step == *step));
-        let (mut requests, mut read, mut write, mut local_cost, mut region_cost) =
-            (0.0, 0.0, 0.0, 0.0, 0.0);
-        for path in chosen {
-            let size_in = |sizes: &[(&str, u32)]| {
-                sizes
-                    .iter()
-                    .find(|(f, _)| *f == path.function)
-                    .map_or(SIZES_MB[0], |(_, s)| *s)
-            };
+        let (mut requests, mut read, mut write, mut local, mut region) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for path in steps.iter().filter_map(|step| paths.iter().find(|p| p.step == *step)) {
+            let size = sizes
+                .iter()
+                .find(|(f, _)| f == path.function)
+                .map_or(SIZES_MB[0], |(_, s)| *s);
             requests += path.requests;
             read += path.read_units;
             write += path.write_units;
-            local_cost += path.local.cost_per_million(size_in(local));
-            region_cost += path.region.cost_per_million(size_in(region));
+            local += path.model.local.cost_per_million(size);
+            region += path.model.region.cost_per_million(size);
         }
         let dynamodb = 1e6 * (read * PER_READ_UNIT + write * PER_WRITE_UNIT);
         let http_api = 1e6 * steps.len() as f64 * PER_HTTP_API_REQUEST;
         println!(
-            "| {flow} | {} | {requests:.2} | {read:.2} / {write:.2} | {dynamodb:.2} | {http_api:.2} | {local_cost:.2} | {region_cost:.2} | {:.2} |",
+            "| {flow} | {} | {requests:.2} | {read:.2} / {write:.2} | {dynamodb:.2} | {http_api:.2} | {local:.2} / {region:.2} | {:.2} |",
             steps.join(" + "),
-            dynamodb + http_api + region_cost,
+            dynamodb + http_api + region,
         );
     }
 }
