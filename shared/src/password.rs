@@ -147,8 +147,15 @@ fn hash_now(password: &[u8]) -> Result<String, AuthError> {
     getrandom::fill(&mut salt).map_err(|error| AuthError::internal(error.to_string()))?;
     let mut output = [0u8; OUTPUT_BYTES];
     let (algorithm, version) = (Algorithm::Argon2id, Version::V0x13);
-    argon2_into(algorithm, version, params.clone(), password, &salt, &mut output)
-        .map_err(AuthError::internal)?;
+    argon2_into(
+        algorithm,
+        version,
+        params.clone(),
+        password,
+        &salt,
+        &mut output,
+    )
+    .map_err(AuthError::internal)?;
     let phc = PasswordHash {
         algorithm: algorithm.ident(),
         version: Some(version.into()),
@@ -378,7 +385,11 @@ mod tests {
             .await
             .unwrap();
         let parsed = PasswordHash::new(&stored).unwrap();
-        assert!(standard().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(
+            standard()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
         assert!(standard().verify_password(b"wrong horse", &parsed).is_err());
         // 16 bytes of salt and 32 of output, unpadded base64, as the crate writes them.
         let fields: Vec<&str> = stored.split('$').collect();
@@ -403,9 +414,15 @@ mod tests {
                 .unwrap()
                 .to_string();
             let right = Password::presented("correct horse".into());
-            assert!(verify(right, Some(stored.clone())).await.unwrap(), "{stored}");
+            assert!(
+                verify(right, Some(stored.clone())).await.unwrap(),
+                "{stored}"
+            );
             let wrong = Password::presented("wrong horse".into());
-            assert!(!verify(wrong, Some(stored.clone())).await.unwrap(), "{stored}");
+            assert!(
+                !verify(wrong, Some(stored.clone())).await.unwrap(),
+                "{stored}"
+            );
         }
     }
 

@@ -1,4 +1,4 @@
-//! 8. Sizing, the way AWS Lambda Power Tuning sizes a function but from a model: the CPU time
+//! Sizing (8), the way AWS Lambda Power Tuning sizes a function but from a model: the CPU time
 //! and the billed duration of every invocation through the binaries give the billed duration
 //! and the cost at each memory size, and a stated rule picks each function's size. Then the
 //! cost of a million sign-ups and logins at those sizes.
@@ -239,7 +239,9 @@ fn families() -> Result<Vec<Family>, Box<dyn std::error::Error + Send + Sync>> {
     use serde_yaml_ng::Value;
     let (template, resources) = read_template(&template_path())?;
     let parameter_of = |value: Option<&Value>| match value {
-        Some(Value::Tagged(tagged)) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_owned),
+        Some(Value::Tagged(tagged)) if tagged.tag == "Ref" => {
+            tagged.value.as_str().map(str::to_owned)
+        }
         _ => None,
     };
     let global = parameter_of(
@@ -254,7 +256,11 @@ fn families() -> Result<Vec<Family>, Box<dyn std::error::Error + Send + Sync>> {
             .get(function.logical_id.as_str())
             .and_then(|r| r.get("Properties"));
         let own = properties.and_then(|p| p.get("MemorySize"));
-        let Some(parameter) = (if own.is_some() { parameter_of(own) } else { global.clone() }) else {
+        let Some(parameter) = (if own.is_some() {
+            parameter_of(own)
+        } else {
+            global.clone()
+        }) else {
             return Err(format!("{}'s MemorySize is not a parameter", function.binary).into());
         };
         match families.iter_mut().find(|f| f.parameter == parameter) {
@@ -286,14 +292,21 @@ fn size_columns() -> (String, String) {
 pub fn report(binaries: &Binaries, in_process: &Scenario) {
     let paths = paths(binaries, in_process);
     let (sizes, rule) = size_columns();
-    println!("\n## Sizing (warm invocations through the binaries; model in tests/src/bin/bench/sizing.rs)\n");
+    println!(
+        "\n## Sizing (warm invocations through the binaries; model in tests/src/bin/bench/sizing.rs)\n"
+    );
     println!(
         "Per path: measured CPU and waiting per call (p50), then the modeled billed duration p50 (ms) at each size: CPU × max(1, 1769 / size) + waiting, rounded up to 1 ms. Measured model: the waiting as measured (DynamoDB Local on loopback on the same two cores, not a region). Region model: DynamoDB Local's time (measured in-process on the same path) replaced by {REGION_MS_PER_REQUEST} ms per DynamoDB request.\n"
     );
-    println!("| function | path | calls | CPU p50 ms | waiting p50 ms (measured / region) | model | {sizes} |");
+    println!(
+        "| function | path | calls | CPU p50 ms | waiting p50 ms (measured / region) | model | {sizes} |"
+    );
     println!("|---|---|---|---|---|---|{rule}|");
     for path in &paths {
-        for (model, calls) in [("measured", &path.model.local), ("region", &path.model.region)] {
+        for (model, calls) in [
+            ("measured", &path.model.local),
+            ("region", &path.model.region),
+        ] {
             let modeled: Vec<String> = SIZES_MB
                 .iter()
                 .map(|&size| format!("{:.0}", calls.p50(size)))
@@ -369,7 +382,9 @@ fn family_sizes(paths: &[Path]) -> Vec<(String, u32)> {
             return Vec::new();
         }
     };
-    println!("\n### The rule, per memory parameter of template.yaml (its functions' calls pooled)\n");
+    println!(
+        "\n### The rule, per memory parameter of template.yaml (its functions' calls pooled)\n"
+    );
     println!("| parameter | functions | rule's size | template default | follows the rule |");
     println!("|---|---|---|---|---|");
     let functions = functions(paths);
@@ -389,7 +404,11 @@ fn family_sizes(paths: &[Path]) -> Vec<(String, u32)> {
             family.parameter,
             family.functions.join(", "),
             family.default.map_or("none".to_owned(), |d| d.to_string()),
-            if family.default == Some(size) { "yes" } else { "**no**" }
+            if family.default == Some(size) {
+                "yes"
+            } else {
+                "**no**"
+            }
         );
         sizes.extend(family.functions.iter().map(|f| (f.clone(), default)));
     }
@@ -447,7 +466,10 @@ fn costs(paths: &[Path], sizes: &[(String, u32)]) {
         ("1,000,000 failed logins", &FAILED_LOGIN[..]),
     ] {
         let (mut requests, mut read, mut write, mut local, mut region) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for path in steps.iter().filter_map(|step| paths.iter().find(|p| p.step == *step)) {
+        for path in steps
+            .iter()
+            .filter_map(|step| paths.iter().find(|p| p.step == *step))
+        {
             let size = sizes
                 .iter()
                 .find(|(f, _)| f == path.function)
