@@ -132,7 +132,6 @@ write_local_env() {
     cat "$file.tables" "$LOCAL/secrets.env"
     echo "SMS_PROVIDER=outbox"
     echo "SMS_OUTBOX_PATH=$LOCAL/sms-outbox.jsonl"
-    echo "MALLOC_MMAP_THRESHOLD_=1048576" # as deployed: see template.yaml
     echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
     echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"
     echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"

@@ -1,7 +1,8 @@
 //! Passwords: validation, argon2id hashing off the async executor, and timing-safe verification.
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::password_hash::{self, phc::PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, Mutex, mpsc};
@@ -66,18 +67,129 @@ impl Password {
     }
 }
 
-fn argon2() -> Result<Argon2<'static>, AuthError> {
-    let params =
-        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(AuthError::internal)?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+fn params() -> Result<Params, AuthError> {
+    Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(AuthError::internal)
+}
+
+/// Salt and output lengths of a new hash: what the `argon2` crate's `PasswordHasher` used (16
+/// and 32 bytes), so that hashes made before and after look alike.
+const SALT_BYTES: usize = 16;
+const OUTPUT_BYTES: usize = 32;
+
+/// Argon2's working memory, kept and reused. Allocating it per hash (as `PasswordHasher` does)
+/// hands 19 MiB back to the kernel after every hash and faults it in, zeroed, on the next:
+/// about 4,900 page faults and a third of a login's CPU time as system time (BENCHMARKS.md).
+/// A kept block is faulted in once. A pool rather than one block per hashing thread, because
+/// jobs go to whichever thread is free: one hash at a time (as in Lambda) then keeps one block,
+/// not one per core.
+struct Memory {
+    /// Blocks of `blocks` each, one per hash that ran at the same time, most recent last.
+    kept: Mutex<Vec<Vec<Block>>>,
+    blocks: usize,
+}
+
+impl Memory {
+    const fn new(blocks: usize) -> Self {
+        Self {
+            kept: Mutex::new(Vec::new()),
+            blocks,
+        }
+    }
+
+    /// Runs `work` on at least `blocks` blocks: a kept block when it is large enough (hashes
+    /// with our parameters, or smaller ones), else a new one, kept afterwards only if it has
+    /// the usual size (a stored hash with larger parameters gets its memory for itself).
+    fn with<T>(&self, blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+        let kept = match self.kept.lock() {
+            Ok(mut kept) if blocks <= self.blocks => kept.pop(),
+            _ => None,
+        };
+        let mut memory = kept.unwrap_or_else(|| vec![Block::new(); blocks.max(self.blocks)]);
+        let result = work(&mut memory);
+        if memory.len() == self.blocks
+            && let Ok(mut kept) = self.kept.lock()
+        {
+            kept.push(memory);
+        }
+        result
+    }
+
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.kept.lock().map_or(0, |kept| kept.len())
+    }
+}
+
+/// `MEMORY_KIB` blocks of 1 KiB (with one lane, argon2 uses exactly `m` blocks).
+static MEMORY: Memory = Memory::new(MEMORY_KIB as usize);
+
+/// Argon2 of `password` and `salt` into `output` on kept memory.
+fn argon2_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    output: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    MEMORY.with(blocks, |memory| {
+        argon2.hash_password_into_with_memory(password, salt, output, memory)
+    })
+}
+
+/// A new PHC string for `password`: argon2id with the parameters above and a random salt, in
+/// the format the `argon2` crate writes (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`).
+fn hash_now(password: &[u8]) -> Result<String, AuthError> {
+    let params = params()?;
+    let mut salt = [0u8; SALT_BYTES];
+    getrandom::fill(&mut salt).map_err(|error| AuthError::internal(error.to_string()))?;
+    let mut output = [0u8; OUTPUT_BYTES];
+    let (algorithm, version) = (Algorithm::Argon2id, Version::V0x13);
+    argon2_into(
+        algorithm,
+        version,
+        params.clone(),
+        password,
+        &salt,
+        &mut output,
+    )
+    .map_err(AuthError::internal)?;
+    let phc = PasswordHash {
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: ParamsString::try_from(&params).map_err(AuthError::internal)?,
+        salt: Some(Salt::new(&salt).map_err(AuthError::internal)?),
+        hash: Some(Output::new(&output).map_err(AuthError::internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` gives `stored`'s output under `stored`'s own algorithm, version, salt and
+/// parameters (so hashes made with other parameters still verify). The outputs are compared in
+/// constant time (`Output`'s equality), as `PasswordVerifier` did.
+fn matches(password: &[u8], stored: &PasswordHash) -> Result<bool, password_hash::Error> {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str())?;
+    let version = match stored.version {
+        Some(version) => Version::try_from(version)?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(stored)?;
+    let mut output = vec![0u8; expected.len()];
+    argon2_into(algorithm, version, params, password, salt, &mut output)?;
+    Ok(Output::new(&output)? == *expected)
 }
 
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The threads that run all argon2 work: one per core, started on first use. At most that many
 /// hashes run at once (each takes 19 MiB and a core for tens of milliseconds); more in flight
-/// would only add memory and latency, and queued jobs hold no memory. (That each freed block
-/// goes back to the OS is the allocator's part: see `MALLOC_MMAP_THRESHOLD_` in template.yaml.)
+/// would only add memory and latency, and queued jobs hold no memory. Their memory is kept
+/// between hashes (`MEMORY`).
 static HASHING_THREADS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Arc::new(Mutex::new(queue));
@@ -123,13 +235,7 @@ async fn on_hashing_threads<T: Send + 'static>(
 
 /// Hashes to a PHC string on the hashing threads (argon2 takes tens of milliseconds of CPU).
 pub async fn hash(password: Password) -> Result<String, AuthError> {
-    on_hashing_threads(move || {
-        let hash = argon2()?
-            .hash_password(password.0.expose_secret().as_bytes())
-            .map_err(AuthError::internal)?;
-        Ok(hash.to_string())
-    })
-    .await
+    on_hashing_threads(move || hash_now(password.0.expose_secret().as_bytes())).await
 }
 
 /// True when `password` matches `stored`. With no stored hash (unknown user) it verifies against
@@ -141,9 +247,8 @@ pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, 
             None => (DUMMY_HASH.to_owned(), false),
         };
         let parsed = PasswordHash::new(&hash).map_err(AuthError::internal)?;
-        let matches = argon2()?
-            .verify_password(password.0.expose_secret().as_bytes(), &parsed)
-            .is_ok();
+        // As `PasswordVerifier` did: a stored hash that cannot be recomputed matches nothing.
+        let matches = matches(password.0.expose_secret().as_bytes(), &parsed).unwrap_or(false);
         Ok(real && matches)
     })
     .await
@@ -249,5 +354,89 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    /// The `argon2` crate's own hasher, as this module used it before it kept its memory.
+    fn crate_argon2(algorithm: Algorithm, version: Version, params: Params) -> Argon2<'static> {
+        Argon2::new(algorithm, version, params)
+    }
+
+    fn standard() -> Argon2<'static> {
+        crate_argon2(Algorithm::Argon2id, Version::V0x13, params().unwrap())
+    }
+
+    #[tokio::test]
+    async fn hashes_stored_by_the_crates_hasher_verify() {
+        use argon2::password_hash::PasswordHasher as _;
+        let stored = standard()
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        let right = Password::presented("correct horse".into());
+        assert!(verify(right, Some(stored.clone())).await.unwrap());
+        let wrong = Password::presented("wrong horse".into());
+        assert!(!verify(wrong, Some(stored)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn new_hashes_verify_with_the_crates_verifier_and_look_the_same() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let stored = hash(Password::new("correct horse".into()).unwrap())
+            .await
+            .unwrap();
+        let parsed = PasswordHash::new(&stored).unwrap();
+        assert!(
+            standard()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(standard().verify_password(b"wrong horse", &parsed).is_err());
+        // 16 bytes of salt and 32 of output, unpadded base64, as the crate writes them.
+        let fields: Vec<&str> = stored.split('$').collect();
+        assert_eq!(fields[..4], ["", "argon2id", "v=19", "m=19456,t=2,p=1"]);
+        assert_eq!((fields[4].len(), fields[5].len()), (22, 43));
+    }
+
+    #[tokio::test]
+    async fn hashes_with_other_parameters_still_verify() {
+        use argon2::password_hash::PasswordHasher as _;
+        for (algorithm, version, m, t, p) in [
+            (Algorithm::Argon2id, Version::V0x13, 8 * 1024, 3, 1),
+            (Algorithm::Argon2id, Version::V0x13, 4 * 1024, 1, 4),
+            // More memory than is kept: it gets its own.
+            (Algorithm::Argon2id, Version::V0x13, 24 * 1024, 1, 1),
+            (Algorithm::Argon2i, Version::V0x13, 8 * 1024, 2, 1),
+            (Algorithm::Argon2id, Version::V0x10, 8 * 1024, 2, 1),
+        ] {
+            let params = Params::new(m, t, p, None).unwrap();
+            let stored = crate_argon2(algorithm, version, params)
+                .hash_password(b"correct horse")
+                .unwrap()
+                .to_string();
+            let right = Password::presented("correct horse".into());
+            assert!(
+                verify(right, Some(stored.clone())).await.unwrap(),
+                "{stored}"
+            );
+            let wrong = Password::presented("wrong horse".into());
+            assert!(
+                !verify(wrong, Some(stored.clone())).await.unwrap(),
+                "{stored}"
+            );
+        }
+    }
+
+    #[test]
+    fn memory_is_allocated_once_and_reused() {
+        let memory = Memory::new(64);
+        let first = memory.with(64, |blocks| (blocks.len(), blocks.as_ptr().addr()));
+        assert_eq!(first.0, 64);
+        assert_eq!(memory.kept(), 1);
+        // The same allocation again, for the same size and for a smaller one.
+        assert_eq!(memory.with(64, |blocks| blocks.as_ptr().addr()), first.1);
+        assert_eq!(memory.with(32, |blocks| blocks.as_ptr().addr()), first.1);
+        // A larger one gets its own memory, which is not kept.
+        assert!(memory.with(128, |blocks| blocks.len()) >= 128);
+        assert_eq!(memory.kept(), 1);
     }
 }

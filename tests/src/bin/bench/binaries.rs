@@ -1,17 +1,17 @@
-//! 1, 5, 7: the real function binaries, one process per function behind a local Lambda Runtime
-//! API, as Lambda runs them: cold start, the pass over the API, binary size and peak memory.
+//! 1, 5, 7, 8: the real function binaries, one process per function behind a local Lambda
+//! Runtime API, as Lambda runs them: cold start, the pass over the API with the CPU and billed
+//! duration of every invocation, binary size and peak memory.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use auth_tests::Endpoint;
 use auth_tests::routes::template_functions;
 use auth_tests::tables::template_path;
 use serde_json::Value;
 
-use crate::emulator::Function;
-use crate::flow::{Call, Sample, Scenario, ip, run_flow};
+use crate::emulator::{Cpu, Function};
+use crate::flow::{Sample, Scenario, Usage, run_flow};
 use crate::setup::{Bench, Options};
 
 /// The functions to start: every function of `template.yaml`, in its order (the benchmark keeps
@@ -27,10 +27,10 @@ pub fn names() -> Vec<String> {
 /// One function's cold start and, after the pass, its size and peak memory.
 pub struct ColdStart {
     pub name: String,
-    /// From process start to its first poll of the Runtime API (initialisation).
+    /// From process start to its first poll of the Runtime API (initialisation), and the CPU
+    /// the process used by then.
     pub init: Duration,
-    /// From process start to its first response.
-    pub first_response: Duration,
+    pub init_cpu: Cpu,
     pub binary_bytes: u64,
     pub peak_rss_kib: u64,
 }
@@ -41,8 +41,9 @@ pub struct Binaries {
     pub scenario: Scenario,
 }
 
-/// Starts each function alone and times its first response, runs the pass over the API through
-/// them (phones apart from the in-process pass), then reads their sizes and peak memory.
+/// Starts each function alone and waits until it is initialised, runs the pass over the API
+/// through them (phones apart from the in-process pass; the first call each function gets is
+/// its cold start's first invocation), then reads their sizes and peak memory.
 pub async fn measure(bench: &Bench, options: &Options) -> Binaries {
     let env = bench.binary_env();
     let mut functions: HashMap<String, Function> = HashMap::new();
@@ -55,30 +56,33 @@ pub async fn measure(bench: &Bench, options: &Options) -> Binaries {
             binary.display()
         );
         let function = Function::start(&binary, &env).await;
-        let (init, first_response) = cold_start(&name, &function).await;
+        let (init, init_cpu) = function.ready().await;
         cold.push(ColdStart {
             name: name.clone(),
             init,
-            first_response,
+            init_cpu: init_cpu.unwrap_or_default(),
             binary_bytes: 0,
             peak_rss_kib: 0,
         });
         functions.insert(name, function);
     }
     let functions = &functions;
-    let scenario = run_flow(&bench.t, options.calls, 1_000_000, |_, call| async move {
-        let function = &functions[call.endpoint.function()];
-        let (response, wall) = function.invoke(call.event()).await;
-        let status = response["statusCode"].as_u64().unwrap_or(0) as u16;
-        let body = response["body"]
+    let invoked = &std::sync::Mutex::new(std::collections::HashSet::new());
+    let scenario = run_flow(&bench.t, options.calls, 1_000_000, |call| async move {
+        let name = call.endpoint.function();
+        let first = invoked.lock().expect("invoked").insert(name);
+        let invocation = functions[name].invoke(call.event()).await;
+        let status = invocation.response["statusCode"].as_u64().unwrap_or(0) as u16;
+        let body = invocation.response["body"]
             .as_str()
             .and_then(|b| serde_json::from_str(b).ok())
             .unwrap_or(Value::Null);
-        let sample = Sample {
-            wall,
-            dynamodb_calls: 0,
-            dynamodb_time: Duration::ZERO,
-        };
+        let mut sample = Sample::timed(invocation.wall);
+        sample.usage = invocation.cpu.map(|cpu| Usage {
+            billed: invocation.billed,
+            cpu,
+            first,
+        });
         (body, status, sample)
     })
     .await;
@@ -93,26 +97,4 @@ pub async fn measure(bench: &Bench, options: &Options) -> Binaries {
         cold,
         scenario,
     }
-}
-
-/// The first invocation of a fresh process: a GET without credentials, which answers the key
-/// set for JWKS, and for the others a refusal (405 or 401) that needs no DynamoDB call.
-/// Returns the time from process start to the first poll and to the first response.
-async fn cold_start(name: &str, function: &Function) -> (Duration, Duration) {
-    let endpoint = if name == "jwks" {
-        Endpoint::Jwks
-    } else {
-        Endpoint::CheckPhone
-    };
-    let call = Call {
-        endpoint,
-        method: "GET",
-        body: None,
-        bearer: None,
-        ip: ip(0),
-    };
-    function.invoke(call.event()).await;
-    let first_response = function.started_at.elapsed();
-    let init = function.init_time().await.unwrap_or_default();
-    (init, first_response)
 }

@@ -1,19 +1,50 @@
-//! One pass over the API (sign-ups for new phones, then sessions), timed call by call, and the
-//! samples it collects. The same pass runs in-process and through the binaries.
+//! One pass over the API (sign-ups for new phones, then every other endpoint on the accounts
+//! they create), timed call by call, and the samples it collects. The same pass runs in-process
+//! and through the binaries, so every function is measured on its main paths.
 
 use std::time::{Duration, Instant};
 
 use auth_tests::{DynamoDbGate, Endpoint, PASSWORD, RawRequest, TestApp, TestResponse};
 
+use crate::capacity::{CapacityMeter, Units};
+use crate::emulator::Cpu;
 use crate::setup::Bench;
 use serde_json::{Value, json};
 
-/// One call: its wall time, and the DynamoDB requests it made and the time they took (zero
-/// through a binary, where the gate cannot see them).
+/// The password the pass changes to, and resets back from.
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+/// One call: its wall time, and what else could be seen of it. In-process: the DynamoDB
+/// requests it made, the time they took and the capacity they consumed. Through a binary: the
+/// process's CPU and the duration Lambda would bill.
 pub struct Sample {
     pub wall: Duration,
     pub dynamodb_calls: usize,
     pub dynamodb_time: Duration,
+    pub units: Units,
+    pub usage: Option<Usage>,
+}
+
+impl Sample {
+    pub fn timed(wall: Duration) -> Self {
+        Sample {
+            wall,
+            dynamodb_calls: 0,
+            dynamodb_time: Duration::ZERO,
+            units: Units::default(),
+            usage: None,
+        }
+    }
+}
+
+/// An invocation of a function binary, as Lambda would bill it.
+pub struct Usage {
+    /// From handing over the event to the function's next poll.
+    pub billed: Duration,
+    /// CPU the process used meanwhile (user + system).
+    pub cpu: Cpu,
+    /// The first invocation of a fresh process (a cold start's), kept apart from the others.
+    pub first: bool,
 }
 
 /// The samples of one step of the pass.
@@ -56,6 +87,8 @@ pub struct Call {
     pub body: Option<Value>,
     pub bearer: Option<String>,
     pub ip: String,
+    /// The `{id}` of `/auth/sessions/{id}/`.
+    pub path_id: Option<String>,
 }
 
 impl Call {
@@ -66,185 +99,247 @@ impl Call {
             body: Some(body),
             bearer: None,
             ip,
+            path_id: None,
+        }
+    }
+
+    fn authed(endpoint: Endpoint, method: &'static str, body: Option<Value>, access: &str) -> Self {
+        Call {
+            endpoint,
+            method,
+            body,
+            bearer: Some(access.to_owned()),
+            ip: ip(0),
+            path_id: None,
+        }
+    }
+
+    fn raw<'a>(&'a self, body: Option<&'a str>) -> RawRequest<'a> {
+        RawRequest {
+            method: self.method,
+            content_type: body.map(|_| "application/json"),
+            body,
+            bearer: self.bearer.as_deref(),
+            source_ip: &self.ip,
+            path_id: self.path_id.as_deref(),
+            ..RawRequest::default()
         }
     }
 
     pub fn event(&self) -> String {
         let body = self.body.as_ref().map(request_body);
-        auth_tests::api_gateway_event(
-            self.endpoint.path(),
-            &RawRequest {
-                method: self.method,
-                body: body.as_deref(),
-                bearer: self.bearer.as_deref(),
-                source_ip: &self.ip,
-                ..RawRequest::default()
-            },
-        )
-        .to_string()
+        auth_tests::api_gateway_event(self.endpoint.path(), &self.raw(body.as_deref())).to_string()
     }
 }
 
 /// One call through the shared handler, in this process.
-async fn call_in_process(t: &TestApp, gate: &DynamoDbGate, call: &Call) -> (TestResponse, Sample) {
-    let (calls, busy) = (gate.seen(), gate.busy());
+async fn call_in_process(
+    t: &TestApp,
+    gate: &DynamoDbGate,
+    meter: &CapacityMeter,
+    call: &Call,
+) -> (TestResponse, Sample) {
+    let (calls, busy, units) = (gate.seen(), gate.busy(), meter.units());
     let body = call.body.as_ref().map(request_body);
     let start = Instant::now();
-    let response = t
-        .send(
-            call.endpoint,
-            RawRequest {
-                method: call.method,
-                body: body.as_deref(),
-                bearer: call.bearer.as_deref(),
-                source_ip: &call.ip,
-                ..RawRequest::default()
-            },
-        )
-        .await;
+    let response = t.send(call.endpoint, call.raw(body.as_deref())).await;
     let wall = start.elapsed();
     let sample = Sample {
         wall,
         dynamodb_calls: gate.seen() - calls,
         dynamodb_time: gate.busy() - busy,
+        units: meter.units() - units,
+        usage: None,
     };
     (response, sample)
 }
 
-/// The steps of one pass over the API: sign-ups for `n` new phones, then sessions.
+/// The steps of one pass over the API, each with the endpoint it calls.
 pub struct Scenario {
-    pub series: Vec<(&'static str, Series)>,
+    pub series: Vec<(&'static str, Endpoint, Series)>,
+    /// The national numbers of the accounts at the end of the pass (they change theirs), whose
+    /// password is `PASSWORD` again.
+    pub phones: Vec<String>,
 }
 
 impl Scenario {
-    fn new() -> Self {
-        Scenario { series: Vec::new() }
-    }
-
-    fn push(&mut self, name: &'static str, sample: Sample) {
-        match self.series.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, series)) => series.0.push(sample),
-            None => self.series.push((name, Series(vec![sample]))),
+    fn push(&mut self, name: &'static str, endpoint: Endpoint, sample: Sample) {
+        match self.series.iter_mut().find(|(n, _, _)| *n == name) {
+            Some((_, _, series)) => series.0.push(sample),
+            None => self.series.push((name, endpoint, Series(vec![sample]))),
         }
     }
 }
 
-/// Runs the API flow `n` times, handing each call to `run` (in-process or a binary).
+/// A step: its name, and the call it makes.
+struct Step(&'static str, Call);
+
+/// Runs the pass for `n` new phones, handing each call to `run` (in-process or a binary).
+/// Every function of the template gets its main paths: sign-up, login (right and wrong
+/// password, and by code), refresh, the profile, the sessions, a phone change, a password
+/// change, logout, a password reset and the key set.
 pub async fn run_flow<F, Fut>(t: &TestApp, n: usize, phone_base: usize, mut run: F) -> Scenario
 where
-    F: FnMut(&'static str, Call) -> Fut,
+    F: FnMut(Call) -> Fut,
     Fut: std::future::Future<Output = (Value, u16, Sample)>,
 {
-    let mut scenario = Scenario::new();
+    let mut scenario = Scenario {
+        series: Vec::new(),
+        phones: Vec::new(),
+    };
+    let mut step = async |Step(name, call): Step, expected: u16| -> Value {
+        let endpoint = call.endpoint;
+        let (body, status, sample) = run(call).await;
+        assert_eq!(status, expected, "{name}: {body}");
+        scenario.push(name, endpoint, sample);
+        body
+    };
     let phones: Vec<String> = (0..n).map(|i| phone(i, phone_base)).collect();
+    let new_phones: Vec<String> = (0..n).map(|i| phone(i, phone_base + 2_000_000)).collect();
+    let code_for = |national: &str| t.last_code_for(&e164(national)).expect("an SMS");
+    let id_of = |body: &Value| {
+        body["verification_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
     for (i, number) in phones.iter().enumerate() {
-        let (body, status, sample) = run(
-            "check-phone (new)",
-            Call::post(Endpoint::CheckPhone, json!({ "phone": number }), ip(i)),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        scenario.push("check-phone (new)", sample);
+        let call = Call::post(Endpoint::CheckPhone, json!({ "phone": number }), ip(i));
+        step(Step("check-phone (new)", call), 200).await;
     }
-    let mut tokens = Vec::new();
+    let mut registration = Vec::new();
     for (i, number) in phones.iter().enumerate() {
-        let code = t.last_code_for(&e164(number)).expect("an SMS");
-        let (body, status, sample) = run(
-            "verify",
-            Call::post(
-                Endpoint::Verify,
-                json!({ "phone": number, "code": code }),
-                ip(i),
-            ),
+        let body = json!({ "phone": number, "code": code_for(number) });
+        let answer = step(
+            Step("verify", Call::post(Endpoint::Verify, body, ip(i))),
+            200,
         )
         .await;
-        assert_eq!(status, 200, "{body}");
-        tokens.push(
-            body["registration_token"]
+        registration.push(
+            answer["registration_token"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
         );
-        scenario.push("verify", sample);
     }
-    for (i, token) in tokens.iter().enumerate() {
-        let (body, status, sample) = run(
-            "register",
-            Call::post(Endpoint::Register, auth_tests::register_body(token), ip(i)),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        scenario.push("register", sample);
+    for (i, token) in registration.iter().enumerate() {
+        let call = Call::post(Endpoint::Register, auth_tests::register_body(token), ip(i));
+        step(Step("register", call), 201).await;
     }
     for i in 0..n {
-        let (_, status, sample) = run(
-            "check-phone (registered)",
-            Call::post(Endpoint::CheckPhone, json!({ "phone": phones[0] }), ip(i)),
-        )
-        .await;
-        assert_eq!(status, 200);
-        scenario.push("check-phone (registered)", sample);
+        let call = Call::post(Endpoint::CheckPhone, json!({ "phone": phones[0] }), ip(i));
+        step(Step("check-phone (registered)", call), 200).await;
     }
-    let mut refresh = String::new();
-    let mut access = String::new();
+    // Each account's session: (access, refresh).
+    let mut sessions = Vec::new();
     for (i, number) in phones.iter().enumerate() {
-        let (body, status, sample) = run(
-            "login (ok)",
-            Call::post(
-                Endpoint::Login,
-                json!({ "phone": number, "password": PASSWORD }),
-                ip(i),
-            ),
+        let body = json!({ "phone": number, "password": PASSWORD });
+        let answer = step(
+            Step("login (ok)", Call::post(Endpoint::Login, body, ip(i))),
+            200,
         )
         .await;
-        assert_eq!(status, 200, "{body}");
-        (access, refresh) = (token(&body, "access"), token(&body, "refresh"));
-        scenario.push("login (ok)", sample);
+        sessions.push((token(&answer, "access"), token(&answer, "refresh")));
     }
     for (i, number) in phones.iter().enumerate() {
-        let (_, status, sample) = run(
-            "login (wrong)",
-            Call::post(
-                Endpoint::Login,
-                json!({ "phone": number, "password": "wrong password" }),
-                ip(i),
-            ),
+        let body = json!({ "phone": number, "password": "wrong password" });
+        step(
+            Step("login (wrong)", Call::post(Endpoint::Login, body, ip(i))),
+            401,
         )
         .await;
-        assert_eq!(status, 401);
-        scenario.push("login (wrong)", sample);
     }
-    for i in 0..n {
-        let (body, status, sample) = run(
-            "refresh",
-            Call::post(Endpoint::Refresh, json!({ "refresh": refresh }), ip(i)),
+    for (i, (access, refresh)) in sessions.iter_mut().enumerate() {
+        let call = Call::post(Endpoint::Refresh, json!({ "refresh": refresh }), ip(i));
+        let answer = step(Step("refresh", call), 200).await;
+        (*access, *refresh) = (token(&answer, "access"), token(&answer, "refresh"));
+    }
+    for (access, _) in &sessions {
+        let call = Call::authed(Endpoint::Profile, "GET", None, access);
+        step(Step("profile (GET)", call), 200).await;
+    }
+    // A second session per account, by login code, which the first one then lists and ends.
+    for (i, number) in phones.iter().enumerate() {
+        let call = Call::post(Endpoint::LoginOtpRequest, json!({ "phone": number }), ip(i));
+        let answer = step(Step("login code request", call), 200).await;
+        let body =
+            json!({ "phone": number, "code": code_for(number), "verification_id": id_of(&answer) });
+        step(
+            Step("login by code", Call::post(Endpoint::LoginOtp, body, ip(i))),
+            200,
         )
         .await;
-        assert_eq!(status, 200, "{body}");
-        (access, refresh) = (token(&body, "access"), token(&body, "refresh"));
-        scenario.push("refresh", sample);
+    }
+    let mut others = Vec::new();
+    for (access, _) in &sessions {
+        let call = Call::authed(Endpoint::Sessions, "GET", None, access);
+        let answer = step(Step("sessions (list)", call), 200).await;
+        let listed = answer["sessions"].as_array().cloned().unwrap_or_default();
+        let other = listed
+            .iter()
+            .find(|s| s["current"] == false)
+            .expect("the code's session");
+        others.push(other["id"].as_str().unwrap_or_default().to_owned());
+    }
+    for ((access, _), other) in sessions.iter().zip(&others) {
+        let mut call = Call::authed(Endpoint::SessionRevoke, "DELETE", None, access);
+        call.path_id = Some(other.clone());
+        step(Step("session revoke", call), 204).await;
+    }
+    for ((access, _), new_phone) in sessions.iter().zip(&new_phones) {
+        let body = json!({ "new_phone": new_phone });
+        let call = Call::authed(Endpoint::PhoneChangeRequest, "POST", Some(body), access);
+        let answer = step(Step("phone change request", call), 200).await;
+        let body = json!({ "new_phone": new_phone, "code": code_for(new_phone), "verification_id": id_of(&answer) });
+        let call = Call::authed(Endpoint::PhoneChangeConfirm, "POST", Some(body), access);
+        step(Step("phone change confirm", call), 200).await;
+    }
+    for (access, _) in &sessions {
+        let body = json!({ "old_password": PASSWORD, "new_password": NEW_PASSWORD });
+        let call = Call::authed(Endpoint::PasswordChange, "POST", Some(body), access);
+        step(Step("password change", call), 204).await;
+    }
+    for (access, refresh) in &sessions {
+        let body = json!({ "refresh": refresh });
+        let call = Call::authed(Endpoint::Logout, "POST", Some(body), access);
+        step(Step("logout", call), 204).await;
+    }
+    for (i, new_phone) in new_phones.iter().enumerate() {
+        let call = Call::post(
+            Endpoint::PasswordResetRequest,
+            json!({ "phone": new_phone }),
+            ip(i),
+        );
+        let answer = step(Step("password reset request", call), 200).await;
+        let body = json!({
+            "phone": new_phone, "code": code_for(new_phone), "new_password": PASSWORD,
+            "verification_id": id_of(&answer),
+        });
+        let call = Call::post(Endpoint::PasswordResetConfirm, body, ip(i));
+        step(Step("password reset confirm", call), 204).await;
     }
     for i in 0..n {
         let call = Call {
-            endpoint: Endpoint::Profile,
+            endpoint: Endpoint::Jwks,
             method: "GET",
             body: None,
-            bearer: Some(access.clone()),
+            bearer: None,
             ip: ip(i),
+            path_id: None,
         };
-        let (body, status, sample) = run("profile", call).await;
-        assert_eq!(status, 200, "{body}");
-        scenario.push("profile", sample);
+        step(Step("jwks", call), 200).await;
     }
+    scenario.phones = new_phones;
     scenario
 }
 
 /// 1, 2, 4: the pass in-process (the shared handler called directly), with the DynamoDB
-/// requests of every call counted and timed by the gate.
+/// requests of every call counted and timed by the gate and their capacity by the meter.
 pub async fn in_process(bench: &Bench, calls: usize) -> Scenario {
-    let (t, gate) = (&bench.t, &bench.gate);
-    run_flow(t, calls, 0, move |_, call| async move {
-        let (response, sample) = call_in_process(t, gate, &call).await;
+    let (t, gate, meter) = (&bench.t, &bench.gate, &bench.meter);
+    run_flow(t, calls, 0, move |call| async move {
+        let (response, sample) = call_in_process(t, gate, meter, &call).await;
         (response.body, response.status, sample)
     })
     .await

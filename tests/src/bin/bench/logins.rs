@@ -6,7 +6,8 @@ use auth_shared::password::{self, Password};
 use auth_tests::{Endpoint, PASSWORD};
 use serde_json::json;
 
-use crate::flow::{ip, phone};
+use crate::emulator::process_cpu_time;
+use crate::flow::ip;
 use crate::report::percentile;
 use crate::setup::{Bench, Options};
 
@@ -14,6 +15,8 @@ use crate::setup::{Bench, Options};
 pub struct HashTime {
     pub runs: usize,
     pub median: Duration,
+    /// The CPU time this process used for it (median), when it can be read.
+    pub cpu_median: Option<Duration>,
 }
 
 /// Logins by `concurrency` parallel clients.
@@ -31,8 +34,10 @@ pub async fn one_hash(options: &Options) -> HashTime {
         .await
         .expect("hash");
     let mut hashes = Vec::new();
+    let mut cpu = Vec::new();
+    let own_cpu = || process_cpu_time(std::process::id());
     for _ in 0..if options.smoke { 3 } else { 20 } {
-        let start = Instant::now();
+        let (start, cpu_before) = (Instant::now(), own_cpu());
         password::verify(
             Password::presented(PASSWORD.to_owned()),
             Some(stored.clone()),
@@ -40,16 +45,22 @@ pub async fn one_hash(options: &Options) -> HashTime {
         .await
         .expect("verify");
         hashes.push(start.elapsed());
+        if let Some((after, before)) = own_cpu().zip(cpu_before) {
+            cpu.push(after.saturating_sub(before));
+        }
     }
     hashes.sort();
+    cpu.sort();
     HashTime {
         runs: hashes.len(),
         median: percentile(&hashes, 50.0),
+        cpu_median: (!cpu.is_empty()).then(|| percentile(&cpu, 50.0)),
     }
 }
 
-/// Right-password logins of the users the in-process pass registered, at concurrency 1 and 8.
-pub async fn throughput(bench: &Bench, options: &Options) -> Vec<Throughput> {
+/// Right-password logins of the users the in-process pass registered (`phones`: their numbers
+/// at its end), at concurrency 1 and 8.
+pub async fn throughput(bench: &Bench, options: &Options, phones: &[String]) -> Vec<Throughput> {
     let mut results = Vec::new();
     for concurrency in [1usize, 8] {
         let total = if options.smoke {
@@ -64,7 +75,7 @@ pub async fn throughput(bench: &Bench, options: &Options) -> Vec<Throughput> {
             let t = &bench.t;
             async move {
                 for i in 0..per_task {
-                    let number = phone((task * per_task + i) % options.calls, 0);
+                    let number = &phones[(task * per_task + i) % phones.len()];
                     let response = t
                         .post_from(
                             Endpoint::Login,

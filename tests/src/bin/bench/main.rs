@@ -1,16 +1,20 @@
 //! The benchmark: per-endpoint latency in-process and through the real release binaries,
-//! DynamoDB requests per call, login throughput at full argon2 strength, handler overhead,
-//! cold start, binary size and peak memory. Prints markdown tables.
+//! DynamoDB requests and request units per call, login throughput at full argon2 strength,
+//! handler overhead, cold start, binary size, peak memory, CPU per invocation and the memory
+//! size of each function by a stated rule. Prints markdown tables.
 //!
 //! Run it with `scripts/bench` (which builds the release binaries and starts DynamoDB Local);
-//! `scripts/bench --smoke` runs a few iterations of everything, as CI does.
+//! `scripts/bench --sizing` runs only what the sizing needs; `scripts/bench --smoke` runs a few
+//! iterations of everything, as CI does.
 
 mod binaries;
+mod capacity;
 mod emulator;
 mod flow;
 mod logins;
 mod report;
 mod setup;
+mod sizing;
 
 use setup::{Bench, Options};
 
@@ -23,19 +27,27 @@ async fn main() {
     // 3. One argon2id verification, measured first, in this run.
     let hash = logins::one_hash(&options).await;
 
-    // 1, 2, 4: in-process, with the DynamoDB requests of every call counted.
+    // 1, 2, 4: in-process, with the DynamoDB requests and capacity of every call counted.
     let in_process = flow::in_process(&bench, options.calls).await;
     report::in_process(&in_process, &hash);
 
     // 3. Login throughput at concurrency 1 and 8 (of the users just registered).
-    let logins = logins::throughput(&bench, &options).await;
-    report::throughput(&hash, &logins, options.cores);
+    if !options.sizing {
+        let logins = logins::throughput(&bench, &options, &in_process.phones).await;
+        report::throughput(&hash, &logins, options.cores);
+    }
 
     // 1, 5, 7: through the binaries, one process per function, as Lambda runs them.
     let binaries = binaries::measure(&bench, &options).await;
     report::through_binaries(&binaries);
     report::cold_start(&binaries);
-    report::arm64(&binaries::names());
+    if !options.sizing {
+        report::arm64(&binaries::names());
+    }
+
+    // 8. The memory size of each function, and what sign-ups and logins cost.
+    report::login_cpu(&hash, &binaries);
+    sizing::report(&binaries, &in_process);
 
     bench.clean_up();
 }

@@ -8,6 +8,8 @@ use auth_shared::App;
 use auth_shared::config::Config;
 use auth_tests::{DynamoDbGate, TestApp, base_env};
 
+use crate::capacity::CapacityMeter;
+
 /// Limits raised so that the benchmark measures work, not refusals.
 const BENCH_LIMITS: [(&str, &str); 10] = [
     ("OTP_SENDS_PER_PHONE", "1000000"),
@@ -22,9 +24,12 @@ const BENCH_LIMITS: [(&str, &str); 10] = [
     ("CHECK_PHONE_LOOKUPS_PER_IP", "1000000"),
 ];
 
-/// The command line: `--smoke` and `--binaries DIR`.
+/// The command line: `--smoke`, `--sizing` and `--binaries DIR`.
 pub struct Options {
     pub smoke: bool,
+    /// Only what the sizing needs: the in-process pass (DynamoDB requests and capacity) and the
+    /// pass through the binaries (CPU and billed duration), not the throughput runs.
+    pub sizing: bool,
     /// Calls per endpoint in each pass over the API.
     pub calls: usize,
     /// Where the function binaries are: `--binaries DIR`, by default the release build.
@@ -36,6 +41,7 @@ impl Options {
     pub fn from_args() -> Self {
         let args: Vec<String> = std::env::args().collect();
         let smoke = args.iter().any(|a| a == "--smoke");
+        let sizing = args.iter().any(|a| a == "--sizing");
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -47,6 +53,7 @@ impl Options {
             .unwrap_or_else(|| target.join("release"));
         Options {
             smoke,
+            sizing,
             calls: if smoke { 3 } else { 200 },
             binaries,
             cores: std::thread::available_parallelism().map_or(1, usize::from),
@@ -54,10 +61,12 @@ impl Options {
     }
 }
 
-/// One set of tables and the app on them, in-process, behind a counting gate.
+/// One set of tables and the app on them, in-process, behind a counting gate and a capacity
+/// meter.
 pub struct Bench {
     pub t: TestApp,
     pub gate: DynamoDbGate,
+    pub meter: CapacityMeter,
     /// The app's environment, which the function binaries get too.
     pub env: HashMap<String, String>,
 }
@@ -77,8 +86,10 @@ impl Bench {
         }
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("config");
         let gate = DynamoDbGate::counting();
+        let meter = CapacityMeter::default();
         let gated = aws_sdk_dynamodb::config::Builder::from(&aws)
             .interceptor(gate.clone())
+            .interceptor(meter.clone())
             .build();
         let t = TestApp::from_app(
             App::with_dynamodb(config, &aws, aws_sdk_dynamodb::Client::from_conf(gated))
@@ -86,16 +97,18 @@ impl Bench {
             dynamodb,
             outbox,
         );
-        Bench { t, gate, env }
+        Bench {
+            t,
+            gate,
+            meter,
+            env,
+        }
     }
 
     /// The environment of the function binaries: the app's, plus DynamoDB Local's endpoint and
-    /// credentials, and the allocator setting template.yaml deploys them with.
+    /// credentials.
     pub fn binary_env(&self) -> HashMap<String, String> {
         let mut env = self.env.clone();
-        // As template.yaml deploys them: a fixed glibc mmap threshold, so that argon2's 19 MiB
-        // blocks go back to the OS after each hash.
-        env.insert("MALLOC_MMAP_THRESHOLD_".to_owned(), "1048576".to_owned());
         for name in [
             "AWS_ENDPOINT_URL_DYNAMODB",
             "AWS_ACCESS_KEY_ID",
