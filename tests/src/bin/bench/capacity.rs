@@ -1,6 +1,16 @@
-//! `CapacityMeter`: an SDK interceptor that asks DynamoDB for the capacity each operation
-//! consumes (`ReturnConsumedCapacity: TOTAL`) and adds it up, read and write units apart: the
-//! request units an on-demand table bills.
+//! `CapacityMeter`: an SDK interceptor that counts the request units an on-demand table bills
+//! for each operation, two ways: by DynamoDB's rules from the request (what the cost tables
+//! use), and as DynamoDB Local reports them (`ReturnConsumedCapacity: TOTAL`), which undercounts
+//! transactions and batches: it reports one transactional write per table, however many items,
+//! and nothing for a key a batch read did not find.
+//!
+//! The rules (DynamoDB Developer Guide, "DynamoDB read and write operations" and "Capacity
+//! management for transactions"): a strongly consistent read of an item up to 4 KB is 1 read
+//! unit (an eventually consistent one 0.5), found or not, and a batch read counts each key so;
+//! a write of an item up to 1 KB is 1 write unit, refused by its condition or not; each item of
+//! a transaction (a condition check included) counts twice. Items are taken to be within those
+//! sizes, which `largest_items` checks; a query is counted as DynamoDB Local reports it (by the
+//! size it read).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +29,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsInput, TransactWriteItemsOutput,
 };
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
-use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -28,18 +38,24 @@ const MILLI: f64 = 1000.0;
 
 #[derive(Debug, Clone, Default)]
 pub struct CapacityMeter {
+    /// As DynamoDB Local reports them.
     read_milli: Arc<AtomicU64>,
     write_milli: Arc<AtomicU64>,
+    /// By DynamoDB's rules.
+    priced_read_milli: Arc<AtomicU64>,
+    priced_write_milli: Arc<AtomicU64>,
     /// Operations that reported no capacity: failures (a refused condition is billed but its
     /// error carries no figure) and operations this meter does not know.
     unreported: Arc<AtomicU64>,
 }
 
-/// What the meter has counted so far.
+/// What the meter has counted so far: request units by DynamoDB's rules, and as reported.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Units {
     pub read: f64,
     pub write: f64,
+    pub reported_read: f64,
+    pub reported_write: f64,
     pub unreported: u64,
 }
 
@@ -49,6 +65,8 @@ impl std::ops::Sub for Units {
         Units {
             read: self.read - earlier.read,
             write: self.write - earlier.write,
+            reported_read: self.reported_read - earlier.reported_read,
+            reported_write: self.reported_write - earlier.reported_write,
             unreported: self.unreported - earlier.unreported,
         }
     }
@@ -56,10 +74,52 @@ impl std::ops::Sub for Units {
 
 impl CapacityMeter {
     pub fn units(&self) -> Units {
+        let load = |counter: &AtomicU64| counter.load(Ordering::SeqCst) as f64 / MILLI;
         Units {
-            read: self.read_milli.load(Ordering::SeqCst) as f64 / MILLI,
-            write: self.write_milli.load(Ordering::SeqCst) as f64 / MILLI,
+            read: load(&self.priced_read_milli),
+            write: load(&self.priced_write_milli),
+            reported_read: load(&self.read_milli),
+            reported_write: load(&self.write_milli),
             unreported: self.unreported.load(Ordering::SeqCst),
+        }
+    }
+
+    fn price(&self, read: f64, write: f64) {
+        self.priced_read_milli
+            .fetch_add((read * MILLI).round() as u64, Ordering::SeqCst);
+        self.priced_write_milli
+            .fetch_add((write * MILLI).round() as u64, Ordering::SeqCst);
+    }
+
+    /// The request units of `input` by DynamoDB's rules (queries: see `read_after_execution`).
+    fn price_request(&self, input: &aws_smithy_runtime_api::client::interceptors::context::Input) {
+        let read = |consistent: Option<bool>| if consistent == Some(true) { 1.0 } else { 0.5 };
+        if let Some(get) = input.downcast_ref::<GetItemInput>() {
+            self.price(read(get.consistent_read), 0.0);
+        } else if let Some(batch) = input.downcast_ref::<BatchGetItemInput>() {
+            let units = batch
+                .request_items
+                .iter()
+                .flatten()
+                .map(|(_, keys)| keys.keys.len() as f64 * read(keys.consistent_read))
+                .sum();
+            self.price(units, 0.0);
+        } else if input.downcast_ref::<PutItemInput>().is_some()
+            || input.downcast_ref::<UpdateItemInput>().is_some()
+            || input.downcast_ref::<DeleteItemInput>().is_some()
+        {
+            self.price(0.0, 1.0);
+        } else if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
+            let items: usize = batch
+                .request_items
+                .iter()
+                .flatten()
+                .map(|(_, r)| r.len())
+                .sum();
+            self.price(0.0, items as f64);
+        } else if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
+            let items = transaction.transact_items.as_ref().map_or(0, Vec::len);
+            self.price(0.0, 2.0 * items as f64);
         }
     }
 
@@ -115,6 +175,7 @@ impl Intercept for CapacityMeter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let input = context.input_mut();
+        self.price_request(input);
         ask_for_capacity!(
             input,
             GetItemInput,
@@ -143,6 +204,11 @@ impl Intercept for CapacityMeter {
             self.add_total(out.consumed_capacity.as_slice(), false);
         } else if let Some(out) = output.downcast_ref::<QueryOutput>() {
             self.add_total(out.consumed_capacity.as_slice(), false);
+            let units = out
+                .consumed_capacity
+                .as_ref()
+                .and_then(|c| c.capacity_units);
+            self.price(units.unwrap_or(1.0), 0.0);
         } else if let Some(out) = output.downcast_ref::<BatchGetItemOutput>() {
             self.add_total(out.consumed_capacity(), false);
         } else if let Some(out) = output.downcast_ref::<PutItemOutput>() {
@@ -160,4 +226,50 @@ impl Intercept for CapacityMeter {
         }
         Ok(())
     }
+}
+
+/// The size of an item by DynamoDB's rules (attribute names and values; numbers roughly one
+/// byte per two digits plus one), to check that items stay within 1 KB.
+pub fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// The largest item of each table after the pass (sampled from the first page of a scan).
+pub async fn largest_items(t: &auth_tests::TestApp) -> Vec<(&'static str, usize)> {
+    let tables = t.tables();
+    let mut largest = Vec::new();
+    for (name, table) in [
+        ("users", &tables.users),
+        ("otps", &tables.otps),
+        ("registration tokens", &tables.registration_tokens),
+        ("attempts", &tables.attempts),
+        ("sessions", &tables.sessions),
+        ("signing keys", &tables.signing_keys),
+    ] {
+        let size = t.scan(table).await.iter().map(item_size).max().unwrap_or(0);
+        largest.push((name, size));
+    }
+    largest
 }

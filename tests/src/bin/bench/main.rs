@@ -29,7 +29,8 @@ async fn main() {
 
     // 1, 2, 4: in-process, with the DynamoDB requests and capacity of every call counted.
     let in_process = flow::in_process(&bench, options.calls).await;
-    report::in_process(&in_process, &hash);
+    let largest = capacity::largest_items(&bench.t).await;
+    report::in_process(&in_process, &hash, &largest);
 
     // 3. Login throughput at concurrency 1 and 8 (of the users just registered).
     if !options.sizing {

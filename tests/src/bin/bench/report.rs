@@ -79,10 +79,10 @@ pub fn title(options: &Options) {
 }
 
 /// Latency, DynamoDB requests and overhead (without DynamoDB and argon2) per endpoint.
-pub fn in_process(scenario: &Scenario, hash: &HashTime) {
+pub fn in_process(scenario: &Scenario, hash: &HashTime, largest: &[(&str, usize)]) {
     println!("## Per endpoint, in-process (the shared handler called directly)\n");
     println!(
-        "| endpoint | p50 ms | p95 ms | p99 ms | DynamoDB requests per call | target | read / write request units per call (mean) | overhead p50 ms (excl. DynamoDB and argon2) |"
+        "| endpoint | p50 ms | p95 ms | p99 ms | DynamoDB requests per call | target | read / write request units per call, by DynamoDB's rules (as DynamoDB Local reports them) | overhead p50 ms (excl. DynamoDB and argon2) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     for (name, _, series) in &scenario.series {
@@ -104,8 +104,12 @@ pub fn in_process(scenario: &Scenario, hash: &HashTime) {
             format!("{min}–{max}")
         };
         let n = series.0.len().max(1) as f64;
-        let read: f64 = series.0.iter().map(|s| s.units.read).sum::<f64>() / n;
-        let write: f64 = series.0.iter().map(|s| s.units.write).sum::<f64>() / n;
+        let mean = |f: fn(&Sample) -> f64| series.0.iter().map(f).sum::<f64>() / n;
+        let (read, write) = (mean(|s| s.units.read), mean(|s| s.units.write));
+        let reported = (
+            mean(|s| s.units.reported_read),
+            mean(|s| s.units.reported_write),
+        );
         let unreported: u64 = series.0.iter().map(|s| s.units.unreported).sum();
         let unreported = if unreported > 0 {
             format!(" ({unreported} requests without a figure)")
@@ -113,14 +117,24 @@ pub fn in_process(scenario: &Scenario, hash: &HashTime) {
             String::new()
         };
         println!(
-            "| {name} | {} | {} | {} | {calls} | {} | {read:.2} / {write:.2}{unreported} | {} |",
+            "| {name} | {} | {} | {} | {calls} | {} | {read:.2} / {write:.2} ({:.2} / {:.2}){unreported} | {} |",
             ms(percentile(&wall, 50.0)),
             ms(percentile(&wall, 95.0)),
             ms(percentile(&wall, 99.0)),
             target(name),
+            reported.0,
+            reported.1,
             ms(percentile(&overhead, 50.0)),
         );
     }
+    let sizes: Vec<String> = largest
+        .iter()
+        .map(|(table, bytes)| format!("{table} {bytes} B"))
+        .collect();
+    println!(
+        "\nLargest item per table after the pass (DynamoDB's size rules): {}; the rules above take every item to be within 1 KB.",
+        sizes.join(", ")
+    );
 }
 
 /// How many argon2 hashes or verifications a step's call runs.
