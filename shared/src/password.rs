@@ -76,12 +76,12 @@ fn params() -> Result<Params, AuthError> {
 const SALT_BYTES: usize = 16;
 const OUTPUT_BYTES: usize = 32;
 
-/// Argon2's working memory, kept and reused. Allocating it per hash (as `PasswordHasher` does)
-/// hands 19 MiB back to the kernel after every hash and faults it in, zeroed, on the next:
-/// about 4,900 page faults and a third of a login's CPU time as system time (BENCHMARKS.md).
-/// A kept block is faulted in once. A pool rather than one block per hashing thread, because
-/// jobs go to whichever thread is free: one hash at a time (as in Lambda) then keeps one block,
-/// not one per core.
+/// Argon2's working memory, kept and reused. Allocated per hash (as `PasswordHasher` does), the
+/// 19 MiB either went back to the kernel after every hash, to be faulted in and zeroed again on
+/// the next (about 4,900 page faults, a third of a login's CPU as system time), or, with glibc's
+/// default thresholds, piled up in the heap (BENCHMARKS.md). A kept block is faulted in once. A
+/// pool rather than one block per hashing thread, because jobs go to whichever thread is free:
+/// one hash at a time (as in Lambda) then keeps one block, not one per core.
 struct Memory {
     /// Blocks of `blocks` each, one per hash that ran at the same time, most recent last.
     kept: Mutex<Vec<Vec<Block>>>,
