@@ -271,17 +271,11 @@ impl SendScope {
         )
     }
 
-    /// Whether crossing half and nine tenths of the budget is an audit event (the service's
-    /// shared budgets, not one caller's).
-    pub fn reports_pressure(self) -> bool {
-        matches!(
-            self,
-            Self::Range
-                | Self::Country
-                | Self::Global
-                | Self::ReservedCountry
-                | Self::ReservedGlobal
-        )
+    /// Whether the budget is shared by strangers (the service's, a country's, a range's, not
+    /// one caller's): crossing half and nine tenths of it is an audit event, and a send without
+    /// a bot check may use only its first half.
+    pub fn is_shared_budget(self) -> bool {
+        self == Self::Range || self.is_sharded()
     }
 
     /// Whether a send the provider failed is taken back from this budget. The phone's are, so

@@ -328,7 +328,7 @@ impl BotCheck {
 
     /// The limit a send is counted against in `counter`.
     fn limit_of(self, counter: &SendCounter) -> u32 {
-        if self == Self::Unchecked && counter.scope.reports_pressure() {
+        if self == Self::Unchecked && counter.scope.is_shared_budget() {
             limits::unchecked_share(counter.limit)
         } else {
             counter.limit
@@ -410,7 +410,7 @@ fn another_shard(limits: &Limits, counter: &SendCounter, now: u64) -> Option<Sen
 async fn report_pressure(app: &App, caller: &Caller, counted: &[SendCounter]) {
     let budgets: Vec<SendCounter> = counted
         .iter()
-        .filter(|counter| counter.scope.reports_pressure())
+        .filter(|counter| counter.scope.is_shared_budget())
         .cloned()
         .collect();
     if budgets.is_empty() {
@@ -435,8 +435,8 @@ async fn report_pressure(app: &App, caller: &Caller, counted: &[SendCounter]) {
 }
 
 /// Whether `phone` has an account, for `check-phone` and a change of number. Each lookup counts
-/// against the client/// network's lookup cap, so numbers cannot be enumerated faster than that; the account is read
-/// in the same round trip, and told only when the count was accepted.
+/// against the client network's lookup cap, so numbers cannot be enumerated faster than that;
+/// the account is read in the same round trip, and told only when the count was accepted.
 pub async fn check_phone_lookup(
     app: &App,
     phone: &PhoneNumber,
