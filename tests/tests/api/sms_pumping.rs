@@ -39,6 +39,18 @@ async fn check_phone(t: &TestApp, phone: &str, token: Option<&str>, ip: &str) ->
     t.post_from(Endpoint::CheckPhone, body, ip).await
 }
 
+/// A sign-up code to the `i`th new number, in a range of its own, from a network of its own:
+/// only the shared budgets bind.
+async fn send_apart(t: &TestApp, i: usize, token: Option<&str>) -> TestResponse {
+    check_phone(
+        t,
+        &format!("0912{i:03}0000"),
+        token,
+        &format!("203.0.113.{i}"),
+    )
+    .await
+}
+
 fn assert_captcha_required(response: &TestResponse, error: &str) {
     assert_eq!(response.status, 400, "{:?}", response.body);
     assert_eq!(
@@ -336,11 +348,7 @@ async fn a_sharded_budget_holds_in_total_under_a_parallel_burst() {
     .await;
     let t = &t;
     // Eighty numbers in eighty ranges from eighty networks: only the global budget binds.
-    let responses = join_all((0..80).map(|i| async move {
-        let phone = format!("0912{i:03}0000");
-        check_phone(t, &phone, None, &format!("203.0.113.{i}")).await
-    }))
-    .await;
+    let responses = join_all((0..80).map(|i| send_apart(t, i, None))).await;
     let sent = responses.iter().filter(|r| r.status == 200).count();
     for refused in responses.iter().filter(|r| r.status != 200) {
         assert_eq!(refused.status, 429, "{:?}", refused.body);
@@ -355,11 +363,7 @@ async fn a_sharded_budget_holds_in_total_under_a_parallel_burst() {
     let mut total = sent;
     let mut refused_in_a_row = 0;
     for i in 80..200 {
-        let phone = format!("0912{i:03}0000");
-        match check_phone(t, &phone, None, &format!("203.0.113.{i}"))
-            .await
-            .status
-        {
+        match send_apart(t, i, None).await.status {
             200 => {
                 total += 1;
                 refused_in_a_row = 0;
@@ -486,11 +490,7 @@ async fn a_parallel_burst_cannot_pass_the_unchecked_half_without_tokens() {
     .await;
     let t = &t;
     // Thirty numbers in thirty ranges from thirty networks, all at once, at a window's start.
-    let responses = join_all((0..30).map(|i| async move {
-        let phone = format!("0912{i:03}0000");
-        check_phone(t, &phone, None, &format!("203.0.113.{i}")).await
-    }))
-    .await;
+    let responses = join_all((0..30).map(|i| send_apart(t, i, None))).await;
     let sent = responses.iter().filter(|r| r.status == 200).count();
     assert_eq!(sent, 5, "half of the budget, counted atomically");
     for asked in responses.iter().filter(|r| r.status != 200) {
@@ -499,11 +499,7 @@ async fn a_parallel_burst_cannot_pass_the_unchecked_half_without_tokens() {
     assert_eq!(hits(t, "send#global#").await, 5);
 
     // With tokens, the other half.
-    let responses = join_all((30..45).map(|i| async move {
-        let phone = format!("0912{i:03}0000");
-        check_phone(t, &phone, Some("token"), &format!("203.0.113.{i}")).await
-    }))
-    .await;
+    let responses = join_all((30..45).map(|i| send_apart(t, i, Some("token")))).await;
     assert_eq!(responses.iter().filter(|r| r.status == 200).count(), 5);
     for refused in responses.iter().filter(|r| r.status != 200) {
         assert_eq!(refused.status, 429, "spent: no token helps");

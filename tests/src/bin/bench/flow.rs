@@ -169,6 +169,20 @@ impl Scenario {
             None => self.series.push((name, endpoint, Series(vec![sample]))),
         }
     }
+
+    /// The step and usage of `function`'s first invocation (its cold start's), if it had one.
+    pub fn first_invocation(&self, function: &str) -> Option<(&'static str, &Usage)> {
+        self.series
+            .iter()
+            .filter(|(_, endpoint, _)| endpoint.function() == function)
+            .find_map(|(step, _, series)| {
+                let usage = series
+                    .0
+                    .iter()
+                    .find_map(|s| s.usage.as_ref().filter(|u| u.first))?;
+                Some((*step, usage))
+            })
+    }
 }
 
 /// A step: its name, and the call it makes.

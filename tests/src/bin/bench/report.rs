@@ -220,23 +220,7 @@ pub fn cold_start(binaries: &Binaries) {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for start in &binaries.cold {
-        let first = binaries
-            .scenario
-            .series
-            .iter()
-            .find_map(|(step, endpoint, series)| {
-                (endpoint.function() == start.name)
-                    .then(|| {
-                        series
-                            .0
-                            .iter()
-                            .find(|s| s.usage.as_ref().is_some_and(|u| u.first))
-                    })
-                    .flatten()
-                    .map(|sample| (*step, sample))
-            });
-        let (step, billed, cpu) = match first.and_then(|(step, s)| Some((step, s.usage.as_ref()?)))
-        {
+        let (step, billed, cpu) = match binaries.scenario.first_invocation(&start.name) {
             Some((step, usage)) => (step, ms(usage.billed), ms(usage.cpu.time)),
             None => ("–", "–".to_owned(), "–".to_owned()),
         };

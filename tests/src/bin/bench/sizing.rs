@@ -427,14 +427,9 @@ fn cold_starts(binaries: &Binaries) {
     );
     println!("|---|---|---|---|---|{rule}|");
     for start in &binaries.cold {
-        let first = binaries
-            .scenario
-            .series
-            .iter()
-            .filter(|(_, endpoint, _)| endpoint.function() == start.name)
-            .flat_map(|(_, _, series)| series.0.iter())
-            .find_map(|s| s.usage.as_ref().filter(|u| u.first));
-        let Some(first) = first else { continue };
+        let Some((_, first)) = binaries.scenario.first_invocation(&start.name) else {
+            continue;
+        };
         let init_cpu = millis(start.init_cpu.time);
         let init_wait = (millis(start.init) - init_cpu).max(0.0);
         let cpu = millis(first.cpu.time);
