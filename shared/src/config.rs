@@ -124,6 +124,9 @@ pub struct Limits {
     pub account_failure_memory_seconds: u64,
     /// `check-phone` lookups per client network and send window (number enumeration).
     pub check_phone_lookups_per_ip: u32,
+    /// Wrong passwords one session may give (password change, account deletion) before it is
+    /// ended; these checks are not held by the account back-off.
+    pub session_password_max_failures: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +278,7 @@ impl Config {
                 account_failure_memory_seconds: env
                     .parse_or("ACCOUNT_FAILURE_MEMORY_SECONDS", 30 * 86_400)?,
                 check_phone_lookups_per_ip: env.parse_or("CHECK_PHONE_LOOKUPS_PER_IP", 100)?,
+                session_password_max_failures: env.parse_or("SESSION_PASSWORD_MAX_FAILURES", 5)?,
             },
             allowed_country_codes: parse_country_codes(
                 env.get("ALLOWED_COUNTRY_CODES").as_deref(),

@@ -35,6 +35,9 @@ pub enum AuthError {
     MissingToken,
     #[error("Invalid or expired token.")]
     InvalidToken,
+    /// Too many wrong passwords from one session: it was ended.
+    #[error("Too many wrong passwords: this session has ended. Log in again.")]
+    SessionEnded,
     #[error("Too many failed attempts. Try again later.")]
     Blocked { retry_after: u64 },
     /// A sensitive change needs a session whose login is recent.
@@ -90,6 +93,7 @@ impl AuthError {
             | Self::WrongPassword
             | Self::MissingToken
             | Self::InvalidToken
+            | Self::SessionEnded
             | Self::CodeRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::InvalidRegistrationToken | Self::Blocked { .. } | Self::RecentLoginRequired => {
                 StatusCode::FORBIDDEN
@@ -156,7 +160,7 @@ impl AuthError {
         }
         let challenge = match self {
             Self::MissingToken => Some("Bearer"),
-            Self::InvalidToken => Some("Bearer error=\"invalid_token\""),
+            Self::InvalidToken | Self::SessionEnded => Some("Bearer error=\"invalid_token\""),
             _ => None,
         };
         if let Some(challenge) = challenge {

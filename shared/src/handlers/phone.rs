@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
+use crate::password::Password;
 use crate::service::codes::CodeGuess;
 use crate::service::phone_change;
 
@@ -17,6 +18,8 @@ use super::profile::ProfileResponse;
 #[serde(deny_unknown_fields)]
 struct PhoneChangeRequest {
     new_phone: String,
+    /// The account's password: a code login alone never moves an account.
+    password: String,
     /// The language of the SMS (else `Accept-Language`).
     locale: Option<String>,
     /// The bot check's token, when one is configured (`CAPTCHA_PROVIDER`).
@@ -46,9 +49,13 @@ async fn change_request(app: &App, request: &Request) -> Result<CodeSent, AuthEr
     let caller = caller(request)?;
     let session = super::authenticated(app, request).await?;
     let token = super::captcha_token(body.captcha_token.as_ref())?;
-    let sent =
-        phone_change::request_phone_change(app, &session, &new_phone, &caller, token, language)
-            .await?;
+    let change = phone_change::PhoneChangeRequest {
+        new_phone: &new_phone,
+        password: Password::presented(body.password),
+        captcha_token: token,
+        language,
+    };
+    let sent = phone_change::request_phone_change(app, &session, change, &caller).await?;
     Ok(CodeSent::new(app, "Code sent to the new number.", sent))
 }
 

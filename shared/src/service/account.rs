@@ -17,7 +17,7 @@ use crate::profile::{ProfileChanges, User};
 use crate::service::codes::{
     CodeGuess, SendRefusal, SentCode, check_bot, match_account_code, send_otp,
 };
-use crate::service::sessions::{ConfirmedPassword, confirm_password};
+use crate::service::sessions::{ConfirmedPassword, confirm_password, mark_proof};
 use crate::store::Transaction;
 use crate::store::sessions::Session;
 use crate::tokens::new_opaque_token;
@@ -224,7 +224,8 @@ pub async fn confirm_password_reset(
                 .sessions
                 .bump_credentials(&user.profile.id, user.credentials_version)?,
         )
-        .step(ResetStep::Clear, app.store.attempts.clear_account(phone)?);
+        .step(ResetStep::Clear, app.store.attempts.clear_account(phone)?)
+        .steps(ResetStep::Clear, mark_proof(app, phone, caller, now)?);
     // The code was spent or replaced, or the account changed under the reset: try again.
     app.store
         .apply(&transaction, |_| AuthError::NoActiveOtp)

@@ -7,12 +7,14 @@ use crate::error::AuthError;
 use crate::http::Caller;
 use crate::limits::SendPool;
 use crate::otp::OtpPurpose;
+use crate::password::Password;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::current_user;
 use crate::service::codes::{
     CodeGuess, SentCode, check_bot, check_phone_lookup, match_owned_code, send_phone_change_otp,
 };
+use crate::service::sessions::{confirm_password, mark_proof};
 use crate::store::Transaction;
 use crate::store::sessions::Session;
 
@@ -26,19 +28,41 @@ fn ensure_recent_login(app: &App, session: &Session) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Sends a code to `new_phone`, bound to the session's account. A number that has an account
-/// (the caller's own included) is refused with 409; the lookup counts against the client
-/// network's lookup cap, as check-phone's does, so logged-in users cannot enumerate numbers
-/// faster. The new number's send limits apply as to any code.
+/// A request to move the account to another number.
+pub struct PhoneChangeRequest<'a> {
+    pub new_phone: &'a PhoneNumber,
+    /// The account's password: a session alone (a login by code, say, from one intercepted
+    /// SMS) never moves an account.
+    pub password: Password,
+    pub captcha_token: Option<&'a str>,
+    /// The language of the code's SMS.
+    pub language: &'a str,
+}
+
+/// Sends a code to the new number, bound to the session's account, once the session's login is
+/// recent and the password right (`confirm_password`: the session's own wrong-password budget,
+/// not the login back-off). A number that has an account (the caller's own included) is refused
+/// with 409; the lookup counts against the client network's lookup cap, as check-phone's does,
+/// so logged-in users cannot enumerate numbers faster. The new number's send limits apply as to
+/// any code.
 pub async fn request_phone_change(
     app: &App,
     session: &Session,
-    new_phone: &PhoneNumber,
+    request: PhoneChangeRequest<'_>,
     caller: &Caller,
-    captcha_token: Option<&str>,
-    language: &str,
 ) -> Result<SentCode, AuthError> {
+    let PhoneChangeRequest {
+        new_phone,
+        password,
+        captcha_token,
+        language,
+    } = request;
     ensure_recent_login(app, session)?;
+    let confirmed = confirm_password(app, session, password, caller).await?;
+    let release = Transaction::new().steps((), confirmed.clear_counters);
+    app.store
+        .apply(&release, |()| AuthError::InvalidToken)
+        .await?;
     let bot = check_bot(app, new_phone, SendPool::NewNumbers, captcha_token, caller).await?;
     if check_phone_lookup(app, new_phone, caller).await? {
         return Err(AuthError::PhoneAlreadyRegistered);
@@ -54,6 +78,7 @@ enum MoveStep {
     OldNumber,
     NewNumber,
     Sessions,
+    Proof,
 }
 
 /// Moves the account to `new_phone` once `guess` matches the code sent there for it (the wrong-
@@ -90,12 +115,13 @@ pub async fn confirm_phone_change(
                 user.credentials_version,
                 new_phone,
             )?,
-        );
+        )
+        .steps(MoveStep::Proof, mark_proof(app, new_phone, caller, now)?);
     app.store
         .apply(&transaction, |step| match step {
             MoveStep::Code => AuthError::NoActiveOtp,
             MoveStep::NewNumber => AuthError::PhoneAlreadyRegistered,
-            MoveStep::OldNumber | MoveStep::Sessions => {
+            MoveStep::OldNumber | MoveStep::Sessions | MoveStep::Proof => {
                 AuthError::Conflict("The account changed meanwhile; try again.")
             }
         })

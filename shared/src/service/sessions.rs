@@ -11,9 +11,9 @@ use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::codes::{CodeGuess, SendRefusal, match_account_code, send_step_up_otp};
 use crate::service::guard::{self, CodeSlot, Guards, Taken};
-use crate::store::attempts::FailureKind;
+use crate::store::attempts::{FailureKind, SessionSlot};
 use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
-use crate::store::{LoginRecords, PasswordRecords, Transaction, TransactionError, Write};
+use crate::store::{LoginRecords, Transaction, TransactionError, Write};
 use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
 
 /// Tokens for a new session of `user`, started by `caller`, and the writes that create the
@@ -40,6 +40,20 @@ pub async fn new_session(
         .sessions
         .start(&session, &issued, seen_from(caller, now))?;
     Ok((items, issued.pair))
+}
+
+/// The writes that mark a proof of `phone`'s account from the caller's network
+/// (`AttemptsTable::mark_proof`), remembered as long as the account's failures are.
+pub(crate) fn mark_proof(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+    now: u64,
+) -> Result<[Write; 2], AuthError> {
+    let memory = app.config.limits.account_failure_memory_seconds;
+    app.store
+        .attempts
+        .mark_proof(phone, &caller.network, memory, now)
 }
 
 fn seen_from(caller: &Caller, now: u64) -> SeenFrom<'_> {
@@ -210,15 +224,7 @@ pub async fn login(
                 .clear_pair(FailureKind::Login, phone, &caller.network)?,
         )
         .step(LoginStep::Clear, app.store.attempts.clear_account(phone)?)
-        .step(
-            LoginStep::Clear,
-            app.store.attempts.remember_network(
-                phone,
-                &caller.network,
-                limits.account_failure_memory_seconds,
-                now,
-            )?,
-        );
+        .steps(LoginStep::Clear, mark_proof(app, phone, caller, now)?);
     if let Some(hash) = &code_hash {
         transaction = transaction.step(
             LoginStep::Code,
@@ -276,7 +282,8 @@ pub async fn login_with_code(
         .step(
             CodeLoginStep::Clear,
             app.store.attempts.clear_account(phone)?,
-        );
+        )
+        .steps(CodeLoginStep::Clear, mark_proof(app, phone, caller, now)?);
     app.store
         .apply(&transaction, |step| match step {
             // Spent or replaced meanwhile, or the account changed under it.
@@ -302,59 +309,75 @@ pub(crate) struct ConfirmedPassword {
     pub clear_counters: [Write; 2],
 }
 
-/// Checks the user's current password under the login guards: the attempt takes its slot under
-/// the (phone, network) pair's limit and the account's back-off first; a wrong password counts
-/// as a failed login.
+/// Checks the user's current password from a live session (password change, account deletion,
+/// change of number). The session proves more than a password, so the check is not held by the
+/// account's back-off (strangers guessing at the login must not block the owner's own changes);
+/// it counts against the session's own wrong-password budget first, and the wrong password that
+/// spends it ends the session.
 pub(crate) async fn confirm_password(
     app: &App,
     session: &Session,
     password: Password,
     caller: &Caller,
 ) -> Result<ConfirmedPassword, AuthError> {
-    let now = app.clock.now();
-    let phone = &session.phone;
-    let PasswordRecords {
-        pair,
-        account,
-        user,
-    } = app
-        .store
-        .password_records(phone, &caller.network, now)
-        .await?;
-    let user = user
+    let max = app.config.limits.session_password_max_failures;
+    let session_ends = session
+        .created_at
+        .saturating_add(app.config.session_max_seconds);
+    let (user, slot) = tokio::join!(
+        app.store.users.get(&session.phone),
+        app.store
+            .attempts
+            .take_session_slot(&session.session_id, max, session_ends),
+    );
+    let user = user?
         .filter(|user| user.profile.id == session.user_id)
         .ok_or(AuthError::InvalidToken)?;
-    let taken = guard::take_slot(
-        app,
-        Guards {
-            phone,
-            network: &caller.network,
-            kind: FailureKind::Login,
-            pair,
-            account: Some(account),
-            exempt_from_wait: false,
-            code: None,
-        },
-        now,
-    )
-    .await?;
     let subject = || Subject {
-        phone: Some(phone),
+        phone: Some(&session.phone),
         user_id: Some(&session.user_id),
         detail: Some("password_check"),
     };
-    if !password_matches(app, Some(&user), password, &taken, caller, subject).await? {
+    match slot? {
+        SessionSlot::Taken => {}
+        SessionSlot::Busy => return Err(AuthError::RateLimited { retry_after: 1 }),
+        // An earlier check spent the budget; it ended the session, or should have.
+        SessionSlot::Spent => {
+            end_session(app, session).await?;
+            return Err(AuthError::SessionEnded);
+        }
+    }
+    let hash = user.password_hash.clone();
+    if !password::verify(password, Some(hash)).await? {
+        audit::record(AuditEvent::LoginFailed, caller, subject());
+        let failures = app
+            .store
+            .attempts
+            .count_session_failure(&session.session_id)
+            .await?;
+        if failures >= max {
+            end_session(app, session).await?;
+            audit::record(AuditEvent::Lockout, caller, subject());
+            return Err(AuthError::SessionEnded);
+        }
         return Err(AuthError::WrongPassword);
     }
     Ok(ConfirmedPassword {
         clear_counters: [
             app.store
                 .attempts
-                .clear_pair(FailureKind::Login, phone, &caller.network)?,
-            app.store.attempts.clear_account(phone)?,
+                .release_session_slot(&session.session_id)?,
+            app.store.attempts.clear_account(&session.phone)?,
         ],
         user,
     })
+}
+
+async fn end_session(app: &App, session: &Session) -> Result<(), AuthError> {
+    app.store
+        .sessions
+        .revoke(&session.user_id, &session.session_id)
+        .await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

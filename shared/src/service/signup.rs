@@ -11,6 +11,7 @@ use crate::profile::{User, UserProfile};
 use crate::service::codes::{CodeGuess, match_code};
 use crate::service::sessions;
 use crate::store::Transaction;
+use crate::store::attempts::FailureKind;
 use crate::tokens::{TokenPair, hash_opaque_token, new_opaque_token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,7 @@ enum RegisterStep {
     Token,
     User,
     Session,
+    Proof,
 }
 
 /// Exchanges a right sign-up code for a registration token. The code is spent and the token
@@ -110,12 +112,30 @@ pub async fn register(
                 .consume(&token_hash, &phone, now)?,
         )
         .step(RegisterStep::User, app.store.users.create(&user)?)
-        .steps(RegisterStep::Session, session_items);
+        .steps(RegisterStep::Session, session_items)
+        // Failed logins recorded on the number before it had an account are strangers', and
+        // the network that proved the number is the owner's.
+        .step(
+            RegisterStep::Proof,
+            app.store.attempts.clear_account(&phone)?,
+        )
+        .step(
+            RegisterStep::Proof,
+            app.store
+                .attempts
+                .clear_pair(FailureKind::Login, &phone, &caller.network)?,
+        )
+        .steps(
+            RegisterStep::Proof,
+            sessions::mark_proof(app, &phone, caller, now)?,
+        );
     app.store
         .apply(&transaction, |step| match step {
             RegisterStep::Token => AuthError::InvalidRegistrationToken,
             RegisterStep::User => AuthError::PhoneAlreadyRegistered,
-            RegisterStep::Session => AuthError::internal("new session id already taken"),
+            RegisterStep::Session | RegisterStep::Proof => {
+                AuthError::internal("new session id already taken")
+            }
         })
         .await?;
     let subject = Subject {

@@ -23,6 +23,16 @@ use crate::limits::{
 };
 use crate::phone::PhoneNumber;
 
+/// Whether a logged-in session may check a password now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSlot {
+    Taken,
+    /// Its checks still running fill its slots: try again in a moment.
+    Busy,
+    /// Its wrong passwords spent its budget: the session must end.
+    Spent,
+}
+
 /// What a pair's failures are failures of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -53,6 +63,15 @@ fn account_key(phone: &PhoneNumber) -> String {
 
 fn known_key(phone: &PhoneNumber, network: &str) -> String {
     format!("known#{phone}#{network}")
+}
+
+/// The mark that the owner of `phone` proved it (a code, or a password login) recently.
+fn proved_key(phone: &PhoneNumber) -> String {
+    format!("proved#{phone}")
+}
+
+fn session_key(session_id: &str) -> String {
+    format!("sessfail#{session_id}")
 }
 
 fn send_key(scope: SendScope, subject: &str, window: Window) -> String {
@@ -129,22 +148,32 @@ impl AttemptsTable {
         ItemKey::new(&self.name, "pk", &known_key(phone, network))
     }
 
-    /// Marks `network` as one `phone` logged in from, for `memory_seconds` (in the transaction
-    /// of the login).
-    pub fn remember_network(
+    /// Where the mark that the owner of `phone` proved it recently is, for a batch read.
+    pub fn proved_item_key(&self, phone: &PhoneNumber) -> ItemKey {
+        ItemKey::new(&self.name, "pk", &proved_key(phone))
+    }
+
+    /// After a proof of the account from `network` (a registration, a login by password or by
+    /// code, a reset, a change of number), for its transaction: marks `network` as the owner's
+    /// (its login attempts are not held by the account back-off, its code requests not by the
+    /// phone-wide send caps) and the number as proved recently, both for `memory_seconds`.
+    pub fn mark_proof(
         &self,
         phone: &PhoneNumber,
         network: &str,
         memory_seconds: u64,
         now: u64,
-    ) -> Result<Write, AuthError> {
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.name)
-            .item("pk", text(known_key(phone, network)))
-            .item(EXPIRES_AT, num(now + memory_seconds))
-            .build()
-            .map_err(AuthError::internal)?;
-        Ok(Write::put(put))
+    ) -> Result<[Write; 2], AuthError> {
+        let mark = |key: String| {
+            aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.name)
+                .item("pk", text(key))
+                .item(EXPIRES_AT, num(now + memory_seconds))
+                .build()
+                .map(Write::put)
+                .map_err(AuthError::internal)
+        };
+        Ok([mark(known_key(phone, network))?, mark(proved_key(phone))?])
     }
 
     /// The live pair record in `item` (none when absent or expired).
@@ -330,6 +359,84 @@ impl AttemptsTable {
     /// Forgets the account's failures (in the transaction of a success or a password reset).
     pub fn clear_account(&self, phone: &PhoneNumber) -> Result<Write, AuthError> {
         self.delete(account_key(phone))
+    }
+
+    /// Takes a slot for one password check of a logged-in session before it runs: refused
+    /// while `max` checks are wrong or still running (a wrong one keeps its slot, a right one
+    /// gives it back with `release_session_slot`). The count lives as long as the session can.
+    pub async fn take_session_slot(
+        &self,
+        session_id: &str,
+        max: u32,
+        expires_at: u64,
+    ) -> Result<SessionSlot, AuthError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", text(session_key(session_id)))
+            .update_expression("ADD checks :one SET expires_at = if_not_exists(expires_at, :end)")
+            .condition_expression("attribute_not_exists(checks) OR checks < :max")
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":end", num(expires_at))
+            .expression_attribute_values(":max", num(max.into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SessionSlot::Taken),
+            Err(error) if condition_failed(&error) => {
+                let wrong = error
+                    .as_service_error()
+                    .and_then(|error| match error {
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                            refused,
+                        ) => refused.item().and_then(|item| get_num(item, "wrong")),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                Ok(if wrong >= u64::from(max) {
+                    SessionSlot::Spent
+                } else {
+                    SessionSlot::Busy
+                })
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Records that the check of a taken session slot found a wrong password (it keeps its
+    /// slot); the session's wrong passwords so far.
+    pub async fn count_session_failure(&self, session_id: &str) -> Result<u32, AuthError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", text(session_key(session_id)))
+            .update_expression("ADD wrong :one")
+            .expression_attribute_values(":one", num(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let wrong = output
+            .attributes
+            .as_ref()
+            .and_then(|item| get_num(item, "wrong"))
+            .ok_or_else(|| AuthError::internal("a session count without its failures"))?;
+        Ok(u32::try_from(wrong).unwrap_or(u32::MAX))
+    }
+
+    /// Gives back the slot of a session's check that found the right password (for the
+    /// transaction that acts on it).
+    pub fn release_session_slot(&self, session_id: &str) -> Result<Write, AuthError> {
+        let update = self
+            .update(session_key(session_id))
+            .update_expression("ADD checks :minus_one")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::update(update))
     }
 
     /// Counts one send in a fixed window (for a transaction): refused once `limit` sends (the

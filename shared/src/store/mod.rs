@@ -103,13 +103,6 @@ pub struct LoginRecords {
     pub login_code: Option<StoredOtp>,
 }
 
-/// What a password check of a logged-in user reads, in one round trip.
-pub struct PasswordRecords {
-    pub pair: Option<PairRecord>,
-    pub account: Option<AccountRecord>,
-    pub user: Option<User>,
-}
-
 /// What a code check reads, in one round trip.
 pub struct CodeRecords {
     pub pair: Option<PairRecord>,
@@ -180,29 +173,6 @@ impl Store {
             known_network: known.is_some_and(|item| is_live(&item, now)),
             user: UsersTable::user(user)?,
             login_code: OtpsTable::live(login_code.map(Snapshot), now)?,
-        })
-    }
-
-    pub async fn password_records(
-        &self,
-        phone: &PhoneNumber,
-        network: &str,
-        now: u64,
-    ) -> Result<PasswordRecords, AuthError> {
-        let [pair, account, user] = get_items(
-            &self.client,
-            [
-                self.attempts
-                    .pair_item_key(FailureKind::Login, phone, network),
-                self.attempts.account_item_key(phone),
-                self.users.item_key(phone),
-            ],
-        )
-        .await?;
-        Ok(PasswordRecords {
-            pair: AttemptsTable::pair_record(pair.map(Snapshot), now)?,
-            account: AttemptsTable::account_record(account.map(Snapshot), now)?,
-            user: UsersTable::user(user)?,
         })
     }
 

@@ -130,7 +130,7 @@ async fn every_endpoint_works_with_its_function_configured_as_the_template_deplo
             Endpoint::PhoneChangeRequest,
             "POST",
             access(&code_tokens),
-            Some(json!({ "new_phone": NEW_PHONE })),
+            Some(json!({ "new_phone": NEW_PHONE, "password": PASSWORD })),
         )
         .await;
     assert_eq!(change.status, 200, "{:?}", change.body);

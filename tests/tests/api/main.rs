@@ -22,6 +22,7 @@ mod lockouts;
 mod login;
 mod login_otp;
 mod outage;
+mod owner_lockout;
 mod password;
 mod phone_change;
 mod profile;

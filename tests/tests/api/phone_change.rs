@@ -23,7 +23,7 @@ async fn request_change(t: &TestApp, tokens: &Value, new_phone: &str) -> TestRes
         Endpoint::PhoneChangeRequest,
         "POST",
         access(tokens),
-        Some(json!({ "new_phone": new_phone })),
+        Some(json!({ "new_phone": new_phone, "password": PASSWORD })),
     )
     .await
 }
@@ -178,7 +178,7 @@ async fn a_registered_number_is_refused_with_409_and_gets_no_sms() {
     let unauthenticated = t
         .post(
             Endpoint::PhoneChangeRequest,
-            json!({ "new_phone": "09351234567" }),
+            json!({ "new_phone": "09351234567", "password": PASSWORD }),
         )
         .await;
     assert_eq!(unauthenticated.status, 401);

@@ -471,7 +471,7 @@ async fn every_sending_function_sends_through_every_provider_and_a_refused_send_
                     Endpoint::PhoneChangeRequest,
                     "POST",
                     &access,
-                    Some(json!({ "new_phone": NEW_PHONE })),
+                    Some(json!({ "new_phone": NEW_PHONE, "password": PASSWORD })),
                 )
                 .await;
             let step_up_status = if expected_status == 200 { 401 } else { 503 };

@@ -2,8 +2,8 @@
 //! per-range budget, the sharded country and global budgets, and the pressure events.
 
 use auth_tests::{
-    CapturedLogs, Endpoint, HttpStub, PHONE, PHONE_E164, StubAnswer, TestApp, TestResponse, num,
-    text,
+    CapturedLogs, Endpoint, HttpStub, PASSWORD, PHONE, PHONE_E164, StubAnswer, TestApp,
+    TestResponse, num, text,
 };
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -220,12 +220,12 @@ async fn a_change_of_number_needs_the_token() {
     let t = plain.reconfigured(&captcha(&stub, "always")).await;
     let tokens = t.login(PHONE).await;
     let access = tokens["access"].as_str().unwrap();
-    let body = json!({ "new_phone": OTHER });
+    let body = json!({ "new_phone": OTHER, "password": PASSWORD });
     let refused = t
         .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
         .await;
     assert_captcha_required(&refused, MISSING);
-    let body = json!({ "new_phone": OTHER, "captcha_token": "token" });
+    let body = json!({ "new_phone": OTHER, "password": PASSWORD, "captcha_token": "token" });
     let sent = t
         .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
         .await;
@@ -454,7 +454,7 @@ async fn every_function_that_sends_codes_reports_the_pressure_it_causes() {
     );
     let change = plain.reconfigured(&small).await;
     let access = tokens["access"].as_str().unwrap();
-    let body = json!({ "new_phone": OTHER });
+    let body = json!({ "new_phone": OTHER, "password": PASSWORD });
     let moved = change
         .authed(Endpoint::PhoneChangeRequest, "POST", access, Some(body))
         .await;

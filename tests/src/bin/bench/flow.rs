@@ -302,7 +302,7 @@ where
         step(Step("session revoke", call), 204).await;
     }
     for ((access, _), new_phone) in sessions.iter().zip(&new_phones) {
-        let body = json!({ "new_phone": new_phone });
+        let body = json!({ "new_phone": new_phone, "password": PASSWORD });
         let call = Call::authed(Endpoint::PhoneChangeRequest, "POST", Some(body), access);
         let answer = step(Step("phone change request", call), 200).await;
         let body = json!({ "new_phone": new_phone, "code": code_for(new_phone), "verification_id": id_of(&answer) });
