@@ -290,8 +290,23 @@ impl TestApp {
             .item
     }
 
-    /// The stored code item of `e164` (codes are stored per phone and purpose; this is the one
-    /// of whichever purpose the phone has a code for).
+    /// The stored code items of `e164` for `purpose` (`signup`, `password_reset`, `login`,
+    /// `phone_change`), oldest first: each code request is its own item, beside the partition's
+    /// resend cooldowns and shared guess budget, which are left out.
+    pub async fn codes_for(&self, e164: &str, purpose: &str) -> Vec<Item> {
+        let partition = format!("{e164}#{purpose}");
+        let mut codes: Vec<Item> = self
+            .scan(&self.app.config.tables.otps)
+            .await
+            .into_iter()
+            .filter(|item| text(item, "phone") == Some(partition.as_str()))
+            .filter(|item| item.contains_key("code_hash"))
+            .collect();
+        codes.sort_by_key(|item| num(item, "sent_at"));
+        codes
+    }
+
+    /// The newest stored code item of `e164`, of whichever purpose the phone has codes for.
     pub async fn otp(&self, e164: &str) -> Option<Item> {
         let prefix = format!("{e164}#");
         let mut codes: Vec<Item> = self
@@ -299,19 +314,34 @@ impl TestApp {
             .await
             .into_iter()
             .filter(|item| text(item, "phone").is_some_and(|key| key.starts_with(&prefix)))
+            .filter(|item| item.contains_key("code_hash"))
             .collect();
-        assert!(codes.len() <= 1, "{e164} has codes of several purposes");
+        let purposes: std::collections::BTreeSet<_> = codes
+            .iter()
+            .filter_map(|item| text(item, "purpose"))
+            .collect();
+        assert!(purposes.len() <= 1, "{e164} has codes of several purposes");
+        codes.sort_by_key(|item| num(item, "sent_at"));
         codes.pop()
     }
 
-    /// The stored code item of `e164` for `purpose` (`signup`, `password_reset`, `login`).
+    /// The newest stored code item of `e164` for `purpose`.
     pub async fn otp_for(&self, e164: &str, purpose: &str) -> Option<Item> {
-        self.get_item(
-            &self.app.config.tables.otps,
-            "phone",
-            &format!("{e164}#{purpose}"),
-        )
-        .await
+        self.codes_for(e164, purpose).await.pop()
+    }
+
+    /// The shared budget of guesses without a verification id of `e164`'s `purpose` codes.
+    pub async fn anonymous_guesses(&self, e164: &str, purpose: &str) -> Option<Item> {
+        self.dynamodb
+            .get_item()
+            .table_name(&self.app.config.tables.otps)
+            .key("phone", AttributeValue::S(format!("{e164}#{purpose}")))
+            .key("verification", AttributeValue::S("anonymous".to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get_item")
+            .item
     }
 
     /// The stored account item of `e164`.

@@ -20,7 +20,7 @@ use crate::service::codes::{
 use crate::service::sessions::{ConfirmedPassword, confirm_password, mark_proof};
 use crate::store::Transaction;
 use crate::store::sessions::Session;
-use crate::tokens::new_opaque_token;
+use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 /// The account behind a live session (gone if it was deleted meanwhile).
 pub async fn current_user(app: &App, session: &Session) -> Result<User, AuthError> {
@@ -136,8 +136,8 @@ pub async fn change_password(
 /// The caller answers the same either way, so the answer must not depend on the account either:
 /// the phone's cooldown and cap silently skip the SMS, every request counts once against the
 /// client network's cap, which alone may refuse (429) since it says nothing about the number,
-/// and a verification id comes back either way (a random one when nothing was sent). The SMS is
-/// in `language`.
+/// and a verification id comes back either way: when nothing was sent, it names a stand-in
+/// that no code matches, so that guesses are answered alike too. The SMS is in `language`.
 pub async fn request_code_for_account(
     app: &App,
     phone: &PhoneNumber,
@@ -178,16 +178,34 @@ pub async fn request_code_for_account(
         |_| 0,
     );
     let count = app.store.attempts.count_send(&counter, counter.limit)?;
+    // A stand-in under the id returned, so that guesses are answered as for a code sent.
+    let verification_id = new_opaque_token()?;
+    let decoy = app.store.otps.decoy(
+        phone,
+        purpose,
+        hash_opaque_token(&verification_id),
+        hash_opaque_token(&new_opaque_token()?),
+        (now, now + app.config.otp_ttl_seconds),
+    )?;
+    let transaction = Transaction::new()
+        .step(Unsent::Count, count)
+        .step(Unsent::Decoy, decoy);
     app.store
-        .apply(&Transaction::new().step((), count), |()| {
-            AuthError::RateLimited {
+        .apply(&transaction, |step| match step {
+            Unsent::Count => AuthError::RateLimited {
                 retry_after: counter.window.ends_at - now,
-            }
+            },
+            Unsent::Decoy => AuthError::internal("a new verification id was taken"),
         })
         .await?;
-    Ok(SentCode {
-        verification_id: new_opaque_token()?,
-    })
+    Ok(SentCode { verification_id })
+}
+
+/// The steps of an answer to a code request that sent nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unsent {
+    Count,
+    Decoy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

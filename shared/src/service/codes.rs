@@ -14,7 +14,7 @@ use crate::profile::User;
 use crate::service::guard::{self, CodeSlot, Guards};
 use crate::sms::Sms;
 use crate::store::attempts::{AttemptsTable, FailureKind};
-use crate::store::otps::{GuessBudget, NewOtp, resend_wait};
+use crate::store::otps::{GuessBudget, NewOtp, StoredOtp, resend_wait};
 use crate::store::{CodeRecords, Transaction, TransactionError, Write};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
 
@@ -49,6 +49,7 @@ pub struct SentCode {
 /// The steps of a send transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SendStep {
+    Cooldown,
     Code,
     Count(SendScope),
 }
@@ -174,13 +175,16 @@ async fn send_counted(
         owner,
         code_hash: code_hash.clone(),
         verification_hash: hash_opaque_token(&verification_id),
+        network: &caller.network,
         now,
         expires_at: now + config.otp_ttl_seconds,
         resend_at: now + config.otp_resend_seconds,
     };
     for attempt in 0..SHARD_ATTEMPTS {
-        let mut transaction =
-            Transaction::new().step(SendStep::Code, app.store.otps.replace(new_otp.clone())?);
+        let [cooldown, stored] = app.store.otps.store(&new_otp)?;
+        let mut transaction = Transaction::new()
+            .step(SendStep::Cooldown, cooldown)
+            .step(SendStep::Code, stored);
         for counter in &counted {
             transaction = transaction.step(
                 SendStep::Count(counter.scope),
@@ -194,9 +198,12 @@ async fn send_counted(
             Err(TransactionError::Storage(error)) => return Err(error),
             Err(refused @ TransactionError::Refused(_)) => refused,
         };
-        if let Some(old_item) = refused.refused(SendStep::Code) {
-            let retry_after = resend_wait(old_item, owner, now);
+        if let Some(old_item) = refused.refused(SendStep::Cooldown) {
+            let retry_after = resend_wait(old_item, now);
             return Ok(Err(SendRefusal::Cooldown { retry_after }));
+        }
+        if refused.refused(SendStep::Code).is_some() {
+            return Err(AuthError::internal("a new verification id was taken"));
         }
         let full: Vec<usize> = (0..counted.len())
             .filter(|&i| refused.refused(SendStep::Count(counted[i].scope)).is_some())
@@ -260,7 +267,7 @@ async fn send_counted(
         let (sent_sms, ()) =
             tokio::join!(app.sms.send(&sms), report_pressure(app, caller, &counted));
         if let Err(error) = sent_sms {
-            take_back_unsent(app, phone, purpose, &code_hash, &counted).await;
+            take_back_unsent(app, &new_otp, &counted).await;
             return Err(error);
         }
     } else {
@@ -271,23 +278,11 @@ async fn send_counted(
     Ok(Ok(SentCode { verification_id }))
 }
 
-/// After the provider failed: deletes the code (only if it is still this one, not a newer
-/// code a concurrent request stored), so that the user is not held to a cooldown for a message
-/// never sent, and refunds the phone's send budgets (`refunded_on_failed_send`), so that asking
+/// After the provider failed: deletes the code and the cooldown it set (only if they are still
+/// this send's), so that the user is not held to a cooldown for a message never sent, and refunds the phone's send budgets (`refunded_on_failed_send`), so that asking
 /// again does not count twice. Best effort: the answer is the provider's failure anyway.
-async fn take_back_unsent(
-    app: &App,
-    phone: &PhoneNumber,
-    purpose: OtpPurpose,
-    code_hash: &str,
-    counted: &[SendCounter],
-) {
-    if let Err(error) = app
-        .store
-        .otps
-        .delete_unsent(phone, purpose, code_hash)
-        .await
-    {
+async fn take_back_unsent(app: &App, otp: &NewOtp<'_>, counted: &[SendCounter]) {
+    if let Err(error) = app.store.otps.delete_unsent(otp).await {
         tracing::warn!(%error, "could not remove an unsent otp");
     }
     // A few small writes, on the failure path only: one after the other is fast enough.
@@ -496,25 +491,28 @@ impl CodeGuess {
 
 /// A code that matched: spend it with `spend` in the transaction that acts on it.
 pub struct MatchedCode {
-    code_hash: String,
+    code: StoredOtp,
     purpose: OtpPurpose,
 }
 
 impl MatchedCode {
-    /// The writes that spend the code and clear the pair's failures (for the caller's
-    /// transaction); spending fails if the code was replaced, used or expired meanwhile, so one
-    /// code yields one success.
+    /// The writes that spend the code and clear the pair's failures and the network's resend
+    /// cooldown (for the caller's transaction); spending fails if the code was used or expired
+    /// meanwhile, so one code yields one success.
     pub fn spend(
         &self,
         app: &App,
         phone: &PhoneNumber,
         caller: &Caller,
         now: u64,
-    ) -> Result<[Write; 2], AuthError> {
+    ) -> Result<[Write; 3], AuthError> {
         Ok([
             app.store
                 .otps
-                .consume(phone, self.purpose, &self.code_hash, now)?,
+                .consume(phone, self.purpose, &self.code, now)?,
+            app.store
+                .otps
+                .end_cooldown(phone, self.purpose, &caller.network)?,
             app.store
                 .attempts
                 .clear_pair(FailureKind::Verify, phone, &caller.network)?,
@@ -522,9 +520,23 @@ impl MatchedCode {
     }
 }
 
-/// Checks `guess` against the live code of `phone` for `purpose`. The guess first takes its slot
-/// against the (phone, network) pair (3 failures) and the code's budget (5 wrong guesses); only
-/// then are the codes compared.
+/// The code of `codes` that `guess` matches, if any; call it only once the guess has its slot.
+pub(crate) fn matching_code(
+    app: &App,
+    phone: &PhoneNumber,
+    guess: &CodeGuess,
+    codes: Vec<StoredOtp>,
+) -> Result<Option<StoredOtp>, AuthError> {
+    let hasher = app.otp_hasher()?;
+    Ok(codes
+        .into_iter()
+        .find(|code| hasher.matches(phone, &guess.code, &code.code_hash)))
+}
+
+/// Checks `guess` against the live codes of `phone` for `purpose`: the one its verification id
+/// names, or, without an id, each of them. The guess first takes its slot against the (phone,
+/// network) pair (3 failures) and the budget it spends (5 wrong guesses of that code, or the
+/// few the codes share for guesses without an id); only then are the codes compared.
 pub async fn match_code(
     app: &App,
     phone: &PhoneNumber,
@@ -546,17 +558,16 @@ pub async fn match_owned_code(
     owner: Option<&str>,
 ) -> Result<MatchedCode, AuthError> {
     let now = app.clock.now();
-    let CodeRecords { pair, code } = app
-        .store
-        .code_records(phone, &caller.network, purpose, now)
-        .await?;
-    let code = code.filter(|stored| stored.owner.as_deref() == owner);
     let budget = guess.budget();
+    let CodeRecords { pair, target } = app
+        .store
+        .code_records(phone, &caller.network, purpose, &budget, now)
+        .await?;
+    let target = target.owned_by(owner);
     // A blocked pair is told so before anything about the code.
     limits::pair_slot(&app.config.limits, pair, now)?;
-    guard::admit_guess(code.as_ref(), &budget, app.config.otp_max_attempts)?;
-    let stored = code.ok_or(AuthError::NoActiveOtp)?;
-    let code_hash = stored.code_hash.clone();
+    guard::admit_guess(&target, app.config.otp_max_attempts)?;
+    let codes = target.codes().to_vec();
     let taken = guard::take_slot(
         app,
         Guards {
@@ -566,16 +577,12 @@ pub async fn match_owned_code(
             pair,
             account: None,
             exempt_from_wait: false,
-            code: Some(CodeSlot {
-                purpose,
-                budget,
-                stored,
-            }),
+            code: Some(CodeSlot { purpose, target }),
         },
         now,
     )
     .await?;
-    if !app.otp_hasher()?.matches(phone, &guess.code, &code_hash) {
+    let Some(code) = matching_code(app, phone, guess, codes)? else {
         let subject = || Subject {
             phone: Some(phone),
             detail: Some(purpose.as_str()),
@@ -588,8 +595,8 @@ pub async fn match_owned_code(
         return Err(AuthError::IncorrectOtp {
             attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
         });
-    }
-    Ok(MatchedCode { code_hash, purpose })
+    };
+    Ok(MatchedCode { code, purpose })
 }
 
 /// `match_code` for the codes that go only to registered numbers (password reset, login): the

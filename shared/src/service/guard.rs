@@ -10,7 +10,7 @@ use crate::limits::{self, AccountRecord, PairRecord};
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 use crate::store::attempts::{AttemptsTable, FailureKind};
-use crate::store::otps::{GuessBudget, OtpsTable, StoredOtp};
+use crate::store::otps::{CodeTarget, OtpsTable};
 use crate::store::{Transaction, TransactionError};
 
 /// The steps of a slot transaction.
@@ -21,11 +21,10 @@ enum Step {
     Code,
 }
 
-/// A guess at a code: which code, and which of its budgets the guess spends.
+/// A guess at a code: the purpose, and the codes it may match with the budget it spends.
 pub(crate) struct CodeSlot {
     pub purpose: OtpPurpose,
-    pub budget: GuessBudget,
-    pub stored: StoredOtp,
+    pub target: CodeTarget,
 }
 
 /// The guards of one attempt, in the state they were read in.
@@ -58,31 +57,24 @@ pub(crate) struct Taken {
 /// each retry starts from the state the refusal reported, so each makes progress.
 const SLOT_ATTEMPTS: usize = 6;
 
-/// Guesses a code still allows this guess and after it (0 when it allows none).
-fn guesses_left(stored: &StoredOtp, budget: &GuessBudget, max_attempts: u32) -> u32 {
-    let total = max_attempts.saturating_sub(stored.failed_attempts);
-    match budget {
-        GuessBudget::Verified(_) => total,
-        GuessBudget::Anonymous => total.min(
-            limits::anonymous_guesses(max_attempts)
-                .saturating_sub(stored.anonymous_failed_attempts),
-        ),
+/// Guesses the target's budget still allows, this one included (0 when none).
+fn guesses_left(target: &CodeTarget, max_attempts: u32) -> u32 {
+    match target {
+        CodeTarget::Verified { code, .. } => code
+            .as_ref()
+            .map_or(0, |code| max_attempts.saturating_sub(code.failed_attempts)),
+        CodeTarget::Anonymous { record, .. } => limits::anonymous_guesses(max_attempts)
+            .saturating_sub(record.map_or(0, |record| record.failed_attempts)),
     }
 }
 
-/// Refuses a guess the code cannot take: none live, another verification id, budget spent.
-pub(crate) fn admit_guess(
-    stored: Option<&StoredOtp>,
-    budget: &GuessBudget,
-    max_attempts: u32,
-) -> Result<(), AuthError> {
-    let stored = stored.ok_or(AuthError::NoActiveOtp)?;
-    if let GuessBudget::Verified(id_hash) = budget
-        && stored.verification_hash.as_deref() != Some(id_hash.as_str())
-    {
+/// Refuses a guess the target cannot take: no live code (none of this id, or none at all), or
+/// its budget spent.
+pub(crate) fn admit_guess(target: &CodeTarget, max_attempts: u32) -> Result<(), AuthError> {
+    if target.codes().is_empty() {
         return Err(AuthError::NoActiveOtp);
     }
-    if guesses_left(stored, budget, max_attempts) == 0 {
+    if guesses_left(target, max_attempts) == 0 {
         return Err(AuthError::OtpAttemptsExhausted);
     }
     Ok(())
@@ -122,15 +114,15 @@ pub(crate) async fn take_slot(
             );
         }
         if let Some(code) = &guards.code {
-            admit_guess(Some(&code.stored), &code.budget, max_attempts)?;
+            admit_guess(&code.target, max_attempts)?;
             transaction = transaction.step(
                 Step::Code,
                 app.store.otps.take_guess_slot(
                     guards.phone,
                     code.purpose,
-                    &code.budget,
+                    &code.target,
                     (max_attempts, limits::anonymous_guesses(max_attempts)),
-                    now,
+                    (now, app.config.otp_ttl_seconds),
                 )?,
             );
         }
@@ -142,9 +134,10 @@ pub(crate) async fn take_slot(
                         .account
                         .map(|record| record.map_or(1, |r| r.failures.saturating_add(1))),
                     account_before: guards.account.flatten(),
-                    code_left: guards.code.as_ref().map(|code| {
-                        guesses_left(&code.stored, &code.budget, max_attempts).saturating_sub(1)
-                    }),
+                    code_left: guards
+                        .code
+                        .as_ref()
+                        .map(|code| guesses_left(&code.target, max_attempts).saturating_sub(1)),
                 });
             }
             Err(TransactionError::Storage(error)) => return Err(error),
@@ -161,10 +154,15 @@ pub(crate) async fn take_slot(
                                 .code
                                 .as_mut()
                                 .ok_or_else(|| AuthError::internal("a code step without a code"))?;
-                            let stored = OtpsTable::live(old, now)?;
-                            admit_guess(stored.as_ref(), &code.budget, max_attempts)?;
-                            // Still admissible: the code changed under us (a new one was sent).
-                            return Err(AuthError::NoActiveOtp);
+                            match &mut code.target {
+                                CodeTarget::Verified { code: stored, .. } => {
+                                    *stored = OtpsTable::live(old, now)?;
+                                }
+                                CodeTarget::Anonymous { record, .. } => {
+                                    *record = OtpsTable::anonymous_record(old, now)?;
+                                }
+                            }
+                            admit_guess(&code.target, max_attempts)?;
                         }
                     }
                 }

@@ -9,7 +9,9 @@ use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
-use crate::service::codes::{CodeGuess, SendRefusal, match_account_code, send_step_up_otp};
+use crate::service::codes::{
+    CodeGuess, SendRefusal, match_account_code, matching_code, send_step_up_otp,
+};
 use crate::service::guard::{self, CodeSlot, Guards, Taken};
 use crate::store::attempts::{FailureKind, SessionSlot};
 use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
@@ -114,29 +116,42 @@ pub async fn login(
 ) -> Result<TokenPair, AuthError> {
     let now = app.clock.now();
     let limits = &app.config.limits;
+    let budget = code.as_ref().map(CodeGuess::budget);
+    // The step-up code is read beside the login's records, only when one was entered.
+    let (records, target) = tokio::join!(
+        app.store.login_records(phone, &caller.network, now),
+        async {
+            match &budget {
+                Some(budget) => app
+                    .store
+                    .code_target(phone, OtpPurpose::Login, budget, now)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     let LoginRecords {
         pair,
         account,
         known_network,
         user,
-        login_code,
-    } = app.store.login_records(phone, &caller.network, now).await?;
+    } = records?;
     // A blocked pair is told so before anything about the account or a code.
     limits::pair_slot(limits, pair, now)?;
     let step_up = limits::step_up_required(limits, account);
-    let code_slot = match (&code, step_up) {
-        (Some(guess), true) => {
-            let budget = guess.budget();
-            guard::admit_guess(login_code.as_ref(), &budget, app.config.otp_max_attempts)?;
-            login_code.map(|stored| CodeSlot {
+    let code_slot = match (target?, step_up) {
+        (Some(target), true) => {
+            let target = target.owned_by(None);
+            guard::admit_guess(&target, app.config.otp_max_attempts)?;
+            Some(CodeSlot {
                 purpose: OtpPurpose::Login,
-                budget,
-                stored,
+                target,
             })
         }
         _ => None,
     };
-    let code_hash = code_slot.as_ref().map(|slot| slot.stored.code_hash.clone());
+    let codes = code_slot.as_ref().map(|slot| slot.target.codes().to_vec());
     let taken = guard::take_slot(
         app,
         Guards {
@@ -156,27 +171,31 @@ pub async fn login(
         phone: Some(phone),
         ..Subject::default()
     };
-    if let (Some(guess), Some(hash)) = (&code, &code_hash)
-        && !app.otp_hasher()?.matches(phone, &guess.code, hash)
-    {
-        let subject = Subject {
-            detail: Some(OtpPurpose::Login.as_str()),
-            ..subject()
-        };
-        audit::record(AuditEvent::OtpFailed, caller, subject);
-        return Err(AuthError::IncorrectOtp {
-            attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
-        });
-    }
+    let step_up_code = match (&code, codes) {
+        (Some(guess), Some(codes)) => match matching_code(app, phone, guess, codes)? {
+            Some(matched) => Some(matched),
+            None => {
+                let subject = Subject {
+                    detail: Some(OtpPurpose::Login.as_str()),
+                    ..subject()
+                };
+                audit::record(AuditEvent::OtpFailed, caller, subject);
+                return Err(AuthError::IncorrectOtp {
+                    attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
+                });
+            }
+        },
+        _ => None,
+    };
     let matches = password_matches(app, user.as_ref(), password, &taken, caller, subject).await?;
     let Some(user) = user.filter(|_| matches) else {
-        if let Some(hash) = &code_hash {
+        if let Some(matched) = &step_up_code {
             // A right code with a wrong password: the code is spent, so that whoever reads the
             // SMS (a SIM swap, say) gets one password guess from it, not one per code try.
             let spend = app
                 .store
                 .otps
-                .consume(phone, OtpPurpose::Login, hash, now)?;
+                .consume(phone, OtpPurpose::Login, matched, now)?;
             let spend = Transaction::new().step((), spend);
             if let Err(TransactionError::Storage(error)) = app.store.commit(&spend).await {
                 tracing::warn!(%error, "could not spend a step-up code");
@@ -184,7 +203,7 @@ pub async fn login(
         }
         return Err(AuthError::InvalidCredentials);
     };
-    if step_up && code_hash.is_none() {
+    if step_up && step_up_code.is_none() {
         audit::record(AuditEvent::StepUpRequired, caller, subject());
         // The right password was no guess: it must not start a new wait for the owner (the
         // code, when sent, is then entered without being held by the back-off anyway).
@@ -225,12 +244,12 @@ pub async fn login(
         )
         .step(LoginStep::Clear, app.store.attempts.clear_account(phone)?)
         .steps(LoginStep::Clear, mark_proof(app, phone, caller, now)?);
-    if let Some(hash) = &code_hash {
+    if let Some(matched) = &step_up_code {
         transaction = transaction.step(
             LoginStep::Code,
             app.store
                 .otps
-                .consume(phone, OtpPurpose::Login, hash, now)?,
+                .consume(phone, OtpPurpose::Login, matched, now)?,
         );
     }
     app.store

@@ -31,7 +31,7 @@ use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use attempts::{AttemptsTable, FailureKind};
-use otps::{OtpsTable, StoredOtp};
+use otps::{CodeTarget, GuessBudget, OtpsTable};
 use registration_tokens::RegistrationTokensTable;
 use sessions::SessionsTable;
 use users::UsersTable;
@@ -99,14 +99,12 @@ pub struct LoginRecords {
     /// The account logged in from the caller's network recently.
     pub known_network: bool,
     pub user: Option<User>,
-    /// The live step-up code, if any.
-    pub login_code: Option<StoredOtp>,
 }
 
-/// What a code check reads, in one round trip.
+/// What a code check reads, in one round trip (two at once for a guess without an id).
 pub struct CodeRecords {
     pub pair: Option<PairRecord>,
-    pub code: Option<StoredOtp>,
+    pub target: CodeTarget,
 }
 
 impl Store {
@@ -155,7 +153,7 @@ impl Store {
         network: &str,
         now: u64,
     ) -> Result<LoginRecords, AuthError> {
-        let [pair, account, known, user, login_code] = get_items(
+        let [pair, account, known, user] = get_items(
             &self.client,
             [
                 self.attempts
@@ -163,7 +161,6 @@ impl Store {
                 self.attempts.account_item_key(phone),
                 self.attempts.known_network_item_key(phone, network),
                 self.users.item_key(phone),
-                self.otps.item_key(phone, OtpPurpose::Login),
             ],
         )
         .await?;
@@ -172,30 +169,68 @@ impl Store {
             account: AttemptsTable::account_record(account.map(Snapshot), now)?,
             known_network: known.is_some_and(|item| is_live(&item, now)),
             user: UsersTable::user(user)?,
-            login_code: OtpsTable::live(login_code.map(Snapshot), now)?,
         })
     }
 
+    /// The (phone, network) pair's failures at code checks and the codes `budget` may guess.
     pub async fn code_records(
         &self,
         phone: &PhoneNumber,
         network: &str,
         purpose: OtpPurpose,
+        budget: &GuessBudget,
         now: u64,
     ) -> Result<CodeRecords, AuthError> {
-        let [pair, code] = get_items(
-            &self.client,
-            [
-                self.attempts
-                    .pair_item_key(FailureKind::Verify, phone, network),
-                self.otps.item_key(phone, purpose),
-            ],
-        )
-        .await?;
+        let pair_key = self
+            .attempts
+            .pair_item_key(FailureKind::Verify, phone, network);
+        let (pair, target) = match budget {
+            GuessBudget::Verified(hash) => {
+                let [pair, code] = get_items(
+                    &self.client,
+                    [pair_key, self.otps.item_key(phone, purpose, hash)],
+                )
+                .await?;
+                let target = CodeTarget::Verified {
+                    verification_hash: hash.clone(),
+                    code: OtpsTable::live(code.map(Snapshot), now)?,
+                };
+                (pair, target)
+            }
+            GuessBudget::Anonymous => {
+                let (pair, target) = tokio::join!(
+                    get_items(&self.client, [pair_key]),
+                    self.otps.anonymous_target(phone, purpose, now),
+                );
+                let [pair] = pair?;
+                (pair, target?)
+            }
+        };
         Ok(CodeRecords {
             pair: AttemptsTable::pair_record(pair.map(Snapshot), now)?,
-            code: OtpsTable::live(code.map(Snapshot), now)?,
+            target,
         })
+    }
+
+    /// The codes `budget` may guess of `phone` for `purpose`.
+    pub async fn code_target(
+        &self,
+        phone: &PhoneNumber,
+        purpose: OtpPurpose,
+        budget: &GuessBudget,
+        now: u64,
+    ) -> Result<CodeTarget, AuthError> {
+        match budget {
+            GuessBudget::Verified(hash) => {
+                let [code] =
+                    get_items(&self.client, [self.otps.item_key(phone, purpose, hash)]).await?;
+                Ok(CodeTarget::Verified {
+                    verification_hash: hash.clone(),
+                    code: OtpsTable::live(code.map(Snapshot), now)?,
+                })
+            }
+            GuessBudget::Anonymous => self.otps.anonymous_target(phone, purpose, now).await,
+        }
     }
 }
 

@@ -1,31 +1,47 @@
-//! The OTP table: at most one live code per phone and purpose (a new code replaces the old one
-//! of the same purpose only; a flood of reset codes cannot replace a login code). Only the code's
-//! keyed hash and the hash of its verification id are stored.
+//! The OTP table: every code request is its own item, under the phone and purpose (partition
+//! key `phone`, `<e164>#<purpose>`) and the hash of its verification id (sort key
+//! `verification`). A later request, whoever makes it, never replaces or weakens a live code:
+//! each code counts the guesses that name it. Beside the codes, the partition holds the shared
+//! budget of guesses without a verification id (`anonymous`) and each client network's resend
+//! cooldown (`resend#<network>`). Only keyed hashes of codes and ids are stored.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, Update};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ItemKey, Snapshot, Write, condition_failed, decode, encode, num, text, unavailable};
+use super::{
+    EXPIRES_AT, ItemKey, Snapshot, Write, condition_failed, decode, encode, num, text, unavailable,
+};
 use crate::error::AuthError;
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 
+/// The sort key of the shared budget of guesses without a verification id.
+const ANONYMOUS: &str = "anonymous";
+/// The sort key prefix of the resend cooldowns.
+const RESEND: &str = "resend#";
+
+/// A live code, as read.
 #[derive(Debug, Clone)]
 pub struct StoredOtp {
+    pub verification_hash: String,
     pub code_hash: String,
-    pub verification_hash: Option<String>,
-    /// Guesses counted against the code, with or without its verification id.
+    /// Guesses counted against the code by its verification id.
     pub failed_attempts: u32,
-    /// The part of them made without a verification id (clients that do not send one, or
-    /// strangers).
-    pub anonymous_failed_attempts: u32,
     pub expires_at: u64,
     /// The account a code was sent for, when it is not the phone's own (a change of number).
     pub owner: Option<String>,
 }
 
+/// The live shared budget of guesses without a verification id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnonymousRecord {
+    pub failed_attempts: u32,
+    pub expires_at: u64,
+}
+
+/// A new code, for the transaction that sends it.
 #[derive(Clone)]
 pub struct NewOtp<'a> {
     pub phone: &'a PhoneNumber,
@@ -33,20 +49,57 @@ pub struct NewOtp<'a> {
     pub owner: Option<&'a str>,
     pub code_hash: String,
     pub verification_hash: String,
+    /// The client network that asked: its resend cooldown, not anyone else's, is set.
+    pub network: &'a str,
     pub now: u64,
     pub expires_at: u64,
     pub resend_at: u64,
 }
 
-/// How a guess is counted against a code: every guess against the code's total budget, and a
-/// guess without the verification id also against the smaller anonymous budget, so strangers
-/// (who have no id) can never spend the whole of it.
+/// How a guess is counted: against the code its verification id names, or, without an id,
+/// against the small budget the phone's codes of that purpose share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuessBudget {
     /// The guess carried this verification id (hashed): the client that asked for the code.
     Verified(String),
-    /// No verification id.
+    /// No verification id: compared with every live code, counted in the shared budget.
     Anonymous,
+}
+
+/// The codes a guess may match, as read before its slot is taken.
+#[derive(Debug, Clone)]
+pub enum CodeTarget {
+    /// The live code the guess's verification id names, if any.
+    Verified {
+        verification_hash: String,
+        code: Option<StoredOtp>,
+    },
+    /// Every live code of the phone and purpose, and the shared budget's live record.
+    Anonymous {
+        codes: Vec<StoredOtp>,
+        record: Option<AnonymousRecord>,
+    },
+}
+
+impl CodeTarget {
+    /// Keeps only the codes sent for `owner` (`None`: the phone's own codes): a code sent for
+    /// another account is no code at all for this one.
+    pub fn owned_by(mut self, owner: Option<&str>) -> Self {
+        let mine = |code: &StoredOtp| code.owner.as_deref() == owner;
+        match &mut self {
+            Self::Verified { code, .. } => *code = code.take().filter(mine),
+            Self::Anonymous { codes, .. } => codes.retain(mine),
+        }
+        self
+    }
+
+    /// The codes the guess is compared with.
+    pub fn codes(&self) -> &[StoredOtp] {
+        match self {
+            Self::Verified { code, .. } => code.as_slice(),
+            Self::Anonymous { codes, .. } => codes,
+        }
+    }
 }
 
 /// The stored form of a code: its attribute names are written here once.
@@ -54,19 +107,31 @@ pub enum GuessBudget {
 struct OtpItem {
     /// `<e164>#<purpose>`.
     phone: String,
+    /// The hash of the code's verification id.
+    verification: String,
     code_hash: String,
-    #[serde(default)]
-    verification_hash: Option<String>,
     purpose: String,
     failed_attempts: u32,
-    #[serde(default)]
-    anonymous_failed_attempts: u32,
     sent_at: u64,
-    resend_at: u64,
     expires_at: u64,
     /// The user id a phone-change code was sent for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     owner: Option<String>,
+    /// A stand-in that no code matches, stored when a request for a number without an account
+    /// (or one the caps kept from an SMS) sends nothing, so that the answers to guesses do not
+    /// tell the two apart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    decoy: bool,
+}
+
+/// The stored form of the shared budget and of a resend cooldown.
+#[derive(Deserialize)]
+struct CounterItem {
+    #[serde(default)]
+    failed_attempts: u32,
+    #[serde(default)]
+    resend_at: u64,
+    expires_at: u64,
 }
 
 #[derive(Clone)]
@@ -79,14 +144,38 @@ fn key(phone: &PhoneNumber, purpose: OtpPurpose) -> String {
     format!("{phone}#{}", purpose.as_str())
 }
 
+fn resend_key(network: &str) -> String {
+    format!("{RESEND}{network}")
+}
+
+fn live_code(item: OtpItem, now: u64) -> Option<StoredOtp> {
+    (item.expires_at > now).then_some(StoredOtp {
+        verification_hash: item.verification,
+        code_hash: item.code_hash,
+        failed_attempts: item.failed_attempts,
+        expires_at: item.expires_at,
+        owner: item.owner,
+    })
+}
+
 impl OtpsTable {
     pub fn new(client: Client, name: String) -> Self {
         Self { client, name }
     }
 
-    /// Where the code of `phone` for `purpose` is, for a batch read.
-    pub fn item_key(&self, phone: &PhoneNumber, purpose: OtpPurpose) -> ItemKey {
-        ItemKey::new(&self.name, "phone", &key(phone, purpose))
+    /// Where the code of `phone` for `purpose` with this verification id hash is, for a batch
+    /// read.
+    pub fn item_key(
+        &self,
+        phone: &PhoneNumber,
+        purpose: OtpPurpose,
+        verification_hash: &str,
+    ) -> ItemKey {
+        ItemKey::composite(
+            &self.name,
+            ("phone", &key(phone, purpose)),
+            ("verification", verification_hash),
+        )
     }
 
     /// The live code in `item`, if any (an expired item is treated as absent).
@@ -94,158 +183,251 @@ impl OtpsTable {
         let Some(snapshot) = item else {
             return Ok(None);
         };
-        let item: OtpItem = decode("otps", snapshot.0)?;
-        Ok((item.expires_at > now).then_some(StoredOtp {
-            code_hash: item.code_hash,
-            verification_hash: item.verification_hash,
+        Ok(live_code(decode("otps", snapshot.0)?, now))
+    }
+
+    /// The live shared budget record in `item`, if any.
+    pub fn anonymous_record(
+        item: Option<Snapshot>,
+        now: u64,
+    ) -> Result<Option<AnonymousRecord>, AuthError> {
+        let Some(snapshot) = item else {
+            return Ok(None);
+        };
+        let item: CounterItem = decode("otps", snapshot.0)?;
+        Ok((item.expires_at > now).then_some(AnonymousRecord {
             failed_attempts: item.failed_attempts,
-            anonymous_failed_attempts: item.anonymous_failed_attempts,
             expires_at: item.expires_at,
-            owner: item.owner,
         }))
     }
 
-    /// Stores a new code, replacing the old one of its purpose, unless the old one is still
-    /// inside its resend cooldown, or, for a code bound to an account, is a live code of another
-    /// account (which must not be able to void it). On refusal the transaction reports the old
-    /// item (to compute Retry-After).
-    pub fn replace(&self, otp: NewOtp<'_>) -> Result<Write, AuthError> {
-        let item = OtpItem {
-            phone: key(otp.phone, otp.purpose),
-            code_hash: otp.code_hash,
-            verification_hash: Some(otp.verification_hash),
+    /// Every live code of `phone` for `purpose` and the shared budget of guesses without an id,
+    /// in one strongly consistent query of the partition.
+    pub async fn anonymous_target(
+        &self,
+        phone: &PhoneNumber,
+        purpose: OtpPurpose,
+        now: u64,
+    ) -> Result<CodeTarget, AuthError> {
+        let mut codes = Vec::new();
+        let mut record = None;
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("phone = :phone")
+                .expression_attribute_values(":phone", text(key(phone, purpose)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                let sort = item.get("verification").and_then(|v| v.as_s().ok());
+                match sort.map(String::as_str) {
+                    Some(ANONYMOUS) => {
+                        record = Self::anonymous_record(Some(Snapshot(item)), now)?;
+                    }
+                    Some(sort) if sort.starts_with(RESEND) => {}
+                    _ => codes.extend(live_code(decode("otps", item)?, now)),
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(CodeTarget::Anonymous { codes, record });
+            }
+        }
+    }
+
+    /// The writes that store a new code (for the send's transaction): the caller's network's
+    /// resend cooldown, refused while it runs (the refusal reports it, for Retry-After), and the
+    /// code itself under its own verification id, beside any other live code.
+    pub fn store(&self, otp: &NewOtp<'_>) -> Result<[Write; 2], AuthError> {
+        let partition = key(otp.phone, otp.purpose);
+        let cooldown = Put::builder()
+            .table_name(&self.name)
+            .item("phone", text(&partition))
+            .item("verification", text(resend_key(otp.network)))
+            .item("resend_at", num(otp.resend_at))
+            .item(EXPIRES_AT, num(otp.resend_at))
+            .condition_expression("attribute_not_exists(phone) OR resend_at <= :now")
+            .expression_attribute_values(":now", num(otp.now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(AuthError::internal)?;
+        let code = self.put_code(OtpItem {
+            phone: partition,
+            verification: otp.verification_hash.clone(),
+            code_hash: otp.code_hash.clone(),
             purpose: otp.purpose.as_str().to_owned(),
             failed_attempts: 0,
-            anonymous_failed_attempts: 0,
             sent_at: otp.now,
-            resend_at: otp.resend_at,
             expires_at: otp.expires_at,
             owner: otp.owner.map(str::to_owned),
-        };
-        let owner = otp.owner;
-        let replaceable = match owner {
-            None => "resend_at <= :now",
-            // `owner` is a reserved word in expressions.
-            Some(_) => "resend_at <= :now AND (attribute_not_exists(#owner) OR #owner = :owner)",
-        };
+            decoy: false,
+        })?;
+        Ok([Write::put(cooldown), code])
+    }
+
+    /// A stand-in for a code that was not sent (for a transaction): it answers guesses as a code
+    /// would, and no guess matches it.
+    pub fn decoy(
+        &self,
+        phone: &PhoneNumber,
+        purpose: OtpPurpose,
+        verification_hash: String,
+        unmatchable_hash: String,
+        (now, expires_at): (u64, u64),
+    ) -> Result<Write, AuthError> {
+        self.put_code(OtpItem {
+            phone: key(phone, purpose),
+            verification: verification_hash,
+            code_hash: unmatchable_hash,
+            purpose: purpose.as_str().to_owned(),
+            failed_attempts: 0,
+            sent_at: now,
+            expires_at,
+            owner: None,
+            decoy: true,
+        })
+    }
+
+    fn put_code(&self, item: OtpItem) -> Result<Write, AuthError> {
         let put = Put::builder()
             .table_name(&self.name)
             .set_item(Some(encode(&item)?))
-            .condition_expression(format!(
-                "attribute_not_exists(phone) OR expires_at <= :now OR ({replaceable})"
-            ))
-            .set_expression_attribute_names(
-                owner.map(|_| [("#owner".to_owned(), "owner".to_owned())].into()),
-            )
-            .set_expression_attribute_values(Some(
-                [(":now".to_owned(), num(otp.now))]
-                    .into_iter()
-                    .chain(owner.map(|owner| (":owner".to_owned(), text(owner))))
-                    .collect(),
-            ))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            // Verification ids are random: a collision is a bug, never an overwrite.
+            .condition_expression("attribute_not_exists(phone)")
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::put(put))
     }
 
-    /// Counts one guess against the code before it is compared (for the transaction that takes
-    /// the slot): refused once `max_attempts` guesses were counted (or `max_anonymous` without
-    /// the id), the code is gone or expired, or the verification id is not the code's, so
-    /// parallel guesses can never exceed the budgets. A right guess spends its slot too;
-    /// `consume` then deletes the code.
+    /// Counts one guess before it is compared (for the transaction that takes the slot): against
+    /// the named code, refused once `max_attempts` were counted or the code is gone or expired;
+    /// or, without an id, against the shared budget (`max_anonymous` guesses in a code's
+    /// lifetime), refused when its state moved on from `target`'s record. Parallel guesses can
+    /// therefore never exceed the budgets. A right guess spends its slot too; `consume` then
+    /// deletes the code.
     pub fn take_guess_slot(
         &self,
         phone: &PhoneNumber,
         purpose: OtpPurpose,
-        budget: &GuessBudget,
+        target: &CodeTarget,
         (max_attempts, max_anonymous): (u32, u32),
-        now: u64,
+        (now, lifetime): (u64, u64),
     ) -> Result<Write, AuthError> {
         let update = Update::builder()
             .table_name(&self.name)
             .key("phone", text(key(phone, purpose)))
             .expression_attribute_values(":one", num(1))
-            .expression_attribute_values(":max", num(max_attempts.into()))
             .expression_attribute_values(":now", num(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let update = match budget {
-            GuessBudget::Verified(verification_hash) => update
+        let update = match target {
+            CodeTarget::Verified {
+                verification_hash, ..
+            } => update
+                .key("verification", text(verification_hash))
                 .update_expression("ADD failed_attempts :one")
-                .condition_expression(
-                    "verification_hash = :id AND failed_attempts < :max AND expires_at > :now",
-                )
-                .expression_attribute_values(":id", text(verification_hash)),
-            GuessBudget::Anonymous => update
-                .update_expression("ADD failed_attempts :one, anonymous_failed_attempts :one")
-                .condition_expression(
-                    "anonymous_failed_attempts < :anonymous AND failed_attempts < :max \
-                     AND expires_at > :now",
-                )
-                .expression_attribute_values(":anonymous", num(max_anonymous.into())),
+                .condition_expression("failed_attempts < :max AND expires_at > :now")
+                .expression_attribute_values(":max", num(max_attempts.into())),
+            CodeTarget::Anonymous { record: None, .. } => update
+                .key("verification", text(ANONYMOUS))
+                .update_expression("SET failed_attempts = :one, expires_at = :end")
+                .condition_expression("attribute_not_exists(phone) OR expires_at <= :now")
+                .expression_attribute_values(":end", num(now + lifetime)),
+            CodeTarget::Anonymous {
+                record: Some(_), ..
+            } => update
+                .key("verification", text(ANONYMOUS))
+                .update_expression("ADD failed_attempts :one")
+                .condition_expression("failed_attempts < :max AND expires_at > :now")
+                .expression_attribute_values(":max", num(max_anonymous.into())),
         };
         let update = update.build().map_err(AuthError::internal)?;
         Ok(Write::update(update))
     }
 
-    /// Spends the code `code_hash` (for a transaction): fails if it was replaced, used or
-    /// expired in the meantime, so one code yields one success.
+    /// Spends the code `code_hash` (for a transaction): fails if it was used or expired in the
+    /// meantime, so one code yields one success.
     pub fn consume(
         &self,
         phone: &PhoneNumber,
         purpose: OtpPurpose,
-        code_hash: &str,
+        code: &StoredOtp,
         now: u64,
     ) -> Result<Write, AuthError> {
         let delete = Delete::builder()
             .table_name(&self.name)
             .key("phone", text(key(phone, purpose)))
+            .key("verification", text(&code.verification_hash))
             .condition_expression("code_hash = :hash AND expires_at > :now")
-            .expression_attribute_values(":hash", text(code_hash))
+            .expression_attribute_values(":hash", text(&code.code_hash))
             .expression_attribute_values(":now", num(now))
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::delete(delete))
     }
 
-    /// Removes the code `code_hash` of `phone` for `purpose` (its SMS could not be sent); a newer
-    /// code stored meanwhile is left alone.
-    pub async fn delete_unsent(
+    /// Ends `network`'s resend cooldown (for the transaction that spends a code guessed from
+    /// there: the code did its job, and the next one may come at once).
+    pub fn end_cooldown(
         &self,
         phone: &PhoneNumber,
         purpose: OtpPurpose,
-        code_hash: &str,
-    ) -> Result<(), AuthError> {
-        let deleted = self
-            .client
-            .delete_item()
+        network: &str,
+    ) -> Result<Write, AuthError> {
+        let delete = Delete::builder()
             .table_name(&self.name)
             .key("phone", text(key(phone, purpose)))
-            .condition_expression("code_hash = :hash")
-            .expression_attribute_values(":hash", text(code_hash))
-            .send()
-            .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(error) if condition_failed(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
+            .key("verification", text(resend_key(network)))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::delete(delete))
+    }
+
+    /// Removes the code of this verification id (its SMS was refused by the provider), and the
+    /// network's cooldown it set, so that asking again is not held to a cooldown for a message
+    /// never sent.
+    pub async fn delete_unsent(&self, otp: &NewOtp<'_>) -> Result<(), AuthError> {
+        let partition = key(otp.phone, otp.purpose);
+        for (sort, condition, value) in [
+            (
+                otp.verification_hash.clone(),
+                "code_hash = :value",
+                text(&otp.code_hash),
+            ),
+            (
+                resend_key(otp.network),
+                "resend_at = :value",
+                num(otp.resend_at),
+            ),
+        ] {
+            let deleted = self
+                .client
+                .delete_item()
+                .table_name(&self.name)
+                .key("phone", text(&partition))
+                .key("verification", text(sort))
+                .condition_expression(condition)
+                .expression_attribute_values(":value", value)
+                .send()
+                .await;
+            match deleted {
+                Ok(_) => {}
+                Err(error) if condition_failed(&error) => {}
+                Err(error) => return Err(unavailable(error)),
+            }
         }
+        Ok(())
     }
 }
 
-/// When the code in `old_item` allows a new one for `owner`, in seconds from `now`: after its
-/// resend cooldown, or, when it is bound to another account, once it expires.
-pub fn resend_wait(old_item: Option<&Snapshot>, owner: Option<&str>, now: u64) -> u64 {
-    let Some(item) =
-        old_item.and_then(|snapshot| decode::<OtpItem>("otps", snapshot.0.clone()).ok())
-    else {
-        return 1;
-    };
-    let foreign = item.owner.is_some() && item.owner.as_deref() != owner;
-    let until = if foreign {
-        item.expires_at
-    } else {
-        item.resend_at
-    };
-    until.saturating_sub(now)
+/// Seconds from `now` until the cooldown in a refused send's old item lets the network ask again.
+pub fn resend_wait(old_item: Option<&Snapshot>, now: u64) -> u64 {
+    old_item
+        .and_then(|snapshot| decode::<CounterItem>("otps", snapshot.0.clone()).ok())
+        .map_or(1, |item| item.resend_at.saturating_sub(now).max(1))
 }

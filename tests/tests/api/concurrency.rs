@@ -56,7 +56,7 @@ async fn ten_concurrent_verifies_of_one_code_give_exactly_one_token() {
         "{statuses:?}"
     );
     assert_eq!(t.scan(&t.tables().registration_tokens).await.len(), 1);
-    assert!(t.scan(&t.tables().otps).await.is_empty());
+    assert!(t.codes_for(PHONE_E164, "signup").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -155,9 +155,9 @@ async fn fifty_concurrent_wrong_codes_evaluate_at_most_five_and_the_block_holds(
         "{incorrect} guesses were evaluated"
     );
     assert!(responses.iter().all(|r| r.status == 400 || r.status == 403));
-    let otp = t.otp(PHONE_E164).await.unwrap();
+    let shared = t.anonymous_guesses(PHONE_E164, "signup").await.unwrap();
     assert_eq!(
-        num(&otp, "anonymous_failed_attempts"),
+        num(&shared, "failed_attempts"),
         Some(incorrect),
         "no lost update"
     );

@@ -89,8 +89,9 @@ async fn verify_keeps_the_code_and_creates_no_token_when_dynamodb_fails() {
     })
     .await;
     assert_eq!(
-        steps, 3,
-        "one batch read (pair record and code), the slot, the spending transaction"
+        steps, 4,
+        "the pair record (a batch read) and the live codes (a query) side by side, the slot, \
+         the spending transaction"
     );
     assert_eq!(response.status, 200);
 }

@@ -236,3 +236,90 @@ async fn a_session_from_one_intercepted_sms_cannot_move_the_account() {
         .await;
     assert_eq!(right.status, 200, "{:?}", right.body);
 }
+
+/// A login code request from `ip`; the verification id it returned.
+async fn request_login_code(t: &TestApp, phone: &str, ip: &str) -> Value {
+    let answer = t
+        .post_from(Endpoint::LoginOtpRequest, json!({ "phone": phone }), ip)
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["verification_id"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_strangers_request_and_guesses_leave_the_owners_code_good() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let owners_id = request_login_code(&t, PHONE, CLIENT_IP).await;
+    let owners_code = t.last_code_for(PHONE_E164).unwrap();
+    // A stranger asks for a code to the same number a moment later...
+    let strangers_id = request_login_code(&t, PHONE, "192.0.2.50").await;
+    let guess = auth_tests::other_code(&owners_code);
+    // ...and guesses, in parallel, from ten networks: five with its own id, five without.
+    let guesses = (0..10).map(|i| {
+        let mut body = json!({ "phone": PHONE, "code": guess });
+        if i % 2 == 0 {
+            body["verification_id"] = strangers_id.clone();
+        }
+        let ip = format!("192.0.2.{}", 60 + i);
+        let t = &t;
+        async move { t.post_from(Endpoint::LoginOtp, body, &ip).await }
+    });
+    for answer in join_all(guesses).await {
+        assert_eq!(answer.status, 400, "{:?}", answer.body);
+    }
+
+    let owner = t
+        .post(
+            Endpoint::LoginOtp,
+            json!({ "phone": PHONE, "code": owners_code, "verification_id": owners_id }),
+        )
+        .await;
+    tokens_of(&owner);
+    let codes = t.codes_for(PHONE_E164, "login").await;
+    assert_eq!(
+        codes.len(),
+        1,
+        "the stranger's code is left, the owner's spent"
+    );
+}
+
+#[tokio::test]
+async fn wrong_codes_are_answered_alike_with_or_without_an_account() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let unknown = "09129998877";
+    for (endpoint, network) in [
+        (Endpoint::PasswordResetRequest, "198.51.100.77"),
+        (Endpoint::LoginOtpRequest, "198.51.100.78"),
+    ] {
+        t.end_resend_cooldown();
+        let confirm = if endpoint == Endpoint::PasswordResetRequest {
+            Endpoint::PasswordResetConfirm
+        } else {
+            Endpoint::LoginOtp
+        };
+        let mut answers = Vec::new();
+        for phone in [PHONE, unknown] {
+            let requested = t.post(endpoint, json!({ "phone": phone })).await;
+            assert_eq!(requested.status, 200);
+            let mut guesses = Vec::new();
+            for with_id in [true, true, false] {
+                let mut body = json!({ "phone": phone, "code": "000000" });
+                if confirm == Endpoint::PasswordResetConfirm {
+                    body["new_password"] = json!("a brand new passphrase");
+                }
+                if with_id {
+                    body["verification_id"] = requested.body["verification_id"].clone();
+                }
+                let answer = t.post_from(confirm, body, network).await;
+                guesses.push((answer.status, answer.body));
+            }
+            answers.push(guesses);
+        }
+        if t.last_code_for(PHONE_E164).as_deref() != Some("000000") {
+            assert_eq!(answers[0], answers[1], "{endpoint:?}");
+        }
+        assert_eq!(answers[0][0].1["error"], "Incorrect OTP.");
+    }
+}

@@ -161,11 +161,13 @@ async fn fourteen_parallel_sends_from_one_ipv6_64_stop_at_the_network_cap() {
         vec![10],
         "one counter for the whole /64, no lost update"
     );
-    assert_eq!(
-        t.scan(&t.tables().otps).await.len(),
-        10,
-        "no code for a refused send"
-    );
+    let codes = t
+        .scan(&t.tables().otps)
+        .await
+        .into_iter()
+        .filter(|item| item.contains_key("code_hash"))
+        .count();
+    assert_eq!(codes, 10, "no code for a refused send");
     // Another /64 is another network.
     assert_eq!(send(t, "09121999999", "2001:db8:1:3::1").await.status, 200);
 }

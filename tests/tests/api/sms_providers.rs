@@ -441,9 +441,18 @@ async fn every_sending_function_sends_through_every_provider_and_a_refused_send_
             .to_owned();
 
         // Each sending function, once with the provider answering and once refusing.
+        let kinds = [
+            (PHONE_E164, "login"),
+            (PHONE_E164, "password_reset"),
+            ("+989351234567", "phone_change"),
+        ];
         for (answer, expected_status) in [(provider.sent, 200), (provider.refused, 503)] {
             stub.answer_with(answer());
             let before = sends();
+            let mut codes_before = Vec::new();
+            for (e164, purpose) in kinds {
+                codes_before.push(t.codes_for(e164, purpose).await.len());
+            }
             t.end_resend_cooldown();
             let login_code = t
                 .post(Endpoint::LoginOtpRequest, json!({ "phone": PHONE }))
@@ -489,13 +498,10 @@ async fn every_sending_function_sends_through_every_provider_and_a_refused_send_
             }
             assert_eq!(sends(), before + 4, "{name}: one send per function");
             if expected_status == 503 {
-                for (e164, purpose) in [
-                    (PHONE_E164, "login"),
-                    (PHONE_E164, "password_reset"),
-                    ("+989351234567", "phone_change"),
-                ] {
-                    assert!(
-                        t.otp_for(e164, purpose).await.is_none(),
+                for ((e164, purpose), before) in kinds.into_iter().zip(codes_before) {
+                    assert_eq!(
+                        t.codes_for(e164, purpose).await.len(),
+                        before,
                         "{name}: an unsent {purpose} code is deleted"
                     );
                 }

@@ -122,12 +122,13 @@ async fn without_the_verification_id_a_code_takes_three_wrong_tries() {
             json!({ "error": "Incorrect OTP.", "attempts_left": expected_left })
         );
     }
+    let shared = t.anonymous_guesses(PHONE_E164, "signup").await.unwrap();
+    assert_eq!(num(&shared, "failed_attempts"), Some(3));
     let otp = t.otp(PHONE_E164).await.unwrap();
-    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(3));
     assert_eq!(
         num(&otp, "failed_attempts"),
-        Some(3),
-        "the total counts them too"
+        Some(0),
+        "the shared budget counts them, not the code's own"
     );
     let spent = t
         .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
@@ -177,9 +178,9 @@ async fn three_failures_block_the_phone_and_ip_pair_for_an_hour() {
         .await;
 
     blocked.assert_blocked_for_an_hour();
-    let otp = t.otp(PHONE_E164).await.unwrap();
+    let shared = t.anonymous_guesses(PHONE_E164, "signup").await.unwrap();
     assert_eq!(
-        num(&otp, "anonymous_failed_attempts"),
+        num(&shared, "failed_attempts"),
         Some(3),
         "a blocked try is not evaluated"
     );
@@ -246,8 +247,7 @@ async fn a_malformed_code_is_400_and_not_counted_as_a_guess() {
         assert_eq!(response.status, 400);
         assert_eq!(response.error(), "Invalid field 'code': must be 6 digits.");
     }
-    let otp = t.otp(PHONE_E164).await.unwrap();
-    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(0));
+    assert!(t.anonymous_guesses(PHONE_E164, "signup").await.is_none());
 }
 
 #[tokio::test]
@@ -336,17 +336,19 @@ async fn strangers_without_the_verification_id_cannot_use_up_the_owners_code() {
         "No active OTP for this phone number. Request a new code."
     );
     let otp = t.otp(PHONE_E164).await.unwrap();
-    assert_eq!(num(&otp, "failed_attempts"), Some(3));
-    assert_eq!(num(&otp, "anonymous_failed_attempts"), Some(3));
+    assert_eq!(num(&otp, "failed_attempts"), Some(0), "none named the code");
+    let shared = t.anonymous_guesses(PHONE_E164, "signup").await.unwrap();
+    assert_eq!(num(&shared, "failed_attempts"), Some(3));
 
-    // The client that asked for the code still has the two tries strangers cannot take.
+    // The client that asked for the code still has every one of its tries (here the pair's
+    // limit of three is the smaller).
     let wrong = t
         .post(
             Endpoint::Verify,
             json!({ "phone": PHONE, "code": other_code(&code), "verification_id": verification_id }),
         )
         .await;
-    assert_eq!(wrong.body["attempts_left"], 1);
+    assert_eq!(wrong.body["attempts_left"], 2);
     let owner = t
         .post(
             Endpoint::Verify,
