@@ -124,6 +124,14 @@ pub struct Limits {
     pub account_failure_memory_seconds: u64,
     /// `check-phone` lookups per client network and send window (number enumeration).
     pub check_phone_lookups_per_ip: u32,
+    /// Codes to one phone asked for from one client network per day.
+    pub otp_sends_per_phone_network_per_day: u32,
+    /// Reset and login codes asked for from one /24 (IPv4) or /48 (IPv6) per send window.
+    pub otp_sends_per_ip_block: u32,
+    /// Step-up codes per account and day.
+    pub step_up_sends_per_day: u32,
+    /// Codes per day to a registered number proved in the last 30 days once the reserve is spent.
+    pub proven_floor_sends_per_day: u32,
     /// Wrong passwords one session may give (password change, account deletion) before it is
     /// ended; these checks are not held by the account back-off.
     pub session_password_max_failures: u32,
@@ -278,6 +286,11 @@ impl Config {
                 account_failure_memory_seconds: env
                     .parse_or("ACCOUNT_FAILURE_MEMORY_SECONDS", 30 * 86_400)?,
                 check_phone_lookups_per_ip: env.parse_or("CHECK_PHONE_LOOKUPS_PER_IP", 100)?,
+                otp_sends_per_phone_network_per_day: env
+                    .parse_or("OTP_SENDS_PER_PHONE_NETWORK_PER_DAY", 5)?,
+                otp_sends_per_ip_block: env.parse_or("OTP_SENDS_PER_IP_BLOCK_PER_HOUR", 30)?,
+                step_up_sends_per_day: env.parse_or("OTP_STEP_UP_SENDS_PER_DAY", 2)?,
+                proven_floor_sends_per_day: env.parse_or("OTP_PROVEN_FLOOR_PER_DAY", 2)?,
                 session_password_max_failures: env.parse_or("SESSION_PASSWORD_MAX_FAILURES", 5)?,
             },
             allowed_country_codes: parse_country_codes(

@@ -40,6 +40,26 @@ pub fn network_of(ip: &str) -> String {
     }
 }
 
+/// The block of addresses a per-block limit counts: an IPv4 address's /24, an IPv6 address's
+/// /48 (one site's allocation), so that a reset or login-code flood cannot escape the per-network
+/// cap by walking the addresses of one provider's block.
+pub fn block_of(ip: &str) -> String {
+    match ip.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => block_of(&v4.to_string()),
+            None => {
+                let [a, b, c, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}::/48")
+            }
+        },
+        Err(_) => ip.trim().to_owned(),
+    }
+}
+
 /// The live failure record of one (phone, network) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PairRecord {
@@ -199,8 +219,8 @@ pub enum SendPool {
     NewNumbers,
     /// Password reset and login codes: only numbers that already have an account.
     Registered,
-    /// Step-up codes of a login whose password was right: only the phone's own caps apply, so
-    /// strangers who spend the shared budgets cannot keep an owner out who knows the password.
+    /// Step-up codes of a login whose password was right: the registered numbers' reserve, and
+    /// a small allowance per account instead of the phone's caps.
     StepUp,
 }
 
@@ -209,10 +229,57 @@ impl SendPool {
     pub fn budgets(self) -> &'static [SendScope] {
         match self {
             Self::NewNumbers => &[SendScope::Range, SendScope::Country, SendScope::Global],
-            Self::Registered => &[SendScope::ReservedCountry, SendScope::ReservedGlobal],
-            Self::StepUp => &[],
+            Self::Registered | Self::StepUp => {
+                &[SendScope::ReservedCountry, SendScope::ReservedGlobal]
+            }
         }
     }
+}
+
+/// Who asks for a code: the client's network and block, and whether the network is one the
+/// number's owner proved the number from (`AttemptsTable::mark_proof`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester<'a> {
+    pub network: &'a str,
+    pub block: String,
+    pub known_network: bool,
+}
+
+/// The counters of the phone and the client a send to `phone` from `pool` is counted in:
+/// - every send: the client network's cap;
+/// - step-up codes: the account's small daily allowance;
+/// - the others: the (phone, network) pair's daily cap, and the phone's ceilings: strangers'
+///   networks share the hourly and daily ones, the owner's proven networks a daily one of their
+///   own, so strangers filling theirs cannot silence the owner's requests;
+/// - reset and login codes (sent to numbers a stranger names): the client block's cap too.
+pub fn caller_counters(
+    limits: &Limits,
+    pool: SendPool,
+    phone: &PhoneNumber,
+    requester: &Requester<'_>,
+    now: u64,
+) -> Vec<SendCounter> {
+    let phone_subject = phone.as_str().to_owned();
+    let mut scopes = vec![(SendScope::ClientNetwork, requester.network.to_owned())];
+    if pool == SendPool::StepUp {
+        scopes.push((SendScope::StepUp, phone_subject));
+    } else {
+        let pair = format!("{phone_subject}@{}", requester.network);
+        scopes.push((SendScope::PhoneNetwork, pair));
+        if requester.known_network {
+            scopes.push((SendScope::PhoneDailyKnown, phone_subject));
+        } else {
+            scopes.push((SendScope::Phone, phone_subject.clone()));
+            scopes.push((SendScope::PhoneDaily, phone_subject));
+        }
+        if pool == SendPool::Registered {
+            scopes.push((SendScope::ClientBlock, requester.block.clone()));
+        }
+    }
+    scopes
+        .into_iter()
+        .map(|(scope, subject)| send_counter(limits, scope, subject, now, |_| 0))
+        .collect()
 }
 
 /// Of a shared budget's `limit`, the sends that need no bot check while the check is asked for
@@ -244,6 +311,17 @@ pub enum SendScope {
     ReservedGlobal,
     /// Lookups of whether numbers are registered, by one client network, per window.
     Lookup,
+    /// One phone from one client network, per day.
+    PhoneNetwork,
+    /// One phone from the networks its owner proved it from, per day.
+    PhoneDailyKnown,
+    /// Reset and login codes asked for from one /24 (IPv4) or /48 (IPv6), per window.
+    ClientBlock,
+    /// Step-up codes of one account, per day.
+    StepUp,
+    /// Codes to one registered number whose owner proved it recently, once the reserve is
+    /// spent, per day.
+    ProvenFloor,
 }
 
 impl SendScope {
@@ -259,7 +337,18 @@ impl SendScope {
             Self::ReservedCountry => "reserved-country",
             Self::ReservedGlobal => "reserved-global",
             Self::Lookup => "lookup",
+            Self::PhoneNetwork => "phone-net",
+            Self::PhoneDailyKnown => "phone-day-known",
+            Self::ClientBlock => "ip-block",
+            Self::StepUp => "step-up",
+            Self::ProvenFloor => "floor",
         }
+    }
+
+    /// Whether the budget is one of the registered numbers' reserve (which a recently proven
+    /// number may go beyond, on its floor).
+    pub fn is_reserve(self) -> bool {
+        matches!(self, Self::ReservedCountry | Self::ReservedGlobal)
     }
 
     /// Whether the budget is split into shards: the ones every send of the service (or of a
@@ -285,8 +374,14 @@ impl SendScope {
     /// a failed or timed-out call may still have sent (and been billed for) the SMS.
     pub fn refunded_on_failed_send(self) -> bool {
         match self {
-            Self::Phone | Self::PhoneDaily => true,
+            Self::Phone
+            | Self::PhoneDaily
+            | Self::PhoneNetwork
+            | Self::PhoneDailyKnown
+            | Self::StepUp
+            | Self::ProvenFloor => true,
             Self::ClientNetwork
+            | Self::ClientBlock
             | Self::Range
             | Self::Country
             | Self::Global
@@ -341,15 +436,33 @@ pub fn budget_counters(
     pool: SendPool,
     phone: &PhoneNumber,
     now: u64,
+    pick_shard: impl FnMut(u32) -> u32,
+) -> Vec<SendCounter> {
+    scope_counters(limits, pool.budgets(), phone, now, pick_shard)
+}
+
+/// Instead of the reserve, for a number its owner proved recently once the reserve is spent: the
+/// number's own small floor, so that strangers spending a country's reserve cannot cut its
+/// owners off.
+pub fn floor_counters(limits: &Limits, phone: &PhoneNumber, now: u64) -> Vec<SendCounter> {
+    scope_counters(limits, &[SendScope::ProvenFloor], phone, now, |_| 0)
+}
+
+fn scope_counters(
+    limits: &Limits,
+    scopes: &[SendScope],
+    phone: &PhoneNumber,
+    now: u64,
     mut pick_shard: impl FnMut(u32) -> u32,
 ) -> Vec<SendCounter> {
     let (country_code, _) = phone.sms_profile();
-    pool.budgets()
+    scopes
         .iter()
         .map(|&scope| {
             let subject = match scope {
                 SendScope::Range => number_range(phone).to_owned(),
                 SendScope::Country | SendScope::ReservedCountry => country_code.to_string(),
+                SendScope::ProvenFloor => phone.as_str().to_owned(),
                 _ => "all".to_owned(),
             };
             send_counter(limits, scope, subject, now, &mut pick_shard)
@@ -423,6 +536,14 @@ pub fn send_limit(limits: &Limits, scope: SendScope, now: u64) -> (u32, Window) 
             limits.check_phone_lookups_per_ip,
             limits.otp_send_window_seconds,
         ),
+        SendScope::PhoneNetwork => (limits.otp_sends_per_phone_network_per_day, DAY_SECONDS),
+        SendScope::PhoneDailyKnown => (limits.otp_sends_per_phone_per_day, DAY_SECONDS),
+        SendScope::ClientBlock => (
+            limits.otp_sends_per_ip_block,
+            limits.otp_send_window_seconds,
+        ),
+        SendScope::StepUp => (limits.step_up_sends_per_day, DAY_SECONDS),
+        SendScope::ProvenFloor => (limits.proven_floor_sends_per_day, DAY_SECONDS),
     };
     let length = length.max(1);
     let index = now / length;
@@ -463,6 +584,15 @@ mod tests {
         assert_eq!(network_of("2001:db8:1:2::1"), "2001:db8:1:2::/64");
         assert_ne!(network_of("2001:db8:1:2::1"), network_of("2001:db8:1:3::1"));
         assert_eq!(network_of("::ffff:203.0.113.7"), "203.0.113.7");
+    }
+
+    #[test]
+    fn blocks_are_an_ipv4_24_and_an_ipv6_48() {
+        assert_eq!(block_of("203.0.113.7"), "203.0.113.0/24");
+        assert_eq!(block_of("::ffff:203.0.113.7"), "203.0.113.0/24");
+        assert_eq!(block_of("2001:db8:1:2::1"), "2001:db8:1::/48");
+        assert_eq!(block_of("2001:db8:1:ffff::1"), block_of("2001:db8:1:2::9"));
+        assert_ne!(block_of("2001:db8:1::1"), block_of("2001:db8:2::1"));
     }
 
     #[test]
@@ -581,11 +711,26 @@ mod tests {
             SendScope::ReservedCountry,
             SendScope::ReservedGlobal,
             SendScope::Lookup,
+            SendScope::PhoneNetwork,
+            SendScope::PhoneDailyKnown,
+            SendScope::ClientBlock,
+            SendScope::StepUp,
+            SendScope::ProvenFloor,
         ]
         .into_iter()
         .filter(|scope| scope.refunded_on_failed_send())
         .collect();
-        assert_eq!(refunded, [SendScope::Phone, SendScope::PhoneDaily]);
+        assert_eq!(
+            refunded,
+            [
+                SendScope::Phone,
+                SendScope::PhoneDaily,
+                SendScope::PhoneNetwork,
+                SendScope::PhoneDailyKnown,
+                SendScope::StepUp,
+                SendScope::ProvenFloor
+            ]
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
 use crate::limits::SendPool;
 use crate::otp::OtpPurpose;
-use crate::service::codes::{check_bot, check_phone_lookup, send_otp};
+use crate::service::codes::{CodeToSend, check_bot, check_phone_lookup, send_code};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,8 +58,8 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
         });
     }
     bot.ensure_passed()?;
-    let purpose = OtpPurpose::SignUp;
-    let sent = send_otp(app, &phone, &caller, purpose, (pool, bot), language).await??;
+    let send = CodeToSend::new(OtpPurpose::SignUp, pool, bot);
+    let sent = send_code(app, &phone, &caller, send, language).await??;
     Ok(CheckPhoneResponse {
         exists: false,
         sent: Some(OtpSent {

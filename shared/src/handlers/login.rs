@@ -24,6 +24,8 @@ struct LoginRequest {
     verification_id: Option<String>,
     /// The language of a step-up code's SMS (else `Accept-Language`).
     locale: Option<String>,
+    /// The bot check's token, asked for before a step-up code is sent.
+    captcha_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -46,8 +48,14 @@ async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError
         .transpose()?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request)?;
-    let password = Password::presented(body.password);
-    let tokens = sessions::login(app, &phone, password, code, &caller, language).await?;
+    let attempt = sessions::LoginAttempt {
+        phone: &phone,
+        password: Password::presented(body.password),
+        code,
+        captcha_token: super::captcha_token(body.captcha_token.as_ref())?,
+        language,
+    };
+    let tokens = sessions::login(app, attempt, &caller).await?;
     Ok(LoginResponse {
         message: "Login successful.",
         tokens,

@@ -9,17 +9,17 @@ use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
-use crate::limits::{self, SendPool, SendScope};
+use crate::limits::{self, Requester, SendPool, SendScope};
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::{ProfileChanges, User};
 use crate::service::codes::{
-    CodeGuess, SendRefusal, SentCode, check_bot, match_account_code, send_otp,
+    CodeGuess, CodeToSend, SendRefusal, SentCode, check_bot, match_account_code, send_code,
 };
 use crate::service::sessions::{ConfirmedPassword, confirm_password, mark_proof};
-use crate::store::Transaction;
 use crate::store::sessions::Session;
+use crate::store::{AccountCodeRecords, Transaction};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 /// The account behind a live session (gone if it was deleted meanwhile).
@@ -151,33 +151,49 @@ pub async fn request_code_for_account(
     let pool = SendPool::Registered;
     let bot = check_bot(app, phone, pool, captcha_token, caller).await?;
     bot.ensure_passed()?;
-    if app.store.users.get(phone).await?.is_some() {
-        match send_otp(app, phone, caller, purpose, (pool, bot), language).await? {
+    let now = app.clock.now();
+    let records = app.store.account_code_records(phone, &caller.network, now);
+    let AccountCodeRecords {
+        registered,
+        known_network,
+        proved_recently,
+    } = records.await?;
+    if registered {
+        let send = CodeToSend {
+            known_network,
+            proved_recently,
+            ..CodeToSend::new(purpose, pool, bot)
+        };
+        match send_code(app, phone, caller, send, language).await? {
             Ok(sent) => return Ok(sent),
-            Err(
-                refusal @ SendRefusal::Cap {
-                    scope: SendScope::ClientNetwork,
-                    ..
-                },
-            ) => return Err(refusal.into()),
+            Err(refusal @ SendRefusal::Cap { scope, .. }) if is_callers_cap(scope) => {
+                return Err(refusal.into());
+            }
             // Refused for the phone or the shared budgets (a refusal that asks for the bot check
-            // included): count the network as an unknown number would, and answer the same.
+            // included): count the caller as an unknown number would, and answer the same.
             Err(_) => tracing::info!(
                 purpose = purpose.as_str(),
                 "code not sent: phone cooldown or cap"
             ),
         }
     }
-    let now = app.clock.now();
-    let network = caller.network.clone();
-    let counter = limits::send_counter(
-        &app.config.limits,
-        SendScope::ClientNetwork,
-        network,
-        now,
-        |_| 0,
-    );
-    let count = app.store.attempts.count_send(&counter, counter.limit)?;
+    // Every counter of the caller that a send counts, so that they refuse alike either way.
+    let requester = Requester {
+        network: &caller.network,
+        block: limits::block_of(&caller.ip),
+        known_network: false,
+    };
+    let limits = &app.config.limits;
+    let mut transaction = Transaction::new();
+    let mut windows = Vec::new();
+    for counter in limits::caller_counters(limits, pool, phone, &requester, now)
+        .into_iter()
+        .filter(|counter| is_callers_cap(counter.scope))
+    {
+        let count = app.store.attempts.count_send(&counter, counter.limit)?;
+        transaction = transaction.step(Unsent::Count(windows.len()), count);
+        windows.push(counter.window.ends_at);
+    }
     // A stand-in under the id returned, so that guesses are answered as for a code sent.
     let verification_id = new_opaque_token()?;
     let decoy = app.store.otps.decoy(
@@ -187,13 +203,11 @@ pub async fn request_code_for_account(
         hash_opaque_token(&new_opaque_token()?),
         (now, now + app.config.otp_ttl_seconds),
     )?;
-    let transaction = Transaction::new()
-        .step(Unsent::Count, count)
-        .step(Unsent::Decoy, decoy);
+    let transaction = transaction.step(Unsent::Decoy, decoy);
     app.store
         .apply(&transaction, |step| match step {
-            Unsent::Count => AuthError::RateLimited {
-                retry_after: counter.window.ends_at - now,
+            Unsent::Count(i) => AuthError::RateLimited {
+                retry_after: windows.get(i).map_or(1, |ends_at| ends_at - now),
             },
             Unsent::Decoy => AuthError::internal("a new verification id was taken"),
         })
@@ -204,8 +218,14 @@ pub async fn request_code_for_account(
 /// The steps of an answer to a code request that sent nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unsent {
-    Count,
+    Count(usize),
     Decoy,
+}
+
+/// The caps of the client itself (its network and its block): they may refuse a request for a
+/// code openly, since they say nothing about the number.
+fn is_callers_cap(scope: SendScope) -> bool {
+    matches!(scope, SendScope::ClientNetwork | SendScope::ClientBlock)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use crate::captcha::CaptchaWhen;
 use crate::config::Limits;
 use crate::error::AuthError;
 use crate::http::Caller;
-use crate::limits::{self, SendCounter, SendPool, SendScope};
+use crate::limits::{self, Requester, SendCounter, SendPool, SendScope};
 use crate::messages::CodeMessage;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
@@ -54,90 +54,51 @@ enum SendStep {
     Count(SendScope),
 }
 
+/// A code to send: its purpose, the budgets it draws on and what the bot check found, who asks,
+/// whether the number's owner proved it recently (a registered number then has a floor beyond
+/// the spent reserve), and the account the code is bound to when not the phone's own (a change
+/// of number: no other account can spend it).
+pub struct CodeToSend<'a> {
+    pub purpose: OtpPurpose,
+    pub pool: SendPool,
+    pub bot: BotCheck,
+    pub known_network: bool,
+    pub proved_recently: bool,
+    pub owner: Option<&'a str>,
+}
+
+impl CodeToSend<'_> {
+    /// A code of `purpose` from `pool`, from an unknown network to a number not proved lately.
+    pub fn new(purpose: OtpPurpose, pool: SendPool, bot: BotCheck) -> Self {
+        Self {
+            purpose,
+            pool,
+            bot,
+            known_network: false,
+            proved_recently: false,
+            owner: None,
+        }
+    }
+}
+
 /// Stores a fresh code for `phone` and sends it by SMS in `language` (one of
-/// `Messages::language_for`), drawing on the budgets of `pool` as the bot check `bot` allows.
-/// The code, the resend cooldown and the send counters are written in one transaction, so a
-/// refused send changes nothing.
-pub async fn send_otp(
+/// `Messages::language_for`), counted against the caller's and the phone's caps and the budgets
+/// of its pool as the bot check allows (`limits::caller_counters`, `limits::budget_counters`).
+/// The code, the caller's resend cooldown and the send counters are written in one
+/// transaction, so a refused send changes nothing.
+pub async fn send_code(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
-    purpose: OtpPurpose,
-    (pool, bot): (SendPool, BotCheck),
+    send: CodeToSend<'_>,
     language: &str,
 ) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    let send = Send {
+    let CodeToSend {
         purpose,
         pool,
         bot,
-        phone_subject: phone.as_str().to_owned(),
-        owner: None,
-    };
-    send_counted(app, phone, caller, send, language).await
-}
-
-/// As `send_otp`, for the code that proves a new number before the account of `user_id` moves
-/// to it: the code is bound to that account, so no other account can spend or replace it.
-pub async fn send_phone_change_otp(
-    app: &App,
-    new_phone: &PhoneNumber,
-    caller: &Caller,
-    user_id: &str,
-    bot: BotCheck,
-    language: &str,
-) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    let send = Send {
-        purpose: OtpPurpose::PhoneChange,
-        pool: SendPool::NewNumbers,
-        bot,
-        phone_subject: new_phone.as_str().to_owned(),
-        owner: Some(user_id),
-    };
-    send_counted(app, new_phone, caller, send, language).await
-}
-
-/// As `send_otp`, for the login code of a step-up: it goes only to whoever knows the password,
-/// so it has per-phone caps of its own, and strangers filling the phone's caps (with reset or
-/// login-code requests) cannot keep the owner out.
-pub async fn send_step_up_otp(
-    app: &App,
-    phone: &PhoneNumber,
-    caller: &Caller,
-    language: &str,
-) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    let send = Send {
-        purpose: OtpPurpose::Login,
-        pool: SendPool::StepUp,
-        bot: BotCheck::NotAsked,
-        phone_subject: format!("login#{phone}"),
-        owner: None,
-    };
-    send_counted(app, phone, caller, send, language).await
-}
-
-/// What a send is: the code's purpose, the budgets it draws on and what the bot check found,
-/// the name of the per-phone send caps it counts against, and the account it is bound to when
-/// not the phone's own.
-struct Send<'a> {
-    purpose: OtpPurpose,
-    pool: SendPool,
-    bot: BotCheck,
-    phone_subject: String,
-    owner: Option<&'a str>,
-}
-
-async fn send_counted(
-    app: &App,
-    phone: &PhoneNumber,
-    caller: &Caller,
-    send: Send<'_>,
-    language: &str,
-) -> Result<Result<SentCode, SendRefusal>, AuthError> {
-    let Send {
-        purpose,
-        pool,
-        bot,
-        phone_subject,
+        known_network,
+        proved_recently,
         owner,
     } = send;
     let config = &app.config;
@@ -151,94 +112,44 @@ async fn send_counted(
     let verification_id = new_opaque_token()?;
 
     let limits = &config.limits;
-    let mut counted: Vec<SendCounter> = [
-        (SendScope::Phone, phone_subject.as_str()),
-        (SendScope::PhoneDaily, phone_subject.as_str()),
-        (SendScope::ClientNetwork, caller.network.as_str()),
-    ]
-    .into_iter()
-    .map(|(scope, subject)| {
-        limits::send_counter(limits, scope, subject.to_owned(), now, random_shard)
-    })
-    .collect();
-    counted.extend(limits::budget_counters(
-        limits,
-        pool,
-        phone,
-        now,
-        random_shard,
-    ));
+    let requester = Requester {
+        network: &caller.network,
+        block: limits::block_of(&caller.ip),
+        known_network,
+    };
+    let counters = |floor: bool| {
+        let mut counted = limits::caller_counters(limits, pool, phone, &requester, now);
+        counted.extend(if floor {
+            limits::floor_counters(limits, phone, now)
+        } else {
+            limits::budget_counters(limits, pool, phone, now, random_shard)
+        });
+        counted
+    };
     let code_hash = app.otp_hasher()?.hash(phone, &code);
     let new_otp = NewOtp {
         phone,
         purpose,
         owner,
-        code_hash: code_hash.clone(),
+        code_hash,
         verification_hash: hash_opaque_token(&verification_id),
         network: &caller.network,
         now,
         expires_at: now + config.otp_ttl_seconds,
         resend_at: now + config.otp_resend_seconds,
     };
-    for attempt in 0..SHARD_ATTEMPTS {
-        let [cooldown, stored] = app.store.otps.store(&new_otp)?;
-        let mut transaction = Transaction::new()
-            .step(SendStep::Cooldown, cooldown)
-            .step(SendStep::Code, stored);
-        for counter in &counted {
-            transaction = transaction.step(
-                SendStep::Count(counter.scope),
-                app.store
-                    .attempts
-                    .count_send(counter, bot.limit_of(counter))?,
-            );
-        }
-        let refused = match app.store.commit(&transaction).await {
-            Ok(()) => break,
-            Err(TransactionError::Storage(error)) => return Err(error),
-            Err(refused @ TransactionError::Refused(_)) => refused,
-        };
-        if let Some(old_item) = refused.refused(SendStep::Cooldown) {
-            let retry_after = resend_wait(old_item, now);
-            return Ok(Err(SendRefusal::Cooldown { retry_after }));
-        }
-        if refused.refused(SendStep::Code).is_some() {
-            return Err(AuthError::internal("a new verification id was taken"));
-        }
-        let full: Vec<usize> = (0..counted.len())
-            .filter(|&i| refused.refused(SendStep::Count(counted[i].scope)).is_some())
-            .collect();
-        // Refused only short of the full limits: a bot check would let the send through.
-        let check_would_pass = bot == BotCheck::Unchecked
-            && !full.is_empty()
-            && full.iter().all(|&i| {
-                let old = refused.refused(SendStep::Count(counted[i].scope)).flatten();
-                AttemptsTable::send_hits(old) < u64::from(counted[i].limit)
-            });
-        // A full shard of a budget whose other shards may still have room: try another one.
-        let moved: Option<Vec<SendCounter>> = full
-            .iter()
-            .map(|&i| another_shard(limits, &counted[i], now))
-            .collect();
-        match moved {
-            Some(moved) if !moved.is_empty() && attempt + 1 < SHARD_ATTEMPTS => {
-                for (i, counter) in full.into_iter().zip(moved) {
-                    counted[i] = counter;
-                }
-            }
-            _ if check_would_pass => {
-                tracing::info!("code not sent: the budgets' unchecked half is used up");
-                return Ok(Err(SendRefusal::CheckNeeded));
-            }
-            _ => {
-                let (scope, retry_after) = full.first().map_or((SendScope::Global, 1), |&i| {
-                    (counted[i].scope, counted[i].window.ends_at - now)
-                });
-                tracing::info!(budget = scope.name(), "code not sent: send budget used up");
-                return Ok(Err(SendRefusal::Cap { scope, retry_after }));
-            }
-        }
+    let mut outcome = commit_send(app, &new_otp, counters(false), bot).await?;
+    if proved_recently
+        && pool != SendPool::NewNumbers
+        && matches!(outcome, Err(SendRefusal::Cap { scope, .. }) if scope.is_reserve())
+    {
+        tracing::info!("reserve spent: a recently proved number's floor is used");
+        outcome = commit_send(app, &new_otp, counters(true), bot).await?;
     }
+    let counted = match outcome {
+        Ok(counted) => counted,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
 
     let sent = Subject {
         phone: Some(phone),
@@ -276,6 +187,86 @@ async fn send_counted(
     // A configured test number gets its code stored but no SMS.
     audit::record(AuditEvent::OtpSent, caller, sent);
     Ok(Ok(SentCode { verification_id }))
+}
+
+/// Writes the code, the cooldown and the counts of `counted` in one transaction: the counters
+/// as counted (a full shard replaced by another of its budget), or why the send was refused.
+async fn commit_send(
+    app: &App,
+    new_otp: &NewOtp<'_>,
+    mut counted: Vec<SendCounter>,
+    bot: BotCheck,
+) -> Result<Result<Vec<SendCounter>, SendRefusal>, AuthError> {
+    let limits = &app.config.limits;
+    let now = new_otp.now;
+    for attempt in 0..SHARD_ATTEMPTS {
+        let [cooldown, stored] = app.store.otps.store(new_otp)?;
+        let mut transaction = Transaction::new()
+            .step(SendStep::Cooldown, cooldown)
+            .step(SendStep::Code, stored);
+        for counter in &counted {
+            transaction = transaction.step(
+                SendStep::Count(counter.scope),
+                app.store
+                    .attempts
+                    .count_send(counter, bot.limit_of(counter))?,
+            );
+        }
+        let refused = match app.store.commit(&transaction).await {
+            Ok(()) => return Ok(Ok(counted)),
+            Err(TransactionError::Storage(error)) => return Err(error),
+            Err(refused @ TransactionError::Refused(_)) => refused,
+        };
+        if let Some(old_item) = refused.refused(SendStep::Cooldown) {
+            let retry_after = resend_wait(old_item, now);
+            return Ok(Err(SendRefusal::Cooldown { retry_after }));
+        }
+        if refused.refused(SendStep::Code).is_some() {
+            return Err(AuthError::internal("a new verification id was taken"));
+        }
+        let full: Vec<usize> = (0..counted.len())
+            .filter(|&i| refused.refused(SendStep::Count(counted[i].scope)).is_some())
+            .collect();
+        // Refused only short of the full limits: a bot check would let the send through.
+        let check_would_pass = bot == BotCheck::Unchecked
+            && !full.is_empty()
+            && full.iter().all(|&i| {
+                let old = refused.refused(SendStep::Count(counted[i].scope)).flatten();
+                AttemptsTable::send_hits(old) < u64::from(counted[i].limit)
+            });
+        // A full shard of a budget whose other shards may still have room: try another one.
+        let moved: Option<Vec<SendCounter>> = full
+            .iter()
+            .map(|&i| another_shard(limits, &counted[i], now))
+            .collect();
+        match moved {
+            Some(moved) if !moved.is_empty() && attempt + 1 < SHARD_ATTEMPTS => {
+                for (i, counter) in full.into_iter().zip(moved) {
+                    counted[i] = counter;
+                }
+            }
+            _ if check_would_pass => {
+                tracing::info!("code not sent: the budgets' unchecked half is used up");
+                return Ok(Err(SendRefusal::CheckNeeded));
+            }
+            _ => {
+                // The refusal that lasts longest is the one to wait out (a cap of the phone
+                // rather than the reserve on a tie: no floor can help then).
+                let last = full
+                    .iter()
+                    .map(|&i| &counted[i])
+                    .max_by_key(|counter| (counter.window.ends_at, !counter.scope.is_reserve()));
+                let (scope, retry_after) = last.map_or((SendScope::Global, 1), |counter| {
+                    (counter.scope, counter.window.ends_at - now)
+                });
+                tracing::info!(budget = scope.name(), "code not sent: send budget used up");
+                return Ok(Err(SendRefusal::Cap { scope, retry_after }));
+            }
+        }
+    }
+    Err(AuthError::internal(
+        "a send was planned again past its attempts",
+    ))
 }
 
 /// After the provider failed: deletes the code and the cooldown it set (only if they are still
@@ -335,9 +326,9 @@ impl BotCheck {
 /// token sent is verified with the provider before any counter is spent (a refused one is a
 /// 400, the provider unreachable a 503). Without a token: `always` asks for one; `under-pressure`
 /// lets the send use the unchecked half of the shared budgets, except that a code to a
-/// registered number asks for one as soon as its reserve is half used (read from the pressure
-/// marks, which do not depend on the number, so the answer tells nothing about the account).
-/// Test numbers get no SMS and no check; step-up codes need the password, and no check.
+/// registered number (a reset, login or step-up code) asks for one as soon as its reserve is
+/// half used (read from the pressure marks, which do not depend on the number, so the answer
+/// tells nothing about the account). Test numbers get no SMS and no check.
 pub async fn check_bot(
     app: &App,
     phone: &PhoneNumber,
@@ -348,7 +339,7 @@ pub async fn check_bot(
     let Some(verifier) = &app.captcha else {
         return Ok(BotCheck::NotAsked);
     };
-    if pool == SendPool::StepUp || app.config.test_otp_numbers.contains_key(phone.as_str()) {
+    if app.config.test_otp_numbers.contains_key(phone.as_str()) {
         return Ok(BotCheck::NotAsked);
     }
     if let Some(token) = token.filter(|token| !token.trim().is_empty()) {
@@ -362,7 +353,7 @@ pub async fn check_bot(
     if verifier.when == CaptchaWhen::Always {
         return Ok(BotCheck::TokenMissing);
     }
-    if pool == SendPool::Registered {
+    if pool != SendPool::NewNumbers {
         let now = app.clock.now();
         let budgets = limits::budget_counters(&app.config.limits, pool, phone, now, |_| 0);
         let half = limits::PRESSURE_LEVELS[0];

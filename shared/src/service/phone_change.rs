@@ -12,7 +12,7 @@ use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::current_user;
 use crate::service::codes::{
-    CodeGuess, SentCode, check_bot, check_phone_lookup, match_owned_code, send_phone_change_otp,
+    CodeGuess, CodeToSend, SentCode, check_bot, check_phone_lookup, match_owned_code, send_code,
 };
 use crate::service::sessions::{confirm_password, mark_proof};
 use crate::store::Transaction;
@@ -68,8 +68,11 @@ pub async fn request_phone_change(
         return Err(AuthError::PhoneAlreadyRegistered);
     }
     bot.ensure_passed()?;
-    let user_id = &session.user_id;
-    Ok(send_phone_change_otp(app, new_phone, caller, user_id, bot, language).await??)
+    let send = CodeToSend {
+        owner: Some(&session.user_id),
+        ..CodeToSend::new(OtpPurpose::PhoneChange, SendPool::NewNumbers, bot)
+    };
+    Ok(send_code(app, new_phone, caller, send, language).await??)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

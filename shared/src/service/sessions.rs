@@ -4,13 +4,13 @@ use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
-use crate::limits;
+use crate::limits::{self, SendPool};
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::codes::{
-    CodeGuess, SendRefusal, match_account_code, matching_code, send_step_up_otp,
+    CodeGuess, CodeToSend, SendRefusal, check_bot, match_account_code, matching_code, send_code,
 };
 use crate::service::guard::{self, CodeSlot, Guards, Taken};
 use crate::store::attempts::{FailureKind, SessionSlot};
@@ -97,6 +97,18 @@ enum LoginStep {
     Clear,
 }
 
+/// A login as the client sent it.
+pub struct LoginAttempt<'a> {
+    pub phone: &'a PhoneNumber,
+    pub password: Password,
+    /// The step-up code, after a login answered `code_required`.
+    pub code: Option<CodeGuess>,
+    /// The bot check's token, asked for before a step-up code is sent (`check_bot`).
+    pub captcha_token: Option<&'a str>,
+    /// The language of a step-up code's SMS.
+    pub language: &'a str,
+}
+
 /// Checks phone and password and starts a session.
 ///
 /// The attempt takes its slot under the (phone, network) pair's limit and the account's back-off
@@ -108,12 +120,16 @@ enum LoginStep {
 /// `language`.
 pub async fn login(
     app: &App,
-    phone: &PhoneNumber,
-    password: Password,
-    code: Option<CodeGuess>,
+    attempt: LoginAttempt<'_>,
     caller: &Caller,
-    language: &str,
 ) -> Result<TokenPair, AuthError> {
+    let LoginAttempt {
+        phone,
+        password,
+        code,
+        captcha_token,
+        language,
+    } = attempt;
     let now = app.clock.now();
     let limits = &app.config.limits;
     let budget = code.as_ref().map(CodeGuess::budget);
@@ -135,6 +151,7 @@ pub async fn login(
         pair,
         account,
         known_network,
+        proved_recently,
         user,
     } = records?;
     // A blocked pair is told so before anything about the account or a code.
@@ -216,18 +233,13 @@ pub async fn login(
         {
             tracing::warn!(%error, "could not refund the step-up attempt");
         }
-        return Err(
-            match send_step_up_otp(app, phone, caller, language).await? {
-                Ok(sent) => AuthError::CodeRequired {
-                    verification_id: Some(sent.verification_id),
-                },
-                // The code sent a moment ago is still the one to enter.
-                Err(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
-                    verification_id: None,
-                },
-                Err(refusal) => refusal.into(),
-            },
-        );
+        let step_up = StepUp {
+            known_network,
+            proved_recently,
+            captcha_token,
+            language,
+        };
+        return Err(send_step_up_code(app, phone, caller, step_up).await?);
     }
     let (session_items, tokens) = new_session(app, &user, caller, now).await?;
     let mut transaction = Transaction::new()
@@ -268,6 +280,45 @@ pub async fn login(
     };
     audit::record(AuditEvent::LoginSucceeded, caller, subject);
     Ok(tokens)
+}
+
+/// What the step-up code of a login is sent with.
+struct StepUp<'a> {
+    known_network: bool,
+    proved_recently: bool,
+    captcha_token: Option<&'a str>,
+    language: &'a str,
+}
+
+/// Sends the code a step-up login needs, under the registered numbers' reserve (or a recently
+/// proved number's floor), the account's small daily allowance and the bot check: the answer
+/// to the login. A send the limits refuse sends nothing and is answered as any refused send.
+async fn send_step_up_code(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+    step_up: StepUp<'_>,
+) -> Result<AuthError, AuthError> {
+    let pool = SendPool::StepUp;
+    let bot = check_bot(app, phone, pool, step_up.captcha_token, caller).await?;
+    bot.ensure_passed()?;
+    let send = CodeToSend {
+        known_network: step_up.known_network,
+        proved_recently: step_up.proved_recently,
+        ..CodeToSend::new(OtpPurpose::Login, pool, bot)
+    };
+    Ok(
+        match send_code(app, phone, caller, send, step_up.language).await? {
+            Ok(sent) => AuthError::CodeRequired {
+                verification_id: Some(sent.verification_id),
+            },
+            // The code sent a moment ago is still the one to enter.
+            Err(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
+                verification_id: None,
+            },
+            Err(refusal) => refusal.into(),
+        },
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

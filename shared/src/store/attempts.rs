@@ -106,6 +106,17 @@ const REMEMBERED_MARKS: usize = 1_000;
 /// One more hit in a fixed-window counter, refused at its limit.
 const COUNT_HIT: &str = "ADD hits :one SET expires_at = :end";
 const UNDER_LIMIT: &str = "attribute_not_exists(hits) OR hits < :limit";
+/// The condition of a counter whose limit is 0: nothing is ever under it.
+const NO_LIMIT_LEFT: &str = "attribute_exists(hits) AND hits < :limit";
+
+/// The condition that one more hit stays within `limit`.
+fn under_limit(limit: u32) -> &'static str {
+    if limit == 0 {
+        NO_LIMIT_LEFT
+    } else {
+        UNDER_LIMIT
+    }
+}
 
 /// The stored form of a failure record (a pair's or an account's).
 #[derive(Deserialize)]
@@ -446,7 +457,7 @@ impl AttemptsTable {
         let update = self
             .update(counter_key(counter))
             .update_expression(COUNT_HIT)
-            .condition_expression(UNDER_LIMIT)
+            .condition_expression(under_limit(limit))
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":end", num(counter.window.ends_at))
             .expression_attribute_values(":limit", num(limit.into()))
@@ -590,7 +601,7 @@ impl AttemptsTable {
             .table_name(&self.name)
             .key("pk", text(send_key(SendScope::Lookup, network, window)))
             .update_expression(COUNT_HIT)
-            .condition_expression(UNDER_LIMIT)
+            .condition_expression(under_limit(limit))
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":end", num(window.ends_at))
             .expression_attribute_values(":limit", num(limit.into()))

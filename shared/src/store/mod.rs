@@ -98,7 +98,18 @@ pub struct LoginRecords {
     pub account: Option<AccountRecord>,
     /// The account logged in from the caller's network recently.
     pub known_network: bool,
+    /// The owner proved the number lately (`AttemptsTable::mark_proof`).
+    pub proved_recently: bool,
     pub user: Option<User>,
+}
+
+/// What a request for a code to a registered number reads, in one round trip.
+pub struct AccountCodeRecords {
+    pub registered: bool,
+    /// The caller's network is one the number's owner proved it from.
+    pub known_network: bool,
+    /// The owner proved the number lately (`AttemptsTable::mark_proof`).
+    pub proved_recently: bool,
 }
 
 /// What a code check reads, in one round trip (two at once for a guess without an id).
@@ -153,13 +164,14 @@ impl Store {
         network: &str,
         now: u64,
     ) -> Result<LoginRecords, AuthError> {
-        let [pair, account, known, user] = get_items(
+        let [pair, account, known, proved, user] = get_items(
             &self.client,
             [
                 self.attempts
                     .pair_item_key(FailureKind::Login, phone, network),
                 self.attempts.account_item_key(phone),
                 self.attempts.known_network_item_key(phone, network),
+                self.attempts.proved_item_key(phone),
                 self.users.item_key(phone),
             ],
         )
@@ -168,7 +180,30 @@ impl Store {
             pair: AttemptsTable::pair_record(pair.map(Snapshot), now)?,
             account: AttemptsTable::account_record(account.map(Snapshot), now)?,
             known_network: known.is_some_and(|item| is_live(&item, now)),
+            proved_recently: proved.is_some_and(|item| is_live(&item, now)),
             user: UsersTable::user(user)?,
+        })
+    }
+
+    pub async fn account_code_records(
+        &self,
+        phone: &PhoneNumber,
+        network: &str,
+        now: u64,
+    ) -> Result<AccountCodeRecords, AuthError> {
+        let [user, known, proved] = get_items(
+            &self.client,
+            [
+                self.users.item_key(phone),
+                self.attempts.known_network_item_key(phone, network),
+                self.attempts.proved_item_key(phone),
+            ],
+        )
+        .await?;
+        Ok(AccountCodeRecords {
+            registered: user.is_some(),
+            known_network: known.is_some_and(|item| is_live(&item, now)),
+            proved_recently: proved.is_some_and(|item| is_live(&item, now)),
         })
     }
 

@@ -60,6 +60,7 @@ async fn a_new_phone_gets_a_code_by_sms_and_only_its_hash_is_stored() {
             "lookup",
             "phone",
             "phone-day",
+            "phone-net",
             "range"
         ]
     );
@@ -190,7 +191,12 @@ async fn a_resend_after_the_cooldown_leaves_the_earlier_code_live() {
 
 #[tokio::test]
 async fn sends_per_phone_are_capped_per_window() {
-    let t = TestApp::with_env(&[("OTP_RESEND_SECONDS", "0")]).await;
+    // The hourly cap of the phone, not the daily one of the (phone, network) pair.
+    let t = TestApp::with_env(&[
+        ("OTP_RESEND_SECONDS", "0"),
+        ("OTP_SENDS_PER_PHONE_NETWORK_PER_DAY", "50"),
+    ])
+    .await;
     for _ in 0..5 {
         let response = t
             .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))

@@ -482,6 +482,7 @@ async fn a_failed_send_gives_back_the_phones_budgets_but_not_the_networks_or_the
             ("lookup", 1),
             ("phone", 0),
             ("phone-day", 0),
+            ("phone-net", 0),
             ("range", 1),
         ])
     );
@@ -512,6 +513,7 @@ async fn a_failed_send_gives_back_the_phones_budgets_but_not_the_networks_or_the
             ("lookup", 2),
             ("phone", 1),
             ("phone-day", 1),
+            ("phone-net", 1),
             ("range", 2),
         ])
     );

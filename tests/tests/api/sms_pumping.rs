@@ -304,9 +304,11 @@ async fn thirty_parallel_sends_to_one_range_stop_at_its_budget() {
 
 #[tokio::test]
 async fn registered_users_still_get_codes_when_new_numbers_spent_the_budgets() {
+    // No floor for recently proved numbers here: the reserve alone is under test.
     let t = two_users_then(&[
         ("OTP_SENDS_GLOBAL_PER_HOUR", "4"),
         ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1"),
+        ("OTP_PROVEN_FLOOR_PER_DAY", "0"),
     ])
     .await;
     let before = t.sent_sms().len();
@@ -541,4 +543,215 @@ async fn a_step_up_code_is_sent_when_strangers_spent_the_reserve() {
     assert_eq!(owner.status, 401, "{:?}", owner.body);
     assert_eq!(owner.body["code_required"], true);
     assert_eq!(t.sent_sms().len(), before + 1, "the step-up code is sent");
+}
+
+/// Step-up after three failures, no back-off on the way there.
+const STEP_UP_AFTER_THREE: [(&str, &str); 2] = [
+    ("ACCOUNT_MAX_FAILURES", "3"),
+    ("ACCOUNT_BACKOFF_AFTER_FAILURES", "50"),
+];
+
+/// Puts `PHONE`'s account into step-up with wrong passwords from three networks.
+async fn push_into_step_up(t: &TestApp) {
+    for i in 0..3 {
+        let body = json!({ "phone": PHONE, "password": "a stranger's guess" });
+        let wrong = t
+            .post_from(Endpoint::Login, body, &format!("192.0.2.{i}"))
+            .await;
+        assert_eq!(wrong.status, 401, "{:?}", wrong.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn step_up_codes_ask_the_bot_check_and_stop_at_the_accounts_allowance() {
+    let stub = HttpStub::start(verdict(true)).await;
+    let t = with_captcha(&stub, "always", &STEP_UP_AFTER_THREE).await;
+    let token = "token";
+    let registered = check_phone(&t, PHONE, Some(token), "203.0.113.1").await;
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    let body = json!({ "phone": PHONE, "code": code, "verification_id": registered.body["verification_id"] });
+    let verified = t.post_from(Endpoint::Verify, body, "203.0.113.1").await;
+    let token_body =
+        auth_tests::register_body(verified.body["registration_token"].as_str().unwrap());
+    assert_eq!(
+        t.post_from(Endpoint::Register, token_body, "203.0.113.1")
+            .await
+            .status,
+        201
+    );
+    push_into_step_up(&t).await;
+    let sent_before = t.sent_sms().len();
+
+    // Without a token: the check is asked for, nothing is sent.
+    let login = json!({ "phone": PHONE, "password": PASSWORD });
+    assert_captcha_required(&t.post(Endpoint::Login, login.clone()).await, MISSING);
+    assert_eq!(t.sent_sms().len(), sent_before);
+
+    // With one, from eight networks at once: the account's allowance (2 a day) holds.
+    let mut with_token = login.clone();
+    with_token["captcha_token"] = json!(token);
+    let t = &t;
+    let answers = join_all((0..8).map(|i| {
+        let body = with_token.clone();
+        async move {
+            t.post_from(Endpoint::Login, body, &format!("198.51.100.{}", 40 + i))
+                .await
+        }
+    }))
+    .await;
+    let required = answers
+        .iter()
+        .filter(|answer| answer.status == 401 && answer.body["code_required"] == true)
+        .count();
+    let refused = answers.iter().filter(|answer| answer.status == 429).count();
+    assert_eq!((required, refused), (2, 6), "{answers:?}");
+    assert_eq!(t.sent_sms().len(), sent_before + 2);
+    assert_eq!(hits(t, "send#step-up#").await, 2);
+}
+
+#[tokio::test]
+async fn a_spent_reserve_stops_step_up_codes_too() {
+    let t = two_users_then(&[
+        ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "0"),
+        ("OTP_PROVEN_FLOOR_PER_DAY", "0"),
+        STEP_UP_AFTER_THREE[0],
+        STEP_UP_AFTER_THREE[1],
+    ])
+    .await;
+    push_into_step_up(&t).await;
+    let sent_before = t.sent_sms().len();
+
+    let login = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(login.status, 429, "{:?}", login.body);
+    assert_eq!(
+        t.sent_sms().len(),
+        sent_before,
+        "no SMS outside the ceilings"
+    );
+}
+
+#[tokio::test]
+async fn a_number_proved_lately_keeps_a_small_floor_when_the_reserve_is_spent() {
+    let t = TestApp::with_env(&[
+        ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "0"),
+        ("OTP_RESEND_SECONDS", "0"),
+        ("OTP_SEND_BUDGET_SHARDS", "1"),
+    ])
+    .await;
+    // One owner last proved the number 31 days ago, the other just now.
+    t.registered_user(OTHER, OTHER_E164).await;
+    t.app.clock.advance(31 * 86_400);
+    t.registered_user(PHONE, PHONE_E164).await;
+    let sent_before = t.sent_sms().len();
+
+    let t = &t;
+    let reset = |phone: &'static str| async move {
+        let answer = t
+            .post_from(
+                Endpoint::PasswordResetRequest,
+                json!({ "phone": phone }),
+                "198.51.100.9",
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    };
+    reset(OTHER).await;
+    assert_eq!(t.sent_sms().len(), sent_before, "the reserve is spent");
+    for _ in 0..3 {
+        reset(PHONE).await;
+    }
+    assert_eq!(
+        t.sent_sms().len(),
+        sent_before + 2,
+        "OTP_PROVEN_FLOOR_PER_DAY, then nothing"
+    );
+    assert_eq!(hits(t, "send#floor#").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn strangers_filling_the_phones_caps_leave_the_owners_network_its_codes() {
+    let t = TestApp::with_env(&[("OTP_RESEND_SECONDS", "0")]).await;
+    // The owner signed up from CLIENT_IP, which proved the number.
+    t.registered_user(PHONE, PHONE_E164).await;
+    let sent_before = t.sent_sms().len();
+
+    // Strangers ask for reset and login codes to the number from five networks at once.
+    let t = &t;
+    let requests = (0..20).map(|i| async move {
+        let endpoint = if i % 2 == 0 {
+            Endpoint::PasswordResetRequest
+        } else {
+            Endpoint::LoginOtpRequest
+        };
+        let ip = format!("198.51.100.{}", i % 5);
+        let answer = t.post_from(endpoint, json!({ "phone": PHONE }), &ip).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    });
+    join_all(requests).await;
+    assert_eq!(
+        t.sent_sms().len(),
+        sent_before + 4,
+        "the phone's hourly ceiling for networks that never proved it (5, the sign-up's among them)"
+    );
+
+    let owner = t
+        .post(Endpoint::PasswordResetRequest, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(owner.status, 200);
+    assert_eq!(
+        t.sent_sms().len(),
+        sent_before + 5,
+        "the owner's request sends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reset_and_login_code_requests_are_capped_per_ipv4_24_and_ipv6_48() {
+    let t = TestApp::with_env(&[("OTP_SENDS_PER_IP_BLOCK_PER_HOUR", "5")]).await;
+    let t = &t;
+    for addresses in [
+        (0..8)
+            .map(|i| format!("198.51.100.{}", 10 + i))
+            .collect::<Vec<_>>(),
+        (0..8)
+            .map(|i| format!("2001:db8:77:{:x}::1", i + 1))
+            .collect(),
+    ] {
+        // Eight networks of one block, at once, each for a number of its own.
+        let answers = join_all(addresses.iter().enumerate().map(|(i, ip)| async move {
+            let phone = format!("0912555{i:04}");
+            t.post_from(
+                Endpoint::PasswordResetRequest,
+                json!({ "phone": phone }),
+                ip,
+            )
+            .await
+        }))
+        .await;
+        let statuses: Vec<u16> = answers.iter().map(|answer| answer.status).collect();
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 200).count(),
+            5,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 429).count(),
+            3,
+            "{statuses:?}"
+        );
+    }
+    let other_block = t
+        .post_from(
+            Endpoint::LoginOtpRequest,
+            json!({ "phone": PHONE }),
+            "198.51.101.10",
+        )
+        .await;
+    assert_eq!(other_block.status, 200, "another /24 is another block");
 }
