@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use phonenumber::country;
 use secrecy::SecretString;
@@ -165,6 +166,8 @@ pub struct Config {
     /// metadata (tens of milliseconds) before the first request that parses a number.
     pub allowed_country_codes: Vec<u16>,
     pub sms: SmsProviderConfig,
+    /// How long one call to the SMS provider may take (`SMS_TIMEOUT_SECONDS`); never retried.
+    pub sms_timeout: Duration,
     /// Digits per code (`OTP_LENGTH`, 4 to 10).
     pub otp_length: usize,
     /// The SMS text: templates per language and the autofill lines.
@@ -198,6 +201,7 @@ impl Config {
         let env = Env(&lookup);
         let default_region = env.parse_or("DEFAULT_REGION", country::Id::IR)?;
         let sms = sms_provider(&env)?;
+        let sms_timeout = sms_timeout(&env)?;
         let otp_length = env.parse_or("OTP_LENGTH", DEFAULT_OTP_LENGTH)?;
         if !OTP_LENGTHS.contains(&otp_length) {
             return Err(ConfigError::Invalid {
@@ -280,6 +284,7 @@ impl Config {
                 env.get("ALLOWED_COUNTRY_CODES").as_deref(),
             )?,
             sms,
+            sms_timeout,
             otp_length,
             messages,
             test_otp_numbers: parse_test_numbers(
@@ -400,6 +405,27 @@ fn sms_provider<F: Fn(&str) -> Option<String>>(
             });
         }
     })
+}
+
+/// The bounds of `SMS_TIMEOUT_SECONDS`: long enough for a slow provider (or a cold hook function),
+/// short enough that a sending function's worst case fits its Lambda timeout (template.yaml).
+pub const SMS_TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=8;
+
+/// `SMS_TIMEOUT_SECONDS` (default 6): how long one provider call may take before its outcome is
+/// taken as unknown.
+fn sms_timeout<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Duration, ConfigError> {
+    let seconds: u64 = env.parse_or("SMS_TIMEOUT_SECONDS", 6)?;
+    if !SMS_TIMEOUT_SECONDS.contains(&seconds) {
+        return Err(ConfigError::Invalid {
+            name: "SMS_TIMEOUT_SECONDS",
+            reason: format!(
+                "must be {} to {} seconds, not {seconds}",
+                SMS_TIMEOUT_SECONDS.start(),
+                SMS_TIMEOUT_SECONDS.end()
+            ),
+        });
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Shards of each country and global send budget (`OTP_SEND_BUDGET_SHARDS`, 1 to 100): each
@@ -774,6 +800,22 @@ mod tests {
             invalid_variable(config_with(&[("SMS_PROVIDER", "twilio")])),
             "SMS_PROVIDER"
         );
+    }
+
+    #[test]
+    fn the_sms_timeout_is_1_to_8_seconds_and_6_by_default() {
+        assert_eq!(
+            config_with(&[]).unwrap().sms_timeout,
+            Duration::from_secs(6)
+        );
+        let one = config_with(&[("SMS_TIMEOUT_SECONDS", "1")]).unwrap();
+        assert_eq!(one.sms_timeout, Duration::from_secs(1));
+        let eight = config_with(&[("SMS_TIMEOUT_SECONDS", "8")]).unwrap();
+        assert_eq!(eight.sms_timeout, Duration::from_secs(8));
+        for bad in ["0", "9", "-1", "5s", "2.5"] {
+            let result = config_with(&[("SMS_TIMEOUT_SECONDS", bad)]);
+            assert_eq!(invalid_variable(result), "SMS_TIMEOUT_SECONDS", "{bad}");
+        }
     }
 
     #[test]
