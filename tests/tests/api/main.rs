@@ -25,6 +25,7 @@ mod outage;
 mod password;
 mod phone_change;
 mod profile;
+mod proxy;
 mod register;
 mod requests;
 mod routes;
