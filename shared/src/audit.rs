@@ -22,6 +22,9 @@ pub enum AuditEvent {
     PhoneChanged,
     /// A shared send budget passed half or nine tenths of its window (`budget_pressure`).
     SmsBudgetPressure,
+    /// The SMS provider gave no answer in time: the code was kept and counted, and may or may
+    /// not have been texted (`detail` is its purpose).
+    SmsSendUncertain,
 }
 
 impl AuditEvent {
@@ -39,6 +42,7 @@ impl AuditEvent {
             Self::TokenReuseDetected => "token_reuse_detected",
             Self::PhoneChanged => "phone_changed",
             Self::SmsBudgetPressure => "sms_budget_pressure",
+            Self::SmsSendUncertain => "sms_send_uncertain",
         }
     }
 }

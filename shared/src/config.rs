@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use phonenumber::country;
 use secrecy::SecretString;
 
 use crate::captcha::{CaptchaProvider, CaptchaWhen};
+use crate::http::TrustedProxy;
 use crate::messages::{Autofill, Messages};
 use crate::otp::{DEFAULT_OTP_LENGTH, OTP_LENGTHS};
 use crate::phone::PhoneNumber;
@@ -23,7 +25,26 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
     #[error("the secret named by {name} could not be read: {reason}")]
     SecretUnreadable { name: &'static str, reason: String },
+    /// A local-only secret value in a function running on AWS Lambda.
+    #[error(
+        "environment variable {name} is for local runs only and is refused on AWS Lambda \
+         ({signal} is set): put the secret in Secrets Manager and set {secret_id}"
+    )]
+    LocalSecretOnLambda {
+        name: &'static str,
+        secret_id: &'static str,
+        signal: &'static str,
+    },
 }
+
+/// What tells real AWS Lambda from `cargo lambda watch` (`scripts/dev`, the e2e test), which
+/// also runs the functions with `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_RUNTIME_API`,
+/// `AWS_LAMBDA_FUNCTION_VERSION` and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` set (cargo-lambda 1.9.2,
+/// `crates/cargo-lambda-watch/src/watcher.rs`). Lambda sets both of these in every runtime and
+/// reserves them (a function's configuration cannot set or clear them); cargo lambda watch sets
+/// neither. `AWS_EXECUTION_ENV` would not do: Lambda leaves it unset in OS-only runtimes such as
+/// `provided.al2023`, which these functions use.
+const ON_LAMBDA_SIGNALS: [&str; 2] = ["AWS_LAMBDA_INITIALIZATION_TYPE", "LAMBDA_TASK_ROOT"];
 
 /// Where a secret comes from. In AWS only its Secrets Manager id is in the environment (the
 /// value is fetched at cold start); the value itself in the environment is for local runs only.
@@ -176,6 +197,8 @@ pub struct Config {
     /// metadata (tens of milliseconds) before the first request that parses a number.
     pub allowed_country_codes: Vec<u16>,
     pub sms: SmsProviderConfig,
+    /// How long one call to the SMS provider may take (`SMS_TIMEOUT_SECONDS`); never retried.
+    pub sms_timeout: Duration,
     /// Digits per code (`OTP_LENGTH`, 4 to 10).
     pub otp_length: usize,
     /// The SMS text: templates per language and the autofill lines.
@@ -184,6 +207,8 @@ pub struct Config {
     pub test_otp_numbers: HashMap<String, String>,
     /// The bot check before codes are sent (`CAPTCHA_PROVIDER`); none when unset.
     pub captcha: Option<CaptchaConfig>,
+    /// The proxy whose header names the client, for the per-network limits (`TRUSTED_PROXY`).
+    pub trusted_proxy: TrustedProxy,
 }
 
 /// A bot check's settings: the provider, where its answers are verified, when it is asked for,
@@ -209,6 +234,7 @@ impl Config {
         let env = Env(&lookup);
         let default_region = env.parse_or("DEFAULT_REGION", country::Id::IR)?;
         let sms = sms_provider(&env)?;
+        let sms_timeout = sms_timeout(&env)?;
         let otp_length = env.parse_or("OTP_LENGTH", DEFAULT_OTP_LENGTH)?;
         if !OTP_LENGTHS.contains(&otp_length) {
             return Err(ConfigError::Invalid {
@@ -297,6 +323,7 @@ impl Config {
                 env.get("ALLOWED_COUNTRY_CODES").as_deref(),
             )?,
             sms,
+            sms_timeout,
             otp_length,
             messages,
             test_otp_numbers: parse_test_numbers(
@@ -305,6 +332,7 @@ impl Config {
                 otp_length,
             )?,
             captcha: captcha(&env)?,
+            trusted_proxy: trusted_proxy(&env)?,
         })
     }
 }
@@ -373,11 +401,25 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         let Some(value) = self.get(variables.local_fallback) else {
             return Ok(None);
         };
+        if let Some(signal) = self.on_lambda() {
+            return Err(ConfigError::LocalSecretOnLambda {
+                name: variables.local_fallback,
+                secret_id: variables.secret_id,
+                signal,
+            });
+        }
         let secret = validate_secret(value).map_err(|reason| ConfigError::Invalid {
             name: variables.local_fallback,
             reason,
         })?;
         Ok(Some(SecretSource::LocalFallback(secret)))
+    }
+
+    /// The variable that shows the function runs on real AWS Lambda, if one is set.
+    fn on_lambda(&self) -> Option<&'static str> {
+        ON_LAMBDA_SIGNALS
+            .into_iter()
+            .find(|signal| self.get(signal).is_some())
     }
 
     fn parse_or<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
@@ -417,6 +459,40 @@ fn sms_provider<F: Fn(&str) -> Option<String>>(
             });
         }
     })
+}
+
+/// `TRUSTED_PROXY`: `none` (the default) or `cloudfront`.
+fn trusted_proxy<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+) -> Result<TrustedProxy, ConfigError> {
+    let Some(raw) = env.get("TRUSTED_PROXY") else {
+        return Ok(TrustedProxy::None);
+    };
+    raw.trim().parse().map_err(|()| ConfigError::Invalid {
+        name: "TRUSTED_PROXY",
+        reason: format!("'{raw}' is not one of: none, cloudfront"),
+    })
+}
+
+/// The bounds of `SMS_TIMEOUT_SECONDS`: long enough for a slow provider (or a cold hook function),
+/// short enough that a sending function's worst case fits its Lambda timeout (template.yaml).
+pub const SMS_TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=8;
+
+/// `SMS_TIMEOUT_SECONDS` (default 6): how long one provider call may take before its outcome is
+/// taken as unknown.
+fn sms_timeout<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Duration, ConfigError> {
+    let seconds: u64 = env.parse_or("SMS_TIMEOUT_SECONDS", 6)?;
+    if !SMS_TIMEOUT_SECONDS.contains(&seconds) {
+        return Err(ConfigError::Invalid {
+            name: "SMS_TIMEOUT_SECONDS",
+            reason: format!(
+                "must be {} to {} seconds, not {seconds}",
+                SMS_TIMEOUT_SECONDS.start(),
+                SMS_TIMEOUT_SECONDS.end()
+            ),
+        });
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Shards of each country and global send budget (`OTP_SEND_BUDGET_SHARDS`, 1 to 100): each
@@ -741,6 +817,72 @@ mod tests {
     }
 
     #[test]
+    fn local_secrets_are_refused_on_lambda_but_not_under_cargo_lambda_watch() {
+        // What cargo lambda watch (1.9.2) sets for each function it runs.
+        let watch = [
+            ("AWS_LAMBDA_FUNCTION_NAME", "check-phone"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9000/.rt"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "1"),
+        ];
+        for (fallback, secret_id) in [
+            ("LOCAL_JWT_SIGNING_KEY", "JWT_SIGNING_SECRET_ID"),
+            ("LOCAL_OTP_HMAC_SECRET", "OTP_HMAC_SECRET_ID"),
+            ("LOCAL_CAPTCHA_SECRET", "CAPTCHA_SECRET_ID"),
+        ] {
+            // The captcha secret is read only with a provider.
+            let provider =
+                (fallback == "LOCAL_CAPTCHA_SECRET").then_some(("CAPTCHA_PROVIDER", "turnstile"));
+            let local: Vec<(&str, &str)> = [(fallback, KEY)]
+                .into_iter()
+                .chain(provider)
+                .chain(watch)
+                .collect();
+            assert!(
+                config_with(&local).is_ok(),
+                "{fallback} under cargo lambda watch"
+            );
+            for (signal, value) in [
+                ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+                ("LAMBDA_TASK_ROOT", "/var/task"),
+            ] {
+                let mut lambda = local.clone();
+                lambda.push((signal, value));
+                match config_with(&lambda) {
+                    Err(ConfigError::LocalSecretOnLambda {
+                        name,
+                        secret_id: id,
+                        signal: found,
+                    }) => {
+                        assert_eq!((name, id, found), (fallback, secret_id, signal));
+                    }
+                    other => panic!("{fallback} with {signal}: expected a refusal, got {other:?}"),
+                }
+                let mut deployed = lambda.clone();
+                deployed.retain(|(name, _)| *name != fallback);
+                deployed.push((secret_id, "arn:aws:secretsmanager:eu-west-1:1:secret:s"));
+                assert!(
+                    config_with(&deployed).is_ok(),
+                    "{secret_id} is what Lambda reads"
+                );
+            }
+        }
+        let error = config_with(&[
+            ("LOCAL_OTP_HMAC_SECRET", KEY),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "environment variable LOCAL_OTP_HMAC_SECRET is for local runs only and is refused on \
+             AWS Lambda (AWS_LAMBDA_INITIALIZATION_TYPE is set): put the secret in Secrets \
+             Manager and set OTP_HMAC_SECRET_ID"
+        );
+    }
+
+    #[test]
     fn short_local_secrets_are_refused() {
         let result = config_with(&[("LOCAL_OTP_HMAC_SECRET", "too-short")]);
         assert_eq!(invalid_variable(result), "LOCAL_OTP_HMAC_SECRET");
@@ -794,6 +936,22 @@ mod tests {
     }
 
     #[test]
+    fn the_sms_timeout_is_1_to_8_seconds_and_6_by_default() {
+        assert_eq!(
+            config_with(&[]).unwrap().sms_timeout,
+            Duration::from_secs(6)
+        );
+        let one = config_with(&[("SMS_TIMEOUT_SECONDS", "1")]).unwrap();
+        assert_eq!(one.sms_timeout, Duration::from_secs(1));
+        let eight = config_with(&[("SMS_TIMEOUT_SECONDS", "8")]).unwrap();
+        assert_eq!(eight.sms_timeout, Duration::from_secs(8));
+        for bad in ["0", "9", "-1", "5s", "2.5"] {
+            let result = config_with(&[("SMS_TIMEOUT_SECONDS", bad)]);
+            assert_eq!(invalid_variable(result), "SMS_TIMEOUT_SECONDS", "{bad}");
+        }
+    }
+
+    #[test]
     fn sms_templates_and_autofill_are_validated_at_start() {
         for (name, value) in [
             ("SMS_TEMPLATES", r#"{"en": "no code"}"#),
@@ -823,6 +981,19 @@ mod tests {
             config.messages.autofill.webotp_domain.as_deref(),
             Some("example.com")
         );
+    }
+
+    #[test]
+    fn only_a_named_proxy_is_trusted() {
+        assert_eq!(config_with(&[]).unwrap().trusted_proxy, TrustedProxy::None);
+        let none = config_with(&[("TRUSTED_PROXY", "none")]).unwrap();
+        assert_eq!(none.trusted_proxy, TrustedProxy::None);
+        let cloudfront = config_with(&[("TRUSTED_PROXY", "cloudfront")]).unwrap();
+        assert_eq!(cloudfront.trusted_proxy, TrustedProxy::CloudFront);
+        for bad in ["CloudFront", "x-forwarded-for", "alb"] {
+            let result = config_with(&[("TRUSTED_PROXY", bad)]);
+            assert_eq!(invalid_variable(result), "TRUSTED_PROXY", "{bad}");
+        }
     }
 
     #[test]

@@ -147,9 +147,36 @@ pub fn accept_language(request: &Request) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-/// The caller's IP as API Gateway saw it. Headers such as X-Forwarded-For are client-controlled
-/// and deliberately ignored.
-pub fn client_ip(request: &Request) -> Option<String> {
+/// Which proxy in front of API Gateway may name the client (`TRUSTED_PROXY`). Whatever a proxy
+/// adds, a client can send too: a header is believed only in the mode that names it, and only
+/// when every request really comes through that proxy (README, "Behind CloudFront").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrustedProxy {
+    /// Clients reach API Gateway directly: the client is API Gateway's source IP.
+    #[default]
+    None,
+    /// Clients reach the API through CloudFront, which names the viewer in
+    /// `CloudFront-Viewer-Address` (the origin request policy must forward that header).
+    CloudFront,
+}
+
+impl std::str::FromStr for TrustedProxy {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<Self, ()> {
+        match raw {
+            "none" => Ok(Self::None),
+            "cloudfront" => Ok(Self::CloudFront),
+            _ => Err(()),
+        }
+    }
+}
+
+/// CloudFront's header with the viewer's address and source port.
+const VIEWER_ADDRESS: &str = "cloudfront-viewer-address";
+
+/// The caller's IP as API Gateway saw it.
+fn source_ip(request: &Request) -> Option<String> {
     match request.request_context_ref()? {
         RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
         RequestContext::ApiGatewayV1(context) => context.identity.source_ip.clone(),
@@ -157,10 +184,50 @@ pub fn client_ip(request: &Request) -> Option<String> {
     }
 }
 
+/// The client's IP: API Gateway's source IP, or with `TrustedProxy::CloudFront` the viewer
+/// address CloudFront sends. Headers such as X-Forwarded-For are client-controlled and always
+/// ignored; so is `CloudFront-Viewer-Address` unless CloudFront is the trusted proxy. A request
+/// without a readable viewer address (one that did not come through CloudFront) is counted under
+/// its source IP, which nobody can forge.
+pub fn client_ip(request: &Request, proxy: TrustedProxy) -> Option<String> {
+    if proxy == TrustedProxy::CloudFront {
+        match request.headers().get(VIEWER_ADDRESS) {
+            Some(value) => match value.to_str().ok().and_then(viewer_ip) {
+                Some(ip) => return Some(ip.to_string()),
+                None => tracing::warn!("unreadable CloudFront-Viewer-Address: source IP used"),
+            },
+            None => tracing::warn!(
+                "TRUSTED_PROXY=cloudfront but no CloudFront-Viewer-Address: source IP used"
+            ),
+        }
+    }
+    source_ip(request)
+}
+
+/// The IP of a `CloudFront-Viewer-Address` value, `IP:port`: `198.51.100.10:46532`, IPv6
+/// unbracketed as CloudFront sends it (`2001:db8::1:46532`, the port after the last colon) or
+/// bracketed (`[2001:db8::1]:46532`). The port is required: without it an unbracketed IPv6
+/// address would lose its last group.
+fn viewer_ip(value: &str) -> Option<std::net::IpAddr> {
+    let value = value.trim();
+    let (ip, port) = match value.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, port) = rest.split_once("]:")?;
+            (ip.parse::<std::net::Ipv6Addr>().ok()?.into(), port)
+        }
+        None => {
+            let (ip, port) = value.rsplit_once(':')?;
+            (ip.parse().ok()?, port)
+        }
+    };
+    port.parse::<u16>().ok()?;
+    Some(ip)
+}
+
 /// The caller (client IP and request id), or a refusal: without the IP the per-IP limits cannot
 /// hold.
-pub fn caller(request: &Request) -> Result<Caller, AuthError> {
-    let ip = client_ip(request)
+pub fn caller(request: &Request, proxy: TrustedProxy) -> Result<Caller, AuthError> {
+    let ip = client_ip(request, proxy)
         .filter(|ip| !ip.is_empty())
         .ok_or_else(|| AuthError::internal("request context has no source IP"))?;
     let request_id = match request.request_context_ref() {
@@ -249,6 +316,41 @@ pub fn respond<T: Serialize>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn viewer_addresses_are_ip_and_port_in_cloudfronts_forms() {
+        for (value, ip) in [
+            ("198.51.100.10:46532", "198.51.100.10"),
+            (" 198.51.100.10:0 ", "198.51.100.10"),
+            (
+                "2001:db8:85a3::8a2e:370:7334:46532",
+                "2001:db8:85a3::8a2e:370:7334",
+            ),
+            ("2001:db8::1:443", "2001:db8::1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("::ffff:198.51.100.10:80", "::ffff:198.51.100.10"),
+        ] {
+            assert_eq!(
+                super::viewer_ip(value).map(|ip| ip.to_string()).as_deref(),
+                Some(ip),
+                "{value}"
+            );
+        }
+        for value in [
+            "",
+            "198.51.100.10",
+            "198.51.100.10:",
+            "198.51.100.10:65536",
+            "198.51.100.10:x",
+            "[198.51.100.10]:80",
+            "[2001:db8::1]",
+            "2001:db8::1",
+            "example.com:443",
+            "198.51.100.10:80, 203.0.113.9:80",
+        ] {
+            assert_eq!(super::viewer_ip(value), None, "{value}");
+        }
+    }
+
     #[test]
     fn shown_text_drops_control_and_invisible_characters_and_is_cut() {
         assert_eq!(

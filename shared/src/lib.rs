@@ -118,7 +118,7 @@ impl App {
                 signing_keys,
                 clock.clone(),
             )?,
-            sms: SmsSender::new(&config.sms, aws),
+            sms: SmsSender::new(&config.sms, config.sms_timeout, aws),
             clock,
             config,
         })
@@ -143,7 +143,8 @@ impl App {
 
 /// The AWS SDK settings: timeouts well inside the Lambda timeout (15 s in template.yaml; a
 /// request makes at most four sequential DynamoDB calls) and the standard retry mode, so a slow
-/// or throttled DynamoDB gives a prompt 503 rather than a Lambda timeout.
+/// or throttled DynamoDB gives a prompt 503 rather than a Lambda timeout. The SMS providers'
+/// clients replace the timeouts and retries with their own (`sms::SmsSender::new`).
 pub async fn load_aws_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(

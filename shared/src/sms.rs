@@ -1,5 +1,9 @@
 //! Sending the code: Amazon SNS, AWS End User Messaging SMS or an operator's Lambda function in
 //! AWS; a JSON-lines outbox file locally and in tests.
+//!
+//! No provider call is ever retried, by the SDK or here: none of them is idempotent, and a call
+//! that timed out may still have sent the text. So a send has three outcomes: the provider took
+//! it, the provider refused it (nothing was sent), or nobody knows (`Delivery::Unconfirmed`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_pinpointsmsvoicev2::config::SharedInterceptor;
+use aws_sdk_pinpointsmsvoicev2::error::{DisplayErrorContext, SdkError};
 use aws_sdk_pinpointsmsvoicev2::types::MessageType;
 use aws_sdk_sns::types::{MessageAttributeValue, builders::MessageAttributeValueBuilder};
 use tokio::io::AsyncWriteExt;
@@ -19,9 +24,9 @@ use crate::error::AuthError;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
 
-/// How long the operator's function may take: it may start cold and then call an SMS gateway,
-/// and the request still has to answer within the function timeout (15 s).
-const HOOK_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long the provider's clients wait for a connection. A send that could not connect was
+/// never made, so it is a refusal, not an unknown outcome.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub enum SmsSender {
     Sns(aws_sdk_sns::Client),
@@ -52,19 +57,62 @@ pub struct Sms<'a> {
     pub now: u64,
 }
 
+/// What became of a send the provider did not refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The provider took the message.
+    Accepted,
+    /// No answer in time (or none that could be read): the text may well arrive, so the code
+    /// must stay usable and the send counted.
+    Unconfirmed,
+}
+
+/// Why a send failed, as far as anyone can tell.
+enum Failure {
+    /// Nothing was sent: the provider said no, or no request left.
+    Refused(AuthError),
+    /// The request may have reached the provider.
+    Unknown(AuthError),
+}
+
+impl Failure {
+    /// Sorts an SDK error: the SDK says a timeout, a dispatch failure and an unreadable answer
+    /// "may have been sent"; a connection that was never made (the connect timeout) was not.
+    fn of<E, R>(error: SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let unknown = match &error {
+            SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+            SdkError::DispatchFailure(failure) => !failure.is_timeout(),
+            _ => false,
+        };
+        let error = AuthError::unavailable(error);
+        if unknown {
+            Self::Unknown(error)
+        } else {
+            Self::Refused(error)
+        }
+    }
+}
+
 impl SmsSender {
-    /// The sender `config` names, with its client built from `aws`.
-    pub fn new(config: &SmsProviderConfig, aws: &SdkConfig) -> Self {
-        Self::with_interceptors(config, aws, &[])
+    /// The sender `config` names, with its client built from `aws` but for its timeouts and
+    /// retries (`provider_client_settings`).
+    pub fn new(config: &SmsProviderConfig, timeout: Duration, aws: &SdkConfig) -> Self {
+        Self::with_interceptors(config, timeout, aws, &[])
     }
 
     /// As `new`, with `interceptors` on the provider's SDK client. Only code can pass them (no
     /// setting does): the tests record every AWS call a function makes with one.
     pub fn with_interceptors(
         config: &SmsProviderConfig,
+        timeout: Duration,
         aws: &SdkConfig,
         interceptors: &[SharedInterceptor],
     ) -> Self {
+        let aws = &provider_client_settings(aws, timeout);
         match config {
             SmsProviderConfig::Sns => {
                 let mut sns = aws_sdk_sns::config::Builder::from(aws);
@@ -75,24 +123,12 @@ impl SmsSender {
             }
             SmsProviderConfig::Outbox { path } => Self::Outbox { path: path.clone() },
             SmsProviderConfig::Lambda { function } => {
-                // No retry: an invocation that failed or timed out may still have sent the SMS,
-                // and a second one would send it again.
                 let mut lambda = aws_sdk_lambda::config::Builder::from(aws);
                 for interceptor in interceptors {
                     lambda.push_interceptor(interceptor.clone());
                 }
-                let lambda = lambda
-                    .retry_config(RetryConfig::disabled())
-                    .timeout_config(
-                        TimeoutConfig::builder()
-                            .connect_timeout(Duration::from_millis(500))
-                            .operation_attempt_timeout(HOOK_TIMEOUT)
-                            .operation_timeout(HOOK_TIMEOUT)
-                            .build(),
-                    )
-                    .build();
                 Self::Lambda {
-                    client: aws_sdk_lambda::Client::from_conf(lambda),
+                    client: aws_sdk_lambda::Client::from_conf(lambda.build()),
                     function: function.clone(),
                 }
             }
@@ -105,11 +141,7 @@ impl SmsSender {
                     messaging.push_interceptor(interceptor.clone());
                 }
                 Self::EndUserMessaging {
-                    // No retry, for the same reason as the hook: `SendTextMessage` is not
-                    // idempotent.
-                    client: aws_sdk_pinpointsmsvoicev2::Client::from_conf(
-                        messaging.retry_config(RetryConfig::disabled()).build(),
-                    ),
+                    client: aws_sdk_pinpointsmsvoicev2::Client::from_conf(messaging.build()),
                     origination_identity: origination_identity.clone(),
                     configuration_set: configuration_set.clone(),
                 }
@@ -117,42 +149,58 @@ impl SmsSender {
         }
     }
 
-    pub async fn send(&self, sms: &Sms<'_>) -> Result<(), AuthError> {
-        match self {
-            Self::Sns(client) => {
-                client
-                    .publish()
-                    .phone_number(sms.to.as_str())
-                    .message(sms.body)
-                    .message_attributes("AWS.SNS.SMS.SMSType", transactional()?)
-                    .send()
-                    .await
-                    .map_err(AuthError::unavailable)?;
-            }
+    /// Sends `sms` once. `Err` means nothing was sent (a 503 for the caller); a send whose
+    /// outcome is unknown is `Ok(Delivery::Unconfirmed)`, logged as `sms_send_uncertain`.
+    pub async fn send(&self, sms: &Sms<'_>) -> Result<Delivery, AuthError> {
+        let sent = match self {
+            Self::Sns(client) => client
+                .publish()
+                .phone_number(sms.to.as_str())
+                .message(sms.body)
+                .message_attributes("AWS.SNS.SMS.SMSType", transactional()?)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Failure::of),
             Self::Outbox { path } => append_to_outbox(path, sms)
                 .await
-                .map_err(AuthError::unavailable)?,
-            Self::Lambda { client, function } => invoke_hook(client, function, sms).await?,
+                .map_err(|error| Failure::Refused(AuthError::unavailable(error))),
+            Self::Lambda { client, function } => invoke_hook(client, function, sms).await,
             Self::EndUserMessaging {
                 client,
                 origination_identity,
                 configuration_set,
-            } => {
-                client
-                    .send_text_message()
-                    .destination_phone_number(sms.to.as_str())
-                    .message_body(sms.body)
-                    // OTPs must not be dropped or delayed as marketing traffic.
-                    .message_type(MessageType::Transactional)
-                    .set_origination_identity(origination_identity.clone())
-                    .set_configuration_set_name(configuration_set.clone())
-                    .send()
-                    .await
-                    .map_err(AuthError::unavailable)?;
+            } => client
+                .send_text_message()
+                .destination_phone_number(sms.to.as_str())
+                .message_body(sms.body)
+                // OTPs must not be dropped or delayed as marketing traffic.
+                .message_type(MessageType::Transactional)
+                .set_origination_identity(origination_identity.clone())
+                .set_configuration_set_name(configuration_set.clone())
+                .send()
+                .await
+                .map(drop)
+                .map_err(Failure::of),
+        };
+        match sent {
+            Ok(()) => {
+                tracing::info!(provider = self.name(), language = sms.language, "sms sent");
+                Ok(Delivery::Accepted)
+            }
+            Err(Failure::Refused(error)) => Err(error),
+            Err(Failure::Unknown(error)) => {
+                // The SDK's errors name the failure, never the request's body (the code).
+                tracing::warn!(
+                    provider = self.name(),
+                    language = sms.language,
+                    error = %DisplayErrorContext(&error),
+                    "sms_send_uncertain: no answer from the provider in time; the code stays \
+                     usable and the send counted"
+                );
+                Ok(Delivery::Unconfirmed)
             }
         }
-        tracing::info!(provider = self.name(), language = sms.language, "sms sent");
-        Ok(())
     }
 
     fn name(&self) -> &'static str {
@@ -181,7 +229,7 @@ async fn invoke_hook(
     client: &aws_sdk_lambda::Client,
     function: &str,
     sms: &Sms<'_>,
-) -> Result<(), AuthError> {
+) -> Result<(), Failure> {
     let payload = serde_json::json!({
         "to": sms.to.as_str(),
         "body": sms.body,
@@ -196,19 +244,35 @@ async fn invoke_hook(
         .payload(Blob::new(payload.to_string()))
         .send()
         .await
-        .map_err(AuthError::unavailable)?;
+        .map_err(Failure::of)?;
+    // The hook answered: what it says is definite.
     if let Some(kind) = output.function_error() {
-        return Err(AuthError::unavailable(format!(
+        return Err(Failure::Refused(AuthError::unavailable(format!(
             "the SMS hook function failed ({kind})"
-        )));
+        ))));
     }
     if !(200..300).contains(&output.status_code()) {
-        return Err(AuthError::unavailable(format!(
+        return Err(Failure::Refused(AuthError::unavailable(format!(
             "the SMS hook invocation answered status {}",
             output.status_code()
-        )));
+        ))));
     }
     Ok(())
+}
+
+/// The provider clients' settings: `aws` with one attempt per call (no retry: a retried send
+/// may text the code twice or three times) and `timeout` for the whole call.
+fn provider_client_settings(aws: &SdkConfig, timeout: Duration) -> SdkConfig {
+    aws.to_builder()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(timeout)
+                .operation_timeout(timeout)
+                .build(),
+        )
+        .build()
 }
 
 async fn append_to_outbox(path: &PathBuf, sms: &Sms<'_>) -> std::io::Result<()> {

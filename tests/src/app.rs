@@ -458,7 +458,12 @@ pub(crate) fn recorded_app(config: Config, aws: &SdkConfig, dynamodb: Client) ->
 
 /// `app` with its SMS provider's client built anew from `aws`, with the call recorder on.
 pub(crate) fn with_recorded_sms(mut app: App, aws: &SdkConfig) -> App {
-    app.sms = SmsSender::with_interceptors(&app.config.sms, aws, &[CallRecorder::shared()]);
+    app.sms = SmsSender::with_interceptors(
+        &app.config.sms,
+        app.config.sms_timeout,
+        aws,
+        &[CallRecorder::shared()],
+    );
     app
 }
 

@@ -51,6 +51,8 @@ pub struct RawRequest<'a> {
     pub binary: Option<&'a [u8]>,
     /// An `X-Forwarded-For` header, which clients can set to anything.
     pub forwarded_for: Option<&'a str>,
+    /// A `CloudFront-Viewer-Address` header (`IP:port`): what CloudFront adds, or a forgery.
+    pub viewer_address: Option<&'a str>,
     /// An access token, sent as `Authorization: Bearer <token>`.
     pub bearer: Option<&'a str>,
     /// An `Accept-Language` header.
@@ -70,6 +72,7 @@ impl Default for RawRequest<'_> {
             base64: false,
             binary: None,
             forwarded_for: None,
+            viewer_address: None,
             bearer: None,
             accept_language: None,
             source_ip: CLIENT_IP,
@@ -100,6 +103,9 @@ pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
     }
     if let Some(forwarded_for) = raw.forwarded_for {
         headers.insert("x-forwarded-for".into(), json!(forwarded_for));
+    }
+    if let Some(viewer) = raw.viewer_address {
+        headers.insert("cloudfront-viewer-address".into(), json!(viewer));
     }
     let base64 = raw.base64 || raw.binary.is_some();
     let body = match (raw.binary, raw.body) {

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -59,23 +60,27 @@ pub struct HttpStub {
     pub endpoint: String,
     requests: Arc<Mutex<Vec<StubRequest>>>,
     answer: Arc<Mutex<StubAnswer>>,
+    /// How long the stub waits before each answer (a slow provider).
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl HttpStub {
     pub async fn start(answer: StubAnswer) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let answer = Arc::new(Mutex::new(answer));
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
-        let (log, current) = (requests.clone(), answer.clone());
+        let (log, current, wait) = (requests.clone(), answer.clone(), delay.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (log, current) = (log.clone(), current.clone());
+                let (log, current, wait) = (log.clone(), current.clone(), wait.clone());
                 tokio::spawn(async move {
-                    let service =
-                        service_fn(move |request| respond(log.clone(), current.clone(), request));
+                    let service = service_fn(move |request| {
+                        respond(log.clone(), current.clone(), wait.clone(), request)
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -86,7 +91,13 @@ impl HttpStub {
             endpoint,
             requests,
             answer,
+            delay,
         }
+    }
+
+    /// From now on, wait `delay` before each answer (the request is recorded on arrival).
+    pub fn delay_answers(&self, delay: Duration) {
+        *self.delay.lock().expect("delay") = delay;
     }
 
     /// From now on, answer every request with `answer`.
@@ -102,6 +113,7 @@ impl HttpStub {
 async fn respond(
     log: Arc<Mutex<Vec<StubRequest>>>,
     answer: Arc<Mutex<StubAnswer>>,
+    delay: Arc<Mutex<Duration>>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
@@ -116,6 +128,8 @@ async fn respond(
         headers: parts.headers,
         body,
     });
+    let delay = *delay.lock().expect("delay");
+    tokio::time::sleep(delay).await;
     let answer = answer.lock().expect("answer").clone();
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() = hyper::StatusCode::from_u16(answer.status).expect("a status");

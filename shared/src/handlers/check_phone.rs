@@ -46,7 +46,7 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
     let body: CheckPhoneRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let pool = SendPool::NewNumbers;
     let token = super::captcha_token(body.captcha_token.as_ref())?;
     // A token is verified before any counter is spent; only a new number needs one.

@@ -47,7 +47,7 @@ async fn handle(app: &App, request: &Request) -> Result<LoginResponse, AuthError
         .map(|code| CodeGuess::new(super::code_field(app, &code)?, body.verification_id))
         .transpose()?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let attempt = sessions::LoginAttempt {
         phone: &phone,
         password: Password::presented(body.password),
@@ -82,7 +82,7 @@ async fn code_request(app: &App, request: &Request) -> Result<CodeSent, AuthErro
     let body: LoginCodeRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let purpose = OtpPurpose::Login;
     let token = super::captcha_token(body.captcha_token.as_ref())?;
     let sent =
@@ -109,7 +109,7 @@ async fn code_login(app: &App, request: &Request) -> Result<LoginResponse, AuthE
     let body: CodeLogin = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
     let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let tokens = sessions::login_with_code(app, &phone, &guess, &caller).await?;
     Ok(LoginResponse {
         message: "Login successful.",

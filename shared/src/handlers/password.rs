@@ -53,7 +53,7 @@ pub async fn password_change(app: &App, request: Request) -> Result<Response<Bod
 async fn change(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: PasswordChange = parse_json_post(request)?;
     let new_password = Password::new(body.new_password)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let session = super::authenticated(app, request).await?;
     account::change_password(
         app,
@@ -78,7 +78,7 @@ async fn reset_request(app: &App, request: &Request) -> Result<ResetRequested, A
     let body: ResetRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let purpose = OtpPurpose::PasswordReset;
     let token = super::captcha_token(body.captcha_token.as_ref())?;
     let sent =
@@ -102,6 +102,6 @@ async fn reset_confirm(app: &App, request: &Request) -> Result<(), AuthError> {
     let phone = app.phones.parse(&body.phone)?;
     let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
     let new_password = Password::new(body.new_password)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     account::confirm_password_reset(app, &phone, &guess, new_password, &caller).await
 }

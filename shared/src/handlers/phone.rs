@@ -46,7 +46,7 @@ async fn change_request(app: &App, request: &Request) -> Result<CodeSent, AuthEr
     let body: PhoneChangeRequest = parse_json_post(request)?;
     let new_phone = app.phones.parse(&body.new_phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let session = super::authenticated(app, request).await?;
     let token = super::captcha_token(body.captcha_token.as_ref())?;
     let change = phone_change::PhoneChangeRequest {
@@ -71,7 +71,7 @@ async fn confirm(app: &App, request: &Request) -> Result<ProfileResponse, AuthEr
     let body: PhoneChangeConfirmation = parse_json_post(request)?;
     let new_phone = app.phones.parse(&body.new_phone)?;
     let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let session = super::authenticated(app, request).await?;
     let user =
         phone_change::confirm_phone_change(app, &session, &new_phone, &guess, &caller).await?;

@@ -82,7 +82,7 @@ async fn update(app: &App, request: &Request) -> Result<ProfileResponse, AuthErr
 
 async fn delete(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: AccountDeletion = parse_json_body(request)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let session = super::authenticated(app, request).await?;
     account::delete_account(app, &session, Password::presented(body.password), &caller).await
 }

@@ -28,6 +28,11 @@ pub async fn refresh(app: &App, request: Request) -> Result<Response<Body>, Infa
 
 async fn handle(app: &App, request: &Request) -> Result<RefreshResponse, AuthError> {
     let body: RefreshRequest = parse_json_post(request)?;
-    let tokens = sessions::refresh(app, &body.refresh, &caller(request)?).await?;
+    let tokens = sessions::refresh(
+        app,
+        &body.refresh,
+        &caller(request, app.config.trusted_proxy)?,
+    )
+    .await?;
     Ok(RefreshResponse { tokens })
 }

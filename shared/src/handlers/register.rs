@@ -52,7 +52,12 @@ async fn handle(app: &App, request: &Request) -> Result<RegisterResponse, AuthEr
     if registration.registration_token.len() > MAX_TOKEN_CHARS {
         return Err(AuthError::InvalidRegistrationToken);
     }
-    let (user, tokens) = signup::register(app, registration, &caller(request)?).await?;
+    let (user, tokens) = signup::register(
+        app,
+        registration,
+        &caller(request, app.config.trusted_proxy)?,
+    )
+    .await?;
     Ok(RegisterResponse {
         message: "User registered successfully!",
         user: user.into(),

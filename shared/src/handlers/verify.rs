@@ -36,7 +36,7 @@ async fn handle(app: &App, request: &Request) -> Result<VerifyResponse, AuthErro
     let body: VerifyRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
     let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
-    let caller = caller(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let registration_token = verify_phone(app, &phone, &guess, &caller).await?;
     Ok(VerifyResponse {
         message: "Phone verified.",

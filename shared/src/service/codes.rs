@@ -12,7 +12,7 @@ use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::guard::{self, CodeSlot, Guards};
-use crate::sms::Sms;
+use crate::sms::{Delivery, Sms};
 use crate::store::attempts::{AttemptsTable, FailureKind};
 use crate::store::otps::{GuessBudget, NewOtp, StoredOtp, resend_wait};
 use crate::store::{CodeRecords, Transaction, TransactionError, Write};
@@ -177,9 +177,22 @@ pub async fn send_code(
         // The pressure check does not delay the SMS: both wait on the network.
         let (sent_sms, ()) =
             tokio::join!(app.sms.send(&sms), report_pressure(app, caller, &counted));
-        if let Err(error) = sent_sms {
-            take_back_unsent(app, &new_otp, &counted).await;
-            return Err(error);
+        match sent_sms {
+            Ok(Delivery::Accepted) => {}
+            // The text may still arrive: the code stays usable, the send stays counted and the
+            // caller is answered as for a sent code (asking again now would meet the cooldown).
+            Ok(Delivery::Unconfirmed) => {
+                let uncertain = Subject {
+                    phone: Some(phone),
+                    detail: Some(purpose.as_str()),
+                    ..Subject::default()
+                };
+                audit::record(AuditEvent::SmsSendUncertain, caller, uncertain);
+            }
+            Err(error) => {
+                take_back_unsent(app, &new_otp, &counted).await;
+                return Err(error);
+            }
         }
     } else {
         report_pressure(app, caller, &counted).await;
@@ -269,22 +282,27 @@ async fn commit_send(
     ))
 }
 
-/// After the provider failed: deletes the code and the cooldown it set (only if they are still
-/// this send's), so that the user is not held to a cooldown for a message never sent, and refunds the phone's send budgets (`refunded_on_failed_send`), so that asking
-/// again does not count twice. Best effort: the answer is the provider's failure anyway.
+/// After the provider refused the send (nothing was sent; an unknown outcome keeps the code):
+/// deletes the code and the cooldown it set (only if they are still this send's), so that the
+/// user is not held to a cooldown for a message never sent, and refunds the phone's send budgets
+/// (`refunded_on_failed_send`), so that asking again does not count twice. The writes go out
+/// side by side (one round trip of the Lambda time budget, see template.yaml). Best effort: the
+/// answer is the provider's failure anyway.
 async fn take_back_unsent(app: &App, otp: &NewOtp<'_>, counted: &[SendCounter]) {
-    if let Err(error) = app.store.otps.delete_unsent(otp).await {
-        tracing::warn!(%error, "could not remove an unsent otp");
-    }
-    // A few small writes, on the failure path only: one after the other is fast enough.
-    for counter in counted {
-        if !counter.scope.refunded_on_failed_send() {
-            continue;
+    let delete = async {
+        if let Err(error) = app.store.otps.delete_unsent(otp).await {
+            tracing::warn!(%error, "could not remove an unsent otp");
         }
-        if let Err(error) = app.store.attempts.refund_send(counter).await {
-            tracing::warn!(%error, "could not refund the send budget of an unsent otp");
-        }
-    }
+    };
+    let refunds = counted
+        .iter()
+        .filter(|counter| counter.scope.refunded_on_failed_send())
+        .map(|counter| async move {
+            if let Err(error) = app.store.attempts.refund_send(counter).await {
+                tracing::warn!(%error, "could not refund the send budget of an unsent otp");
+            }
+        });
+    tokio::join!(delete, futures_util::future::join_all(refunds));
 }
 
 const TOKEN_MISSING: &str = "Complete the captcha and send its token as 'captcha_token'.";

@@ -393,20 +393,8 @@ impl OtpsTable {
     /// never sent.
     pub async fn delete_unsent(&self, otp: &NewOtp<'_>) -> Result<(), AuthError> {
         let partition = key(otp.phone, otp.purpose);
-        for (sort, condition, value) in [
-            (
-                otp.verification_hash.clone(),
-                "code_hash = :value",
-                text(&otp.code_hash),
-            ),
-            (
-                resend_key(otp.network),
-                "resend_at = :value",
-                num(otp.resend_at),
-            ),
-        ] {
-            let deleted = self
-                .client
+        let delete = |sort: String, condition: &'static str, value| {
+            self.client
                 .delete_item()
                 .table_name(&self.name)
                 .key("phone", text(&partition))
@@ -414,7 +402,21 @@ impl OtpsTable {
                 .condition_expression(condition)
                 .expression_attribute_values(":value", value)
                 .send()
-                .await;
+        };
+        // Side by side: one round trip of the failure path's time budget.
+        let (code, cooldown) = tokio::join!(
+            delete(
+                otp.verification_hash.clone(),
+                "code_hash = :value",
+                text(&otp.code_hash)
+            ),
+            delete(
+                resend_key(otp.network),
+                "resend_at = :value",
+                num(otp.resend_at)
+            ),
+        );
+        for deleted in [code, cooldown] {
             match deleted {
                 Ok(_) => {}
                 Err(error) if condition_failed(&error) => {}

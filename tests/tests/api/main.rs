@@ -26,6 +26,7 @@ mod owner_lockout;
 mod password;
 mod phone_change;
 mod profile;
+mod proxy;
 mod register;
 mod requests;
 mod routes;

@@ -1,6 +1,7 @@
 //! The SMS providers that call AWS, against local stubs of their APIs: the operator's Lambda
 //! function (Lambda `Invoke`, REST) and AWS End User Messaging SMS (`SendTextMessage`,
-//! awsJson1_0). A failure is 503, leaves no usable code and counts the caller's budgets once.
+//! awsJson1_0). A failure is 503, leaves no usable code and counts the caller's budgets once; no
+//! call is retried, and one that times out keeps its code, counted and usable.
 
 use std::collections::BTreeSet;
 
@@ -507,5 +508,172 @@ async fn every_sending_function_sends_through_every_provider_and_a_refused_send_
                 }
             }
         }
+    }
+}
+
+/// SNS failing on its side (a server error, which the SDK's standard mode would retry).
+fn sns_failed() -> StubAnswer {
+    StubAnswer {
+        status: 500,
+        headers: vec![("content-type", "text/xml")],
+        body: "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error>\
+               <Type>Receiver</Type><Code>InternalError</Code><Message>Internal failure\
+               </Message></Error><RequestId>r-3</RequestId></ErrorResponse>"
+            .to_owned(),
+    }
+}
+
+fn end_user_messaging_failed() -> StubAnswer {
+    StubAnswer::json(
+        500,
+        AWS_JSON_1_0,
+        &json!({ "__type": "InternalServerException", "Message": "internal failure" }),
+    )
+}
+
+/// The three AWS providers, each with the answer of a send that worked.
+fn aws_providers() -> [Provider; 3] {
+    [
+        Provider {
+            settings: &[("SMS_PROVIDER", "sns")],
+            sent: sns_published,
+            refused: sns_failed,
+            is_send: |r| String::from_utf8_lossy(&r.body).contains("Action=Publish"),
+        },
+        Provider {
+            settings: HOOK,
+            sent: hook_returned,
+            refused: lambda_failed,
+            is_send: |r| r.path == "/2015-03-31/functions/sms-hook/invocations",
+        },
+        Provider {
+            settings: &[("SMS_PROVIDER", "end-user-messaging")],
+            sent: end_user_messaging_sent,
+            refused: end_user_messaging_failed,
+            is_send: |r| r.header("x-amz-target") == Some("PinpointSMSVoiceV2.SendTextMessage"),
+        },
+    ]
+}
+
+/// The code in the one send `stub` received.
+fn the_one_code_sent(stub: &HttpStub, provider: &Provider, name: &str) -> String {
+    let sends: Vec<StubRequest> = stub
+        .requests()
+        .into_iter()
+        .filter(provider.is_send)
+        .collect();
+    assert_eq!(sends.len(), 1, "{name}: exactly one call to the provider");
+    code_of_length(&percent_decoded(&sends[0].body), 6).expect("a code in the send")
+}
+
+#[tokio::test]
+async fn a_provider_answering_after_1_5_s_is_called_once_and_its_code_works() {
+    for provider in aws_providers() {
+        let name = provider.settings[provider.settings.len() - 1].1;
+        let stub = HttpStub::start((provider.sent)()).await;
+        stub.delay_answers(std::time::Duration::from_millis(1500));
+        let t = TestApp::with_sms_endpoint(provider.settings, &stub.endpoint).await;
+
+        let sent = t
+            .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+            .await;
+        assert_eq!(sent.status, 200, "{name}: {:?}", sent.body);
+        let code = the_one_code_sent(&stub, &provider, name);
+        let verification_id = sent.body["verification_id"].as_str().unwrap();
+        let verified = t
+            .post(
+                Endpoint::Verify,
+                json!({ "phone": PHONE, "code": code, "verification_id": verification_id }),
+            )
+            .await;
+        assert_eq!(verified.status, 200, "{name}: {:?}", verified.body);
+    }
+}
+
+#[tokio::test]
+async fn a_send_that_times_out_is_not_retried_and_keeps_its_code_counted_and_usable() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
+    for provider in aws_providers() {
+        let name = provider.settings[provider.settings.len() - 1].1;
+        let stub = HttpStub::start((provider.sent)()).await;
+        // Longer than the 1 s the test configures: the outcome is unknown.
+        stub.delay_answers(std::time::Duration::from_secs(3));
+        let mut settings = provider.settings.to_vec();
+        settings.push(("SMS_TIMEOUT_SECONDS", "1"));
+        let t = TestApp::with_sms_endpoint(&settings, &stub.endpoint).await;
+
+        let started = std::time::Instant::now();
+        let sent = t
+            .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+            .await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(2500),
+            "{name}: the call gave up after its timeout"
+        );
+        assert_eq!(
+            sent.status, 200,
+            "{name}: answered as sent: {:?}",
+            sent.body
+        );
+        let verification_id = sent.body["verification_id"].as_str().unwrap().to_owned();
+        let code = the_one_code_sent(&stub, &provider, name);
+        assert!(
+            t.otp_for(PHONE_E164, "signup").await.is_some(),
+            "{name}: the code stays stored"
+        );
+        for scope in ["phone", "phone-day", "ip", "global"] {
+            assert_eq!(
+                hits(&t, scope).await,
+                1,
+                "{name} {scope}: the send stays counted"
+            );
+        }
+        let again = t
+            .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+            .await;
+        assert_eq!(
+            again.status, 429,
+            "{name}: the cooldown holds: {:?}",
+            again.body
+        );
+
+        let verified = t
+            .post(
+                Endpoint::Verify,
+                json!({ "phone": PHONE, "code": code, "verification_id": verification_id }),
+            )
+            .await;
+        assert_eq!(verified.status, 200, "{name}: {:?}", verified.body);
+    }
+    let uncertain: Vec<_> = logs
+        .audit_events()
+        .into_iter()
+        .filter(|event| event["event"] == "sms_send_uncertain")
+        .collect();
+    assert_eq!(uncertain.len(), 3, "one audit event per unconfirmed send");
+    assert_eq!(uncertain[0]["detail"], "signup");
+    assert_eq!(uncertain[0]["phone"], "+98910***4567");
+}
+
+#[tokio::test]
+async fn a_provider_failing_with_500_is_called_once_and_the_send_taken_back() {
+    for provider in aws_providers() {
+        let name = provider.settings[provider.settings.len() - 1].1;
+        let stub = HttpStub::start((provider.refused)()).await;
+        let t = TestApp::with_sms_endpoint(provider.settings, &stub.endpoint).await;
+
+        let failed = t
+            .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+            .await;
+        assert_unavailable(&failed);
+        the_one_code_sent(&stub, &provider, name);
+        assert!(
+            t.scan(&t.tables().otps).await.is_empty(),
+            "{name}: no usable code"
+        );
+        for scope in ["phone", "phone-day"] {
+            assert_eq!(hits(&t, scope).await, 0, "{name} {scope}: refunded");
+        }
+        assert_eq!(hits(&t, "global").await, 1, "{name}: spend stays counted");
     }
 }

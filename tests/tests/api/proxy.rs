@@ -1,0 +1,90 @@
+//! `TRUSTED_PROXY`: which address the per-network limits count. Behind CloudFront every request
+//! comes from an edge's address; only in `cloudfront` mode is the viewer address CloudFront adds
+//! believed, and in the default mode nobody can move their requests to another network with it.
+
+use std::collections::BTreeMap;
+
+use auth_tests::{CLIENT_IP, Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, num, text};
+use serde_json::json;
+
+/// A CloudFront edge's address, as API Gateway sees it.
+const EDGE: &str = "130.176.88.1";
+
+/// check-phone of the registered `PHONE` (a lookup, counted per network, and no SMS) from
+/// `EDGE`, with `viewer` as its `CloudFront-Viewer-Address`.
+async fn lookup_through_edge(t: &TestApp, viewer: Option<&str>) {
+    let body = json!({ "phone": PHONE }).to_string();
+    let response = t
+        .send(
+            Endpoint::CheckPhone,
+            RawRequest {
+                body: Some(&body),
+                source_ip: EDGE,
+                viewer_address: viewer,
+                ..RawRequest::default()
+            },
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.body["exists"], true);
+}
+
+/// The check-phone lookups counted per network (but the set-up's own, from `CLIENT_IP`).
+async fn lookups_per_network(t: &TestApp) -> BTreeMap<String, u64> {
+    t.scan(&t.tables().attempts)
+        .await
+        .iter()
+        .filter_map(|item| {
+            let key = text(item, "pk")?.strip_prefix("send#lookup#")?;
+            let (network, _window) = key.rsplit_once('#')?;
+            Some((network.to_owned(), num(item, "hits")?))
+        })
+        .filter(|(network, _)| network != CLIENT_IP)
+        .collect()
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[tokio::test]
+async fn by_default_the_viewer_address_header_is_ignored_and_the_source_ip_counts() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    for viewer in [Some("198.51.100.10:46532"), Some("203.0.113.77:443"), None] {
+        lookup_through_edge(&t, viewer).await;
+    }
+    assert_eq!(
+        lookups_per_network(&t).await,
+        counts(&[(EDGE, 3)]),
+        "whatever the header says, the requests count together"
+    );
+}
+
+#[tokio::test]
+async fn behind_cloudfront_each_viewer_counts_under_its_own_network() {
+    let t = TestApp::with_env(&[("TRUSTED_PROXY", "cloudfront")]).await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    for viewer in [
+        Some("198.51.100.10:46532"),
+        Some("203.0.113.77:443"),
+        Some("198.51.100.10:50000"),
+        // IPv6 as CloudFront sends it (unbracketed) and bracketed: one /64.
+        Some("2001:db8:1:2::7:443"),
+        Some("[2001:db8:1:2::8]:443"),
+        // Not from CloudFront, or garbled: the edge's (source) address, which cannot be forged.
+        None,
+        Some("not-an-address"),
+    ] {
+        lookup_through_edge(&t, viewer).await;
+    }
+    assert_eq!(
+        lookups_per_network(&t).await,
+        counts(&[
+            ("198.51.100.10", 2),
+            ("203.0.113.77", 1),
+            ("2001:db8:1:2::/64", 2),
+            (EDGE, 2),
+        ])
+    );
+}
