@@ -25,6 +25,7 @@ mod outage;
 mod password;
 mod phone_change;
 mod profile;
+mod published_keys;
 mod register;
 mod requests;
 mod routes;
