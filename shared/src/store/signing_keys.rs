@@ -49,7 +49,9 @@ impl SigningKeysTable {
 
     /// Publishes `kid` until `expires_at`, with `mac` vouching for that publication. Idempotent:
     /// an existing publication is only ever extended, so concurrent signers cannot shorten each
-    /// other's; key, end and MAC are written together, so they always match.
+    /// other's; key, end and MAC are written together, so they always match. An item without a
+    /// MAC (written before publications had one, or by someone without the secret) is replaced
+    /// whatever its end, or the key would stay untrusted until then.
     pub async fn publish(
         &self,
         kid: &str,
@@ -68,7 +70,9 @@ impl SigningKeysTable {
             .update_expression(
                 "SET x = :x, expires_at = :expires_at, mac = :mac, published_at = if_not_exists(published_at, :now)",
             )
-            .condition_expression("attribute_not_exists(kid) OR expires_at < :expires_at")
+            .condition_expression(
+                "attribute_not_exists(kid) OR attribute_not_exists(mac) OR expires_at < :expires_at",
+            )
             .expression_attribute_values(":x", text(x))
             .expression_attribute_values(":mac", text(mac))
             .expression_attribute_values(":expires_at", num(expires_at))

@@ -245,6 +245,41 @@ async fn a_table_writer_cannot_extend_a_publication_only_end_it() {
 }
 
 #[tokio::test]
+async fn an_item_without_a_mac_under_the_signers_kid_does_not_keep_its_key_untrusted() {
+    // The signer's key, published without a MAC (by an older version, or by a table writer)
+    // for longer than the signer would publish it.
+    let signer = TestApp::new().await;
+    let x = jwks(&signer).await.body["keys"][0]["x"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kid = jwks(&signer).await.body["keys"][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let far = auth_tests::now() + 365 * DAY;
+    put_key_item(
+        &signer,
+        &kid,
+        vec![
+            ("x", AttributeValue::S(x)),
+            ("expires_at", AttributeValue::N(far.to_string())),
+        ],
+    )
+    .await;
+
+    let registered = signer.registered_user(PHONE, PHONE_E164).await;
+    let access = registered.body["tokens"]["access"].as_str().unwrap();
+
+    let verifier = verifier_of(&signer, &[]).await;
+    let response = profile(&verifier, access).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let items = signer.scan(&signer.tables().signing_keys).await;
+    assert!(auth_tests::text(&items[0], "mac").is_some());
+    assert!(auth_tests::num(&items[0], "expires_at").unwrap() < far);
+}
+
+#[tokio::test]
 async fn corrupt_key_items_are_skipped_and_logged_never_a_500() {
     let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::WARN);
     let (signer, access) = signed_in().await;
