@@ -90,7 +90,7 @@ PY
 # Local secrets, generated once and kept in .local/ (never committed), in the local-only fallback
 # variables (in AWS the functions read them from Secrets Manager). LOCAL_JWT_SIGNING_KEY is the
 # secret from which the Ed25519 key pair is derived (its SHA-256 is the seed); a PKCS#8 PEM key
-# works too.
+# works too. LOCAL_KEY_PUBLICATION_SECRET keys the MACs of the published public keys.
 ensure_local_secrets() {
   if [ ! -f "$LOCAL/secrets.env" ]; then
     log "generating local secrets in .local/secrets.env"
@@ -101,6 +101,11 @@ print(f"LOCAL_JWT_SIGNING_KEY={secrets.token_urlsafe(48)}")
 print(f"LOCAL_OTP_HMAC_SECRET={secrets.token_urlsafe(48)}")
 PY
     chmod 600 "$LOCAL/secrets.env"
+  fi
+  # Files generated before the key publication secret existed get one.
+  if ! grep -q '^LOCAL_KEY_PUBLICATION_SECRET=' "$LOCAL/secrets.env"; then
+    python3 -c 'import secrets; print(f"LOCAL_KEY_PUBLICATION_SECRET={secrets.token_urlsafe(48)}")' \
+      >>"$LOCAL/secrets.env"
   fi
   # Files generated before the variables were renamed keep their values under the new names.
   sed -i -e 's/^JWT_SIGNING_KEY=/LOCAL_JWT_SIGNING_KEY=/' -e 's/^OTP_HMAC_SECRET=/LOCAL_OTP_HMAC_SECRET=/' \

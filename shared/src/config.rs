@@ -78,6 +78,13 @@ const OTP_HMAC_KEY_VARIABLES: SecretVariables = SecretVariables {
     retired: "OTP_HMAC_SECRET",
 };
 
+const KEY_PUBLICATION_KEY_VARIABLES: SecretVariables = SecretVariables {
+    secret_id: "KEY_PUBLICATION_SECRET_ID",
+    local_fallback: "LOCAL_KEY_PUBLICATION_SECRET",
+    // Never read: refused, so that the secret is not put in the environment by mistake.
+    retired: "KEY_PUBLICATION_SECRET",
+};
+
 const CAPTCHA_SECRET_VARIABLES: SecretVariables = SecretVariables {
     secret_id: "CAPTCHA_SECRET_ID",
     local_fallback: "LOCAL_CAPTCHA_SECRET",
@@ -189,6 +196,10 @@ pub struct Config {
     pub jwt_signing_key: Option<SecretSource>,
     /// The previous key's public part (JWK `x`, base64url), still accepted and published.
     pub jwt_previous_public_key: Option<String>,
+    /// Key of the MACs that make published signing keys trusted (`key_publication`); the
+    /// functions that sign or verify tokens have it. Without it a function trusts only its own
+    /// and the configured keys.
+    pub key_publication_key: Option<SecretSource>,
     /// Key of the OTP hashes; only functions that issue or check codes have it.
     pub otp_hmac_key: Option<SecretSource>,
     pub limits: Limits,
@@ -288,6 +299,7 @@ impl Config {
             jwt_refresh_audience,
             jwt_signing_key: env.secret_source(&JWT_SIGNING_KEY_VARIABLES)?,
             jwt_previous_public_key: env.get("JWT_PREVIOUS_PUBLIC_KEY"),
+            key_publication_key: env.secret_source(&KEY_PUBLICATION_KEY_VARIABLES)?,
             otp_hmac_key: env.secret_source(&OTP_HMAC_KEY_VARIABLES)?,
             limits: Limits {
                 max_failures_per_pair: env.parse_or("LOCKOUT_MAX_FAILURES", 3)?,
@@ -796,6 +808,7 @@ mod tests {
         let config = config_with(&[]).unwrap();
         assert!(config.jwt_signing_key.is_none());
         assert!(config.otp_hmac_key.is_none());
+        assert!(config.key_publication_key.is_none());
     }
 
     #[test]
@@ -803,6 +816,7 @@ mod tests {
         for (id, fallback) in [
             ("JWT_SIGNING_SECRET_ID", "LOCAL_JWT_SIGNING_KEY"),
             ("OTP_HMAC_SECRET_ID", "LOCAL_OTP_HMAC_SECRET"),
+            ("KEY_PUBLICATION_SECRET_ID", "LOCAL_KEY_PUBLICATION_SECRET"),
         ] {
             let result = config_with(&[(id, "some-secret-id"), (fallback, KEY)]);
             assert_eq!(invalid_variable(result), fallback);
@@ -811,7 +825,11 @@ mod tests {
 
     #[test]
     fn the_old_secret_variables_are_refused_by_name() {
-        for old in ["JWT_SIGNING_KEY", "OTP_HMAC_SECRET"] {
+        for old in [
+            "JWT_SIGNING_KEY",
+            "OTP_HMAC_SECRET",
+            "KEY_PUBLICATION_SECRET",
+        ] {
             assert_eq!(invalid_variable(config_with(&[(old, KEY)])), old);
         }
     }
@@ -829,6 +847,7 @@ mod tests {
         for (fallback, secret_id) in [
             ("LOCAL_JWT_SIGNING_KEY", "JWT_SIGNING_SECRET_ID"),
             ("LOCAL_OTP_HMAC_SECRET", "OTP_HMAC_SECRET_ID"),
+            ("LOCAL_KEY_PUBLICATION_SECRET", "KEY_PUBLICATION_SECRET_ID"),
             ("LOCAL_CAPTCHA_SECRET", "CAPTCHA_SECRET_ID"),
         ] {
             // The captcha secret is read only with a provider.

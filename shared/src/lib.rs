@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod key_publication;
 pub mod limits;
 pub mod messages;
 pub mod otp;
@@ -30,6 +31,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::captcha::CaptchaVerifier;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
+use crate::key_publication::PublicationKey;
 use crate::otp::OtpHasher;
 use crate::phone::PhoneParser;
 use crate::secrets::AppSecrets;
@@ -115,6 +117,7 @@ impl App {
             tokens: TokenIssuer::new(
                 &config,
                 secrets.jwt_signing_key.as_ref(),
+                secrets.key_publication_key.map(PublicationKey::new),
                 signing_keys,
                 clock.clone(),
             )?,

@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError, SecretSource, validate_secret};
 #[derive(Default)]
 pub struct AppSecrets {
     pub jwt_signing_key: Option<SecretString>,
+    pub key_publication_key: Option<SecretString>,
     pub otp_hmac_key: Option<SecretString>,
     pub captcha_secret: Option<SecretString>,
 }
@@ -22,13 +23,15 @@ impl AppSecrets {
         secrets_manager: &aws_sdk_secretsmanager::Client,
     ) -> Result<Self, ConfigError> {
         let captcha_secret = config.captcha.as_ref().map(|captcha| &captcha.secret);
-        let (jwt_signing_key, otp_hmac_key, captcha_secret) = tokio::try_join!(
+        let (jwt_signing_key, key_publication_key, otp_hmac_key, captcha_secret) = tokio::try_join!(
             resolve(config.jwt_signing_key.as_ref(), secrets_manager),
+            resolve(config.key_publication_key.as_ref(), secrets_manager),
             resolve(config.otp_hmac_key.as_ref(), secrets_manager),
             resolve(captcha_secret, secrets_manager),
         )?;
         Ok(Self {
             jwt_signing_key,
+            key_publication_key,
             otp_hmac_key,
             captcha_secret,
         })
@@ -38,6 +41,7 @@ impl AppSecrets {
     pub fn local(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
             jwt_signing_key: local(config.jwt_signing_key.as_ref())?,
+            key_publication_key: local(config.key_publication_key.as_ref())?,
             otp_hmac_key: local(config.otp_hmac_key.as_ref())?,
             captcha_secret: local(config.captcha.as_ref().map(|captcha| &captcha.secret))?,
         })

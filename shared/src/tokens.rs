@@ -17,7 +17,8 @@ use tokio::sync::Mutex;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::error::AuthError;
-use crate::store::signing_keys::SigningKeysTable;
+use crate::key_publication::PublicationKey;
+use crate::store::signing_keys::{PublishedKey, SigningKeysTable};
 
 /// 256 random bits, well above the 128 the threat model asks for.
 const OPAQUE_TOKEN_BYTES: usize = 32;
@@ -107,6 +108,8 @@ struct Signer {
     encoding_key: EncodingKey,
     /// Until when the key is known to be published (0: not yet).
     published_until: AtomicU64,
+    /// Vouches for the publications it writes.
+    publication: PublicationKey,
 }
 
 /// A public key tokens are verified with.
@@ -136,7 +139,7 @@ impl VerificationKey {
     }
 }
 
-/// The keys read from the signing keys table, and when.
+/// The trusted keys read from the signing keys table, and when.
 #[derive(Default)]
 struct PublishedKeys {
     keys: Vec<VerificationKey>,
@@ -157,11 +160,14 @@ impl PublishedKeys {
 }
 
 /// Signs with EdDSA (Ed25519) under the current key, when this function has it; verifies under
-/// the function's own key, the configured previous one, or any key a signer has published.
+/// the function's own key, the configured previous one, or a published key whose publication
+/// carries a valid MAC under the key publication secret.
 pub struct TokenIssuer {
     signer: Option<Signer>,
     /// The own public key (signers only) and `JWT_PREVIOUS_PUBLIC_KEY`: always accepted.
     configured_keys: Vec<VerificationKey>,
+    /// Without it no published key is trusted (and the table is not read).
+    publication: Option<PublicationKey>,
     signing_keys: SigningKeysTable,
     clock: Clock,
     published: Mutex<PublishedKeys>,
@@ -219,10 +225,12 @@ fn public_x(jwk: &Jwk) -> Option<&str> {
 
 impl TokenIssuer {
     /// `signing_key` is the private key's secret, for the functions that sign; the others
-    /// verify with the keys the signers publish in `signing_keys`.
+    /// verify with the keys the signers publish in `signing_keys`, trusting those whose MAC
+    /// `publication` verifies. A signer needs `publication` to publish its key.
     pub fn new(
         config: &Config,
         signing_key: Option<&SecretString>,
+        publication: Option<PublicationKey>,
         signing_keys: SigningKeysTable,
         clock: Clock,
     ) -> Result<Self, ConfigError> {
@@ -230,6 +238,9 @@ impl TokenIssuer {
         let signer = match signing_key {
             None => None,
             Some(secret) => {
+                let publication = publication
+                    .clone()
+                    .ok_or(ConfigError::Missing("KEY_PUBLICATION_SECRET_ID"))?;
                 let name = "JWT_SIGNING_SECRET_ID";
                 let encoding_key = encoding_key(secret)?;
                 let jwk = Jwk::from_encoding_key(&encoding_key, ALGORITHM)
@@ -241,6 +252,7 @@ impl TokenIssuer {
                     x: x.to_owned(),
                     encoding_key,
                     published_until: AtomicU64::new(0),
+                    publication,
                 };
                 configured_keys.push(key);
                 Some(signer)
@@ -254,6 +266,7 @@ impl TokenIssuer {
         Ok(Self {
             signer,
             configured_keys,
+            publication,
             signing_keys,
             clock,
             published: Mutex::new(PublishedKeys::default()),
@@ -282,7 +295,8 @@ impl TokenIssuer {
     }
 
     /// The public keys (current first), as served at `/.well-known/jwks.json`: this function's
-    /// own, the published ones (re-read at most once a minute) and the configured previous one.
+    /// own, the trusted published ones (re-read at most once a minute) and the configured
+    /// previous one.
     pub async fn jwks(&self) -> Result<JwkSet, AuthError> {
         let now = self.clock.now();
         let mut published = self.published.lock().await;
@@ -302,24 +316,19 @@ impl TokenIssuer {
         Ok(JwkSet { keys })
     }
 
+    /// Re-reads the published keys, keeping only the trusted ones (see `trusted`).
     async fn reload(&self, published: &mut PublishedKeys, now: u64) -> Result<(), AuthError> {
+        let Some(publication) = &self.publication else {
+            tracing::warn!(
+                "no key publication secret (KEY_PUBLICATION_SECRET_ID): published keys are not trusted"
+            );
+            published.loaded_at = Some(Instant::now());
+            return Ok(());
+        };
         let stored = self.signing_keys.live_keys(now).await?;
         published.keys = stored
             .iter()
-            .filter_map(|stored| {
-                match VerificationKey::from_x(&stored.x, Some(stored.expires_at)) {
-                    // The kid is the key's thumbprint: an item that disagrees is not trusted.
-                    Ok(key) if key.kid == stored.kid => Some(key),
-                    Ok(_) => {
-                        tracing::warn!(kid = %stored.kid, "published key does not match its kid");
-                        None
-                    }
-                    Err(error) => {
-                        tracing::warn!(kid = %stored.kid, %error, "published key is invalid");
-                        None
-                    }
-                }
-            })
+            .filter_map(|stored| trusted(publication, stored))
             .collect();
         published.loaded_at = Some(Instant::now());
         Ok(())
@@ -351,9 +360,10 @@ impl TokenIssuer {
             return Ok(());
         }
         let until = longest_token + PUBLICATION_MARGIN_SECONDS;
+        let mac = signer.publication.seal(&signer.kid, &signer.x, until);
         match self
             .signing_keys
-            .publish(&signer.kid, &signer.x, now, until)
+            .publish(&signer.kid, &signer.x, now, until, &mac)
             .await
         {
             Ok(()) => {
@@ -434,6 +444,30 @@ impl TokenIssuer {
             return Err(AuthError::InvalidToken);
         }
         Ok(claims)
+    }
+}
+
+/// The verification key of a published item, if its MAC verifies and its `kid` is its key's
+/// thumbprint; otherwise none, logged by `kid` (public: the JWKS serves it) and never the MAC.
+fn trusted(publication: &PublicationKey, stored: &PublishedKey) -> Option<VerificationKey> {
+    let vouched = stored
+        .mac
+        .as_deref()
+        .is_some_and(|mac| publication.vouches_for(&stored.kid, &stored.x, stored.expires_at, mac));
+    if !vouched {
+        tracing::warn!(kid = %stored.kid, "skipped a published key without a valid MAC");
+        return None;
+    }
+    match VerificationKey::from_x(&stored.x, Some(stored.expires_at)) {
+        Ok(key) if key.kid == stored.kid => Some(key),
+        Ok(_) => {
+            tracing::warn!(kid = %stored.kid, "skipped a published key that does not match its kid");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(kid = %stored.kid, %error, "skipped a published key that is invalid");
+            None
+        }
     }
 }
 

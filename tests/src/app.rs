@@ -47,6 +47,10 @@ pub fn base_env(
             "test-jwt-signing-key-0123456789abcdef0123456789",
         ),
         (
+            "LOCAL_KEY_PUBLICATION_SECRET",
+            "test-key-publication-secret-0123456789abcdef",
+        ),
+        (
             "LOCAL_OTP_HMAC_SECRET",
             "test-otp-secret-0123456789abcdef0123456789",
         ),

@@ -73,6 +73,7 @@ impl Stack {
             let mut env = base_env(&created, &outbox);
             for name in [
                 "LOCAL_JWT_SIGNING_KEY",
+                "LOCAL_KEY_PUBLICATION_SECRET",
                 "LOCAL_OTP_HMAC_SECRET",
                 "SMS_PROVIDER",
             ] {

@@ -1,5 +1,6 @@
 //! The public signing keys, published by the functions that sign tokens so that the functions
-//! that only verify them (and the JWKS endpoint) never hold a private key.
+//! that only verify them (and the JWKS endpoint) never hold a private key. Each item carries the
+//! MAC that makes it trusted (`key_publication`); this module only stores and reads it.
 //!
 //! All keys share one partition, so the whole (tiny) set is one strongly consistent query.
 
@@ -7,18 +8,20 @@ use aws_sdk_dynamodb::Client;
 
 use serde::Deserialize;
 
-use super::{decode, num, text, unavailable};
+use super::{decode, get_text, num, text, unavailable};
 use crate::error::AuthError;
 
 const PARTITION: &str = "signing-key";
 
-/// One published public key: its `kid` (RFC 7638 thumbprint) and JWK `x` (base64url).
+/// One published public key: its `kid` (RFC 7638 thumbprint), JWK `x` (base64url) and the MAC
+/// of its publication (absent in items written before publications carried one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedKey {
     pub kid: String,
     pub x: String,
     pub published_at: u64,
     pub expires_at: u64,
+    pub mac: Option<String>,
 }
 
 /// The stored form of a published key.
@@ -29,6 +32,8 @@ struct KeyItem {
     #[serde(default)]
     published_at: u64,
     expires_at: u64,
+    #[serde(default)]
+    mac: Option<String>,
 }
 
 #[derive(Clone)]
@@ -42,14 +47,18 @@ impl SigningKeysTable {
         Self { client, name }
     }
 
-    /// Publishes `kid` until `expires_at`. Idempotent: an existing publication is only ever
-    /// extended, so concurrent signers cannot shorten each other's.
+    /// Publishes `kid` until `expires_at`, with `mac` vouching for that publication. Idempotent:
+    /// an existing publication is only ever extended, so concurrent signers cannot shorten each
+    /// other's; key, end and MAC are written together, so they always match. An item without a
+    /// MAC (written before publications had one, or by someone without the secret) is replaced
+    /// whatever its end, or the key would stay untrusted until then.
     pub async fn publish(
         &self,
         kid: &str,
         x: &str,
         now: u64,
         expires_at: u64,
+        mac: &str,
     ) -> Result<(), AuthError> {
         let result = self
             .client
@@ -59,10 +68,13 @@ impl SigningKeysTable {
             .key("kid", text(kid))
             // `published_at` stays the first publication's: it orders the key set.
             .update_expression(
-                "SET x = :x, expires_at = :expires_at, published_at = if_not_exists(published_at, :now)",
+                "SET x = :x, expires_at = :expires_at, mac = :mac, published_at = if_not_exists(published_at, :now)",
             )
-            .condition_expression("attribute_not_exists(kid) OR expires_at < :expires_at")
+            .condition_expression(
+                "attribute_not_exists(kid) OR attribute_not_exists(mac) OR expires_at < :expires_at",
+            )
             .expression_attribute_values(":x", text(x))
+            .expression_attribute_values(":mac", text(mac))
             .expression_attribute_values(":expires_at", num(expires_at))
             .expression_attribute_values(":now", num(now))
             .send()
@@ -81,7 +93,9 @@ impl SigningKeysTable {
         }
     }
 
-    /// Every live published key, the most recently first published first.
+    /// Every live published key, the most recently first published first. An item that does
+    /// not read as a key is skipped and logged: it must not stop the verification of tokens
+    /// signed under the other keys.
     pub async fn live_keys(&self, now: u64) -> Result<Vec<PublishedKey>, AuthError> {
         let mut keys = Vec::new();
         let mut start_key = None;
@@ -98,13 +112,22 @@ impl SigningKeysTable {
                 .await
                 .map_err(unavailable)?;
             for item in output.items.unwrap_or_default() {
-                let item: KeyItem = decode("signing keys", item)?;
+                // The sort key is always a string; it names the item for whoever removes it.
+                let kid = get_text(&item, "kid").unwrap_or_default();
+                let item: KeyItem = match decode("signing keys", item) {
+                    Ok(item) => item,
+                    Err(_) => {
+                        tracing::warn!(%kid, "skipped a corrupt item in the signing keys table");
+                        continue;
+                    }
+                };
                 if item.expires_at > now {
                     keys.push(PublishedKey {
                         kid: item.kid,
                         x: item.x,
                         published_at: item.published_at,
                         expires_at: item.expires_at,
+                        mac: item.mac,
                     });
                 }
             }

@@ -231,7 +231,11 @@ async fn every_endpoint_works_with_its_function_configured_as_the_template_deplo
         let env = policies
             .environment(endpoint.function(), &parameters, "us-east-1")
             .expect("the function's environment");
-        for name in ["JWT_SIGNING_SECRET_ID", "OTP_HMAC_SECRET_ID"] {
+        for name in [
+            "JWT_SIGNING_SECRET_ID",
+            "KEY_PUBLICATION_SECRET_ID",
+            "OTP_HMAC_SECRET_ID",
+        ] {
             expected.extend(env.get(name).cloned());
         }
     }

@@ -326,7 +326,11 @@ async fn sign_up_login_refresh_profile_logout_through_the_real_binaries() {
             secrets.push(pair[kind].as_str().unwrap().to_owned());
         }
     }
-    for name in ["LOCAL_JWT_SIGNING_KEY", "LOCAL_OTP_HMAC_SECRET"] {
+    for name in [
+        "LOCAL_JWT_SIGNING_KEY",
+        "LOCAL_KEY_PUBLICATION_SECRET",
+        "LOCAL_OTP_HMAC_SECRET",
+    ] {
         secrets.push(env[name].clone());
     }
     assert_no_secret_logged(

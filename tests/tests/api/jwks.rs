@@ -20,7 +20,8 @@ async fn jwks(t: &TestApp) -> TestResponse {
 }
 
 /// The environment of another function on `t`'s tables (the published keys included), holding
-/// no secret: a verify-only function such as profile, logout or jwks.
+/// no private key (only the key publication secret, from the base environment): a verify-only
+/// function such as profile, logout or jwks.
 fn verify_only_env(t: &TestApp) -> Vec<(&'static str, String)> {
     let tables = t.tables();
     vec![
@@ -339,6 +340,10 @@ async fn a_signer_publishes_its_key_before_its_first_token_for_as_long_as_tokens
     assert_eq!(
         auth_tests::text(&items[0], "x"),
         jwks(&t).await.body["keys"][0]["x"].as_str()
+    );
+    assert!(
+        auth_tests::text(&items[0], "mac").is_some(),
+        "sealed with the key publication secret"
     );
     let expires_at = auth_tests::num(&items[0], "expires_at").unwrap();
     let refresh_lifetime = 7 * 86_400;

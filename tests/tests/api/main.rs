@@ -27,6 +27,7 @@ mod password;
 mod phone_change;
 mod profile;
 mod proxy;
+mod published_keys;
 mod register;
 mod requests;
 mod routes;

@@ -20,8 +20,11 @@ use serde_json::{Value, json};
 
 const JWT_SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-AbCdEf";
 const OTP_SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp-GhIjKl";
+const PUBLICATION_SECRET_ID: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys-MnOpQr";
 const JWT_SECRET: &str = "jwt-seed-from-secrets-manager-0123456789abcdef";
 const OTP_SECRET: &str = "otp-key-from-secrets-manager-0123456789abcdef";
+const PUBLICATION_SECRET: &str = "key-publication-from-secrets-manager-0123456789";
 
 /// A stand-in for Secrets Manager that serves `secrets` and records every `SecretId` asked for.
 struct SecretsManagerStub {
@@ -136,6 +139,7 @@ async fn config_with_secret_ids(
     let outbox = std::env::temp_dir().join(format!("{prefix}sms-outbox.jsonl"));
     let mut env = base_env(&created, &outbox);
     env.remove("LOCAL_JWT_SIGNING_KEY");
+    env.remove("LOCAL_KEY_PUBLICATION_SECRET");
     env.remove("LOCAL_OTP_HMAC_SECRET");
     for (name, id) in ids {
         env.insert((*name).to_owned(), (*id).to_owned());
@@ -146,9 +150,12 @@ async fn config_with_secret_ids(
 
 #[tokio::test]
 async fn an_app_with_secret_ids_reads_each_secret_once_and_uses_it() {
-    let stub =
-        SecretsManagerStub::start(&[(JWT_SECRET_ID, JWT_SECRET), (OTP_SECRET_ID, OTP_SECRET)])
-            .await;
+    let stub = SecretsManagerStub::start(&[
+        (JWT_SECRET_ID, JWT_SECRET),
+        (OTP_SECRET_ID, OTP_SECRET),
+        (PUBLICATION_SECRET_ID, PUBLICATION_SECRET),
+    ])
+    .await;
     let aws = auth_shared::load_aws_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let (config, outbox) = config_with_secret_ids(
@@ -156,6 +163,7 @@ async fn an_app_with_secret_ids_reads_each_secret_once_and_uses_it() {
         &[
             ("JWT_SIGNING_SECRET_ID", JWT_SECRET_ID),
             ("OTP_HMAC_SECRET_ID", OTP_SECRET_ID),
+            ("KEY_PUBLICATION_SECRET_ID", PUBLICATION_SECRET_ID),
         ],
     )
     .await;
@@ -181,7 +189,7 @@ async fn an_app_with_secret_ids_reads_each_secret_once_and_uses_it() {
     assert_eq!(profile.status, 200, "{:?}", profile.body);
     assert_eq!(
         stub.requested(),
-        [JWT_SECRET_ID, OTP_SECRET_ID],
+        [JWT_SECRET_ID, PUBLICATION_SECRET_ID, OTP_SECRET_ID],
         "one GetSecretValue per secret"
     );
 
@@ -258,5 +266,23 @@ async fn secret_ids_need_the_secrets_manager_path() {
             name: "JWT_SIGNING_SECRET_ID",
             ..
         })
+    ));
+}
+
+#[tokio::test]
+async fn a_signer_without_the_key_publication_secret_stops_at_start() {
+    let stub = SecretsManagerStub::start(&[(JWT_SECRET_ID, JWT_SECRET)]).await;
+    let aws = auth_shared::load_aws_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let (config, _) =
+        config_with_secret_ids(&dynamodb, &[("JWT_SIGNING_SECRET_ID", JWT_SECRET_ID)]).await;
+    let secrets = AppSecrets::fetch(&config, &stub.client(&aws))
+        .await
+        .expect("secrets read");
+
+    // It could sign tokens whose key no verifier would trust.
+    assert!(matches!(
+        App::with_secrets(config, secrets, &aws, dynamodb),
+        Err(ConfigError::Missing("KEY_PUBLICATION_SECRET_ID"))
     ));
 }

@@ -180,7 +180,14 @@ async fn check_phone_lookups_are_capped_per_network_even_in_parallel() {
     let responses = join_all((0..150).map(|_| send(&t, PHONE, "198.51.100.7"))).await;
 
     let answered = responses.iter().filter(|r| r.status == 200).count();
-    assert_eq!(answered, 100, "CHECK_PHONE_LOOKUPS_PER_IP");
+    let refusals: Vec<_> = responses
+        .iter()
+        .filter(|r| r.status != 200)
+        .map(|r| (r.status, r.body.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(answered, 100, "CHECK_PHONE_LOOKUPS_PER_IP; refusals: {refusals:?}");
     for answer in responses.iter().filter(|r| r.status == 200) {
         assert_eq!(answer.body, json!({ "exists": true }));
     }
