@@ -190,6 +190,21 @@ fn built_in(language: &str) -> Option<Language> {
 
 const BUILT_IN: [&str; 2] = ["en", "fa"];
 
+/// The notice to the old number after the account moved to `new_masked`, in `language` if it
+/// is a built-in one (else English): no code, so no template of the operator's applies.
+pub fn phone_changed_notice(language: &str, service: &str, new_masked: &str) -> String {
+    match language {
+        "fa" => format!(
+            "{service}: شماره تلفن حساب شما به {new_masked} تغییر کرد. اگر این کار شما نبوده است، \
+             فوراً با پشتیبانی تماس بگیرید."
+        ),
+        _ => format!(
+            "{service}: the phone number of your account was changed to {new_masked}. If this \
+             was not you, contact support at once."
+        ),
+    }
+}
+
 /// Lines that let phones and browsers fill the code in by themselves.
 #[derive(Debug, Clone, Default)]
 pub struct Autofill {

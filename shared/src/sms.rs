@@ -44,13 +44,14 @@ pub enum SmsSender {
     },
 }
 
-/// One code SMS. Holds the code: handed to the provider, never logged (no `Debug`).
+/// One SMS: a code, or a notice. Holds the code: handed to the provider, never logged (no
+/// `Debug`).
 pub struct Sms<'a> {
     pub to: &'a PhoneNumber,
     /// The composed text (`messages::Messages::compose`).
     pub body: &'a str,
-    pub code: &'a OtpCode,
-    pub purpose: OtpPurpose,
+    /// The code and what it is for; none for a notice (`NOTICE_PHONE_CHANGED`).
+    pub code: Option<(&'a OtpCode, OtpPurpose)>,
     /// The language the body is in (`en`, `fa`, ...).
     pub language: &'a str,
     /// When it is sent (the outbox records it).
@@ -222,8 +223,11 @@ fn transactional() -> Result<MessageAttributeValue, AuthError> {
         .map_err(AuthError::internal)
 }
 
+/// What an operator's function is told a notice is for (`purpose`, with `code` null).
+pub const NOTICE_PHONE_CHANGED: &str = "phone_changed_notice";
+
 /// Invokes the operator's function synchronously with `{"to", "body", "code", "purpose",
-/// "locale"}`. An error it raised (`X-Amz-Function-Error`) or a status other than 2xx is a
+/// "locale"}` (a notice: `code` null, `purpose` `phone_changed_notice`). An error it raised (`X-Amz-Function-Error`) or a status other than 2xx is a
 /// failure; what it answered is not read (nor logged: it may echo the code).
 async fn invoke_hook(
     client: &aws_sdk_lambda::Client,
@@ -233,8 +237,8 @@ async fn invoke_hook(
     let payload = serde_json::json!({
         "to": sms.to.as_str(),
         "body": sms.body,
-        "code": sms.code.expose(),
-        "purpose": sms.purpose.as_str(),
+        "code": sms.code.map(|(code, _)| code.expose()),
+        "purpose": sms.code.map_or(NOTICE_PHONE_CHANGED, |(_, purpose)| purpose.as_str()),
         "locale": sms.language,
     });
     let output = client

@@ -32,6 +32,8 @@ struct PhoneChangeConfirmation {
     new_phone: String,
     code: String,
     verification_id: Option<String>,
+    /// The language of the notice SMS to the old number (else `Accept-Language`).
+    locale: Option<String>,
 }
 
 /// `POST /auth/phone/change/request/` (Bearer): sends a code to the new number.
@@ -72,8 +74,9 @@ async fn confirm(app: &App, request: &Request) -> Result<ProfileResponse, AuthEr
     let new_phone = app.phones.parse(&body.new_phone)?;
     let guess = CodeGuess::new(super::code_field(app, &body.code)?, body.verification_id)?;
     let caller = caller(request, app.config.trusted_proxy)?;
+    let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let session = super::authenticated(app, request).await?;
-    let user =
-        phone_change::confirm_phone_change(app, &session, &new_phone, &guess, &caller).await?;
+    let moved = (&new_phone, &guess);
+    let user = phone_change::confirm_phone_change(app, &session, moved, &caller, language).await?;
     Ok(user.into())
 }

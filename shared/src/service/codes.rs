@@ -169,8 +169,7 @@ pub async fn send_code(
         let sms = Sms {
             to: phone,
             body: &body,
-            code: &code,
-            purpose,
+            code: Some((&code, purpose)),
             language,
             now,
         };

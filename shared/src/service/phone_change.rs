@@ -6,6 +6,7 @@ use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
 use crate::limits::SendPool;
+use crate::messages;
 use crate::otp::OtpPurpose;
 use crate::password::Password;
 use crate::phone::PhoneNumber;
@@ -15,6 +16,7 @@ use crate::service::codes::{
     CodeGuess, CodeToSend, SentCode, check_bot, check_phone_lookup, match_owned_code, send_code,
 };
 use crate::service::sessions::{confirm_password, mark_proof};
+use crate::sms::Sms;
 use crate::store::Transaction;
 use crate::store::sessions::Session;
 
@@ -92,9 +94,9 @@ enum MoveStep {
 pub async fn confirm_phone_change(
     app: &App,
     session: &Session,
-    new_phone: &PhoneNumber,
-    guess: &CodeGuess,
+    (new_phone, guess): (&PhoneNumber, &CodeGuess),
     caller: &Caller,
+    language: &str,
 ) -> Result<User, AuthError> {
     ensure_recent_login(app, session)?;
     let purpose = OtpPurpose::PhoneChange;
@@ -136,5 +138,28 @@ pub async fn confirm_phone_change(
         detail: Some(&new_masked),
     };
     audit::record(AuditEvent::PhoneChanged, caller, subject);
+    notify_old_number(app, &session.phone, &new_masked, language).await;
     Ok(moved)
+}
+
+/// Tells the old number that the account moved (by SMS, best effort: the move stands if the
+/// provider fails). Whoever moved it without the owner's knowledge is found out, and the owner
+/// learns to act while the old number still reaches them. Not counted against the send budgets:
+/// one per completed move, which the new number's code already paid for. A test number gets no
+/// SMS.
+async fn notify_old_number(app: &App, old_phone: &PhoneNumber, new_masked: &str, language: &str) {
+    if app.config.test_otp_numbers.contains_key(old_phone.as_str()) {
+        return;
+    }
+    let body = messages::phone_changed_notice(language, &app.config.service_name, new_masked);
+    let notice = Sms {
+        to: old_phone,
+        body: &body,
+        code: None,
+        language,
+        now: app.clock.now(),
+    };
+    if let Err(error) = app.sms.send(&notice).await {
+        tracing::warn!(%error, "could not send the old number its notice of the move");
+    }
 }

@@ -91,6 +91,14 @@ async fn a_confirmed_code_moves_the_account_and_its_sessions_to_the_new_number()
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
     assert_eq!(confirmed.body["phone"], NEW_E164);
     assert_eq!(confirmed.body["id"], user_id.as_str());
+    // The old number hears of it, with the new one masked.
+    let notice = t.last_sms_to(PHONE_E164).unwrap();
+    assert_eq!(
+        notice,
+        "Phone Auth: the phone number of your account was changed to +98912***4567. If this \
+         was not you, contact support at once."
+    );
+    assert_eq!(t.sent_sms().last().unwrap()["to"], PHONE_E164);
     assert_eq!(
         confirmed.body["first_name"],
         registered.body["user"]["first_name"]

@@ -183,11 +183,14 @@ async fn check_phone_lookups_are_capped_per_network_even_in_parallel() {
     let refusals: Vec<_> = responses
         .iter()
         .filter(|r| r.status != 200)
-        .map(|r| (r.status, r.body.clone()))
+        .map(|r| (r.status, r.body.to_string()))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(answered, 100, "CHECK_PHONE_LOOKUPS_PER_IP; refusals: {refusals:?}");
+    assert_eq!(
+        answered, 100,
+        "CHECK_PHONE_LOOKUPS_PER_IP; refusals: {refusals:?}"
+    );
     for answer in responses.iter().filter(|r| r.status == 200) {
         assert_eq!(answer.body, json!({ "exists": true }));
     }
