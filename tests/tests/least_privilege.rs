@@ -386,7 +386,11 @@ fn sns_topics_are_denied_to_every_sender() {
         })
         .map(|f| f.function.as_str())
         .collect();
-    assert_eq!(senders.len(), 5, "the five sending functions: {senders:?}");
+    assert_eq!(
+        senders.len(),
+        6,
+        "the five functions that send codes and phone-change-confirm (its notice): {senders:?}"
+    );
     for sender in senders {
         let mut publish = call(
             "sns:Publish",
