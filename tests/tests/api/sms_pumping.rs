@@ -2,7 +2,7 @@
 //! per-range budget, the sharded country and global budgets, and the pressure events.
 
 use auth_tests::{
-    CapturedLogs, Endpoint, HttpStub, PASSWORD, PHONE, PHONE_E164, StubAnswer, TestApp,
+    CLIENT_IP, CapturedLogs, Endpoint, HttpStub, PASSWORD, PHONE, PHONE_E164, StubAnswer, TestApp,
     TestResponse, num, text,
 };
 use futures::future::join_all;
@@ -651,20 +651,28 @@ async fn a_number_proved_lately_keeps_a_small_floor_when_the_reserve_is_spent() 
     let sent_before = t.sent_sms().len();
 
     let t = &t;
-    let reset = |phone: &'static str| async move {
+    let reset = |phone: &'static str, ip: &'static str| async move {
         let answer = t
             .post_from(
                 Endpoint::PasswordResetRequest,
                 json!({ "phone": phone }),
-                "198.51.100.9",
+                ip,
             )
             .await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);
     };
-    reset(OTHER).await;
+    // Both signed up from CLIENT_IP; the older proof (and its network's mark) has lapsed.
+    reset(OTHER, CLIENT_IP).await;
     assert_eq!(t.sent_sms().len(), sent_before, "the reserve is spent");
+    // A stranger naming the active number does not reach its floor.
+    reset(PHONE, "198.51.100.9").await;
+    assert_eq!(
+        t.sent_sms().len(),
+        sent_before,
+        "not from a stranger's network"
+    );
     for _ in 0..3 {
-        reset(PHONE).await;
+        reset(PHONE, CLIENT_IP).await;
     }
     assert_eq!(
         t.sent_sms().len(),
