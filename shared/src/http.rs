@@ -56,7 +56,8 @@ pub fn parse_optional_json_post<T: DeserializeOwned + Default>(
     request: &Request,
 ) -> Result<T, AuthError> {
     require_method(request, Method::POST)?;
-    if body_bytes(request).iter().all(u8::is_ascii_whitespace) {
+    // Only no body at all is "none": whitespace alone is no JSON document, and a 400 like any.
+    if body_bytes(request).is_empty() {
         return Ok(T::default());
     }
     parse_json_body(request)
