@@ -473,17 +473,47 @@ fn sms_provider<F: Fn(&str) -> Option<String>>(
     })
 }
 
-/// `TRUSTED_PROXY`: `none` (the default) or `cloudfront`.
+/// `TRUSTED_PROXY`: `none` (the default) or `cloudfront`, which needs
+/// `TRUSTED_PROXY_ORIGIN_SECRET_SHA256`: the SHA-256 (hex) of the secret CloudFront adds as
+/// `X-Origin-Verify`. Only its hash is configured: it names the secret without holding it.
 fn trusted_proxy<F: Fn(&str) -> Option<String>>(
     env: &Env<'_, F>,
 ) -> Result<TrustedProxy, ConfigError> {
+    const HASH: &str = "TRUSTED_PROXY_ORIGIN_SECRET_SHA256";
     let Some(raw) = env.get("TRUSTED_PROXY") else {
         return Ok(TrustedProxy::None);
     };
-    raw.trim().parse().map_err(|()| ConfigError::Invalid {
-        name: "TRUSTED_PROXY",
-        reason: format!("'{raw}' is not one of: none, cloudfront"),
-    })
+    match raw.trim() {
+        "none" => Ok(TrustedProxy::None),
+        "cloudfront" => {
+            let hash = env.get(HASH).ok_or(ConfigError::Missing(HASH))?;
+            let origin_secret_sha256 =
+                parse_sha256_hex(hash.trim()).ok_or_else(|| ConfigError::Invalid {
+                    name: HASH,
+                    reason: "must be 64 hexadecimal digits (the SHA-256 of the origin secret)"
+                        .into(),
+                })?;
+            Ok(TrustedProxy::CloudFront {
+                origin_secret_sha256,
+            })
+        }
+        _ => Err(ConfigError::Invalid {
+            name: "TRUSTED_PROXY",
+            reason: format!("'{raw}' is not one of: none, cloudfront"),
+        }),
+    }
+}
+
+/// 64 hexadecimal digits as 32 bytes.
+fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(bytes)
 }
 
 /// The bounds of `SMS_TIMEOUT_SECONDS`: long enough for a slow provider (or a cold hook function),
@@ -1007,8 +1037,32 @@ mod tests {
         assert_eq!(config_with(&[]).unwrap().trusted_proxy, TrustedProxy::None);
         let none = config_with(&[("TRUSTED_PROXY", "none")]).unwrap();
         assert_eq!(none.trusted_proxy, TrustedProxy::None);
-        let cloudfront = config_with(&[("TRUSTED_PROXY", "cloudfront")]).unwrap();
-        assert_eq!(cloudfront.trusted_proxy, TrustedProxy::CloudFront);
+        let hash = "ab".repeat(32);
+        let cloudfront = config_with(&[
+            ("TRUSTED_PROXY", "cloudfront"),
+            ("TRUSTED_PROXY_ORIGIN_SECRET_SHA256", &hash),
+        ])
+        .unwrap();
+        assert_eq!(
+            cloudfront.trusted_proxy,
+            TrustedProxy::CloudFront {
+                origin_secret_sha256: [0xab; 32]
+            }
+        );
+        assert!(matches!(
+            config_with(&[("TRUSTED_PROXY", "cloudfront")]),
+            Err(ConfigError::Missing("TRUSTED_PROXY_ORIGIN_SECRET_SHA256"))
+        ));
+        for bad in ["ab", "zz".repeat(32).as_str(), "é".repeat(32).as_str()] {
+            let result = config_with(&[
+                ("TRUSTED_PROXY", "cloudfront"),
+                ("TRUSTED_PROXY_ORIGIN_SECRET_SHA256", bad),
+            ]);
+            assert_eq!(
+                invalid_variable(result),
+                "TRUSTED_PROXY_ORIGIN_SECRET_SHA256"
+            );
+        }
         for bad in ["CloudFront", "x-forwarded-for", "alb"] {
             let result = config_with(&[("TRUSTED_PROXY", bad)]);
             assert_eq!(invalid_variable(result), "TRUSTED_PROXY", "{bad}");

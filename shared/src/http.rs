@@ -5,6 +5,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::error::AuthError;
 
@@ -150,26 +152,36 @@ pub fn accept_language(request: &Request) -> Option<&str> {
 
 /// Which proxy in front of API Gateway may name the client (`TRUSTED_PROXY`). Whatever a proxy
 /// adds, a client can send too: a header is believed only in the mode that names it, and only
-/// when every request really comes through that proxy (README, "Behind CloudFront").
+/// on a request that proves it came through that proxy (README, "Behind CloudFront").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TrustedProxy {
     /// Clients reach API Gateway directly: the client is API Gateway's source IP.
     #[default]
     None,
     /// Clients reach the API through CloudFront, which names the viewer in
-    /// `CloudFront-Viewer-Address` (the origin request policy must forward that header).
-    CloudFront,
+    /// `CloudFront-Viewer-Address` (the origin request policy must forward that header) and
+    /// adds the origin secret as `X-Origin-Verify` (an origin custom header): only a request
+    /// whose secret hashes to `origin_secret_sha256` is believed, since a client calling the
+    /// `execute-api` URL directly can send any header.
+    CloudFront { origin_secret_sha256: [u8; 32] },
 }
 
-impl std::str::FromStr for TrustedProxy {
-    type Err = ();
+/// The header CloudFront adds with the origin secret (an origin custom header).
+const ORIGIN_SECRET: &str = "x-origin-verify";
 
-    fn from_str(raw: &str) -> Result<Self, ()> {
-        match raw {
-            "none" => Ok(Self::None),
-            "cloudfront" => Ok(Self::CloudFront),
-            _ => Err(()),
-        }
+impl TrustedProxy {
+    /// Whether `request` carries the origin secret of this proxy.
+    fn vouches_for(self, request: &Request) -> bool {
+        let Self::CloudFront {
+            origin_secret_sha256,
+        } = self
+        else {
+            return false;
+        };
+        request.headers().get(ORIGIN_SECRET).is_some_and(|secret| {
+            let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+            bool::from(presented.ct_eq(&origin_secret_sha256))
+        })
     }
 }
 
@@ -187,11 +199,17 @@ fn source_ip(request: &Request) -> Option<String> {
 
 /// The client's IP: API Gateway's source IP, or with `TrustedProxy::CloudFront` the viewer
 /// address CloudFront sends. Headers such as X-Forwarded-For are client-controlled and always
-/// ignored; so is `CloudFront-Viewer-Address` unless CloudFront is the trusted proxy. A request
-/// without a readable viewer address (one that did not come through CloudFront) is counted under
-/// its source IP, which nobody can forge.
+/// ignored; so is `CloudFront-Viewer-Address` unless CloudFront is the trusted proxy and the
+/// request carries its origin secret. A request without the secret (one that did not come
+/// through CloudFront) or without a readable viewer address is counted under its source IP,
+/// which nobody can forge.
 pub fn client_ip(request: &Request, proxy: TrustedProxy) -> Option<String> {
-    if proxy == TrustedProxy::CloudFront {
+    if proxy != TrustedProxy::None {
+        if !proxy.vouches_for(request) {
+            // Not through the proxy (or a forged header): the request's own address counts.
+            tracing::info!("no valid X-Origin-Verify: the source IP counts");
+            return source_ip(request);
+        }
         match request.headers().get(VIEWER_ADDRESS) {
             Some(value) => match value.to_str().ok().and_then(viewer_ip) {
                 Some(ip) => return Some(ip.to_string()),

@@ -53,6 +53,8 @@ pub struct RawRequest<'a> {
     pub forwarded_for: Option<&'a str>,
     /// A `CloudFront-Viewer-Address` header (`IP:port`): what CloudFront adds, or a forgery.
     pub viewer_address: Option<&'a str>,
+    /// An `X-Origin-Verify` header: the origin secret CloudFront adds, or a guess.
+    pub origin_secret: Option<&'a str>,
     /// An access token, sent as `Authorization: Bearer <token>`.
     pub bearer: Option<&'a str>,
     /// An `Accept-Language` header.
@@ -73,6 +75,7 @@ impl Default for RawRequest<'_> {
             binary: None,
             forwarded_for: None,
             viewer_address: None,
+            origin_secret: None,
             bearer: None,
             accept_language: None,
             source_ip: CLIENT_IP,
@@ -106,6 +109,9 @@ pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
     }
     if let Some(viewer) = raw.viewer_address {
         headers.insert("cloudfront-viewer-address".into(), json!(viewer));
+    }
+    if let Some(secret) = raw.origin_secret {
+        headers.insert("x-origin-verify".into(), json!(secret));
     }
     let base64 = raw.base64 || raw.binary.is_some();
     let body = match (raw.binary, raw.body) {

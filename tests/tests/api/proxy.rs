@@ -10,17 +10,28 @@ use serde_json::json;
 /// A CloudFront edge's address, as API Gateway sees it.
 const EDGE: &str = "130.176.88.1";
 
+/// The origin secret the distribution adds (`X-Origin-Verify`), and its SHA-256 as configured.
+const ORIGIN_SECRET: &str = "an origin secret only CloudFront sends";
+const ORIGIN_SECRET_SHA256: &str =
+    "231e7de7c31a82d5339e556080a606a86231e30af5348e2ac22021d3988363cf";
+
 /// check-phone of the registered `PHONE` (a lookup, counted per network, and no SMS) from
-/// `EDGE`, with `viewer` as its `CloudFront-Viewer-Address`.
+/// `EDGE`, with `viewer` as its `CloudFront-Viewer-Address` and CloudFront's origin secret.
 async fn lookup_through_edge(t: &TestApp, viewer: Option<&str>) {
+    lookup_from(t, EDGE, viewer, Some(ORIGIN_SECRET)).await;
+}
+
+/// check-phone of `PHONE` from `source_ip` with the given headers.
+async fn lookup_from(t: &TestApp, source_ip: &str, viewer: Option<&str>, secret: Option<&str>) {
     let body = json!({ "phone": PHONE }).to_string();
     let response = t
         .send(
             Endpoint::CheckPhone,
             RawRequest {
                 body: Some(&body),
-                source_ip: EDGE,
+                source_ip,
                 viewer_address: viewer,
+                origin_secret: secret,
                 ..RawRequest::default()
             },
         )
@@ -63,7 +74,11 @@ async fn by_default_the_viewer_address_header_is_ignored_and_the_source_ip_count
 
 #[tokio::test]
 async fn behind_cloudfront_each_viewer_counts_under_its_own_network() {
-    let t = TestApp::with_env(&[("TRUSTED_PROXY", "cloudfront")]).await;
+    let t = TestApp::with_env(&[
+        ("TRUSTED_PROXY", "cloudfront"),
+        ("TRUSTED_PROXY_ORIGIN_SECRET_SHA256", ORIGIN_SECRET_SHA256),
+    ])
+    .await;
     t.registered_user(PHONE, PHONE_E164).await;
     for viewer in [
         Some("198.51.100.10:46532"),
@@ -87,4 +102,21 @@ async fn behind_cloudfront_each_viewer_counts_under_its_own_network() {
             (EDGE, 2),
         ])
     );
+}
+
+#[tokio::test]
+async fn behind_cloudfront_a_request_without_the_origin_secret_counts_under_its_source_ip() {
+    let t = TestApp::with_env(&[
+        ("TRUSTED_PROXY", "cloudfront"),
+        ("TRUSTED_PROXY_ORIGIN_SECRET_SHA256", ORIGIN_SECRET_SHA256),
+    ])
+    .await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    // A client calling the execute-api URL directly, posing as another network (the owner's,
+    // say): without the secret, or with a wrong one, its own address counts.
+    let direct = "192.0.2.200";
+    for secret in [None, Some("a guess"), Some("")] {
+        lookup_from(&t, direct, Some(&format!("{CLIENT_IP}:443")), secret).await;
+    }
+    assert_eq!(lookups_per_network(&t).await, counts(&[(direct, 3)]));
 }
