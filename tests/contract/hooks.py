@@ -39,13 +39,19 @@ def _expect(expected, answer):
 
 
 def _restore_account():
-    """Signs the number up again, or sets its password back, whichever the examples undid."""
-    if _expect(200, _post("/auth/check-phone/", {"phone": PHONE}))["exists"]:
-        _expect(200, _post("/auth/password/reset/request/", {"phone": PHONE}))
-        reset = {"phone": PHONE, "code": CODE, "new_password": PASSWORD}
+    """Signs the number up again, or sets its password back, whichever the examples undid.
+
+    Each code is named by its verification_id: fuzzed guesses without one may have spent the
+    small budget that guesses without an id share."""
+    check = _expect(200, _post("/auth/check-phone/", {"phone": PHONE}))
+    if check["exists"]:
+        sent = _expect(200, _post("/auth/password/reset/request/", {"phone": PHONE}))
+        reset = {"phone": PHONE, "code": CODE, "new_password": PASSWORD,
+                 "verification_id": sent["verification_id"]}
         _expect(204, _post("/auth/password/reset/confirm/", reset))
         return
-    token = _expect(200, _post("/auth/verify/", {"phone": PHONE, "code": CODE}))
+    verify = {"phone": PHONE, "code": CODE, "verification_id": check["verification_id"]}
+    token = _expect(200, _post("/auth/verify/", verify))
     registration = {
         "registration_token": token["registration_token"],
         "password": PASSWORD,
