@@ -172,9 +172,10 @@ pub fn account_slot(
     })
 }
 
-/// Of a code's `max_attempts` guesses, how many may be made without its verification id: all but
-/// two, so that strangers (who have no id) always leave the client that asked for the code at
-/// least two tries, and the total per code stays `max_attempts`.
+/// How many guesses without a verification id the live codes of one number and purpose share in
+/// a code's lifetime (from the first such guess): two fewer than a code takes with its id. Such a
+/// guess is compared with every live code of the number, so a code alive across two of these
+/// windows may take `max_attempts` guesses with its id and twice this many without.
 pub fn anonymous_guesses(max_attempts: u32) -> u32 {
     max_attempts.saturating_sub(2).max(1)
 }
@@ -251,7 +252,8 @@ pub struct Requester<'a> {
 /// - the others: the (phone, network) pair's daily cap, and the phone's ceilings: strangers'
 ///   networks share the hourly and daily ones, the owner's proven networks a daily one of their
 ///   own, so strangers filling theirs cannot silence the owner's requests;
-/// - reset and login codes (sent to numbers a stranger names): the client block's cap too.
+/// - reset and login codes (sent to numbers a stranger names), from a network the owner has not
+///   proved the number from: the client block's cap too.
 pub fn caller_counters(
     limits: &Limits,
     pool: SendPool,
@@ -272,7 +274,9 @@ pub fn caller_counters(
             scopes.push((SendScope::Phone, phone_subject.clone()));
             scopes.push((SendScope::PhoneDaily, phone_subject));
         }
-        if pool == SendPool::Registered {
+        // Not for the owner's proven networks: a flood from a carrier's shared block must not
+        // silence the owners behind it.
+        if pool == SendPool::Registered && !requester.known_network {
             scopes.push((SendScope::ClientBlock, requester.block.clone()));
         }
     }

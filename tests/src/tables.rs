@@ -149,7 +149,7 @@ impl TableDefinition {
             Err(error) => return Err(error.into()),
         }
         if let Some(ttl) = properties.get("TimeToLiveSpecification") {
-            client
+            let enabled = client
                 .update_time_to_live()
                 .table_name(name)
                 .time_to_live_specification(
@@ -159,7 +159,17 @@ impl TableDefinition {
                         .build()?,
                 )
                 .send()
-                .await?;
+                .await;
+            // Under load the SDK may retry a call that took effect: the retry is then refused.
+            if let Err(error) = enabled {
+                let already = error
+                    .as_service_error()
+                    .and_then(|error| error.meta().message())
+                    .is_some_and(|message| message.contains("already enabled"));
+                if !already {
+                    return Err(error.into());
+                }
+            }
         }
         Ok(())
     }

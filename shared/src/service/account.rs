@@ -17,9 +17,11 @@ use crate::profile::{ProfileChanges, User};
 use crate::service::codes::{
     CodeGuess, CodeToSend, SendRefusal, SentCode, check_bot, match_account_code, send_code,
 };
-use crate::service::sessions::{ConfirmedPassword, confirm_password, mark_proof};
+use crate::service::sessions::{
+    ConfirmedPassword, confirm_password, give_back_password_slot, mark_proof,
+};
 use crate::store::sessions::Session;
-use crate::store::{AccountCodeRecords, Transaction};
+use crate::store::{AccountCodeRecords, Transaction, TransactionError};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 /// The account behind a live session (gone if it was deleted meanwhile).
@@ -72,22 +74,28 @@ pub async fn delete_account(
         user,
         clear_counters,
     } = confirm_password(app, session, password, caller).await?;
-    let transaction = Transaction::new()
-        .step(
-            AccountStep::Account,
-            app.store.users.delete(&session.phone, &session.user_id)?,
-        )
-        .step(
-            AccountStep::Credentials,
-            app.store
-                .sessions
-                .bump_credentials(&session.user_id, user.credentials_version)?,
-        )
-        .steps(AccountStep::Clear, clear_counters);
-    // A refusal: the account or its credentials changed meanwhile.
-    app.store
-        .apply(&transaction, |_| AuthError::InvalidToken)
-        .await?;
+    let deleted = async {
+        let transaction = Transaction::new()
+            .step(
+                AccountStep::Account,
+                app.store.users.delete(&session.phone, &session.user_id)?,
+            )
+            .step(
+                AccountStep::Credentials,
+                app.store
+                    .sessions
+                    .bump_credentials(&session.user_id, user.credentials_version)?,
+            )
+            .steps(AccountStep::Clear, clear_counters);
+        // A refusal: the account or its credentials changed meanwhile.
+        app.store
+            .apply(&transaction, |_| AuthError::InvalidToken)
+            .await
+    };
+    if let Err(error) = deleted.await {
+        give_back_password_slot(app, session).await;
+        return Err(error);
+    }
     tidy_sessions(app, &session.user_id, None).await;
     tracing::info!(user_id = %session.user_id, "account deleted");
     Ok(())
@@ -105,28 +113,34 @@ pub async fn change_password(
         user,
         clear_counters,
     } = confirm_password(app, session, old_password, caller).await?;
-    let hash = password::hash(new_password).await?;
-    let version = user.credentials_version;
-    let transaction = Transaction::new()
-        .step(
-            AccountStep::Account,
-            app.store.users.set_password(&user, hash)?,
-        )
-        .step(
-            AccountStep::Credentials,
-            app.store
-                .sessions
-                .bump_credentials(&session.user_id, version)?,
-        )
-        .step(
-            AccountStep::KeepSession,
-            app.store.sessions.keep_under(session, version + 1)?,
-        )
-        .steps(AccountStep::Clear, clear_counters);
-    // A refusal: the account, its credentials or this session changed meanwhile.
-    app.store
-        .apply(&transaction, |_| AuthError::InvalidToken)
-        .await?;
+    let changed = async {
+        let hash = password::hash(new_password).await?;
+        let version = user.credentials_version;
+        let transaction = Transaction::new()
+            .step(
+                AccountStep::Account,
+                app.store.users.set_password(&user, hash)?,
+            )
+            .step(
+                AccountStep::Credentials,
+                app.store
+                    .sessions
+                    .bump_credentials(&session.user_id, version)?,
+            )
+            .step(
+                AccountStep::KeepSession,
+                app.store.sessions.keep_under(session, version + 1)?,
+            )
+            .steps(AccountStep::Clear, clear_counters);
+        // A refusal: the account, its credentials or this session changed meanwhile.
+        app.store
+            .apply(&transaction, |_| AuthError::InvalidToken)
+            .await
+    };
+    if let Err(error) = changed.await {
+        give_back_password_slot(app, session).await;
+        return Err(error);
+    }
     tidy_sessions(app, &session.user_id, Some(&session.session_id)).await;
     tracing::info!(user_id = %session.user_id, "password changed");
     Ok(())
@@ -177,24 +191,34 @@ pub async fn request_code_for_account(
             ),
         }
     }
-    // Every counter of the caller that a send counts, so that they refuse alike either way.
+    answer_unsent(app, phone, caller, purpose, known_network).await
+}
+
+/// The answer to a code request that sent nothing (no account, or the phone's limits): the
+/// caller's and the phone's counters counted as a send counts them, so that they refuse alike
+/// either way, and a stand-in code stored under the id returned, so that guesses are answered
+/// as for a code sent. The phone's caps bound the stand-ins too: once they are spent the id
+/// names nothing (as a refused send's would).
+async fn answer_unsent(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+    purpose: OtpPurpose,
+    known_network: bool,
+) -> Result<SentCode, AuthError> {
+    let now = app.clock.now();
     let requester = Requester {
         network: &caller.network,
         block: limits::block_of(&caller.ip),
-        known_network: false,
+        known_network,
     };
-    let limits = &app.config.limits;
-    let mut transaction = Transaction::new();
-    let mut windows = Vec::new();
-    for counter in limits::caller_counters(limits, pool, phone, &requester, now)
-        .into_iter()
-        .filter(|counter| is_callers_cap(counter.scope))
-    {
-        let count = app.store.attempts.count_send(&counter, counter.limit)?;
-        transaction = transaction.step(Unsent::Count(windows.len()), count);
-        windows.push(counter.window.ends_at);
-    }
-    // A stand-in under the id returned, so that guesses are answered as for a code sent.
+    let counters = limits::caller_counters(
+        &app.config.limits,
+        SendPool::Registered,
+        phone,
+        &requester,
+        now,
+    );
     let verification_id = new_opaque_token()?;
     let decoy = app.store.otps.decoy(
         phone,
@@ -203,13 +227,44 @@ pub async fn request_code_for_account(
         hash_opaque_token(&new_opaque_token()?),
         (now, now + app.config.otp_ttl_seconds),
     )?;
-    let transaction = transaction.step(Unsent::Decoy, decoy);
+    let mut with_decoy = Transaction::new().step(Unsent::Decoy, decoy);
+    let mut callers_only = Transaction::new();
+    for counter in &counters {
+        let count = app.store.attempts.count_send(counter, counter.limit)?;
+        if is_callers_cap(counter.scope) {
+            callers_only = callers_only.step(Unsent::Count(counter.scope), count.clone());
+        }
+        with_decoy = with_decoy.step(Unsent::Count(counter.scope), count);
+    }
+    let refused = match app.store.commit(&with_decoy).await {
+        Ok(()) => return Ok(SentCode { verification_id }),
+        Err(TransactionError::Storage(error)) => return Err(error),
+        Err(refused) => refused,
+    };
+    let callers_refusal = |scope| {
+        counters
+            .iter()
+            .find(|counter| counter.scope == scope)
+            .map_or(AuthError::RateLimited { retry_after: 1 }, |counter| {
+                AuthError::RateLimited {
+                    retry_after: counter.window.ends_at - now,
+                }
+            })
+    };
+    if let Some(scope) = [SendScope::ClientNetwork, SendScope::ClientBlock]
+        .into_iter()
+        .find(|&scope| refused.refused(Unsent::Count(scope)).is_some())
+    {
+        return Err(callers_refusal(scope));
+    }
+    if refused.refused(Unsent::Decoy).is_some() {
+        return Err(AuthError::internal("a new verification id was taken"));
+    }
+    // The phone's caps are spent: the caller is still counted, and the id names nothing.
     app.store
-        .apply(&transaction, |step| match step {
-            Unsent::Count(i) => AuthError::RateLimited {
-                retry_after: windows.get(i).map_or(1, |ends_at| ends_at - now),
-            },
-            Unsent::Decoy => AuthError::internal("a new verification id was taken"),
+        .apply(&callers_only, |step| match step {
+            Unsent::Count(scope) => callers_refusal(scope),
+            Unsent::Decoy => AuthError::internal("no stand-in in this transaction"),
         })
         .await?;
     Ok(SentCode { verification_id })
@@ -218,7 +273,7 @@ pub async fn request_code_for_account(
 /// The steps of an answer to a code request that sent nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unsent {
-    Count(usize),
+    Count(SendScope),
     Decoy,
 }
 

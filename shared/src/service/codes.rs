@@ -139,7 +139,10 @@ pub async fn send_code(
         resend_at: now + config.otp_resend_seconds,
     };
     let mut outcome = commit_send(app, &new_otp, counters(false), bot).await?;
+    // Only the owner's own networks reach the floor: strangers naming a list of active numbers
+    // must not spend it (nor turn it into a budget of its own).
     if proved_recently
+        && known_network
         && pool != SendPool::NewNumbers
         && matches!(outcome, Err(SendRefusal::Cap { scope, .. }) if scope.is_reserve())
     {

@@ -5,7 +5,7 @@ use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
-use crate::limits::SendPool;
+use crate::limits::{self, SendPool};
 use crate::messages;
 use crate::otp::OtpPurpose;
 use crate::password::Password;
@@ -155,7 +155,9 @@ pub async fn confirm_phone_change(
 /// one per completed move, which the new number's code already paid for. A test number gets no
 /// SMS.
 async fn notify_old_number(app: &App, old_phone: &PhoneNumber, new_masked: &str, language: &str) {
-    if app.config.test_otp_numbers.contains_key(old_phone.as_str()) {
+    let no_sms = app.config.test_otp_numbers.contains_key(old_phone.as_str())
+        || limits::ensure_sms_allowed(&app.config, old_phone).is_err();
+    if no_sms {
         return;
     }
     let body = messages::phone_changed_notice(language, &app.config.service_name, new_masked);

@@ -400,9 +400,6 @@ pub(crate) async fn confirm_password(
             .attempts
             .take_session_slot(&session.session_id, max, session_ends),
     );
-    let user = user?
-        .filter(|user| user.profile.id == session.user_id)
-        .ok_or(AuthError::InvalidToken)?;
     let subject = || Subject {
         phone: Some(&session.phone),
         user_id: Some(&session.user_id),
@@ -417,8 +414,22 @@ pub(crate) async fn confirm_password(
             return Err(AuthError::SessionEnded);
         }
     }
-    let hash = user.password_hash.clone();
-    if !password::verify(password, Some(hash)).await? {
+    // From here the slot is this check's: only a wrong password keeps it.
+    let checked = async {
+        let user = user?
+            .filter(|user| user.profile.id == session.user_id)
+            .ok_or(AuthError::InvalidToken)?;
+        let matches = password::verify(password, Some(user.password_hash.clone())).await?;
+        Ok::<_, AuthError>((user, matches))
+    };
+    let (user, matches) = match checked.await {
+        Ok(checked) => checked,
+        Err(error) => {
+            give_back_password_slot(app, session).await;
+            return Err(error);
+        }
+    };
+    if !matches {
         audit::record(AuditEvent::LoginFailed, caller, subject());
         let failures = app
             .store
@@ -441,6 +452,28 @@ pub(crate) async fn confirm_password(
         ],
         user,
     })
+}
+
+/// Gives back the password slot of a check that ended neither in a wrong password nor in the
+/// transaction that releases it (a failed read, a refused change), so that such failures cannot
+/// pile up into a session that may never check a password again. Best effort.
+pub(crate) async fn give_back_password_slot(app: &App, session: &Session) {
+    let release = app
+        .store
+        .attempts
+        .release_session_slot(&session.session_id)
+        .map(|write| Transaction::new().step((), write));
+    let released = match release {
+        Ok(release) => {
+            app.store
+                .apply(&release, |()| AuthError::InvalidToken)
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    if let Err(error) = released {
+        tracing::warn!(%error, "could not give back a session's password slot");
+    }
 }
 
 async fn end_session(app: &App, session: &Session) -> Result<(), AuthError> {

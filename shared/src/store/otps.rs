@@ -209,16 +209,23 @@ impl OtpsTable {
         purpose: OtpPurpose,
         now: u64,
     ) -> Result<CodeTarget, AuthError> {
+        // The phone's send caps bound its codes (stand-ins included) to a few dozen a day, far
+        // below one page (1 MB); the cap on pages bounds the read whatever the table holds.
+        const MAX_PAGES: usize = 2;
         let mut codes = Vec::new();
         let mut record = None;
         let mut start = None;
+        let mut pages = 0;
         loop {
             let output = self
                 .client
                 .query()
                 .table_name(&self.name)
                 .key_condition_expression("phone = :phone")
+                // Expired items linger until DynamoDB's TTL deletes them: leave them out.
+                .filter_expression("expires_at > :now")
                 .expression_attribute_values(":phone", text(key(phone, purpose)))
+                .expression_attribute_values(":now", num(now))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -235,7 +242,11 @@ impl OtpsTable {
                 }
             }
             start = output.last_evaluated_key;
-            if start.is_none() {
+            pages += 1;
+            if start.is_none() || pages == MAX_PAGES {
+                if start.is_some() {
+                    tracing::warn!("a number's codes span more pages than are read");
+                }
                 return Ok(CodeTarget::Anonymous { codes, record });
             }
         }

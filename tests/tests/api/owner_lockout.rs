@@ -323,3 +323,44 @@ async fn wrong_codes_are_answered_alike_with_or_without_an_account() {
         assert_eq!(answers[0][0].1["error"], "Incorrect OTP.");
     }
 }
+
+#[tokio::test]
+async fn the_fifth_wrong_password_from_a_session_ends_it_on_every_route_that_asks() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let routes: [(Endpoint, &str, &str); 3] = [
+        (Endpoint::PasswordChange, "POST", "old_password"),
+        (Endpoint::Profile, "DELETE", "password"),
+        (Endpoint::PhoneChangeRequest, "POST", "password"),
+    ];
+    for (endpoint, method, field) in routes {
+        let tokens = t.login(PHONE).await;
+        let access = tokens["access"].as_str().unwrap();
+        let mut body =
+            json!({ "new_password": "a brand new passphrase", "new_phone": "09351234567" });
+        body[field] = json!("not the password");
+        if endpoint != Endpoint::PasswordChange {
+            body.as_object_mut().unwrap().remove("new_password");
+        }
+        if endpoint != Endpoint::PhoneChangeRequest {
+            body.as_object_mut().unwrap().remove("new_phone");
+        }
+        for attempt in 1..=5 {
+            let answer = t.authed(endpoint, method, access, Some(body.clone())).await;
+            assert_eq!(
+                answer.status, 401,
+                "{endpoint:?} {attempt}: {:?}",
+                answer.body
+            );
+            let expected = if attempt < 5 {
+                "Wrong password."
+            } else {
+                "Too many wrong passwords: this session has ended. Log in again."
+            };
+            assert_eq!(answer.error(), expected, "{endpoint:?} {attempt}");
+        }
+        let after = t.authed(Endpoint::Profile, "GET", access, None).await;
+        assert_eq!(after.status, 401, "{endpoint:?}: the session ended");
+    }
+    assert!(t.user(PHONE_E164).await.is_some(), "the account stays");
+}

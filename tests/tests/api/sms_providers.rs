@@ -508,6 +508,33 @@ async fn every_sending_function_sends_through_every_provider_and_a_refused_send_
                 }
             }
         }
+
+        // A completed change of number tells the old number, through the same provider.
+        stub.answer_with((provider.sent)());
+        t.end_resend_cooldown();
+        let change = json!({ "new_phone": NEW_PHONE, "password": PASSWORD });
+        let requested = t
+            .authed(Endpoint::PhoneChangeRequest, "POST", &access, Some(change))
+            .await;
+        assert_eq!(requested.status, 200, "{name}: {:?}", requested.body);
+        let request = stub.requests().pop().unwrap();
+        let code = code_of_length(&percent_decoded(&request.body), 6).unwrap();
+        let before = sends();
+        let confirm = json!({
+            "new_phone": NEW_PHONE, "code": code,
+            "verification_id": requested.body["verification_id"],
+        });
+        let moved = t
+            .authed(Endpoint::PhoneChangeConfirm, "POST", &access, Some(confirm))
+            .await;
+        assert_eq!(moved.status, 200, "{name}: {:?}", moved.body);
+        assert_eq!(sends(), before + 1, "{name}: the notice");
+        let notice = percent_decoded(&stub.requests().pop().unwrap().body);
+        assert!(notice.contains("was changed to"), "{name}: {notice}");
+        assert!(
+            notice.contains("9101234567"),
+            "{name}: to the old number: {notice}"
+        );
     }
 }
 

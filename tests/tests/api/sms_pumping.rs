@@ -2,7 +2,7 @@
 //! per-range budget, the sharded country and global budgets, and the pressure events.
 
 use auth_tests::{
-    CapturedLogs, Endpoint, HttpStub, PASSWORD, PHONE, PHONE_E164, StubAnswer, TestApp,
+    CLIENT_IP, CapturedLogs, Endpoint, HttpStub, PASSWORD, PHONE, PHONE_E164, StubAnswer, TestApp,
     TestResponse, num, text,
 };
 use futures::future::join_all;
@@ -609,6 +609,59 @@ async fn step_up_codes_ask_the_bot_check_and_stop_at_the_accounts_allowance() {
     assert_eq!(hits(t, "send#step-up#").await, 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_every_shared_budget_spent_step_up_codes_stay_within_the_allowance() {
+    let stub = HttpStub::start(verdict(true)).await;
+    let mut env = STEP_UP_AFTER_THREE.to_vec();
+    env.extend([
+        ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "0"),
+        ("OTP_SENDS_GLOBAL_PER_HOUR", "0"),
+        ("OTP_PROVEN_FLOOR_PER_DAY", "5"),
+        ("OTP_RESEND_SECONDS", "0"),
+    ]);
+    let plain = TestApp::new().await;
+    // The owner signs up from CLIENT_IP, before the budgets are spent.
+    plain.registered_user(PHONE, PHONE_E164).await;
+    let mut settings = captcha(&stub, "always").to_vec();
+    settings.extend(env);
+    let t = plain.reconfigured(&settings).await;
+    push_into_step_up(&t).await;
+    let sent_before = t.sent_sms().len();
+    let login = json!({ "phone": PHONE, "password": PASSWORD, "captcha_token": "token" });
+    let t = &t;
+    let burst = |ips: Vec<String>| {
+        let login = login.clone();
+        async move {
+            join_all(ips.into_iter().map(|ip| {
+                let body = login.clone();
+                async move { t.post_from(Endpoint::Login, body, &ip).await }
+            }))
+            .await
+        }
+    };
+
+    // From networks that never proved the number: the reserve is spent and no floor is theirs.
+    let strangers = burst((0..8).map(|i| format!("198.51.100.{}", 40 + i)).collect()).await;
+    assert!(
+        strangers.iter().all(|answer| answer.status == 429),
+        "{strangers:?}"
+    );
+    assert_eq!(
+        t.sent_sms().len(),
+        sent_before,
+        "nothing outside the ceilings"
+    );
+    // From the owner's own network, eight at once: the floor would allow five, the account's
+    // allowance allows two.
+    let owners = burst(vec![auth_tests::CLIENT_IP.to_owned(); 8]).await;
+    let required = owners
+        .iter()
+        .filter(|answer| answer.status == 401 && answer.body["code_required"] == true)
+        .count();
+    assert_eq!(required, 2, "{owners:?}");
+    assert_eq!(t.sent_sms().len(), sent_before + 2);
+}
+
 #[tokio::test]
 async fn a_spent_reserve_stops_step_up_codes_too() {
     let t = two_users_then(&[
@@ -651,20 +704,28 @@ async fn a_number_proved_lately_keeps_a_small_floor_when_the_reserve_is_spent() 
     let sent_before = t.sent_sms().len();
 
     let t = &t;
-    let reset = |phone: &'static str| async move {
+    let reset = |phone: &'static str, ip: &'static str| async move {
         let answer = t
             .post_from(
                 Endpoint::PasswordResetRequest,
                 json!({ "phone": phone }),
-                "198.51.100.9",
+                ip,
             )
             .await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);
     };
-    reset(OTHER).await;
+    // Both signed up from CLIENT_IP; the older proof (and its network's mark) has lapsed.
+    reset(OTHER, CLIENT_IP).await;
     assert_eq!(t.sent_sms().len(), sent_before, "the reserve is spent");
+    // A stranger naming the active number does not reach its floor.
+    reset(PHONE, "198.51.100.9").await;
+    assert_eq!(
+        t.sent_sms().len(),
+        sent_before,
+        "not from a stranger's network"
+    );
     for _ in 0..3 {
-        reset(PHONE).await;
+        reset(PHONE, CLIENT_IP).await;
     }
     assert_eq!(
         t.sent_sms().len(),

@@ -11,15 +11,22 @@ use auth_tests::{DynamoDbGate, TestApp, base_env};
 use crate::capacity::CapacityMeter;
 
 /// Limits raised so that the benchmark measures work, not refusals.
-const BENCH_LIMITS: [(&str, &str); 10] = [
+const BENCH_LIMITS: [(&str, &str); 17] = [
     ("OTP_SENDS_PER_PHONE", "1000000"),
     ("OTP_SENDS_PER_PHONE_PER_DAY", "1000000"),
+    ("OTP_SENDS_PER_PHONE_NETWORK_PER_DAY", "1000000"),
     ("OTP_SENDS_PER_IP", "1000000"),
+    ("OTP_SENDS_PER_IP_BLOCK_PER_HOUR", "1000000"),
+    ("OTP_SENDS_PER_RANGE_PER_HOUR", "1000000"),
     ("OTP_SENDS_PER_COUNTRY_PER_DAY", "1000000"),
     ("OTP_SENDS_GLOBAL_PER_HOUR", "1000000"),
+    ("OTP_RESERVED_SENDS_PER_COUNTRY_PER_DAY", "1000000"),
+    ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1000000"),
+    ("OTP_STEP_UP_SENDS_PER_DAY", "1000000"),
     ("LOCKOUT_MAX_FAILURES", "1000000"),
     ("ACCOUNT_BACKOFF_AFTER_FAILURES", "1000000"),
     ("ACCOUNT_MAX_FAILURES", "1000000"),
+    ("SESSION_PASSWORD_MAX_FAILURES", "1000000"),
     ("OTP_RESEND_SECONDS", "0"),
     ("CHECK_PHONE_LOOKUPS_PER_IP", "1000000"),
 ];
