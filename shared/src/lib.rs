@@ -5,6 +5,7 @@ pub mod audit;
 pub mod captcha;
 pub mod clock;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod handlers;
 pub mod http;
@@ -134,6 +135,16 @@ impl App {
         self.tokens.set_clock(clock.clone());
         self.clock = clock;
         self
+    }
+
+    /// Notes what API Gateway says of a request before its handler runs: the API's id, from
+    /// which the issuer is learned when `JWT_ISSUER` is unset.
+    pub fn observe(&self, request: &lambda_http::Request) {
+        use lambda_http::RequestExt;
+        use lambda_http::request::RequestContext;
+        if let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() {
+            self.tokens.learn_issuer(context.apiid.as_deref());
+        }
     }
 
     /// The OTP key; a function deployed without it answers 500 (a misconfiguration).

@@ -1,5 +1,6 @@
 //! Opaque tokens (registration tokens) and EdDSA-signed JWTs with a published key set.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, IssuerSetting};
 use crate::error::AuthError;
 use crate::key_publication::PublicationKey;
 use crate::store::signing_keys::{PublishedKey, SigningKeysTable};
@@ -51,11 +52,18 @@ pub struct Claims {
     /// takes effect at once.
     pub sid: String,
     pub iat: u64,
+    /// Not before: the issue time. Absent from tokens signed before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub exp: u64,
     pub iss: String,
     pub aud: String,
     pub jti: String,
     pub token_type: TokenType,
+    /// Access tokens only: the space-separated scopes (`SCOPES_DEFAULT`) that routes behind a JWT
+    /// authorizer can require.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,6 +167,54 @@ impl PublishedKeys {
     }
 }
 
+/// The `iss` of the tokens: configured, or this API's URL once a request has named the API.
+enum Issuer {
+    Configured(String),
+    ThisApi {
+        region: String,
+        learned: OnceLock<String>,
+    },
+}
+
+impl Issuer {
+    fn new(setting: &IssuerSetting) -> Self {
+        match setting {
+            IssuerSetting::Configured(issuer) => Self::Configured(issuer.clone()),
+            IssuerSetting::ThisApi { region } => Self::ThisApi {
+                region: region.clone(),
+                learned: OnceLock::new(),
+            },
+        }
+    }
+}
+
+/// The default URL of API Gateway API `api_id` in `region` (what the template's `ApiUrl` output
+/// gives), or none if `api_id` is not an API id (10 lowercase letters and digits).
+pub fn api_url(api_id: &str, region: &str) -> Option<String> {
+    let is_id = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let is_region = |r: &str| {
+        !r.is_empty()
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if !is_id(api_id) || !is_region(region) {
+        return None;
+    }
+    // AWS::URLSuffix: amazonaws.com, but amazonaws.com.cn in the China regions.
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Some(format!("https://{api_id}.execute-api.{region}.{suffix}"))
+}
+
 /// Signs with EdDSA (Ed25519) under the current key, when this function has it; verifies under
 /// the function's own key, the configured previous one, or a published key whose publication
 /// carries a valid MAC under the key publication secret.
@@ -171,8 +227,10 @@ pub struct TokenIssuer {
     signing_keys: SigningKeysTable,
     clock: Clock,
     published: Mutex<PublishedKeys>,
-    issuer: String,
+    issuer: Issuer,
     audience: String,
+    /// `scope` of access tokens, space-separated.
+    scope: String,
     refresh_audience: String,
     access_ttl: u64,
     refresh_ttl: u64,
@@ -270,8 +328,9 @@ impl TokenIssuer {
             signing_keys,
             clock,
             published: Mutex::new(PublishedKeys::default()),
-            issuer: config.jwt_issuer.clone(),
+            issuer: Issuer::new(&config.jwt_issuer),
             audience: config.jwt_audience.clone(),
+            scope: config.scopes.join(" "),
             refresh_audience: config.jwt_refresh_audience.clone(),
             access_ttl: config.access_token_ttl_seconds,
             refresh_ttl: config.refresh_token_ttl_seconds,
@@ -285,6 +344,47 @@ impl TokenIssuer {
 
     pub fn can_sign(&self) -> bool {
         self.signer.is_some()
+    }
+
+    /// Learns the issuer from the id of the API a request came through, when `JWT_ISSUER` is
+    /// unset. API Gateway sets the id (clients cannot); the first one is kept for the life of
+    /// the instance (a function serves one API).
+    pub fn learn_issuer(&self, api_id: Option<&str>) {
+        let Issuer::ThisApi { region, learned } = &self.issuer else {
+            return;
+        };
+        if learned.get().is_some() {
+            return;
+        }
+        match api_id.and_then(|id| api_url(id, region)) {
+            Some(url) => {
+                if learned.set(url).is_ok() {
+                    tracing::info!(issuer = learned.get().map(String::as_str), "issuer learned");
+                }
+            }
+            None => tracing::warn!("a request without an API id: the issuer is still unknown"),
+        }
+    }
+
+    /// The `iss` of this service's tokens. Unknown only when `JWT_ISSUER` is unset and no
+    /// request through API Gateway has come yet: a misconfiguration (500).
+    pub fn issuer(&self) -> Result<&str, AuthError> {
+        match &self.issuer {
+            Issuer::Configured(issuer) => Ok(issuer),
+            Issuer::ThisApi { learned, .. } => learned.get().map(String::as_str).ok_or_else(|| {
+                AuthError::internal("the issuer is unknown: set JWT_ISSUER outside API Gateway")
+            }),
+        }
+    }
+
+    /// The algorithms of the keys this service publishes, for the discovery document.
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        vec!["EdDSA"]
+    }
+
+    /// The scopes access tokens carry.
+    pub fn scopes(&self) -> Vec<&str> {
+        self.scope.split(' ').filter(|s| !s.is_empty()).collect()
     }
 
     fn audience_of(&self, token_type: TokenType) -> &str {
@@ -397,16 +497,19 @@ impl TokenIssuer {
         let signer = self.signer.as_ref().ok_or_else(|| {
             AuthError::internal("this function has no signing key (JWT_SIGNING_SECRET_ID)")
         })?;
+        let issuer = self.issuer()?;
         self.ensure_published(signer, now).await?;
         let claims = |token_type, ttl| Claims {
             sub: user_id.to_owned(),
             sid: session_id.to_owned(),
             iat: now,
+            nbf: Some(now),
             exp: now + ttl,
-            iss: self.issuer.clone(),
+            iss: issuer.to_owned(),
             aud: self.audience_of(token_type).to_owned(),
             jti: uuid::Uuid::new_v4().to_string(),
             token_type,
+            scope: (token_type == TokenType::Access).then(|| self.scope.clone()),
         };
         let access = claims(TokenType::Access, self.access_ttl);
         let refresh = claims(TokenType::Refresh, self.refresh_ttl);
@@ -422,7 +525,7 @@ impl TokenIssuer {
         })
     }
 
-    /// Checks the `typ` header, the `kid`, the signature (EdDSA only), `exp` (no leeway), `iss`,
+    /// Checks the `typ` header, the `kid`, the signature (EdDSA only), `exp` and `nbf` (no leeway), `iss`,
     /// `aud` (access and refresh tokens have different audiences) and the token type claim, so
     /// one kind of token is never accepted as the other.
     pub async fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, AuthError> {
@@ -431,9 +534,10 @@ impl TokenIssuer {
             return Err(AuthError::InvalidToken);
         }
         let kid = header.kid.ok_or(AuthError::InvalidToken)?;
+        let issuer = self.issuer()?;
         let key = self.decoding_key(&kid).await?;
         let mut validation = Validation::new(ALGORITHM);
-        validation.set_issuer(&[&self.issuer]);
+        validation.set_issuer(&[issuer]);
         validation.set_audience(&[self.audience_of(expected)]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = 0;
@@ -441,6 +545,10 @@ impl TokenIssuer {
             .map_err(|_| AuthError::InvalidToken)?
             .claims;
         if claims.token_type != expected {
+            return Err(AuthError::InvalidToken);
+        }
+        // Against the service's clock, as `iat` was set (jsonwebtoken checks the system's).
+        if claims.nbf.is_some_and(|nbf| nbf > self.clock.now()) {
             return Err(AuthError::InvalidToken);
         }
         Ok(claims)

@@ -55,6 +55,8 @@ pub fn base_env(
             "test-otp-secret-0123456789abcdef0123456789",
         ),
         ("SMS_PROVIDER", "outbox"),
+        // A fixed issuer; the template's default (this API's URL) is the Stack's.
+        ("JWT_ISSUER", "phone-auth"),
     ] {
         env.insert(name.to_owned(), value.to_owned());
     }
@@ -151,6 +153,8 @@ impl TestApp {
     pub async fn send(&self, endpoint: Endpoint, raw: RawRequest<'_>) -> TestResponse {
         let request = api_gateway_request(endpoint.path(), &raw);
         let app = &self.app;
+        // As each function's main does before its handler.
+        app.observe(&request);
         // Boxed: a test awaits many requests, and every handler's future inline would
         // overflow a test thread's stack in debug builds.
         let response = Box::pin(calls::attributed(self.call_context(endpoint), async {
@@ -176,6 +180,7 @@ impl TestApp {
                     handlers::password_reset_confirm(app, request).await
                 }
                 Endpoint::Jwks => handlers::jwks(app, request).await,
+                Endpoint::OpenIdConfiguration => handlers::openid_configuration(app, request).await,
             }
         }))
         .await;

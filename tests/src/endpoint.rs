@@ -52,6 +52,7 @@ endpoints! {
     PasswordResetRequest => "/auth/password/reset/request/", "password-reset-request";
     PasswordResetConfirm => "/auth/password/reset/confirm/", "password-reset-confirm";
     Jwks => "/.well-known/jwks.json", "jwks";
+    OpenIdConfiguration => "/.well-known/openid-configuration", "openid-configuration";
 }
 
 impl Endpoint {

@@ -12,6 +12,7 @@ mod gate;
 mod logs;
 pub mod policies;
 pub mod routes;
+mod served;
 mod stack;
 mod stub;
 pub mod tables;
@@ -21,6 +22,7 @@ pub use endpoint::Endpoint;
 pub use events::{RawRequest, TestResponse, api_gateway_event, api_gateway_request};
 pub use gate::{DynamoDbGate, Pause};
 pub use logs::{CapturedLogs, set_thread_default};
+pub use served::{Served, run_verifier, venv_python};
 pub use stack::Stack;
 pub use stub::{HttpStub, StubAnswer, StubRequest};
 

@@ -76,9 +76,12 @@ impl Stack {
                 "LOCAL_KEY_PUBLICATION_SECRET",
                 "LOCAL_OTP_HMAC_SECRET",
                 "SMS_PROVIDER",
+                "JWT_ISSUER",
             ] {
                 env.remove(name);
             }
+            // Lambda sets it in every function.
+            env.insert("AWS_REGION".to_owned(), region.clone());
             env.extend(
                 policies
                     .environment(function, &parameters, &region)

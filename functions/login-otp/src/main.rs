@@ -7,5 +7,10 @@ use lambda_http::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     auth_shared::telemetry::init();
     let app = App::from_env().await?;
-    run(service_fn(|request| handlers::login_otp(&app, request))).await
+    run(service_fn(|request| {
+        // The API id, for the issuer when JWT_ISSUER is unset.
+        app.observe(&request);
+        handlers::login_otp(&app, request)
+    }))
+    .await
 }

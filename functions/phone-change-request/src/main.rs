@@ -8,6 +8,8 @@ async fn main() -> Result<(), Error> {
     auth_shared::telemetry::init();
     let app = App::from_env().await?;
     run(service_fn(|request| {
+        // The API id, for the issuer when JWT_ISSUER is unset.
+        app.observe(&request);
         handlers::phone_change_request(&app, request)
     }))
     .await

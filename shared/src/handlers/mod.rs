@@ -14,7 +14,7 @@ mod sessions;
 mod verify;
 
 pub use check_phone::check_phone;
-pub use jwks::jwks;
+pub use jwks::{jwks, openid_configuration};
 pub use login::{login, login_otp, login_otp_request};
 pub use logout::logout;
 pub use password::{password_change, password_reset_confirm, password_reset_request};

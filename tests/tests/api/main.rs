@@ -16,6 +16,7 @@ mod check_phone;
 mod concurrency;
 mod contract;
 mod deployed;
+mod discovery;
 mod e2e;
 mod jwks;
 mod lockouts;

@@ -1,0 +1,16 @@
+//! Lambda entry point for `GET /.well-known/openid-configuration`: builds the app once per cold start.
+
+use auth_shared::{App, handlers};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    auth_shared::telemetry::init();
+    let app = App::from_env().await?;
+    run(service_fn(|request| {
+        // The API id, for the issuer when JWT_ISSUER is unset.
+        app.observe(&request);
+        handlers::openid_configuration(&app, request)
+    }))
+    .await
+}

@@ -1,0 +1,119 @@
+//! `Served`: a `TestApp` behind a real HTTP server on loopback (port 0), whose issuer is its own
+//! URL, for verifiers that find the keys over HTTP as they would in production: discovery
+//! document, then `jwks_uri`. Serves GET requests to the endpoints' paths (both slash forms).
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::{Endpoint, RawRequest, TestApp, routes};
+
+pub struct Served {
+    /// `http://127.0.0.1:PORT`: the server, and the tokens' issuer.
+    pub base_url: String,
+    pub app: Arc<TestApp>,
+}
+
+impl Served {
+    /// An app configured with `overrides` and `JWT_ISSUER` = the server's URL, served.
+    pub async fn start(overrides: &[(&str, &str)]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        let mut env = overrides.to_vec();
+        env.push(("JWT_ISSUER", &base_url));
+        let app = Arc::new(TestApp::with_env(&env).await);
+        let served = app.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let app = served.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| answer(app.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { base_url, app }
+    }
+}
+
+async fn answer(
+    app: Arc<TestApp>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path();
+    let endpoint = Endpoint::ALL
+        .iter()
+        .find(|e| e.path() == path || routes::twin(e.path()) == path);
+    let (status, body) = match endpoint {
+        Some(endpoint) if request.method() == hyper::Method::GET => {
+            let raw = RawRequest {
+                method: "GET",
+                content_type: None,
+                ..RawRequest::default()
+            };
+            let response = app.send(*endpoint, raw).await;
+            (response.status, response.body.to_string())
+        }
+        Some(_) => (405, String::new()),
+        None => (404, String::new()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+    response.headers_mut().insert(
+        "content-type",
+        "application/json".parse().expect("a header"),
+    );
+    Ok(response)
+}
+
+/// The Python of the test tools' venv (`scripts/test` installs PyJWT there).
+pub fn venv_python() -> PathBuf {
+    let python = routes::workspace_root().join(".local/venv/bin/python3");
+    assert!(
+        python.exists(),
+        "{} is missing: run the tests with scripts/test, which installs it",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/verifiers/<script>` with the venv's Python, `input` as JSON on its stdin, and
+/// returns what it prints (JSON).
+pub async fn run_verifier(script: &str, input: &Value) -> Value {
+    use tokio::io::AsyncWriteExt;
+    let path = routes::workspace_root()
+        .join("tests/verifiers")
+        .join(script);
+    let mut child = tokio::process::Command::new(venv_python())
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the verifier");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(input.to_string().as_bytes())
+        .await
+        .expect("write the verifier's input");
+    drop(stdin);
+    let output = child.wait_with_output().await.expect("the verifier ran");
+    assert!(
+        output.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the verifier prints JSON")
+}
