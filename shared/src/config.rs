@@ -35,6 +35,55 @@ pub enum ConfigError {
         secret_id: &'static str,
         signal: &'static str,
     },
+    /// A local private key file in a function running on AWS Lambda.
+    #[error(
+        "environment variable {name} is for local runs only and is refused on AWS Lambda \
+         ({signal} is set): sign in AWS KMS with JWT_KMS_KEY_ID"
+    )]
+    LocalKeyOnLambda {
+        name: &'static str,
+        signal: &'static str,
+    },
+}
+
+/// `JWT_ALGORITHM`: what this deployment signs its tokens with. Unset means EdDSA, what every
+/// deployment before the choice signed with; the template's default is RS256 (README, "Tokens").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    /// RSA 2048 in AWS KMS (the only algorithm API Gateway's HTTP API JWT authorizer accepts).
+    Rs256,
+    /// ECDSA P-256 in AWS KMS.
+    Es256,
+    /// Ed25519 from the Secrets Manager secret `JWT_SIGNING_SECRET_ID`.
+    EdDSA,
+}
+
+impl JwtAlgorithm {
+    /// Its JWS name, as `JWT_ALGORITHM` and the tokens' `alg` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn algorithm(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+/// Where the RS256/ES256 private key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsymmetricKeySource {
+    /// An asymmetric AWS KMS key (`JWT_KMS_KEY_ID`: its ARN, id or alias; not a secret).
+    Kms { key_id: String },
+    /// A PKCS#8 PEM file (`LOCAL_JWT_PRIVATE_KEY_FILE`), for local runs only.
+    LocalPem(PathBuf),
 }
 
 /// What tells real AWS Lambda from `cargo lambda watch` (`scripts/dev`, the e2e test), which
@@ -194,8 +243,17 @@ pub struct Config {
     /// `aud` of refresh tokens: never the access audience, so that no service verifying access
     /// tokens with the published keys can accept a refresh token.
     pub jwt_refresh_audience: String,
-    /// Ed25519 key: PKCS#8 PEM, or a secret string whose SHA-256 is the seed. Only functions
-    /// that sign tokens have it.
+    /// What tokens are signed with (`JWT_ALGORITHM`).
+    pub jwt_algorithm: JwtAlgorithm,
+    /// RS256/ES256 only: the key that signs (`JWT_KMS_KEY_ID`, or locally
+    /// `LOCAL_JWT_PRIVATE_KEY_FILE`). Every function that signs or verifies tokens has it; only
+    /// the signing functions are allowed to sign with it (template.yaml).
+    pub jwt_asymmetric_key: Option<AsymmetricKeySource>,
+    /// A KMS key that verifies and is published but does not sign (`JWT_PREVIOUS_KMS_KEY_ID`):
+    /// the previous key after a rotation, or the next one before it signs. Any algorithm.
+    pub jwt_previous_kms_key_id: Option<String>,
+    /// EdDSA only: the Ed25519 key, PKCS#8 PEM or a secret string whose SHA-256 is the seed.
+    /// Only functions that sign tokens have it.
     pub jwt_signing_key: Option<SecretSource>,
     /// The previous key's public part (JWK `x`, base64url), still accepted and published.
     pub jwt_previous_public_key: Option<String>,
@@ -261,6 +319,7 @@ impl Config {
             });
         }
         let messages = messages(&env)?;
+        let jwt_algorithm = jwt_algorithm(&env)?;
         let jwt_audience = env
             .get("JWT_AUDIENCE")
             .unwrap_or_else(|| "phone-auth-clients".to_owned());
@@ -299,7 +358,16 @@ impl Config {
             scopes: scopes(&env)?,
             jwt_audience,
             jwt_refresh_audience,
-            jwt_signing_key: env.secret_source(&JWT_SIGNING_KEY_VARIABLES)?,
+            jwt_algorithm,
+            jwt_asymmetric_key: asymmetric_key(&env, jwt_algorithm)?,
+            jwt_previous_kms_key_id: env
+                .get("JWT_PREVIOUS_KMS_KEY_ID")
+                .map(|id| id.trim().to_owned()),
+            // The Ed25519 key is not read when another algorithm signs.
+            jwt_signing_key: match jwt_algorithm {
+                JwtAlgorithm::EdDSA => env.secret_source(&JWT_SIGNING_KEY_VARIABLES)?,
+                JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => None,
+            },
             jwt_previous_public_key: env.get("JWT_PREVIOUS_PUBLIC_KEY"),
             key_publication_key: env.secret_source(&KEY_PUBLICATION_KEY_VARIABLES)?,
             otp_hmac_key: env.secret_source(&OTP_HMAC_KEY_VARIABLES)?,
@@ -473,6 +541,60 @@ fn sms_provider<F: Fn(&str) -> Option<String>>(
             });
         }
     })
+}
+
+/// `JWT_ALGORITHM`: RS256, ES256 or EdDSA (the default when unset).
+fn jwt_algorithm<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+) -> Result<JwtAlgorithm, ConfigError> {
+    match env.get("JWT_ALGORITHM").as_deref().map(str::trim) {
+        None | Some("EdDSA") => Ok(JwtAlgorithm::EdDSA),
+        Some("RS256") => Ok(JwtAlgorithm::Rs256),
+        Some("ES256") => Ok(JwtAlgorithm::Es256),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "JWT_ALGORITHM",
+            reason: format!("'{other}' is not one of: RS256, ES256, EdDSA"),
+        }),
+    }
+}
+
+/// The RS256/ES256 key: `JWT_KMS_KEY_ID`, or for local runs `LOCAL_JWT_PRIVATE_KEY_FILE`
+/// (refused on Lambda); neither is read for EdDSA, and either set then is a mistake.
+fn asymmetric_key<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    algorithm: JwtAlgorithm,
+) -> Result<Option<AsymmetricKeySource>, ConfigError> {
+    const KMS: &str = "JWT_KMS_KEY_ID";
+    const LOCAL: &str = "LOCAL_JWT_PRIVATE_KEY_FILE";
+    let kms = env.get(KMS).map(|id| id.trim().to_owned());
+    let local = env.get(LOCAL).map(|path| PathBuf::from(path.trim()));
+    if algorithm == JwtAlgorithm::EdDSA {
+        if let Some(name) = [(KMS, kms.is_some()), (LOCAL, local.is_some())]
+            .into_iter()
+            .find_map(|(name, set)| set.then_some(name))
+        {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "signs RS256 or ES256 only, and JWT_ALGORITHM is EdDSA".to_owned(),
+            });
+        }
+        return Ok(None);
+    }
+    match (kms, local) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid {
+            name: LOCAL,
+            reason: format!("is for local runs only: unset it when {KMS} is set"),
+        }),
+        (Some(key_id), None) => Ok(Some(AsymmetricKeySource::Kms { key_id })),
+        (None, Some(path)) => match env.on_lambda() {
+            Some(signal) => Err(ConfigError::LocalKeyOnLambda {
+                name: LOCAL,
+                signal,
+            }),
+            None => Ok(Some(AsymmetricKeySource::LocalPem(path))),
+        },
+        (None, None) => Ok(None),
+    }
 }
 
 /// Where the tokens' issuer comes from.
@@ -1140,6 +1262,72 @@ mod tests {
             let result = config_with(&[("SCOPES_DEFAULT", bad)]);
             assert_eq!(invalid_variable(result), "SCOPES_DEFAULT", "{bad}");
         }
+    }
+
+    #[test]
+    fn the_algorithm_is_eddsa_unless_set_and_its_key_variables_go_with_it() {
+        let default = config_with(&[("LOCAL_JWT_SIGNING_KEY", KEY)]).unwrap();
+        assert_eq!(default.jwt_algorithm, JwtAlgorithm::EdDSA);
+        assert!(default.jwt_signing_key.is_some());
+        let kms = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let rs256 = config_with(&[
+            ("JWT_ALGORITHM", "RS256"),
+            ("JWT_KMS_KEY_ID", kms),
+            ("LOCAL_JWT_SIGNING_KEY", KEY),
+        ])
+        .unwrap();
+        assert_eq!(rs256.jwt_algorithm, JwtAlgorithm::Rs256);
+        assert_eq!(
+            rs256.jwt_asymmetric_key,
+            Some(AsymmetricKeySource::Kms {
+                key_id: kms.to_owned()
+            })
+        );
+        assert!(
+            rs256.jwt_signing_key.is_none(),
+            "the Ed25519 key is not read"
+        );
+        let es256 = config_with(&[
+            ("JWT_ALGORITHM", "ES256"),
+            ("LOCAL_JWT_PRIVATE_KEY_FILE", ".local/jwt-es256.pem"),
+            ("JWT_PREVIOUS_KMS_KEY_ID", kms),
+        ])
+        .unwrap();
+        assert_eq!(
+            es256.jwt_asymmetric_key,
+            Some(AsymmetricKeySource::LocalPem(".local/jwt-es256.pem".into()))
+        );
+        assert_eq!(es256.jwt_previous_kms_key_id.as_deref(), Some(kms));
+        for (variables, name) in [
+            (vec![("JWT_ALGORITHM", "HS256")], "JWT_ALGORITHM"),
+            (vec![("JWT_KMS_KEY_ID", kms)], "JWT_KMS_KEY_ID"),
+            (
+                vec![("LOCAL_JWT_PRIVATE_KEY_FILE", "k.pem")],
+                "LOCAL_JWT_PRIVATE_KEY_FILE",
+            ),
+            (
+                vec![
+                    ("JWT_ALGORITHM", "RS256"),
+                    ("JWT_KMS_KEY_ID", kms),
+                    ("LOCAL_JWT_PRIVATE_KEY_FILE", "k.pem"),
+                ],
+                "LOCAL_JWT_PRIVATE_KEY_FILE",
+            ),
+        ] {
+            assert_eq!(invalid_variable(config_with(&variables)), name);
+        }
+        let on_lambda = config_with(&[
+            ("JWT_ALGORITHM", "RS256"),
+            ("LOCAL_JWT_PRIVATE_KEY_FILE", "k.pem"),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+        ]);
+        assert!(matches!(
+            on_lambda,
+            Err(ConfigError::LocalKeyOnLambda {
+                name: "LOCAL_JWT_PRIVATE_KEY_FILE",
+                signal: "LAMBDA_TASK_ROOT"
+            })
+        ));
     }
 
     #[test]

@@ -27,8 +27,8 @@ const CLAIMS: [&str; 10] = [
 pub struct Discovery {
     pub issuer: String,
     pub jwks_uri: String,
-    /// The algorithms of the published keys. This service issues no ID tokens; verifiers read
-    /// this field for the algorithms of the issuer's tokens.
+    /// The algorithm this service signs with, then those of the other keys it publishes. It
+    /// issues no ID tokens; verifiers read this field for the algorithms of the issuer's tokens.
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     /// `sub` is the user id, the same for every audience.
     pub subject_types_supported: [&'static str; 1],
@@ -39,7 +39,7 @@ pub struct Discovery {
 impl Discovery {
     /// The document of `tokens`' issuer. An issuer that is not an HTTP(S) URL has no discovery
     /// (verifiers fetch `{issuer}/.well-known/openid-configuration`): 404.
-    pub fn of(tokens: &TokenIssuer) -> Result<Self, AuthError> {
+    pub async fn of(tokens: &TokenIssuer) -> Result<Self, AuthError> {
         let issuer = tokens.issuer()?;
         if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
             return Err(AuthError::NotFound(
@@ -49,7 +49,7 @@ impl Discovery {
         Ok(Self {
             jwks_uri: format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
             issuer: issuer.to_owned(),
-            id_token_signing_alg_values_supported: tokens.algorithms(),
+            id_token_signing_alg_values_supported: tokens.algorithms().await?,
             subject_types_supported: ["public"],
             scopes_supported: tokens.scopes().into_iter().map(str::to_owned).collect(),
             claims_supported: CLAIMS,

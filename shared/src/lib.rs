@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod jwt_keys;
 pub mod key_publication;
 pub mod limits;
 pub mod messages;
@@ -32,6 +33,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::captcha::CaptchaVerifier;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
+use crate::jwt_keys::AsymmetricKeys;
 use crate::key_publication::PublicationKey;
 use crate::otp::OtpHasher;
 use crate::phone::PhoneParser;
@@ -66,8 +68,18 @@ impl App {
         let config = Config::from_env()?;
         let aws = load_aws_config().await;
         let secrets_manager = aws_sdk_secretsmanager::Client::new(&aws);
-        let secrets = AppSecrets::fetch(&config, &secrets_manager).await?;
-        Self::with_secrets(config, secrets, &aws, aws_sdk_dynamodb::Client::new(&aws))
+        let kms = jwt_keys::kms_client(&aws);
+        let (secrets, keys) = tokio::try_join!(
+            AppSecrets::fetch(&config, &secrets_manager),
+            AsymmetricKeys::fetch(&config, &kms),
+        )?;
+        Self::with_keys(
+            config,
+            secrets,
+            keys,
+            &aws,
+            aws_sdk_dynamodb::Client::new(&aws),
+        )
     }
 
     /// An app whose secrets, if any, are local fallbacks; no network call is made here.
@@ -85,10 +97,23 @@ impl App {
         Self::with_secrets(config, secrets, aws, dynamodb)
     }
 
-    /// The app of `config` with its secrets already read.
+    /// The app of `config` with its secrets already read, and its RS256/ES256 key, if any, from
+    /// a local file (KMS keys are read by `from_env` or `with_keys`'s caller).
     pub fn with_secrets(
         config: Config,
         secrets: AppSecrets,
+        aws: &SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Result<Self, ConfigError> {
+        let keys = AsymmetricKeys::local(&config)?;
+        Self::with_keys(config, secrets, keys, aws, dynamodb)
+    }
+
+    /// The app of `config` with its secrets and its RS256/ES256 keys already read.
+    pub fn with_keys(
+        config: Config,
+        secrets: AppSecrets,
+        keys: AsymmetricKeys,
         aws: &SdkConfig,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Result<Self, ConfigError> {
@@ -118,6 +143,7 @@ impl App {
             tokens: TokenIssuer::new(
                 &config,
                 secrets.jwt_signing_key.as_ref(),
+                keys,
                 secrets.key_publication_key.map(PublicationKey::new),
                 signing_keys,
                 clock.clone(),

@@ -1,4 +1,5 @@
-//! Opaque tokens (registration tokens) and EdDSA-signed JWTs with a published key set.
+//! Opaque tokens (registration tokens) and signed JWTs with a published key set: RS256 or ES256
+//! in AWS KMS (`jwt_keys`), or EdDSA under a key the signers publish in the signing keys table.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{
-    AlgorithmParameters, CommonParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash,
-};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -16,8 +15,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError, IssuerSetting};
+use crate::config::{Config, ConfigError, IssuerSetting, JwtAlgorithm};
 use crate::error::AuthError;
+use crate::jwt_keys::{AsymmetricKeys, AsymmetricSigner, PublicKey};
 use crate::key_publication::PublicationKey;
 use crate::store::signing_keys::{PublishedKey, SigningKeysTable};
 
@@ -108,8 +108,18 @@ const PUBLISHED_KEYS_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
 const ALGORITHM: Algorithm = Algorithm::EdDSA;
 
-/// The private key, held only by the functions that sign tokens (register, login, refresh).
-struct Signer {
+/// How this function signs, when it does.
+enum Signer {
+    /// EdDSA under the Ed25519 key of `JWT_SIGNING_SECRET_ID`, published in the signing keys
+    /// table before it signs.
+    Ed25519(Ed25519Signer),
+    /// RS256 or ES256 in KMS (or a local PEM key): trusted through the configuration.
+    Asymmetric(Box<AsymmetricSigner>),
+}
+
+/// The Ed25519 private key, held only by the functions that sign tokens (register, login,
+/// login-otp, refresh).
+struct Ed25519Signer {
     kid: String,
     /// The public key's JWK `x`, as published.
     x: String,
@@ -126,6 +136,8 @@ struct VerificationKey {
     kid: String,
     jwk: Jwk,
     decoding_key: DecodingKey,
+    /// The only algorithm its tokens may name.
+    algorithm: Algorithm,
     /// When its publication ends; `None` for keys from this function's own configuration.
     expires_at: Option<u64>,
 }
@@ -133,13 +145,18 @@ struct VerificationKey {
 impl VerificationKey {
     fn from_x(x: &str, expires_at: Option<u64>) -> Result<Self, jsonwebtoken::errors::Error> {
         let decoding = DecodingKey::from_ed_components(x)?;
-        let (kid, jwk) = published(Jwk::from_decoding_key(&decoding, Some(ALGORITHM))?)?;
-        Ok(Self {
-            decoding_key: DecodingKey::from_jwk(&jwk)?,
-            kid,
-            jwk,
+        let key = PublicKey::from_jwk(Jwk::from_decoding_key(&decoding, None)?, ALGORITHM)?;
+        Ok(Self::configured(key, expires_at))
+    }
+
+    fn configured(key: PublicKey, expires_at: Option<u64>) -> Self {
+        Self {
+            kid: key.kid,
+            jwk: key.jwk,
+            decoding_key: key.decoding_key,
+            algorithm: key.algorithm,
             expires_at,
-        })
+        }
     }
 
     fn is_live(&self, now: u64) -> bool {
@@ -215,13 +232,18 @@ pub fn api_url(api_id: &str, region: &str) -> Option<String> {
     Some(format!("https://{api_id}.execute-api.{region}.{suffix}"))
 }
 
-/// Signs with EdDSA (Ed25519) under the current key, when this function has it; verifies under
-/// the function's own key, the configured previous one, or a published key whose publication
-/// carries a valid MAC under the key publication secret.
+/// Signs under the current key (`JWT_ALGORITHM`), when this function has it; verifies under the
+/// function's own or configured keys, or an EdDSA key whose publication carries a valid MAC
+/// under the key publication secret.
 pub struct TokenIssuer {
     signer: Option<Signer>,
-    /// The own public key (signers only) and `JWT_PREVIOUS_PUBLIC_KEY`: always accepted.
-    configured_keys: Vec<VerificationKey>,
+    /// The current key: the Ed25519 signer's, or the RS256/ES256 key of `JWT_KMS_KEY_ID`
+    /// (verifiers too have it). Always accepted, and published first.
+    own_keys: Vec<VerificationKey>,
+    /// `JWT_PREVIOUS_KMS_KEY_ID` and `JWT_PREVIOUS_PUBLIC_KEY`: always accepted, published last.
+    previous_keys: Vec<VerificationKey>,
+    /// What this deployment signs with.
+    algorithm: JwtAlgorithm,
     /// Without it no published key is trusted (and the table is not read).
     publication: Option<PublicationKey>,
     signing_keys: SigningKeysTable,
@@ -262,18 +284,6 @@ fn encoding_key(secret: &SecretString) -> Result<EncodingKey, ConfigError> {
     Ok(EncodingKey::from_ed_der(&der))
 }
 
-/// A public JWK with its RFC 7638 thumbprint as `kid`.
-fn published(mut jwk: Jwk) -> Result<(String, Jwk), jsonwebtoken::errors::Error> {
-    let kid = jwk.thumbprint(ThumbprintHash::SHA256)?;
-    jwk.common = CommonParameters {
-        public_key_use: Some(PublicKeyUse::Signature),
-        key_algorithm: Some(KeyAlgorithm::EdDSA),
-        key_id: Some(kid.clone()),
-        ..CommonParameters::default()
-    };
-    Ok((kid, jwk))
-}
-
 fn public_x(jwk: &Jwk) -> Option<&str> {
     match &jwk.algorithm {
         AlgorithmParameters::OctetKeyPair(params) => Some(&params.x),
@@ -282,17 +292,21 @@ fn public_x(jwk: &Jwk) -> Option<&str> {
 }
 
 impl TokenIssuer {
-    /// `signing_key` is the private key's secret, for the functions that sign; the others
-    /// verify with the keys the signers publish in `signing_keys`, trusting those whose MAC
-    /// `publication` verifies. A signer needs `publication` to publish its key.
+    /// `signing_key` is the Ed25519 private key's secret, for the functions that sign EdDSA;
+    /// `asymmetric` the RS256/ES256 keys. Verifiers also trust the EdDSA keys the signers
+    /// publish in `signing_keys` whose MAC `publication` verifies (whatever `JWT_ALGORITHM`,
+    /// so that EdDSA tokens verify after a move to RS256). An EdDSA signer needs `publication`
+    /// to publish its key.
     pub fn new(
         config: &Config,
         signing_key: Option<&SecretString>,
+        asymmetric: AsymmetricKeys,
         publication: Option<PublicationKey>,
         signing_keys: SigningKeysTable,
         clock: Clock,
     ) -> Result<Self, ConfigError> {
-        let mut configured_keys = Vec::new();
+        let mut own_keys = Vec::new();
+        let mut previous_keys = Vec::new();
         let signer = match signing_key {
             None => None,
             Some(secret) => {
@@ -305,25 +319,44 @@ impl TokenIssuer {
                     .map_err(|e| invalid_key(name, e))?;
                 let x = public_x(&jwk).ok_or_else(|| invalid_key(name, "not an Ed25519 key"))?;
                 let key = VerificationKey::from_x(x, None).map_err(|e| invalid_key(name, e))?;
-                let signer = Signer {
+                let signer = Ed25519Signer {
                     kid: key.kid.clone(),
                     x: x.to_owned(),
                     encoding_key,
                     published_until: AtomicU64::new(0),
                     publication,
                 };
-                configured_keys.push(key);
-                Some(signer)
+                own_keys.push(key);
+                Some(Signer::Ed25519(signer))
             }
         };
+        let signer = match (signer, asymmetric.current) {
+            (Some(_), Some(_)) => {
+                return Err(invalid_key(
+                    "JWT_SIGNING_SECRET_ID",
+                    "an Ed25519 key beside an RS256/ES256 key",
+                ));
+            }
+            (Some(ed25519), None) => Some(ed25519),
+            (None, Some(current)) => {
+                own_keys.push(VerificationKey::configured(current.public.clone(), None));
+                Some(Signer::Asymmetric(Box::new(current)))
+            }
+            (None, None) => None,
+        };
+        if let Some(previous) = asymmetric.previous {
+            previous_keys.push(VerificationKey::configured(previous, None));
+        }
         if let Some(previous) = &config.jwt_previous_public_key {
             let key = VerificationKey::from_x(previous, None)
                 .map_err(|e| invalid_key("JWT_PREVIOUS_PUBLIC_KEY", e))?;
-            configured_keys.push(key);
+            previous_keys.push(key);
         }
         Ok(Self {
             signer,
-            configured_keys,
+            own_keys,
+            previous_keys,
+            algorithm: config.jwt_algorithm,
             publication,
             signing_keys,
             clock,
@@ -377,9 +410,22 @@ impl TokenIssuer {
         }
     }
 
-    /// The algorithms of the keys this service publishes, for the discovery document.
-    pub fn algorithms(&self) -> Vec<&'static str> {
-        vec!["EdDSA"]
+    /// The algorithms of the discovery document: the one this deployment signs with, then
+    /// those of the other keys it publishes (a previous key's, during a move between them).
+    pub async fn algorithms(&self) -> Result<Vec<&'static str>, AuthError> {
+        let mut algorithms = vec![self.algorithm.name()];
+        for jwk in self.jwks().await?.keys {
+            let name = match jwk.common.key_algorithm {
+                Some(KeyAlgorithm::RS256) => "RS256",
+                Some(KeyAlgorithm::ES256) => "ES256",
+                Some(KeyAlgorithm::EdDSA) => "EdDSA",
+                _ => continue,
+            };
+            if !algorithms.contains(&name) {
+                algorithms.push(name);
+            }
+        }
+        Ok(algorithms)
     }
 
     /// The scopes access tokens carry.
@@ -403,11 +449,15 @@ impl TokenIssuer {
         if published.may_reload() {
             self.reload(&mut published, now).await?;
         }
-        let (own, previous) = self.configured_keys.split_at(usize::from(self.can_sign()));
         let mut keys: Vec<Jwk> = Vec::new();
         let mut seen = Vec::new();
         let live_published = published.keys.iter().filter(|key| key.is_live(now));
-        for key in own.iter().chain(live_published).chain(previous) {
+        for key in self
+            .own_keys
+            .iter()
+            .chain(live_published)
+            .chain(&self.previous_keys)
+        {
             if !seen.contains(&key.kid) {
                 seen.push(key.kid.clone());
                 keys.push(key.jwk.clone());
@@ -436,9 +486,10 @@ impl TokenIssuer {
 
     /// The key `kid` names, re-reading the published keys when it is unknown (at most once a
     /// minute).
-    async fn decoding_key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
-        if let Some(key) = self.configured_keys.iter().find(|key| key.kid == kid) {
-            return Ok(key.decoding_key.clone());
+    async fn decoding_key(&self, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
+        let configured = self.own_keys.iter().chain(&self.previous_keys);
+        if let Some(key) = configured.clone().find(|key| key.kid == kid) {
+            return Ok((key.decoding_key.clone(), key.algorithm));
         }
         let now = self.clock.now();
         let mut published = self.published.lock().await;
@@ -447,13 +498,13 @@ impl TokenIssuer {
         }
         published
             .find(kid, now)
-            .map(|key| key.decoding_key.clone())
+            .map(|key| (key.decoding_key.clone(), key.algorithm))
             .ok_or(AuthError::InvalidToken)
     }
 
     /// Publishes the signer's key before the first token it signs, and renews the publication
     /// before it could end while a token signed now is still valid.
-    async fn ensure_published(&self, signer: &Signer, now: u64) -> Result<(), AuthError> {
+    async fn ensure_published(&self, signer: &Ed25519Signer, now: u64) -> Result<(), AuthError> {
         let longest_token = now + self.access_ttl.max(self.refresh_ttl);
         let published_until = signer.published_until.load(Ordering::Acquire);
         if published_until >= longest_token + RENEW_PUBLICATION_BELOW_SECONDS {
@@ -479,11 +530,23 @@ impl TokenIssuer {
         }
     }
 
-    fn sign(&self, signer: &Signer, claims: &Claims) -> Result<String, AuthError> {
-        let mut header = Header::new(ALGORITHM);
+    async fn sign(&self, signer: &Signer, claims: &Claims) -> Result<String, AuthError> {
+        let (algorithm, kid) = match signer {
+            Signer::Ed25519(signer) => (ALGORITHM, &signer.kid),
+            Signer::Asymmetric(signer) => (signer.algorithm(), &signer.public.kid),
+        };
+        let mut header = Header::new(algorithm);
         header.typ = Some(claims.token_type.typ().to_owned());
-        header.kid = Some(signer.kid.clone());
-        jsonwebtoken::encode(&header, claims, &signer.encoding_key).map_err(AuthError::internal)
+        header.kid = Some(kid.clone());
+        match signer {
+            Signer::Ed25519(signer) => jsonwebtoken::encode(&header, claims, &signer.encoding_key)
+                .map_err(AuthError::internal),
+            Signer::Asymmetric(signer) => {
+                let message = format!("{}.{}", base64_json(&header)?, base64_json(claims)?);
+                let signature = signer.sign(message.as_bytes()).await?;
+                Ok(format!("{message}.{signature}"))
+            }
+        }
     }
 
     /// A new access + refresh pair for `user_id` in session `session_id`. A function without
@@ -495,10 +558,14 @@ impl TokenIssuer {
         now: u64,
     ) -> Result<IssuedTokens, AuthError> {
         let signer = self.signer.as_ref().ok_or_else(|| {
-            AuthError::internal("this function has no signing key (JWT_SIGNING_SECRET_ID)")
+            AuthError::internal(
+                "this function has no signing key (JWT_SIGNING_SECRET_ID or JWT_KMS_KEY_ID)",
+            )
         })?;
         let issuer = self.issuer()?;
-        self.ensure_published(signer, now).await?;
+        if let Signer::Ed25519(signer) = signer {
+            self.ensure_published(signer, now).await?;
+        }
         let claims = |token_type, ttl| Claims {
             sub: user_id.to_owned(),
             sid: session_id.to_owned(),
@@ -513,19 +580,23 @@ impl TokenIssuer {
         };
         let access = claims(TokenType::Access, self.access_ttl);
         let refresh = claims(TokenType::Refresh, self.refresh_ttl);
+        // Side by side: with KMS each is a network call.
+        let (access_token, refresh_token) =
+            tokio::try_join!(self.sign(signer, &access), self.sign(signer, &refresh))?;
         Ok(IssuedTokens {
             refresh_id_hash: hash_opaque_token(&refresh.jti),
             refresh_expires_at: refresh.exp,
             pair: TokenPair {
-                access: self.sign(signer, &access)?,
-                refresh: self.sign(signer, &refresh)?,
+                access: access_token,
+                refresh: refresh_token,
                 token_type: "Bearer",
                 expires_in: self.access_ttl,
             },
         })
     }
 
-    /// Checks the `typ` header, the `kid`, the signature (EdDSA only), `exp` and `nbf` (no leeway), `iss`,
+    /// Checks the `typ` header, the `kid`, the signature (in the algorithm of the key `kid`
+    /// names, and no other), `exp` and `nbf` (no leeway), `iss`,
     /// `aud` (access and refresh tokens have different audiences) and the token type claim, so
     /// one kind of token is never accepted as the other.
     pub async fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, AuthError> {
@@ -535,8 +606,8 @@ impl TokenIssuer {
         }
         let kid = header.kid.ok_or(AuthError::InvalidToken)?;
         let issuer = self.issuer()?;
-        let key = self.decoding_key(&kid).await?;
-        let mut validation = Validation::new(ALGORITHM);
+        let (key, algorithm) = self.decoding_key(&kid).await?;
+        let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[self.audience_of(expected)]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
@@ -553,6 +624,13 @@ impl TokenIssuer {
         }
         Ok(claims)
     }
+}
+
+/// A JWS part: `value`'s JSON, base64url encoded.
+fn base64_json(value: &impl Serialize) -> Result<String, AuthError> {
+    serde_json::to_vec(value)
+        .map(|json| URL_SAFE_NO_PAD.encode(json))
+        .map_err(AuthError::internal)
 }
 
 /// The verification key of a published item, if its MAC verifies and its `kid` is its key's

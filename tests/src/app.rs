@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use auth_shared::config::{Config, SmsProviderConfig};
+use auth_shared::config::{AsymmetricKeySource, Config, SmsProviderConfig};
+use auth_shared::jwt_keys::AsymmetricKeys;
+use auth_shared::secrets::AppSecrets;
 use auth_shared::sms::SmsSender;
 use auth_shared::store::Item;
 use auth_shared::{App, handlers};
@@ -101,17 +103,20 @@ impl TestApp {
         let recorded = aws_sdk_dynamodb::config::Builder::from(&aws)
             .interceptor(CallRecorder)
             .build();
-        Self::from_app(
-            recorded_app(config, &clients, Client::from_conf(recorded)),
-            dynamodb,
-            outbox,
-        )
+        // The KMS keys' public keys, read as at a cold start (none without KMS keys).
+        let keys = AsymmetricKeys::fetch(&config, &crate::kms::client(&aws))
+            .await
+            .expect("the token keys");
+        let secrets = AppSecrets::local(&config).expect("local secrets");
+        let app = App::with_keys(config, secrets, keys, &clients, Client::from_conf(recorded))
+            .expect("valid keys");
+        Self::from_app(with_recorded_sms(app, &clients), dynamodb, outbox)
     }
 
     /// A test app around `app`, whose calls are recorded under the parameters its SMS settings
     /// correspond to.
     pub fn from_app(app: App, dynamodb: Client, outbox: PathBuf) -> Self {
-        let parameters = template_parameters(&app.config.sms);
+        let parameters = template_parameters(&app.config);
         Self {
             app,
             dynamodb,
@@ -476,14 +481,21 @@ pub(crate) fn with_recorded_sms(mut app: App, aws: &SdkConfig) -> App {
     app
 }
 
-/// The values of the template parameters that `sms` is what the functions get from (the
-/// parameters the policies' Conditions and `!Sub`s read).
-pub fn template_parameters(sms: &SmsProviderConfig) -> BTreeMap<String, String> {
+/// The values of the template parameters that `config`'s SMS and token key settings are what
+/// the functions get from (the parameters the policies' Conditions and `!Sub`s read).
+pub fn template_parameters(config: &Config) -> BTreeMap<String, String> {
     let mut parameters = BTreeMap::new();
     let mut set = |name: &str, value: &str| {
         parameters.insert(name.to_owned(), value.to_owned());
     };
-    match sms {
+    set("JwtAlgorithm", config.jwt_algorithm.name());
+    if let Some(AsymmetricKeySource::Kms { key_id }) = &config.jwt_asymmetric_key {
+        set("JwtKmsKeyId", key_id);
+    }
+    if let Some(key_id) = &config.jwt_previous_kms_key_id {
+        set("JwtPreviousKmsKeyId", key_id);
+    }
+    match &config.sms {
         SmsProviderConfig::Sns => set("SmsProvider", "sns"),
         SmsProviderConfig::Outbox { .. } => set("SmsProvider", "outbox"),
         SmsProviderConfig::Lambda { function } => {

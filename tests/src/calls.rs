@@ -175,7 +175,31 @@ fn authorised(
                 None => unknown("secretsmanager", operation),
             }
         }
+        "KMS" => {
+            use aws_sdk_kms::operation::get_public_key::GetPublicKeyInput;
+            use aws_sdk_kms::operation::sign::SignInput;
+            let key = |id: Option<&str>| id.map(|id| kms_key_arn(region, id));
+            if let Some(sign) = input.downcast_ref::<SignInput>() {
+                vec![("kms:Sign".to_owned(), key(sign.key_id()))]
+            } else if let Some(get) = input.downcast_ref::<GetPublicKeyInput>() {
+                vec![("kms:GetPublicKey".to_owned(), key(get.key_id()))]
+            } else {
+                unknown("kms", operation)
+            }
+        }
         service => unknown(service, operation),
+    }
+}
+
+/// The ARN IAM authorises a KMS call against: the key's (an alias would be authorised against
+/// its key, which this record cannot know, so aliases are named as given).
+fn kms_key_arn(region: &str, id: &str) -> String {
+    if id.starts_with("arn:") {
+        id.to_owned()
+    } else if id.starts_with("alias/") {
+        format!("arn:aws:kms:{region}:{TEST_ACCOUNT}:{id}")
+    } else {
+        format!("arn:aws:kms:{region}:{TEST_ACCOUNT}:key/{id}")
     }
 }
 

@@ -9,6 +9,7 @@ pub mod contract;
 mod endpoint;
 mod events;
 mod gate;
+pub mod kms;
 mod logs;
 pub mod policies;
 pub mod routes;
@@ -22,7 +23,7 @@ pub use endpoint::Endpoint;
 pub use events::{RawRequest, TestResponse, api_gateway_event, api_gateway_request};
 pub use gate::{DynamoDbGate, Pause};
 pub use logs::{CapturedLogs, set_thread_default};
-pub use served::{Served, run_verifier, venv_python};
+pub use served::{Listener, Served, ServedStack, run_verifier, venv_python};
 pub use stack::Stack;
 pub use stub::{HttpStub, StubAnswer, StubRequest};
 

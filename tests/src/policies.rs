@@ -5,7 +5,8 @@
 //!
 //! Resolution follows CloudFormation, with the names the call record uses: a table's `!Ref` is
 //! its logical id and its `Arn` `arn:aws:dynamodb:<region>:<account>:table/<LogicalId>`, a
-//! secret's `!Ref` its ARN with the logical id as its name, the account `calls::TEST_ACCOUNT`
+//! secret's `!Ref` its ARN with the logical id as its name, a KMS key's `Arn` the call's
+//! parameter `<LogicalId>.Arn` (KMS picks key ids), the account `calls::TEST_ACCOUNT`
 //! and the region the call was made in. Parameters take the value the call's configuration
 //! corresponds to (`CallContext::parameters`), else their `Default`; so a statement under a
 //! Condition (`!If [UseSnsSms, ...]`) allows a call only if the test configured that case.
@@ -680,6 +681,8 @@ impl World<'_> {
             }
             "AWS::SNS::Topic" => format!("arn:aws:sns:{}:{TEST_ACCOUNT}:{name}", self.region),
             "AWS::Serverless::Function" | "AWS::Lambda::Function" => name.to_owned(),
+            // A key's !Ref is its id; its ARN (below) is what the functions get and IAM reads.
+            "AWS::KMS::Key" => name.to_owned(),
             other => {
                 return Err(format!(
                     "!Ref of a {other} ({name}) is not read by the checker"
@@ -701,6 +704,13 @@ impl World<'_> {
             ("AWS::SNS::Topic", "TopicArn") => {
                 Ok(format!("arn:aws:sns:{region}:{TEST_ACCOUNT}:{resource}"))
             }
+            // KMS picks a key's id: the tests pass the ARN their emulator gave the key as the
+            // parameter `<LogicalId>.Arn` (e.g. `JwtSigningKey.Arn`).
+            ("AWS::KMS::Key", "Arn") => Ok(self
+                .parameters
+                .get(&format!("{resource}.Arn"))
+                .cloned()
+                .unwrap_or_else(|| format!("arn:aws:kms:{region}:{TEST_ACCOUNT}:key/{resource}"))),
             _ => Err(format!(
                 "!GetAtt {resource}.{attribute} ({kind}) is not read by the checker"
             )),

@@ -14,7 +14,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::{Endpoint, RawRequest, TestApp, routes};
+use crate::{Endpoint, RawRequest, Stack, TestApp, routes};
 
 pub struct Served {
     /// `http://127.0.0.1:PORT`: the server, and the tokens' issuer.
@@ -25,31 +25,83 @@ pub struct Served {
 impl Served {
     /// An app configured with `overrides` and `JWT_ISSUER` = the server's URL, served.
     pub async fn start(overrides: &[(&str, &str)]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        let listener = Listener::bind().await;
+        let base_url = listener.base_url.clone();
         let mut env = overrides.to_vec();
         env.push(("JWT_ISSUER", &base_url));
         let app = Arc::new(TestApp::with_env(&env).await);
-        let served = app.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let app = served.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| answer(app.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        serve(listener.listener, app.clone());
         Self { base_url, app }
     }
 }
 
-async fn answer(
-    app: Arc<TestApp>,
+/// A loopback port bound before what it serves exists, so that its URL can be the issuer.
+pub struct Listener {
+    listener: tokio::net::TcpListener,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+}
+
+impl Listener {
+    pub async fn bind() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        Self { listener, base_url }
+    }
+}
+
+/// A `Stack` (one app per function, as deployed) served on a `Listener`.
+pub struct ServedStack {
+    pub base_url: String,
+    pub stack: Arc<Stack>,
+}
+
+impl ServedStack {
+    pub fn serve(listener: Listener, stack: Stack) -> Self {
+        let stack = Arc::new(stack);
+        serve(listener.listener, stack.clone());
+        Self {
+            base_url: listener.base_url,
+            stack,
+        }
+    }
+}
+
+/// What answers a request to an endpoint: one app for all, or each function's own.
+trait Serves: Send + Sync + 'static {
+    fn app_for(&self, endpoint: Endpoint) -> &TestApp;
+}
+
+impl Serves for TestApp {
+    fn app_for(&self, _: Endpoint) -> &TestApp {
+        self
+    }
+}
+
+impl Serves for Stack {
+    fn app_for(&self, endpoint: Endpoint) -> &TestApp {
+        self.app(endpoint)
+    }
+}
+
+fn serve<T: Serves>(listener: tokio::net::TcpListener, target: Arc<T>) {
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| answer(target.clone(), request));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+async fn answer<T: Serves>(
+    target: Arc<T>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path();
@@ -63,7 +115,7 @@ async fn answer(
                 content_type: None,
                 ..RawRequest::default()
             };
-            let response = app.send(*endpoint, raw).await;
+            let response = target.app_for(*endpoint).send(*endpoint, raw).await;
             (response.status, response.body.to_string())
         }
         Some(_) => (405, String::new()),

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use auth_shared::App;
 use auth_shared::config::Config;
+use auth_shared::jwt_keys::AsymmetricKeys;
 use auth_shared::secrets::AppSecrets;
 use aws_sdk_dynamodb::Client;
 use serde_json::{Value, json};
@@ -24,16 +25,45 @@ pub struct Stack {
     apps: BTreeMap<&'static str, TestApp>,
     /// Answers every `GetSecretValue`; its requests are the functions' cold-start reads.
     pub secrets_manager: HttpStub,
+    /// The tables (variable, name) and outbox, which a redeployment keeps.
+    tables: Vec<(String, String)>,
+    outbox: std::path::PathBuf,
 }
 
 impl Stack {
     /// The stack deployed with `parameters` (template parameter values; the SMS provider's
-    /// clients go to `sms_endpoint` when given).
+    /// clients go to `sms_endpoint` when given). `JwtAlgorithm` is EdDSA unless given (the
+    /// template's default, RS256, needs the KMS emulator and a key: see `kms`); a KMS key the
+    /// template creates is named by the parameter `JwtSigningKey.Arn`.
     pub async fn deploy(parameters: &[(&str, &str)], sms_endpoint: Option<&str>) -> Self {
-        let parameters: BTreeMap<String, String> = parameters
+        let aws = auth_shared::load_aws_config().await;
+        let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+        let created = tables::create_all(&Client::new(&aws), &prefix)
+            .await
+            .expect("create tables on DynamoDB Local");
+        let outbox = std::env::temp_dir().join(format!("{prefix}sms-outbox.jsonl"));
+        Self::deploy_on(created, outbox, parameters, sms_endpoint).await
+    }
+
+    /// The stack deployed again with `parameters`, over the same tables and outbox (an update
+    /// of the stack: new instances, the same data).
+    pub async fn redeploy(&self, parameters: &[(&str, &str)]) -> Self {
+        Self::deploy_on(self.tables.clone(), self.outbox.clone(), parameters, None).await
+    }
+
+    async fn deploy_on(
+        created: Vec<(String, String)>,
+        outbox: std::path::PathBuf,
+        parameters: &[(&str, &str)],
+        sms_endpoint: Option<&str>,
+    ) -> Self {
+        let mut parameters: BTreeMap<String, String> = parameters
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        parameters
+            .entry("JwtAlgorithm".to_owned())
+            .or_insert_with(|| "EdDSA".to_owned());
         let secrets_manager = HttpStub::start(StubAnswer::json(
             200,
             "application/x-amz-json-1.1",
@@ -44,11 +74,7 @@ impl Stack {
         let aws = auth_shared::load_aws_config().await;
         let region = aws.region().map_or("us-east-1", |r| r.as_ref()).to_owned();
         let dynamodb = Client::new(&aws);
-        let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
-        let created = tables::create_all(&dynamodb, &prefix)
-            .await
-            .expect("create tables on DynamoDB Local");
-        let outbox = std::env::temp_dir().join(format!("{prefix}sms-outbox.jsonl"));
+        let kms = crate::kms::client(&aws);
         let policies = Policies::from_template(&tables::template_path()).expect("the template");
         let secrets_client = aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&aws)
@@ -87,17 +113,27 @@ impl Stack {
                     .environment(function, &parameters, &region)
                     .unwrap_or_else(|e| panic!("{e}")),
             );
+            // A Globals variable (`environment` reads the function's own): the issuer the test
+            // serves the stack at, when it names one.
+            if let Some(issuer) = parameters.get("JwtIssuer") {
+                env.insert("JWT_ISSUER".to_owned(), issuer.clone());
+            }
             let config = Config::from_lookup(|name| env.get(name).cloned())
                 .unwrap_or_else(|e| panic!("{function}'s configuration: {e}"));
             let cold_start = CallContext {
                 function: function.to_owned(),
                 parameters: parameters.clone(),
             };
-            let secrets =
-                calls::attributed(cold_start, AppSecrets::fetch(&config, &secrets_client))
-                    .await
-                    .unwrap_or_else(|e| panic!("{function}'s secrets: {e}"));
-            let app = App::with_secrets(config, secrets, &sms_aws, recorded_dynamodb.clone())
+            let (secrets, keys) = calls::attributed(cold_start, async {
+                tokio::join!(
+                    AppSecrets::fetch(&config, &secrets_client),
+                    AsymmetricKeys::fetch(&config, &kms)
+                )
+            })
+            .await;
+            let secrets = secrets.unwrap_or_else(|e| panic!("{function}'s secrets: {e}"));
+            let keys = keys.unwrap_or_else(|e| panic!("{function}'s KMS keys: {e}"));
+            let app = App::with_keys(config, secrets, keys, &sms_aws, recorded_dynamodb.clone())
                 .unwrap_or_else(|e| panic!("{function}: {e}"));
             let mut test_app = TestApp::from_app(
                 with_recorded_sms(app, &sms_aws),
@@ -110,6 +146,8 @@ impl Stack {
         Self {
             apps,
             secrets_manager,
+            tables: created,
+            outbox,
         }
     }
 

@@ -131,6 +131,31 @@ mod after_the_suite {
     }
 }
 
+/// The private key in KMS signs for the four signing functions only: no other function's policy
+/// names `kms:Sign` (or a wildcard that matches it), under any parameters.
+#[test]
+fn only_the_signing_functions_may_sign_with_kms() {
+    let policies = Policies::from_template(&template_path()).expect("the template's policies");
+    let signers: BTreeSet<&str> = policies
+        .functions
+        .iter()
+        .filter(|function| {
+            function.grants.iter().any(|grant| {
+                grant.effect == Effect::Allow
+                    && grant
+                        .actions
+                        .iter()
+                        .any(|action| auth_tests::policies::action_matches(action, "kms:Sign"))
+            })
+        })
+        .map(|function| function.function.as_str())
+        .collect();
+    assert_eq!(
+        signers,
+        BTreeSet::from(["login", "login-otp", "refresh", "register"])
+    );
+}
+
 // The reader and evaluator themselves, on small templates (no call record needed).
 
 const TEMPLATE: &str = r#"

@@ -38,7 +38,7 @@ pub async fn openid_configuration(
     if let Err(error) = require_method(&request, Method::GET) {
         return Ok(error_response(error));
     }
-    let document = match Discovery::of(&app.tokens) {
+    let document = match Discovery::of(&app.tokens).await {
         Ok(document) => document,
         Err(error) => return Ok(error_response(error)),
     };

@@ -19,6 +19,7 @@ mod deployed;
 mod discovery;
 mod e2e;
 mod jwks;
+mod kms;
 mod lockouts;
 mod login;
 mod login_otp;
