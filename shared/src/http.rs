@@ -207,7 +207,7 @@ pub fn client_ip(request: &Request, proxy: TrustedProxy) -> Option<String> {
     if proxy != TrustedProxy::None {
         if !proxy.vouches_for(request) {
             // Not through the proxy (or a forged header): the request's own address counts.
-            tracing::info!("no valid X-Origin-Verify: the source IP counts");
+            tracing::debug!("no valid X-Origin-Verify: the source IP counts");
             return source_ip(request);
         }
         match request.headers().get(VIEWER_ADDRESS) {
