@@ -657,7 +657,8 @@ fn trusted_proxy<F: Fn(&str) -> Option<String>>(
             let origin_secret_sha256 =
                 parse_sha256_hex(hash.trim()).ok_or_else(|| ConfigError::Invalid {
                     name: HASH,
-                    reason: "must be 64 hexadecimal digits (the SHA-256 of the origin secret)"
+                    reason: "must be 64 hexadecimal digits, the SHA-256 of the (non-empty) \
+                             origin secret"
                         .into(),
                 })?;
             Ok(TrustedProxy::CloudFront {
@@ -671,9 +672,13 @@ fn trusted_proxy<F: Fn(&str) -> Option<String>>(
     }
 }
 
-/// 64 hexadecimal digits as 32 bytes.
+/// The SHA-256 of nothing: the hash of an origin secret left empty by mistake.
+const SHA256_OF_EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// 64 hexadecimal digits as 32 bytes; not the hash of an empty secret.
 fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 || !hex.is_ascii() {
+    let hex = hex.to_ascii_lowercase();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex == SHA256_OF_EMPTY {
         return None;
     }
     let mut bytes = [0u8; 32];
@@ -1220,7 +1225,14 @@ mod tests {
             config_with(&[("TRUSTED_PROXY", "cloudfront")]),
             Err(ConfigError::Missing("TRUSTED_PROXY_ORIGIN_SECRET_SHA256"))
         ));
-        for bad in ["ab", "zz".repeat(32).as_str(), "é".repeat(32).as_str()] {
+        let plus = format!("+{}", "a".repeat(63));
+        for bad in [
+            "ab",
+            "zz".repeat(32).as_str(),
+            "é".repeat(32).as_str(),
+            plus.as_str(),
+            SHA256_OF_EMPTY,
+        ] {
             let result = config_with(&[
                 ("TRUSTED_PROXY", "cloudfront"),
                 ("TRUSTED_PROXY_ORIGIN_SECRET_SHA256", bad),

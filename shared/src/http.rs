@@ -152,7 +152,7 @@ pub fn accept_language(request: &Request) -> Option<&str> {
 
 /// Which proxy in front of API Gateway may name the client (`TRUSTED_PROXY`). Whatever a proxy
 /// adds, a client can send too: a header is believed only in the mode that names it, and only
-/// on a request that proves it came through that proxy (README, "Behind CloudFront").
+/// on a request that proves it came through that proxy (docs/operations.md, "Behind CloudFront").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TrustedProxy {
     /// Clients reach API Gateway directly: the client is API Gateway's source IP.
@@ -207,7 +207,7 @@ pub fn client_ip(request: &Request, proxy: TrustedProxy) -> Option<String> {
     if proxy != TrustedProxy::None {
         if !proxy.vouches_for(request) {
             // Not through the proxy (or a forged header): the request's own address counts.
-            tracing::info!("no valid X-Origin-Verify: the source IP counts");
+            tracing::debug!("no valid X-Origin-Verify: the source IP counts");
             return source_ip(request);
         }
         match request.headers().get(VIEWER_ADDRESS) {

@@ -20,6 +20,7 @@ use crate::service::codes::{
 use crate::service::sessions::{
     ConfirmedPassword, confirm_password, give_back_password_slot, mark_proof,
 };
+use crate::store::otps::NewOtp;
 use crate::store::sessions::Session;
 use crate::store::{AccountCodeRecords, Transaction, TransactionError};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
@@ -196,9 +197,10 @@ pub async fn request_code_for_account(
 
 /// The answer to a code request that sent nothing (no account, or the phone's limits): the
 /// caller's and the phone's counters counted as a send counts them, so that they refuse alike
-/// either way, and a stand-in code stored under the id returned, so that guesses are answered
-/// as for a code sent. The phone's caps bound the stand-ins too: once they are spent the id
-/// names nothing (as a refused send's would).
+/// either way, and a stand-in code stored under the id returned (with the network's resend
+/// cooldown, as a code sets it), so that guesses are answered as for a code sent. The cooldown
+/// and the phone's caps bound the stand-ins as they bound codes: inside the one or past the
+/// other the id names nothing (as a refused send's would).
 async fn answer_unsent(
     app: &App,
     phone: &PhoneNumber,
@@ -220,14 +222,22 @@ async fn answer_unsent(
         now,
     );
     let verification_id = new_opaque_token()?;
-    let decoy = app.store.otps.decoy(
+    let stand_in = NewOtp {
         phone,
         purpose,
-        hash_opaque_token(&verification_id),
-        hash_opaque_token(&new_opaque_token()?),
-        (now, now + app.config.otp_ttl_seconds),
-    )?;
-    let mut with_decoy = Transaction::new().step(Unsent::Decoy, decoy);
+        owner: None,
+        code_hash: hash_opaque_token(&new_opaque_token()?),
+        verification_hash: hash_opaque_token(&verification_id),
+        network: &caller.network,
+        now,
+        expires_at: now + app.config.otp_ttl_seconds,
+        resend_at: now + app.config.otp_resend_seconds,
+        decoy: true,
+    };
+    let [cooldown, decoy] = app.store.otps.store(&stand_in)?;
+    let mut with_decoy = Transaction::new()
+        .step(Unsent::Cooldown, cooldown)
+        .step(Unsent::Decoy, decoy);
     let mut callers_only = Transaction::new();
     for counter in &counters {
         let count = app.store.attempts.count_send(counter, counter.limit)?;
@@ -260,11 +270,14 @@ async fn answer_unsent(
     if refused.refused(Unsent::Decoy).is_some() {
         return Err(AuthError::internal("a new verification id was taken"));
     }
-    // The phone's caps are spent: the caller is still counted, and the id names nothing.
+    // Inside the network's cooldown, or the phone's caps spent: the caller is still counted,
+    // and the id names nothing.
     app.store
         .apply(&callers_only, |step| match step {
             Unsent::Count(scope) => callers_refusal(scope),
-            Unsent::Decoy => AuthError::internal("no stand-in in this transaction"),
+            Unsent::Cooldown | Unsent::Decoy => {
+                AuthError::internal("no stand-in in this transaction")
+            }
         })
         .await?;
     Ok(SentCode { verification_id })
@@ -274,6 +287,7 @@ async fn answer_unsent(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unsent {
     Count(SendScope),
+    Cooldown,
     Decoy,
 }
 

@@ -137,6 +137,7 @@ pub async fn send_code(
         now,
         expires_at: now + config.otp_ttl_seconds,
         resend_at: now + config.otp_resend_seconds,
+        decoy: false,
     };
     let mut outcome = commit_send(app, &new_otp, counters(false), bot).await?;
     // Only the owner's own networks reach the floor: strangers naming a list of active numbers

@@ -54,6 +54,8 @@ pub struct NewOtp<'a> {
     pub now: u64,
     pub expires_at: u64,
     pub resend_at: u64,
+    /// A stand-in for a code not sent: `code_hash` is random, so that no guess matches it.
+    pub decoy: bool,
 }
 
 /// How a guess is counted: against the code its verification id names, or, without an id,
@@ -252,9 +254,10 @@ impl OtpsTable {
         }
     }
 
-    /// The writes that store a new code (for the send's transaction): the caller's network's
-    /// resend cooldown, refused while it runs (the refusal reports it, for Retry-After), and the
-    /// code itself under its own verification id, beside any other live code.
+    /// The writes that store a new code, or a stand-in for one (for the transaction): the
+    /// caller's network's resend cooldown, refused while it runs (the refusal reports it, for
+    /// Retry-After), and the code itself under its own verification id, beside any other live
+    /// code. A stand-in answers guesses as a code would, and no guess matches it.
     pub fn store(&self, otp: &NewOtp<'_>) -> Result<[Write; 2], AuthError> {
         let partition = key(otp.phone, otp.purpose);
         let cooldown = Put::builder()
@@ -277,32 +280,9 @@ impl OtpsTable {
             sent_at: otp.now,
             expires_at: otp.expires_at,
             owner: otp.owner.map(str::to_owned),
-            decoy: false,
+            decoy: otp.decoy,
         })?;
         Ok([Write::put(cooldown), code])
-    }
-
-    /// A stand-in for a code that was not sent (for a transaction): it answers guesses as a code
-    /// would, and no guess matches it.
-    pub fn decoy(
-        &self,
-        phone: &PhoneNumber,
-        purpose: OtpPurpose,
-        verification_hash: String,
-        unmatchable_hash: String,
-        (now, expires_at): (u64, u64),
-    ) -> Result<Write, AuthError> {
-        self.put_code(OtpItem {
-            phone: key(phone, purpose),
-            verification: verification_hash,
-            code_hash: unmatchable_hash,
-            purpose: purpose.as_str().to_owned(),
-            failed_attempts: 0,
-            sent_at: now,
-            expires_at,
-            owner: None,
-            decoy: true,
-        })
     }
 
     fn put_code(&self, item: OtpItem) -> Result<Write, AuthError> {

@@ -262,8 +262,10 @@ async fn only_the_functions_that_ask_for_the_bot_check_read_its_secret() {
         None,
     )
     .await;
+    // Login asks before a step-up code.
     let asking = [
         Endpoint::CheckPhone,
+        Endpoint::Login,
         Endpoint::PasswordResetRequest,
         Endpoint::LoginOtpRequest,
         Endpoint::PhoneChangeRequest,

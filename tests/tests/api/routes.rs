@@ -26,8 +26,8 @@ fn every_list_of_routes_and_functions_agrees_with_the_template() {
     let binaries: BTreeSet<String> = functions.iter().map(|f| f.binary.clone()).collect();
     let mut problems = Vec::new();
 
-    // Every path answers with and without the trailing slash (README, "The flow"); a path that
-    // names a file (`/.well-known/jwks.json`) has no slash form.
+    // Every path answers with and without the trailing slash (docs/api.md, "Requests and
+    // responses"); a path that names a file (`/.well-known/jwks.json`) has no slash form.
     for route in &routes {
         let other = Route::new(&twin(&route.path), &route.function);
         if route.path.ends_with('/') && !routes.contains(&other) {
