@@ -370,11 +370,13 @@ impl TokenIssuer {
         })
     }
 
-    /// Whether this function holds the private key (only the functions that sign tokens do).
     pub(crate) fn set_clock(&mut self, clock: Clock) {
         self.clock = clock;
     }
 
+    /// Whether this function has a signing key: the Ed25519 private key (only the functions
+    /// that sign tokens hold it), or a KMS key id (every function that signs or verifies has
+    /// one; IAM lets only the signing functions use it to sign).
     pub fn can_sign(&self) -> bool {
         self.signer.is_some()
     }

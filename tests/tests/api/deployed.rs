@@ -4,8 +4,6 @@
 //! and only the sending functions have SMS settings. The calls land in the call record the
 //! least-privilege test checks.
 
-use std::collections::BTreeMap;
-
 use auth_tests::policies::Policies;
 use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, Stack, register_body, tables};
 use serde_json::{Value, json};
@@ -225,7 +223,8 @@ async fn every_endpoint_works_with_its_function_configured_as_the_template_deplo
 
     // Cold starts: one read per secret the template passes a function, and no other.
     let policies = Policies::from_template(&tables::template_path()).expect("the template");
-    let parameters = BTreeMap::from([("SmsProvider".to_owned(), "outbox".to_owned())]);
+    // The parameters the stack was deployed with (JwtAlgorithm EdDSA: the Ed25519 secret).
+    let parameters = stack.any().parameters.clone();
     let mut expected: Vec<String> = Vec::new();
     for endpoint in Endpoint::ALL {
         let env = policies

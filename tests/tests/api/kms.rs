@@ -116,6 +116,26 @@ async fn tokens_signed_in_kms_verify_with_pyjwt_through_discovery_and_the_wrong_
         )
         .await;
         let signed = sign_in_every_way(&stack, "09101234567", "+989101234567").await;
+        // No function reads the Ed25519 secret, nor does any signing function but refresh (which
+        // verifies refresh tokens) read the key publication secret.
+        let read: Vec<String> = stack
+            .secrets_manager
+            .requests()
+            .iter()
+            .map(|request| request.json()["SecretId"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            !read.iter().any(|id| id.ends_with(":JwtSigningSecret")),
+            "{read:?}"
+        );
+        let publication = read
+            .iter()
+            .filter(|id| id.ends_with(":KeyPublicationSecret"));
+        assert_eq!(
+            publication.count(),
+            10,
+            "the nine verifiers and refresh: {read:?}"
+        );
         for tokens in [
             &signed.register,
             &signed.login,
