@@ -4,6 +4,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use super::CodeSent;
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
@@ -25,16 +26,7 @@ struct CheckPhoneRequest {
 struct CheckPhoneResponse {
     exists: bool,
     #[serde(flatten)]
-    sent: Option<OtpSent>,
-}
-
-#[derive(Serialize)]
-struct OtpSent {
-    message: &'static str,
-    expires_in: u64,
-    resend_after: u64,
-    /// Sent back with the code, so that only this client's wrong guesses count against it.
-    verification_id: String,
+    sent: Option<CodeSent>,
 }
 
 /// `POST /auth/check-phone/`: says whether the phone has an account; if not, sends a code.
@@ -59,14 +51,11 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
     }
     bot.ensure_passed()?;
     let send = CodeToSend::new(OtpPurpose::SignUp, pool, bot);
-    let sent = send_code(app, &phone, &caller, send, language).await??;
+    let sent = send_code(app, &phone, &caller, send, language)
+        .await?
+        .sent()?;
     Ok(CheckPhoneResponse {
         exists: false,
-        sent: Some(OtpSent {
-            message: "OTP sent successfully.",
-            expires_in: app.config.otp_ttl_seconds,
-            resend_after: app.config.otp_resend_seconds,
-            verification_id: sent.verification_id,
-        }),
+        sent: Some(CodeSent::new(app, "OTP sent successfully.", sent)),
     })
 }

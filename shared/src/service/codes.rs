@@ -11,11 +11,11 @@ use crate::messages::CodeMessage;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
-use crate::service::guard::{self, CodeSlot, Guards};
+use crate::service::guard::{self, AccountGuard, CodeSlot, Guards};
 use crate::sms::{Delivery, Sms};
 use crate::store::attempts::{AttemptsTable, FailureKind};
 use crate::store::otps::{GuessBudget, NewOtp, StoredOtp, resend_wait};
-use crate::store::{CodeRecords, Transaction, TransactionError, Write};
+use crate::store::{CodeRecords, Refusal, Transaction, TransactionError, Write};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 /// Why a code was not sent.
@@ -44,6 +44,30 @@ impl From<SendRefusal> for AuthError {
 /// whoever asked for the code, so that strangers' wrong guesses cannot use the code up.
 pub struct SentCode {
     pub verification_id: String,
+}
+
+/// What became of a request to send a code that did not fail.
+pub enum SendOutcome {
+    Sent(SentCode),
+    /// Refused by a limit before anything was stored or sent.
+    Refused(SendRefusal),
+}
+
+impl SendOutcome {
+    /// The sent code, or the refusal as the error a caller answers with.
+    pub fn sent(self) -> Result<SentCode, AuthError> {
+        match self {
+            Self::Sent(sent) => Ok(sent),
+            Self::Refused(refusal) => Err(refusal.into()),
+        }
+    }
+}
+
+/// What a send transaction did: counted (in these counters: a full shard may have been swapped
+/// for another of its budget), or refused by a limit.
+enum Committed {
+    Counted(Vec<SendCounter>),
+    Refused(SendRefusal),
 }
 
 /// The steps of a send transaction.
@@ -92,7 +116,7 @@ pub async fn send_code(
     caller: &Caller,
     send: CodeToSend<'_>,
     language: &str,
-) -> Result<Result<SentCode, SendRefusal>, AuthError> {
+) -> Result<SendOutcome, AuthError> {
     let CodeToSend {
         purpose,
         pool,
@@ -145,14 +169,14 @@ pub async fn send_code(
     if proved_recently
         && known_network
         && pool != SendPool::NewNumbers
-        && matches!(outcome, Err(SendRefusal::Cap { scope, .. }) if scope.is_reserve())
+        && matches!(outcome, Committed::Refused(SendRefusal::Cap { scope, .. }) if scope.is_reserve())
     {
         tracing::info!("reserve spent: a recently proved number's floor is used");
         outcome = commit_send(app, &new_otp, counters(true), bot).await?;
     }
     let counted = match outcome {
-        Ok(counted) => counted,
-        Err(refusal) => return Ok(Err(refusal)),
+        Committed::Counted(counted) => counted,
+        Committed::Refused(refusal) => return Ok(SendOutcome::Refused(refusal)),
     };
 
     let sent = Subject {
@@ -202,7 +226,7 @@ pub async fn send_code(
     }
     // A configured test number gets its code stored but no SMS.
     audit::record(AuditEvent::OtpSent, caller, sent);
-    Ok(Ok(SentCode { verification_id }))
+    Ok(SendOutcome::Sent(SentCode { verification_id }))
 }
 
 /// Writes the code, the cooldown and the counts of `counted` in one transaction: the counters
@@ -212,7 +236,7 @@ async fn commit_send(
     new_otp: &NewOtp<'_>,
     mut counted: Vec<SendCounter>,
     bot: BotCheck,
-) -> Result<Result<Vec<SendCounter>, SendRefusal>, AuthError> {
+) -> Result<Committed, AuthError> {
     let limits = &app.config.limits;
     let now = new_otp.now;
     for attempt in 0..SHARD_ATTEMPTS {
@@ -229,13 +253,13 @@ async fn commit_send(
             );
         }
         let refused = match app.store.commit(&transaction).await {
-            Ok(()) => return Ok(Ok(counted)),
+            Ok(()) => return Ok(Committed::Counted(counted)),
             Err(TransactionError::Storage(error)) => return Err(error),
             Err(refused @ TransactionError::Refused(_)) => refused,
         };
-        if let Some(old_item) = refused.refused(SendStep::Cooldown) {
-            let retry_after = resend_wait(old_item, now);
-            return Ok(Err(SendRefusal::Cooldown { retry_after }));
+        if let Some(cooldown) = refused.refused(SendStep::Cooldown) {
+            let retry_after = resend_wait(cooldown.old_item(), now);
+            return Ok(Committed::Refused(SendRefusal::Cooldown { retry_after }));
         }
         if refused.refused(SendStep::Code).is_some() {
             return Err(AuthError::internal("a new verification id was taken"));
@@ -244,12 +268,13 @@ async fn commit_send(
             .filter(|&i| refused.refused(SendStep::Count(counted[i].scope)).is_some())
             .collect();
         // Refused only short of the full limits: a bot check would let the send through.
-        let check_would_pass = bot == BotCheck::Unchecked
-            && !full.is_empty()
-            && full.iter().all(|&i| {
-                let old = refused.refused(SendStep::Count(counted[i].scope)).flatten();
-                AttemptsTable::send_hits(old) < u64::from(counted[i].limit)
-            });
+        let mut check_would_pass = bot == BotCheck::Unchecked && !full.is_empty();
+        for &i in &full {
+            let old = refused
+                .refused(SendStep::Count(counted[i].scope))
+                .and_then(Refusal::old_item);
+            check_would_pass &= AttemptsTable::send_hits(old)? < u64::from(counted[i].limit);
+        }
         // A full shard of a budget whose other shards may still have room: try another one.
         let moved: Option<Vec<SendCounter>> = full
             .iter()
@@ -263,7 +288,7 @@ async fn commit_send(
             }
             _ if check_would_pass => {
                 tracing::info!("code not sent: the budgets' unchecked half is used up");
-                return Ok(Err(SendRefusal::CheckNeeded));
+                return Ok(Committed::Refused(SendRefusal::CheckNeeded));
             }
             _ => {
                 // The refusal that lasts longest is the one to wait out (a cap of the phone
@@ -276,7 +301,7 @@ async fn commit_send(
                     (counter.scope, counter.window.ends_at - now)
                 });
                 tracing::info!(budget = scope.name(), "code not sent: send budget used up");
-                return Ok(Err(SendRefusal::Cap { scope, retry_after }));
+                return Ok(Committed::Refused(SendRefusal::Cap { scope, retry_after }));
             }
         }
     }
@@ -587,8 +612,7 @@ pub async fn match_owned_code(
             network: &caller.network,
             kind: FailureKind::Verify,
             pair,
-            account: None,
-            exempt_from_wait: false,
+            account: AccountGuard::Unguarded,
             code: Some(CodeSlot { purpose, target }),
         },
         now,

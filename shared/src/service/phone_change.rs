@@ -81,7 +81,9 @@ pub async fn request_phone_change(
         owner: Some(&session.user_id),
         ..CodeToSend::new(OtpPurpose::PhoneChange, SendPool::NewNumbers, bot)
     };
-    Ok(send_code(app, new_phone, caller, send, language).await??)
+    send_code(app, new_phone, caller, send, language)
+        .await?
+        .sent()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
