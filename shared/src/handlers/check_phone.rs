@@ -8,9 +8,7 @@ use super::CodeSent;
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
-use crate::limits::SendPool;
-use crate::otp::OtpPurpose;
-use crate::service::codes::{CodeToSend, check_bot, check_phone_lookup, send_code};
+use crate::service::signup::{self, PhoneCheck};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,23 +37,17 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
     let phone = app.phones.parse(&body.phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request, app.config.trusted_proxy)?;
-    let pool = SendPool::NewNumbers;
     let token = super::captcha_token(body.captcha_token.as_ref())?;
-    // A token is verified before any counter is spent; only a new number needs one.
-    let bot = check_bot(app, &phone, pool, token, &caller).await?;
-    if check_phone_lookup(app, &phone, &caller).await? {
-        return Ok(CheckPhoneResponse {
-            exists: true,
-            sent: None,
-        });
-    }
-    bot.ensure_passed()?;
-    let send = CodeToSend::new(OtpPurpose::SignUp, pool, bot);
-    let sent = send_code(app, &phone, &caller, send, language)
-        .await?
-        .sent()?;
-    Ok(CheckPhoneResponse {
-        exists: false,
-        sent: Some(CodeSent::new(app, "OTP sent successfully.", sent)),
-    })
+    Ok(
+        match signup::check_phone(app, &phone, &caller, token, language).await? {
+            PhoneCheck::Registered => CheckPhoneResponse {
+                exists: true,
+                sent: None,
+            },
+            PhoneCheck::CodeSent(sent) => CheckPhoneResponse {
+                exists: false,
+                sent: Some(CodeSent::new(app, "OTP sent successfully.", sent)),
+            },
+        },
+    )
 }
