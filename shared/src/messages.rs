@@ -277,7 +277,7 @@ impl Default for Messages {
 impl Messages {
     /// The built-in languages with the operator's templates on top. `json` is an object keyed by
     /// primary language subtag; each value is a template string, or an object with `message`,
-    /// `purposes` (`signup`, `password_reset`, `login`) and `digits` (`latin`, `persian`,
+    /// `purposes` (`signup`, `password_reset`, `login`, `phone_change`) and `digits` (`latin`, `persian`,
     /// `arabic`). A built-in language keeps what an override leaves out.
     pub fn with_overrides(json: &str) -> Result<Self, String> {
         let value: Value =
@@ -422,8 +422,13 @@ fn parse_language(
         };
     }
     if let Some(unknown) = given.keys().next() {
+        let known: Vec<&str> = OtpPurpose::ALL
+            .iter()
+            .map(|purpose| purpose.as_str())
+            .collect();
         return Err(format!(
-            "unknown purpose '{unknown}' (known: signup, password_reset, login)"
+            "unknown purpose '{unknown}' (known: {})",
+            known.join(", ")
         ));
     }
     // Unused words need not be given.

@@ -4,12 +4,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use super::CodeSent;
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
-use crate::limits::SendPool;
-use crate::otp::OtpPurpose;
-use crate::service::codes::{CodeToSend, check_bot, check_phone_lookup, send_code};
+use crate::service::signup::{self, PhoneCheck};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,16 +24,7 @@ struct CheckPhoneRequest {
 struct CheckPhoneResponse {
     exists: bool,
     #[serde(flatten)]
-    sent: Option<OtpSent>,
-}
-
-#[derive(Serialize)]
-struct OtpSent {
-    message: &'static str,
-    expires_in: u64,
-    resend_after: u64,
-    /// Sent back with the code, so that only this client's wrong guesses count against it.
-    verification_id: String,
+    sent: Option<CodeSent>,
 }
 
 /// `POST /auth/check-phone/`: says whether the phone has an account; if not, sends a code.
@@ -47,26 +37,17 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
     let phone = app.phones.parse(&body.phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
     let caller = caller(request, app.config.trusted_proxy)?;
-    let pool = SendPool::NewNumbers;
     let token = super::captcha_token(body.captcha_token.as_ref())?;
-    // A token is verified before any counter is spent; only a new number needs one.
-    let bot = check_bot(app, &phone, pool, token, &caller).await?;
-    if check_phone_lookup(app, &phone, &caller).await? {
-        return Ok(CheckPhoneResponse {
-            exists: true,
-            sent: None,
-        });
-    }
-    bot.ensure_passed()?;
-    let send = CodeToSend::new(OtpPurpose::SignUp, pool, bot);
-    let sent = send_code(app, &phone, &caller, send, language).await??;
-    Ok(CheckPhoneResponse {
-        exists: false,
-        sent: Some(OtpSent {
-            message: "OTP sent successfully.",
-            expires_in: app.config.otp_ttl_seconds,
-            resend_after: app.config.otp_resend_seconds,
-            verification_id: sent.verification_id,
-        }),
-    })
+    Ok(
+        match signup::check_phone(app, &phone, &caller, token, language).await? {
+            PhoneCheck::Registered => CheckPhoneResponse {
+                exists: true,
+                sent: None,
+            },
+            PhoneCheck::CodeSent(sent) => CheckPhoneResponse {
+                exists: false,
+                sent: Some(CodeSent::new(app, "OTP sent successfully.", sent)),
+            },
+        },
+    )
 }

@@ -15,7 +15,8 @@ use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::{ProfileChanges, User};
 use crate::service::codes::{
-    CodeGuess, CodeToSend, SendRefusal, SentCode, check_bot, match_account_code, send_code,
+    CodeGuess, CodeToSend, SendOutcome, SendRefusal, SentCode, check_bot, match_account_code,
+    send_code,
 };
 use crate::service::sessions::{
     ConfirmedPassword, confirm_password, give_back_password_slot, mark_proof,
@@ -180,13 +181,15 @@ pub async fn request_code_for_account(
             ..CodeToSend::new(purpose, pool, bot)
         };
         match send_code(app, phone, caller, send, language).await? {
-            Ok(sent) => return Ok(sent),
-            Err(refusal @ SendRefusal::Cap { scope, .. }) if is_callers_cap(scope) => {
+            SendOutcome::Sent(sent) => return Ok(sent),
+            SendOutcome::Refused(refusal @ SendRefusal::Cap { scope, .. })
+                if is_callers_cap(scope) =>
+            {
                 return Err(refusal.into());
             }
             // Refused for the phone or the shared budgets (a refusal that asks for the bot check
             // included): count the caller as an unknown number would, and answer the same.
-            Err(_) => tracing::info!(
+            SendOutcome::Refused(_) => tracing::info!(
                 purpose = purpose.as_str(),
                 "code not sent: phone cooldown or cap"
             ),

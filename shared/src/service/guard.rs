@@ -33,12 +33,41 @@ pub(crate) struct Guards<'a> {
     pub network: &'a str,
     pub kind: FailureKind,
     pub pair: Option<PairRecord>,
-    /// `None` when the account's back-off does not guard this attempt.
-    pub account: Option<Option<AccountRecord>>,
-    /// The attempt is counted against the account but not held by its back-off: it comes from a
-    /// network the account logged in from recently, or carries a step-up code (proof of the phone).
-    pub exempt_from_wait: bool,
+    pub account: AccountGuard,
     pub code: Option<CodeSlot>,
+}
+
+/// Whether an attempt counts against the account's back-off.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AccountGuard {
+    /// It does not (a code check).
+    Unguarded,
+    /// It does, from the record as read. `exempt_from_wait`: counted but not held by the wait
+    /// (a network the owner proved the account from, or a step-up code, which proves the phone).
+    Counted {
+        record: Option<AccountRecord>,
+        exempt_from_wait: bool,
+    },
+}
+
+impl AccountGuard {
+    /// The account's failures once this attempt is counted, when the account guards it.
+    fn failures_after(self) -> Option<u32> {
+        match self {
+            Self::Unguarded => None,
+            Self::Counted { record, .. } => {
+                Some(record.map_or(1, |record| record.failures.saturating_add(1)))
+            }
+        }
+    }
+
+    /// The account's live record before this attempt, when the account guards it.
+    fn record(self) -> Option<AccountRecord> {
+        match self {
+            Self::Unguarded => None,
+            Self::Counted { record, .. } => record,
+        }
+    }
 }
 
 /// What a taken slot leaves: the failures still allowed, for the answer and the audit log.
@@ -104,8 +133,12 @@ pub(crate) async fn take_slot(
                 now,
             )?,
         );
-        if let Some(account) = guards.account {
-            let slot = limits::account_slot(limits, account, guards.exempt_from_wait, now)?;
+        if let AccountGuard::Counted {
+            record,
+            exempt_from_wait,
+        } = guards.account
+        {
+            let slot = limits::account_slot(limits, record, exempt_from_wait, now)?;
             transaction = transaction.step(
                 Step::Account,
                 app.store
@@ -130,10 +163,8 @@ pub(crate) async fn take_slot(
             Ok(()) => {
                 return Ok(Taken {
                     pair_left: limits::pair_failures_left(limits, guards.pair),
-                    account_failures: guards
-                        .account
-                        .map(|record| record.map_or(1, |r| r.failures.saturating_add(1))),
-                    account_before: guards.account.flatten(),
+                    account_failures: guards.account.failures_after(),
+                    account_before: guards.account.record(),
                     code_left: guards
                         .code
                         .as_ref()
@@ -147,7 +178,9 @@ pub(crate) async fn take_slot(
                     match refusal.step {
                         Step::Pair => guards.pair = AttemptsTable::pair_record(old, now)?,
                         Step::Account => {
-                            guards.account = Some(AttemptsTable::account_record(old, now)?);
+                            if let AccountGuard::Counted { record, .. } = &mut guards.account {
+                                *record = AttemptsTable::account_record(old, now)?;
+                            }
                         }
                         Step::Code => {
                             let code = guards

@@ -1,8 +1,9 @@
 //! The flows of the service on validated inputs. Handlers translate HTTP to these calls and back.
 //!
 //! - `guard`: every guarded attempt takes its slot under the limits before it is checked
-//! - `codes`: sending one-time codes and checking them (sign-up, password reset, step-up login)
-//! - `signup`: verify a phone, register an account
+//! - `codes`: sending one-time codes (`send`), the bot check before a send (`bot_check`), and
+//!   checking guesses (`guesses`)
+//! - `signup`: check-phone (the lookup and the sign-up code), verify a phone, register an account
 //! - `sessions`: log in, refresh, authenticate a request, log out
 //! - `account`: profile, password change, password reset, account deletion
 //! - `phone_change`: moving the account to a new number

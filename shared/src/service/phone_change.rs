@@ -13,9 +13,10 @@ use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::current_user;
 use crate::service::codes::{
-    CodeGuess, CodeToSend, SentCode, check_bot, check_phone_lookup, match_owned_code, send_code,
+    CodeGuess, CodeToSend, SentCode, check_bot, match_owned_code, send_code,
 };
 use crate::service::sessions::{confirm_password, mark_proof};
+use crate::service::signup::check_phone_lookup;
 use crate::sms::Sms;
 use crate::store::Transaction;
 use crate::store::sessions::Session;
@@ -81,7 +82,9 @@ pub async fn request_phone_change(
         owner: Some(&session.user_id),
         ..CodeToSend::new(OtpPurpose::PhoneChange, SendPool::NewNumbers, bot)
     };
-    Ok(send_code(app, new_phone, caller, send, language).await??)
+    send_code(app, new_phone, caller, send, language)
+        .await?
+        .sent()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,10 @@ use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::codes::{
-    CodeGuess, CodeToSend, SendRefusal, check_bot, match_account_code, matching_code, send_code,
+    CodeGuess, CodeToSend, SendOutcome, SendRefusal, check_bot, match_account_code, matching_code,
+    send_code,
 };
-use crate::service::guard::{self, CodeSlot, Guards, Taken};
+use crate::service::guard::{self, AccountGuard, CodeSlot, Guards, Taken};
 use crate::store::attempts::{FailureKind, SessionSlot};
 use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
 use crate::store::{LoginRecords, Transaction, TransactionError, Write};
@@ -176,9 +177,11 @@ pub async fn login(
             network: &caller.network,
             kind: FailureKind::Login,
             pair,
-            account: Some(account),
-            // A step-up code proves the phone; a known network is the owner's usual one.
-            exempt_from_wait: code_slot.is_some() || known_network,
+            account: AccountGuard::Counted {
+                record: account,
+                // A step-up code proves the phone; a known network is the owner's usual one.
+                exempt_from_wait: code_slot.is_some() || known_network,
+            },
             code: code_slot,
         },
         now,
@@ -309,14 +312,14 @@ async fn send_step_up_code(
     };
     Ok(
         match send_code(app, phone, caller, send, step_up.language).await? {
-            Ok(sent) => AuthError::CodeRequired {
+            SendOutcome::Sent(sent) => AuthError::CodeRequired {
                 verification_id: Some(sent.verification_id),
             },
             // The code sent a moment ago is still the one to enter.
-            Err(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
+            SendOutcome::Refused(SendRefusal::Cooldown { .. }) => AuthError::CodeRequired {
                 verification_id: None,
             },
-            Err(refusal) => refusal.into(),
+            SendOutcome::Refused(refusal) => refusal.into(),
         },
     )
 }
@@ -536,7 +539,8 @@ pub async fn refresh(
         }
         Err(TransactionError::Storage(error)) => Err(error),
         Err(refused) => {
-            if refused.refused(RotationStep::Spend).is_some_and(was_spent) {
+            let spend = refused.refused(RotationStep::Spend);
+            if spend.is_some_and(|spend| was_spent(spend.old_item())) {
                 app.store.sessions.revoke(&claims.sub, &claims.sid).await?;
                 audit::record(AuditEvent::TokenReuseDetected, caller, subject());
             }

@@ -4,11 +4,12 @@ use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
+use crate::limits::{self, SendPool, SendScope};
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::{User, UserProfile};
-use crate::service::codes::{CodeGuess, match_code};
+use crate::service::codes::{CodeGuess, CodeToSend, SentCode, check_bot, match_code, send_code};
 use crate::service::sessions;
 use crate::store::Transaction;
 use crate::store::attempts::FailureKind;
@@ -145,4 +146,59 @@ pub async fn register(
     };
     audit::record(AuditEvent::Registered, caller, subject);
     Ok((user.profile, tokens))
+}
+
+/// What check-phone found.
+pub enum PhoneCheck {
+    /// The number has an account (no code sent).
+    Registered,
+    /// It has none: a sign-up code was sent.
+    CodeSent(SentCode),
+}
+
+/// `check-phone`: whether `phone` has an account (a lookup, counted against the client network's
+/// lookup cap), and if not a sign-up code to it. A bot token is verified before any counter is
+/// spent; only a new number needs one.
+pub async fn check_phone(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+    captcha_token: Option<&str>,
+    language: &str,
+) -> Result<PhoneCheck, AuthError> {
+    let pool = SendPool::NewNumbers;
+    let bot = check_bot(app, phone, pool, captcha_token, caller).await?;
+    if check_phone_lookup(app, phone, caller).await? {
+        return Ok(PhoneCheck::Registered);
+    }
+    bot.ensure_passed()?;
+    let send = CodeToSend::new(OtpPurpose::SignUp, pool, bot);
+    let sent = send_code(app, phone, caller, send, language)
+        .await?
+        .sent()?;
+    Ok(PhoneCheck::CodeSent(sent))
+}
+
+/// Whether `phone` has an account, for `check-phone` and a change of number. Each lookup counts
+/// against the client network's lookup cap, so numbers cannot be enumerated faster than that;
+/// the account is read in the same round trip, and told only when the count was accepted.
+pub async fn check_phone_lookup(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+) -> Result<bool, AuthError> {
+    let now = app.clock.now();
+    let (limit, window) = limits::send_limit(&app.config.limits, SendScope::Lookup, now);
+    let (counted, user) = tokio::join!(
+        app.store
+            .attempts
+            .count_lookup(&caller.network, limit, window),
+        app.store.users.get(phone),
+    );
+    if !counted? {
+        return Err(AuthError::RateLimited {
+            retry_after: window.ends_at - now,
+        });
+    }
+    Ok(user?.is_some())
 }

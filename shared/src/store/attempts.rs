@@ -128,6 +128,16 @@ struct FailuresItem {
     expires_at: u64,
 }
 
+/// The sends a counter item holds: none before its first hit; a value that is not a number is a
+/// corrupt item, an error (never taken for 0).
+fn hits_of(item: &super::Item) -> Result<u64, AuthError> {
+    match item.get("hits") {
+        None => Ok(0),
+        Some(_) => get_num(item, "hits")
+            .ok_or_else(|| AuthError::internal("a corrupt send counter in the attempts table")),
+    }
+}
+
 /// The live failure record in `item` (none when absent or expired).
 fn live_failures(item: Option<Snapshot>, now: u64) -> Result<Option<FailuresItem>, AuthError> {
     let Some(snapshot) = item else {
@@ -466,11 +476,9 @@ impl AttemptsTable {
         Ok(Write::update(update))
     }
 
-    /// The sends counted in a refused counter's old item.
-    pub fn send_hits(old_item: Option<&Snapshot>) -> u64 {
-        old_item
-            .and_then(|snapshot| get_num(&snapshot.0, "hits"))
-            .unwrap_or(0)
+    /// The sends counted in a refused counter's old item (none yet without the item).
+    pub fn send_hits(old_item: Option<&Snapshot>) -> Result<u64, AuthError> {
+        old_item.map_or(Ok(0), |snapshot| hits_of(&snapshot.0))
     }
 
     /// Takes back one send counted (one the provider failed), never below zero.
@@ -501,14 +509,10 @@ impl AttemptsTable {
             .map(|counter| ItemKey::new(&self.name, "pk", &counter_key(counter)))
             .collect();
         let items = get_item_list(&self.client, &keys).await?;
-        Ok(items
+        items
             .iter()
-            .map(|item| {
-                item.as_ref()
-                    .and_then(|item| get_num(item, "hits"))
-                    .unwrap_or(0)
-            })
-            .collect())
+            .map(|item| item.as_ref().map_or(Ok(0), hits_of))
+            .collect()
     }
 
     /// Whether any of the budgets of `counters` reached `level` percent in its window (its

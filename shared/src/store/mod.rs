@@ -424,6 +424,13 @@ pub struct Refusal<S> {
     pub old_item: Option<Snapshot>,
 }
 
+impl<S> Refusal<S> {
+    /// The refused item as it was, if the step asked for it (and it existed).
+    pub fn old_item(&self) -> Option<&Snapshot> {
+        self.old_item.as_ref()
+    }
+}
+
 /// Why a transaction did not commit.
 #[derive(Debug)]
 pub enum TransactionError<S> {
@@ -433,13 +440,10 @@ pub enum TransactionError<S> {
 }
 
 impl<S: PartialEq> TransactionError<S> {
-    /// The old item of `step`, when that step was refused.
-    pub fn refused(&self, step: S) -> Option<Option<&Snapshot>> {
+    /// The refusal of `step`, when that step was refused.
+    pub fn refused(&self, step: S) -> Option<&Refusal<S>> {
         match self {
-            Self::Refused(refusals) => refusals
-                .iter()
-                .find(|refusal| refusal.step == step)
-                .map(|refusal| refusal.old_item.as_ref()),
+            Self::Refused(refusals) => refusals.iter().find(|refusal| refusal.step == step),
             Self::Storage(_) => None,
         }
     }

@@ -72,31 +72,15 @@ async fn a_login_by_code_and_a_reset_make_their_networks_the_owners() {
     t.registered_user(PHONE, PHONE_E164).await;
     let (code_network, reset_network) = ("192.0.2.10", "2001:db8:7:7::1");
 
-    let requested = t
-        .post_from(
-            Endpoint::LoginOtpRequest,
-            json!({ "phone": PHONE }),
-            code_network,
-        )
-        .await;
+    let id = request_code(&t, Endpoint::LoginOtpRequest, PHONE, code_network).await;
     let code = t.last_code_for(PHONE_E164).unwrap();
-    let body = json!({
-        "phone": PHONE, "code": code,
-        "verification_id": requested.body["verification_id"],
-    });
+    let body = json!({ "phone": PHONE, "code": code, "verification_id": id });
     tokens_of(&t.post_from(Endpoint::LoginOtp, body, code_network).await);
 
-    let requested = t
-        .post_from(
-            Endpoint::PasswordResetRequest,
-            json!({ "phone": PHONE }),
-            reset_network,
-        )
-        .await;
+    let id = request_code(&t, Endpoint::PasswordResetRequest, PHONE, reset_network).await;
     let code = t.last_code_for(PHONE_E164).unwrap();
     let body = json!({
-        "phone": PHONE, "code": code, "new_password": PASSWORD,
-        "verification_id": requested.body["verification_id"],
+        "phone": PHONE, "code": code, "new_password": PASSWORD, "verification_id": id,
     });
     let reset = t
         .post_from(Endpoint::PasswordResetConfirm, body, reset_network)
@@ -237,11 +221,9 @@ async fn a_session_from_one_intercepted_sms_cannot_move_the_account() {
     assert_eq!(right.status, 200, "{:?}", right.body);
 }
 
-/// A login code request from `ip`; the verification id it returned.
-async fn request_login_code(t: &TestApp, phone: &str, ip: &str) -> Value {
-    let answer = t
-        .post_from(Endpoint::LoginOtpRequest, json!({ "phone": phone }), ip)
-        .await;
+/// A login or reset code request from `ip`; the verification id it returned.
+async fn request_code(t: &TestApp, endpoint: Endpoint, phone: &str, ip: &str) -> Value {
+    let answer = t.post_from(endpoint, json!({ "phone": phone }), ip).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     answer.body["verification_id"].clone()
 }
@@ -250,10 +232,10 @@ async fn request_login_code(t: &TestApp, phone: &str, ip: &str) -> Value {
 async fn a_strangers_request_and_guesses_leave_the_owners_code_good() {
     let t = TestApp::new().await;
     t.registered_user(PHONE, PHONE_E164).await;
-    let owners_id = request_login_code(&t, PHONE, CLIENT_IP).await;
+    let owners_id = request_code(&t, Endpoint::LoginOtpRequest, PHONE, CLIENT_IP).await;
     let owners_code = t.last_code_for(PHONE_E164).unwrap();
     // A stranger asks for a code to the same number a moment later...
-    let strangers_id = request_login_code(&t, PHONE, "192.0.2.50").await;
+    let strangers_id = request_code(&t, Endpoint::LoginOtpRequest, PHONE, "192.0.2.50").await;
     let guess = auth_tests::other_code(&owners_code);
     // ...and guesses, in parallel, from ten networks: five with its own id, five without.
     let guesses = (0..10).map(|i| {

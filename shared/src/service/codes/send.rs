@@ -1,8 +1,8 @@
-//! One-time codes: sending them within the limits, and checking them under the lock-out rules.
+//! Sending a code: the send transaction under every counter and budget (with the retry on
+//! another shard), the SMS, the take-back of a refused send and the pressure report.
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
-use crate::captcha::CaptchaWhen;
 use crate::config::Limits;
 use crate::error::AuthError;
 use crate::http::Caller;
@@ -10,13 +10,13 @@ use crate::limits::{self, Requester, SendCounter, SendPool, SendScope};
 use crate::messages::CodeMessage;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
-use crate::profile::User;
-use crate::service::guard::{self, CodeSlot, Guards};
 use crate::sms::{Delivery, Sms};
-use crate::store::attempts::{AttemptsTable, FailureKind};
-use crate::store::otps::{GuessBudget, NewOtp, StoredOtp, resend_wait};
-use crate::store::{CodeRecords, Transaction, TransactionError, Write};
+use crate::store::attempts::AttemptsTable;
+use crate::store::otps::{NewOtp, resend_wait};
+use crate::store::{Refusal, Transaction, TransactionError};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
+
+use super::bot_check::{BotCheck, TOKEN_MISSING};
 
 /// Why a code was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,30 @@ impl From<SendRefusal> for AuthError {
 /// whoever asked for the code, so that strangers' wrong guesses cannot use the code up.
 pub struct SentCode {
     pub verification_id: String,
+}
+
+/// What became of a request to send a code that did not fail.
+pub enum SendOutcome {
+    Sent(SentCode),
+    /// Refused by a limit before anything was stored or sent.
+    Refused(SendRefusal),
+}
+
+impl SendOutcome {
+    /// The sent code, or the refusal as the error a caller answers with.
+    pub fn sent(self) -> Result<SentCode, AuthError> {
+        match self {
+            Self::Sent(sent) => Ok(sent),
+            Self::Refused(refusal) => Err(refusal.into()),
+        }
+    }
+}
+
+/// What a send transaction did: counted (in these counters: a full shard may have been swapped
+/// for another of its budget), or refused by a limit.
+enum Committed {
+    Counted(Vec<SendCounter>),
+    Refused(SendRefusal),
 }
 
 /// The steps of a send transaction.
@@ -92,7 +116,7 @@ pub async fn send_code(
     caller: &Caller,
     send: CodeToSend<'_>,
     language: &str,
-) -> Result<Result<SentCode, SendRefusal>, AuthError> {
+) -> Result<SendOutcome, AuthError> {
     let CodeToSend {
         purpose,
         pool,
@@ -145,14 +169,14 @@ pub async fn send_code(
     if proved_recently
         && known_network
         && pool != SendPool::NewNumbers
-        && matches!(outcome, Err(SendRefusal::Cap { scope, .. }) if scope.is_reserve())
+        && matches!(outcome, Committed::Refused(SendRefusal::Cap { scope, .. }) if scope.is_reserve())
     {
         tracing::info!("reserve spent: a recently proved number's floor is used");
         outcome = commit_send(app, &new_otp, counters(true), bot).await?;
     }
     let counted = match outcome {
-        Ok(counted) => counted,
-        Err(refusal) => return Ok(Err(refusal)),
+        Committed::Counted(counted) => counted,
+        Committed::Refused(refusal) => return Ok(SendOutcome::Refused(refusal)),
     };
 
     let sent = Subject {
@@ -202,7 +226,7 @@ pub async fn send_code(
     }
     // A configured test number gets its code stored but no SMS.
     audit::record(AuditEvent::OtpSent, caller, sent);
-    Ok(Ok(SentCode { verification_id }))
+    Ok(SendOutcome::Sent(SentCode { verification_id }))
 }
 
 /// Writes the code, the cooldown and the counts of `counted` in one transaction: the counters
@@ -212,7 +236,7 @@ async fn commit_send(
     new_otp: &NewOtp<'_>,
     mut counted: Vec<SendCounter>,
     bot: BotCheck,
-) -> Result<Result<Vec<SendCounter>, SendRefusal>, AuthError> {
+) -> Result<Committed, AuthError> {
     let limits = &app.config.limits;
     let now = new_otp.now;
     for attempt in 0..SHARD_ATTEMPTS {
@@ -229,13 +253,13 @@ async fn commit_send(
             );
         }
         let refused = match app.store.commit(&transaction).await {
-            Ok(()) => return Ok(Ok(counted)),
+            Ok(()) => return Ok(Committed::Counted(counted)),
             Err(TransactionError::Storage(error)) => return Err(error),
             Err(refused @ TransactionError::Refused(_)) => refused,
         };
-        if let Some(old_item) = refused.refused(SendStep::Cooldown) {
-            let retry_after = resend_wait(old_item, now);
-            return Ok(Err(SendRefusal::Cooldown { retry_after }));
+        if let Some(cooldown) = refused.refused(SendStep::Cooldown) {
+            let retry_after = resend_wait(cooldown.old_item(), now);
+            return Ok(Committed::Refused(SendRefusal::Cooldown { retry_after }));
         }
         if refused.refused(SendStep::Code).is_some() {
             return Err(AuthError::internal("a new verification id was taken"));
@@ -244,12 +268,13 @@ async fn commit_send(
             .filter(|&i| refused.refused(SendStep::Count(counted[i].scope)).is_some())
             .collect();
         // Refused only short of the full limits: a bot check would let the send through.
-        let check_would_pass = bot == BotCheck::Unchecked
-            && !full.is_empty()
-            && full.iter().all(|&i| {
-                let old = refused.refused(SendStep::Count(counted[i].scope)).flatten();
-                AttemptsTable::send_hits(old) < u64::from(counted[i].limit)
-            });
+        let mut check_would_pass = bot == BotCheck::Unchecked && !full.is_empty();
+        for &i in &full {
+            let old = refused
+                .refused(SendStep::Count(counted[i].scope))
+                .and_then(Refusal::old_item);
+            check_would_pass &= AttemptsTable::send_hits(old)? < u64::from(counted[i].limit);
+        }
         // A full shard of a budget whose other shards may still have room: try another one.
         let moved: Option<Vec<SendCounter>> = full
             .iter()
@@ -263,7 +288,7 @@ async fn commit_send(
             }
             _ if check_would_pass => {
                 tracing::info!("code not sent: the budgets' unchecked half is used up");
-                return Ok(Err(SendRefusal::CheckNeeded));
+                return Ok(Committed::Refused(SendRefusal::CheckNeeded));
             }
             _ => {
                 // The refusal that lasts longest is the one to wait out (a cap of the phone
@@ -276,7 +301,7 @@ async fn commit_send(
                     (counter.scope, counter.window.ends_at - now)
                 });
                 tracing::info!(budget = scope.name(), "code not sent: send budget used up");
-                return Ok(Err(SendRefusal::Cap { scope, retry_after }));
+                return Ok(Committed::Refused(SendRefusal::Cap { scope, retry_after }));
             }
         }
     }
@@ -306,88 +331,6 @@ async fn take_back_unsent(app: &App, otp: &NewOtp<'_>, counted: &[SendCounter]) 
             }
         });
     tokio::join!(delete, futures_util::future::join_all(refunds));
-}
-
-const TOKEN_MISSING: &str = "Complete the captcha and send its token as 'captcha_token'.";
-
-/// What the bot check before a code found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BotCheck {
-    /// No check is configured (or the number is a test number): the full budgets apply.
-    NotAsked,
-    /// The provider accepted the token: the full budgets apply.
-    Passed,
-    /// The check is asked for only under pressure and no token came: the send may use only the
-    /// unchecked half of each shared budget (`limits::unchecked_share`), counted atomically.
-    Unchecked,
-    /// A check was asked for and the request carried no token.
-    TokenMissing,
-}
-
-impl BotCheck {
-    /// Refuses a send without the token the check asked for.
-    pub fn ensure_passed(self) -> Result<(), AuthError> {
-        match self {
-            Self::TokenMissing => Err(AuthError::CaptchaRequired(TOKEN_MISSING)),
-            Self::NotAsked | Self::Passed | Self::Unchecked => Ok(()),
-        }
-    }
-
-    /// The limit a send is counted against in `counter`.
-    fn limit_of(self, counter: &SendCounter) -> u32 {
-        if self == Self::Unchecked && counter.scope.is_shared_budget() {
-            limits::unchecked_share(counter.limit)
-        } else {
-            counter.limit
-        }
-    }
-}
-
-/// The bot check before a code to `phone` from `pool` (`CAPTCHA_PROVIDER`, `CAPTCHA_WHEN`). A
-/// token sent is verified with the provider before any counter is spent (a refused one is a
-/// 400, the provider unreachable a 503). Without a token: `always` asks for one; `under-pressure`
-/// lets the send use the unchecked half of the shared budgets, except that a code to a
-/// registered number (a reset, login or step-up code) asks for one as soon as its reserve is
-/// half used (read from the pressure marks, which do not depend on the number, so the answer
-/// tells nothing about the account). Test numbers get no SMS and no check.
-pub async fn check_bot(
-    app: &App,
-    phone: &PhoneNumber,
-    pool: SendPool,
-    token: Option<&str>,
-    caller: &Caller,
-) -> Result<BotCheck, AuthError> {
-    let Some(verifier) = &app.captcha else {
-        return Ok(BotCheck::NotAsked);
-    };
-    if app.config.test_otp_numbers.contains_key(phone.as_str()) {
-        return Ok(BotCheck::NotAsked);
-    }
-    if let Some(token) = token.filter(|token| !token.trim().is_empty()) {
-        if !verifier.verify(token, &caller.ip).await? {
-            return Err(AuthError::CaptchaRequired(
-                "The captcha was not accepted. Solve it again and send the new token.",
-            ));
-        }
-        return Ok(BotCheck::Passed);
-    }
-    if verifier.when == CaptchaWhen::Always {
-        return Ok(BotCheck::TokenMissing);
-    }
-    if pool != SendPool::NewNumbers {
-        let now = app.clock.now();
-        let budgets = limits::budget_counters(&app.config.limits, pool, phone, now, |_| 0);
-        let half = limits::PRESSURE_LEVELS[0];
-        if app
-            .store
-            .attempts
-            .any_under_pressure(&budgets, half)
-            .await?
-        {
-            return Ok(BotCheck::TokenMissing);
-        }
-    }
-    Ok(BotCheck::Unchecked)
 }
 
 /// A shard of a sharded budget, chosen at random so sends spread over its items.
@@ -439,193 +382,4 @@ async fn report_pressure(app: &App, caller: &Caller, counted: &[SendCounter]) {
             }
         }
     }
-}
-
-/// Whether `phone` has an account, for `check-phone` and a change of number. Each lookup counts
-/// against the client network's lookup cap, so numbers cannot be enumerated faster than that;
-/// the account is read in the same round trip, and told only when the count was accepted.
-pub async fn check_phone_lookup(
-    app: &App,
-    phone: &PhoneNumber,
-    caller: &Caller,
-) -> Result<bool, AuthError> {
-    let now = app.clock.now();
-    let (limit, window) = limits::send_limit(&app.config.limits, SendScope::Lookup, now);
-    let (counted, user) = tokio::join!(
-        app.store
-            .attempts
-            .count_lookup(&caller.network, limit, window),
-        app.store.users.get(phone),
-    );
-    if !counted? {
-        return Err(AuthError::RateLimited {
-            retry_after: window.ends_at - now,
-        });
-    }
-    Ok(user?.is_some())
-}
-
-/// A code as a client sends it: the digits and, from clients that kept it, the verification id
-/// of the send. Without the id a guess spends the code's anonymous budget, so older clients keep
-/// working while clients that send the id cannot have their code used up by strangers.
-pub struct CodeGuess {
-    pub code: OtpCode,
-    pub verification_id: Option<String>,
-}
-
-/// Longer values cannot be ids this service issued.
-const MAX_VERIFICATION_ID_CHARS: usize = 64;
-
-impl CodeGuess {
-    pub fn budget(&self) -> GuessBudget {
-        match &self.verification_id {
-            Some(id) => GuessBudget::Verified(hash_opaque_token(id)),
-            None => GuessBudget::Anonymous,
-        }
-    }
-
-    /// Validates the optional verification id (the code is validated by `OtpCode::parse`).
-    pub fn new(code: OtpCode, verification_id: Option<String>) -> Result<Self, AuthError> {
-        if verification_id
-            .as_ref()
-            .is_some_and(|id| id.is_empty() || id.len() > MAX_VERIFICATION_ID_CHARS)
-        {
-            return Err(AuthError::InvalidRequest(
-                "Invalid field 'verification_id': not an id this service issued.".into(),
-            ));
-        }
-        Ok(Self {
-            code,
-            verification_id,
-        })
-    }
-}
-
-/// A code that matched: spend it with `spend` in the transaction that acts on it.
-pub struct MatchedCode {
-    code: StoredOtp,
-    purpose: OtpPurpose,
-}
-
-impl MatchedCode {
-    /// The writes that spend the code and clear the pair's failures and the network's resend
-    /// cooldown (for the caller's transaction); spending fails if the code was used or expired
-    /// meanwhile, so one code yields one success.
-    pub fn spend(
-        &self,
-        app: &App,
-        phone: &PhoneNumber,
-        caller: &Caller,
-        now: u64,
-    ) -> Result<[Write; 3], AuthError> {
-        Ok([
-            app.store
-                .otps
-                .consume(phone, self.purpose, &self.code, now)?,
-            app.store
-                .otps
-                .end_cooldown(phone, self.purpose, &caller.network)?,
-            app.store
-                .attempts
-                .clear_pair(FailureKind::Verify, phone, &caller.network)?,
-        ])
-    }
-}
-
-/// The code of `codes` that `guess` matches, if any; call it only once the guess has its slot.
-pub(crate) fn matching_code(
-    app: &App,
-    phone: &PhoneNumber,
-    guess: &CodeGuess,
-    codes: Vec<StoredOtp>,
-) -> Result<Option<StoredOtp>, AuthError> {
-    let hasher = app.otp_hasher()?;
-    Ok(codes
-        .into_iter()
-        .find(|code| hasher.matches(phone, &guess.code, &code.code_hash)))
-}
-
-/// Checks `guess` against the live codes of `phone` for `purpose`: the one its verification id
-/// names, or, without an id, each of them. The guess first takes its slot against the (phone,
-/// network) pair (3 failures) and the budget it spends (5 wrong guesses of that code, or the
-/// few the codes share for guesses without an id); only then are the codes compared.
-pub async fn match_code(
-    app: &App,
-    phone: &PhoneNumber,
-    guess: &CodeGuess,
-    caller: &Caller,
-    purpose: OtpPurpose,
-) -> Result<MatchedCode, AuthError> {
-    match_owned_code(app, phone, guess, caller, purpose, None).await
-}
-
-/// As `match_code`, for a code bound to the account `owner` (`send_phone_change_otp`): a code
-/// sent for another account is no code at all for this one, and costs it no guess.
-pub async fn match_owned_code(
-    app: &App,
-    phone: &PhoneNumber,
-    guess: &CodeGuess,
-    caller: &Caller,
-    purpose: OtpPurpose,
-    owner: Option<&str>,
-) -> Result<MatchedCode, AuthError> {
-    let now = app.clock.now();
-    let budget = guess.budget();
-    let CodeRecords { pair, target } = app
-        .store
-        .code_records(phone, &caller.network, purpose, &budget, now)
-        .await?;
-    let target = target.owned_by(owner);
-    // A blocked pair is told so before anything about the code.
-    limits::pair_slot(&app.config.limits, pair, now)?;
-    guard::admit_guess(&target, app.config.otp_max_attempts)?;
-    let codes = target.codes().to_vec();
-    let taken = guard::take_slot(
-        app,
-        Guards {
-            phone,
-            network: &caller.network,
-            kind: FailureKind::Verify,
-            pair,
-            account: None,
-            exempt_from_wait: false,
-            code: Some(CodeSlot { purpose, target }),
-        },
-        now,
-    )
-    .await?;
-    let Some(code) = matching_code(app, phone, guess, codes)? else {
-        let subject = || Subject {
-            phone: Some(phone),
-            detail: Some(purpose.as_str()),
-            ..Subject::default()
-        };
-        audit::record(AuditEvent::OtpFailed, caller, subject());
-        if taken.pair_left == 0 {
-            audit::record(AuditEvent::Lockout, caller, subject());
-        }
-        return Err(AuthError::IncorrectOtp {
-            attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
-        });
-    };
-    Ok(MatchedCode { code, purpose })
-}
-
-/// `match_code` for the codes that go only to registered numbers (password reset, login): the
-/// matched code and its account. An account deleted since leaves the code as good as gone.
-pub async fn match_account_code(
-    app: &App,
-    phone: &PhoneNumber,
-    guess: &CodeGuess,
-    caller: &Caller,
-    purpose: OtpPurpose,
-) -> Result<(MatchedCode, User), AuthError> {
-    let matched = match_code(app, phone, guess, caller, purpose).await?;
-    let user = app
-        .store
-        .users
-        .get(phone)
-        .await?
-        .ok_or(AuthError::NoActiveOtp)?;
-    Ok((matched, user))
 }
