@@ -220,6 +220,30 @@ impl TestApp {
         }
     }
 
+    /// A GET of `endpoint` with no token (the JWKS, discovery).
+    pub async fn get(&self, endpoint: Endpoint) -> TestResponse {
+        self.send(
+            endpoint,
+            RawRequest {
+                method: "GET",
+                ..RawRequest::default()
+            },
+        )
+        .await
+    }
+
+    /// An access token this app signs for a made-up session, straight from its issuer (no
+    /// request): a token of a key another deployment does not know, say.
+    pub async fn access_token(&self) -> String {
+        self.app
+            .tokens
+            .issue("user", "session", crate::now())
+            .await
+            .expect("issue a token")
+            .pair
+            .access
+    }
+
     /// `method` on `endpoint` as the holder of `access_token`, with an optional JSON body.
     pub async fn authed(
         &self,

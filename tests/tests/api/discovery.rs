@@ -156,14 +156,7 @@ async fn pyjwt_verifies_access_tokens_through_discovery_and_refuses_the_rest() {
         ("JWT_ISSUER", &served.base_url),
     ])
     .await;
-    let unknown_kid = stranger
-        .app
-        .tokens
-        .issue("user", "session", auth_tests::now())
-        .await
-        .unwrap()
-        .pair
-        .access;
+    let unknown_kid = stranger.access_token().await;
     let audience = "phone-auth-clients";
     let case = |name: &str, token: &str, audience: &str| json!({ "name": name, "token": token, "audience": audience });
 

@@ -9,14 +9,7 @@ use serde_json::{Value, json};
 const NEW_KEY: &str = "the-next-signing-key-0123456789abcdef0123";
 
 async fn jwks(t: &TestApp) -> TestResponse {
-    t.send(
-        Endpoint::Jwks,
-        RawRequest {
-            method: "GET",
-            ..Default::default()
-        },
-    )
-    .await
+    t.get(Endpoint::Jwks).await
 }
 
 /// The environment of another function on `t`'s tables (the published keys included), holding

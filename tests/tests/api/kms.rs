@@ -166,14 +166,7 @@ async fn tokens_signed_in_kms_verify_with_pyjwt_through_discovery_and_the_wrong_
             ("JWT_ISSUER", &issuer),
         ])
         .await;
-        let unknown_kid = stranger
-            .app
-            .tokens
-            .issue("user", "session", auth_tests::now())
-            .await
-            .unwrap()
-            .pair
-            .access;
+        let unknown_kid = stranger.access_token().await;
 
         let served = ServedStack::serve(listener, stack);
         let keys = get(&served, Endpoint::Jwks).await;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use auth_shared::key_publication::PublicationKey;
-use auth_tests::{CapturedLogs, Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse};
+use auth_tests::{CapturedLogs, Endpoint, PHONE, PHONE_E164, TestApp, TestResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -105,14 +105,7 @@ async fn verifier_of(t: &TestApp, overrides: &[(&str, &str)]) -> TestApp {
 }
 
 async fn jwks(t: &TestApp) -> TestResponse {
-    t.send(
-        Endpoint::Jwks,
-        RawRequest {
-            method: "GET",
-            ..Default::default()
-        },
-    )
-    .await
+    t.get(Endpoint::Jwks).await
 }
 
 fn kids(key_set: &Value) -> Vec<String> {
