@@ -2,6 +2,7 @@
 //! the DynamoDB storage and the HTTP handlers, so that all of it is testable in-process.
 
 pub mod audit;
+pub mod authorizer;
 pub mod captcha;
 pub mod clock;
 pub mod config;

@@ -186,6 +186,7 @@ impl TestApp {
                 }
                 Endpoint::Jwks => handlers::jwks(app, request).await,
                 Endpoint::OpenIdConfiguration => handlers::openid_configuration(app, request).await,
+                Endpoint::Hello => handlers::hello(request).await,
             }
         }))
         .await;

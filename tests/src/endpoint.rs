@@ -53,6 +53,7 @@ endpoints! {
     PasswordResetConfirm => "/auth/password/reset/confirm/", "password-reset-confirm";
     Jwks => "/.well-known/jwks.json", "jwks";
     OpenIdConfiguration => "/.well-known/openid-configuration", "openid-configuration";
+    Hello => "/hello", "hello";
 }
 
 impl Endpoint {

@@ -63,6 +63,9 @@ pub struct RawRequest<'a> {
     pub user_agent: Option<&'a str>,
     /// The `{id}` of a path that has one (`/auth/sessions/{id}/`).
     pub path_id: Option<&'a str>,
+    /// What API Gateway's JWT authorizer puts into the request context of a route behind it
+    /// (`requestContext.authorizer.jwt`: `claims`, every value a string, and `scopes`).
+    pub authorizer_jwt: Option<&'a Value>,
 }
 
 impl Default for RawRequest<'_> {
@@ -81,6 +84,7 @@ impl Default for RawRequest<'_> {
             source_ip: CLIENT_IP,
             user_agent: None,
             path_id: None,
+            authorizer_jwt: None,
         }
     }
 }
@@ -119,7 +123,7 @@ pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
         (None, Some(body)) if raw.base64 => Some(STANDARD.encode(body)),
         (None, body) => body.map(str::to_owned),
     };
-    json!({
+    let mut event = json!({
         "version": "2.0",
         "routeKey": format!("ANY {route}"),
         "rawPath": path,
@@ -146,7 +150,11 @@ pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
         "pathParameters": path_parameters,
         "body": body,
         "isBase64Encoded": base64
-    })
+    });
+    if let Some(jwt) = raw.authorizer_jwt {
+        event["requestContext"]["authorizer"] = json!({ "jwt": jwt });
+    }
+    event
 }
 
 /// The event API Gateway sends, parsed by lambda_http exactly as in production.

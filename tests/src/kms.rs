@@ -1,10 +1,58 @@
 //! The KMS of the tests: a moto server (`scripts/test` starts it and exports its endpoint as
-//! `KMS_TEST_ENDPOINT`), which signs with real RSA and ECDSA keys. Clients record their calls.
+//! `KMS_TEST_ENDPOINT`), which signs with real RSA and ECDSA keys. Clients record their calls
+//! and count their `Sign` calls by key.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_kms::operation::sign::SignInput;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 
 use crate::calls::CallRecorder;
+
+/// `Sign` calls made so far in this process, by the key id they named (each test creates its
+/// own keys, so a key's count is its test's).
+fn signs() -> &'static Mutex<HashMap<String, usize>> {
+    static SIGNS: OnceLock<Mutex<HashMap<String, usize>>> = OnceLock::new();
+    SIGNS.get_or_init(Mutex::default)
+}
+
+/// How many `Sign` calls the functions' KMS clients made with key `key_id` (as configured).
+pub fn signs_with(key_id: &str) -> usize {
+    signs()
+        .lock()
+        .map_or(0, |signs| signs.get(key_id).copied().unwrap_or(0))
+}
+
+/// Counts each `Sign` call by the key it names.
+#[derive(Debug)]
+struct SignCounter;
+
+impl Intercept for SignCounter {
+    fn name(&self) -> &'static str {
+        "SignCounter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(key_id) = context
+            .input()
+            .downcast_ref::<SignInput>()
+            .and_then(SignInput::key_id)
+            && let Ok(mut signs) = signs().lock()
+        {
+            *signs.entry(key_id.to_owned()).or_default() += 1;
+        }
+        Ok(())
+    }
+}
 
 /// The variable naming the KMS emulator's endpoint.
 pub const ENDPOINT_VARIABLE: &str = "KMS_TEST_ENDPOINT";
@@ -19,7 +67,9 @@ pub fn endpoint() -> String {
 /// A KMS client as the functions build theirs (`jwt_keys::kms_client`), sent to the emulator
 /// when there is one, and recording its calls.
 pub fn client(aws: &SdkConfig) -> aws_sdk_kms::Client {
-    let mut config = auth_shared::jwt_keys::kms_config(aws).interceptor(CallRecorder);
+    let mut config = auth_shared::jwt_keys::kms_config(aws)
+        .interceptor(CallRecorder)
+        .interceptor(SignCounter);
     if let Ok(endpoint) = std::env::var(ENDPOINT_VARIABLE) {
         config = config.endpoint_url(endpoint);
     }

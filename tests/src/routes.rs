@@ -38,8 +38,11 @@ pub struct TemplateFunction {
     pub logical_id: String,
     /// `Metadata.BuildProperties.Binary`: the binary, and the directory under `functions/`.
     pub binary: String,
-    /// The `Path` of each of its `HttpApi` events, in the template's order.
+    /// The `Path` of each of its `HttpApi` events, in the template's order, then those of the
+    /// `AWS::ApiGatewayV2::Route` resources whose integration calls it.
     pub paths: Vec<String>,
+    /// Its `Condition`, if the function exists only under one.
+    pub condition: Option<String>,
 }
 
 /// The other slash form of a path: `/a/b/` <-> `/a/b`.
@@ -58,7 +61,7 @@ pub fn workspace_root() -> PathBuf {
 pub fn template_functions(template: &Path) -> Result<Vec<TemplateFunction>, Error> {
     let (_, resources) = crate::tables::read_template(template)?;
     let mut functions = Vec::new();
-    for (logical_id, resource) in resources {
+    for (logical_id, resource) in &resources {
         if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
             continue;
         }
@@ -89,13 +92,69 @@ pub fn template_functions(template: &Path) -> Result<Vec<TemplateFunction>, Erro
                 .ok_or_else(|| format!("{logical_id}'s event {event:?} has no Path"))?;
             paths.push(path.to_owned());
         }
+        paths.extend(api_gateway_routes(&resources, logical_id)?);
         functions.push(TemplateFunction {
             logical_id: logical_id.to_owned(),
             binary: binary.to_owned(),
             paths,
+            condition: resource
+                .get("Condition")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         });
     }
     Ok(functions)
+}
+
+/// The argument of `value` if it is the short-form intrinsic `!{name}`.
+fn tagged<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == name => Some(&tagged.value),
+        _ => None,
+    }
+}
+
+/// The paths of the `AWS::ApiGatewayV2::Route` resources (`RouteKey: GET /path`) whose
+/// `Target` (`!Sub integrations/${Integration}`) is an `AWS::ApiGatewayV2::Integration` calling
+/// `function` (`IntegrationUri: !GetAtt Function.Arn`): routes written beside SAM's events, as
+/// the example route behind the JWT authorizer is.
+fn api_gateway_routes(
+    resources: &serde_yaml_ng::Mapping,
+    function: &str,
+) -> Result<Vec<String>, Error> {
+    let mut paths = Vec::new();
+    for (id, route) in resources {
+        if route.get("Type").and_then(Value::as_str) != Some("AWS::ApiGatewayV2::Route") {
+            continue;
+        }
+        let properties = route.get("Properties");
+        let key = properties
+            .and_then(|p| p.get("RouteKey"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("route {id:?} has no RouteKey"))?;
+        let path = key
+            .split_once(' ')
+            .map(|(_, path)| path)
+            .ok_or_else(|| format!("route {id:?}'s RouteKey {key:?} is not 'METHOD /path'"))?;
+        let integration = properties
+            .and_then(|p| p.get("Target"))
+            .and_then(|target| tagged(target, "Sub"))
+            .and_then(Value::as_str)
+            .and_then(|target| target.strip_prefix("integrations/${"))
+            .and_then(|target| target.strip_suffix('}'))
+            .ok_or_else(|| format!("route {id:?}'s Target is not !Sub integrations/${{...}}"))?;
+        let uri = resources
+            .get(integration)
+            .and_then(|i| i.get("Properties"))
+            .and_then(|p| p.get("IntegrationUri"))
+            .and_then(|uri| tagged(uri, "GetAtt"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("integration {integration} has no IntegrationUri !GetAtt"))?;
+        if uri == format!("{function}.Arn") {
+            paths.push(path.to_owned());
+        }
+    }
+    Ok(paths)
 }
 
 /// Every route of the template: each `HttpApi` event's path and its function's binary.

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -14,7 +14,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::{Endpoint, RawRequest, Stack, TestApp, routes};
+use crate::{Endpoint, RawRequest, Stack, TestApp, TestResponse, routes};
 
 pub struct Served {
     /// `http://127.0.0.1:PORT`: the server, and the tokens' issuer.
@@ -69,20 +69,73 @@ impl ServedStack {
     }
 }
 
-/// What answers a request to an endpoint: one app for all, or each function's own.
+/// A stack served on a `Listener` whose deployment can be replaced by the next one (an update
+/// of the stack: the API keeps its URL, hence the issuer).
+pub struct ServedDeployments {
+    pub base_url: String,
+    current: Arc<RwLock<Arc<Stack>>>,
+}
+
+impl ServedDeployments {
+    pub fn serve(listener: Listener, stack: Stack) -> Self {
+        let current = Arc::new(RwLock::new(Arc::new(stack)));
+        serve(listener.listener, current.clone());
+        Self {
+            base_url: listener.base_url,
+            current,
+        }
+    }
+
+    /// The deployment serving now.
+    pub fn current(&self) -> Arc<Stack> {
+        self.current
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |stack| stack.clone())
+    }
+
+    /// Serves `stack` from now on; returns it.
+    pub fn replace(&self, stack: Stack) -> Arc<Stack> {
+        let stack = Arc::new(stack);
+        match self.current.write() {
+            Ok(mut current) => *current = stack.clone(),
+            Err(poisoned) => *poisoned.into_inner() = stack.clone(),
+        }
+        stack
+    }
+}
+
+/// What answers a GET of an endpoint: one app for all, each function's own, or the current
+/// deployment's.
 trait Serves: Send + Sync + 'static {
-    fn app_for(&self, endpoint: Endpoint) -> &TestApp;
+    fn get(&self, endpoint: Endpoint) -> impl Future<Output = TestResponse> + Send + '_;
+}
+
+fn get_request() -> RawRequest<'static> {
+    RawRequest {
+        method: "GET",
+        content_type: None,
+        ..RawRequest::default()
+    }
 }
 
 impl Serves for TestApp {
-    fn app_for(&self, _: Endpoint) -> &TestApp {
-        self
+    fn get(&self, endpoint: Endpoint) -> impl Future<Output = TestResponse> + Send + '_ {
+        self.send(endpoint, get_request())
     }
 }
 
 impl Serves for Stack {
-    fn app_for(&self, endpoint: Endpoint) -> &TestApp {
-        self.app(endpoint)
+    fn get(&self, endpoint: Endpoint) -> impl Future<Output = TestResponse> + Send + '_ {
+        self.app(endpoint).send(endpoint, get_request())
+    }
+}
+
+impl Serves for RwLock<Arc<Stack>> {
+    fn get(&self, endpoint: Endpoint) -> impl Future<Output = TestResponse> + Send + '_ {
+        let stack = self
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |stack| stack.clone());
+        async move { stack.app(endpoint).send(endpoint, get_request()).await }
     }
 }
 
@@ -110,12 +163,7 @@ async fn answer<T: Serves>(
         .find(|e| e.path() == path || routes::twin(e.path()) == path);
     let (status, body) = match endpoint {
         Some(endpoint) if request.method() == hyper::Method::GET => {
-            let raw = RawRequest {
-                method: "GET",
-                content_type: None,
-                ..RawRequest::default()
-            };
-            let response = target.app_for(*endpoint).send(*endpoint, raw).await;
+            let response = target.get(*endpoint).await;
             (response.status, response.body.to_string())
         }
         Some(_) => (405, String::new()),

@@ -156,6 +156,23 @@ fn only_the_signing_functions_may_sign_with_kms() {
     );
 }
 
+#[test]
+fn the_example_route_may_only_write_its_logs() {
+    // GET /hello answers from what API Gateway's JWT authorizer hands it: no table, secret or
+    // key. Without Policies or a Role, SAM gives it AWSLambdaBasicExecutionRole alone (its logs).
+    let policies = Policies::from_template(&template_path()).expect("the template's policies");
+    let hello = policies.function("hello").expect("the hello function");
+    assert!(hello.grants.is_empty(), "{:?}", hello.grants);
+    let (_, resources) = auth_tests::tables::read_template(&template_path()).expect("template");
+    let properties = resources
+        .get(hello.logical_id.as_str())
+        .and_then(|resource| resource.get("Properties"))
+        .expect("the function's properties");
+    for key in ["Policies", "Role", "Environment", "VpcConfig"] {
+        assert!(properties.get(key).is_none(), "HelloFunction has {key}");
+    }
+}
+
 // The reader and evaluator themselves, on small templates (no call record needed).
 
 const TEMPLATE: &str = r#"

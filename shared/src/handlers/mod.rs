@@ -2,6 +2,7 @@
 //! Each returns `Infallible`: every error is already a JSON response.
 
 mod check_phone;
+mod hello;
 mod jwks;
 mod login;
 mod logout;
@@ -14,6 +15,7 @@ mod sessions;
 mod verify;
 
 pub use check_phone::check_phone;
+pub use hello::hello;
 pub use jwks::{jwks, openid_configuration};
 pub use login::{login, login_otp, login_otp_request};
 pub use logout::logout;
