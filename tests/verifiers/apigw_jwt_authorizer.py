@@ -115,6 +115,7 @@ def authorize(authorization, config, keys, now):
     if isinstance(granted, str):
         granted = granted.split()
     if config["scopes"] and not any(scope in granted for scope in config["scopes"]):
+        # RFC 6750's insufficient_scope (API Gateway's own status for it is not emulated).
         raise Refused("scope", status=403)
     return {
         "claims": {name: as_string(value) for name, value in claims.items()},
