@@ -31,6 +31,7 @@ mod profile;
 mod proxy;
 mod published_keys;
 mod register;
+mod request_counts;
 mod requests;
 mod routes;
 mod secrets;
