@@ -182,17 +182,22 @@ impl App {
     }
 }
 
-/// The AWS SDK settings: timeouts well inside the Lambda timeout (15 s in template.yaml; a
-/// request makes at most four sequential DynamoDB calls) and the standard retry mode, so a slow
-/// or throttled DynamoDB gives a prompt 503 rather than a Lambda timeout. The SMS providers'
-/// clients replace the timeouts and retries with their own (`sms::SmsSender::new`).
+/// How long one AWS call may take, its retries included. A function's longest chain of
+/// sequential calls times this must fit its Lambda timeout: the time-budget test
+/// (`tests/tests/least_privilege.rs`) checks every function's recorded chains against
+/// `template.yaml`.
+pub const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The AWS SDK settings: timeouts well inside the Lambda timeout and the standard retry mode, so
+/// a slow or throttled DynamoDB gives a prompt 503 rather than a Lambda timeout. The SMS
+/// providers' clients replace the timeouts and retries with their own (`sms::SmsSender::new`).
 pub async fn load_aws_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(500))
                 .operation_attempt_timeout(Duration::from_secs(1))
-                .operation_timeout(Duration::from_secs(3))
+                .operation_timeout(AWS_CALL_TIMEOUT)
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3))

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Body;
 use serde_json::{Value, json};
 
-use crate::calls::{self, CallContext, CallRecorder};
+use crate::calls::{self, CallContext, CallRecorder, Phase};
 use crate::{
     CLIENT_IP, DynamoDbGate, Endpoint, PASSWORD, RawRequest, TestResponse, api_gateway_request,
     code_of_length, register_body, tables,
@@ -131,6 +131,7 @@ impl TestApp {
         CallContext {
             function: endpoint.function().to_owned(),
             parameters: self.parameters.clone(),
+            phase: Phase::Request,
         }
     }
 

@@ -7,16 +7,28 @@
 //! parallel tests need no bookkeeping of their own. Calls outside any context (the tests'
 //! own reads and table set-up) are not recorded. The record is written, one JSON object a line
 //! and each distinct call once, to the file `AWS_CALL_RECORD` names; without it nothing is kept.
+//!
+//! Beside it (`chain_record_path`), each distinct `RecordedChain`: the longest run of calls a
+//! request (or a cold start) made one after another, for the time-budget test.
 
 use std::collections::{BTreeMap, HashSet};
+use std::hash::Hash;
 use std::io::Write;
-use std::sync::{Mutex, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use auth_shared::AWS_CALL_TIMEOUT;
+use auth_shared::config::SMS_TIMEOUT_SECONDS;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{
     ConfigBag, Intercept, Region, RuntimeComponents, SharedInterceptor,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The account every ARN of the record is in, and the `AWS::AccountId` the checker resolves.
@@ -26,11 +38,69 @@ pub const TEST_ACCOUNT: &str = "123456789012";
 pub const RECORD_VARIABLE: &str = "AWS_CALL_RECORD";
 
 /// Who is calling: a function (its binary name) under the template parameters its
-/// configuration corresponds to (the ones the template's Conditions and `!Sub`s read).
+/// configuration corresponds to (the ones the template's Conditions and `!Sub`s read), and when.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CallContext {
     pub function: String,
     pub parameters: BTreeMap<String, String>,
+    pub phase: Phase,
+}
+
+/// When a function calls: at its cold start, before the handler (Lambda's init phase, with a
+/// limit of its own), or while answering a request (within the function's timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    ColdStart,
+    Request,
+}
+
+/// The longest run of calls one request or cold start made one after another (calls made side
+/// by side count once, as the longest of them): what the time-budget test holds against the
+/// function's timeout.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordedChain {
+    pub function: String,
+    pub phase: Phase,
+    /// `service:operation`, in order, e.g. `DynamoDB:TransactWriteItems`.
+    pub chain: Vec<String>,
+}
+
+impl RecordedChain {
+    /// The longest this chain may take: each call's time limit, one after another.
+    pub fn time_limit(&self) -> Duration {
+        self.chain.iter().map(|call| call_time_limit(call)).sum()
+    }
+}
+
+/// The most one call may take: an SMS provider's (Amazon SNS, End User Messaging, or a Lambda
+/// hook) as long as `SMS_TIMEOUT_SECONDS` allows at most, every other AWS call
+/// `AWS_CALL_TIMEOUT`, its retries included.
+pub fn call_time_limit(call: &str) -> Duration {
+    let service = call.split_once(':').map_or(call, |(service, _)| service);
+    match service {
+        "SNS" | "Pinpoint SMS Voice V2" | "Lambda" => {
+            Duration::from_secs(*SMS_TIMEOUT_SECONDS.end())
+        }
+        _ => AWS_CALL_TIMEOUT,
+    }
+}
+
+/// The calls of the request or cold start under way, as they start and end.
+type Timeline = Arc<Mutex<Vec<TimedCall>>>;
+
+struct TimedCall {
+    call: String,
+    started: Instant,
+    ended: Option<Instant>,
+}
+
+/// Where in the task's timeline an operation's call is (kept in the operation's config bag).
+#[derive(Debug, Clone, Copy)]
+struct TimelineIndex(usize);
+
+impl Storable for TimelineIndex {
+    type Storer = StoreReplace<Self>;
 }
 
 /// One AWS call as IAM sees it.
@@ -47,11 +117,44 @@ pub struct RecordedCall {
 
 tokio::task_local! {
     static CONTEXT: CallContext;
+    static TIMELINE: Timeline;
 }
 
-/// Runs `future` with its AWS calls attributed to `context`.
+/// Runs `future` with its AWS calls attributed to `context`, and records its longest chain.
 pub async fn attributed<F: Future>(context: CallContext, future: F) -> F::Output {
-    CONTEXT.scope(context, future).await
+    let timeline = Timeline::default();
+    let output = CONTEXT
+        .scope(context.clone(), TIMELINE.scope(timeline.clone(), future))
+        .await;
+    let calls = std::mem::take(&mut *timeline.lock().expect("call timeline"));
+    record_chain(RecordedChain {
+        function: context.function,
+        phase: context.phase,
+        chain: longest_chain(calls),
+    });
+    output
+}
+
+/// The heaviest run of calls each starting after the one before ended (by `call_time_limit`).
+fn longest_chain(mut calls: Vec<TimedCall>) -> Vec<String> {
+    calls.sort_by_key(|call| call.started);
+    // best[i]: the heaviest chain ending with call i, as (weight, previous call).
+    let mut best: Vec<(Duration, Option<usize>)> = Vec::with_capacity(calls.len());
+    for (i, call) in calls.iter().enumerate() {
+        let before = (0..i)
+            .filter(|&j| calls[j].ended.is_some_and(|ended| ended <= call.started))
+            .max_by_key(|&j| best[j].0);
+        let weight = before.map_or(Duration::ZERO, |j| best[j].0) + call_time_limit(&call.call);
+        best.push((weight, before));
+    }
+    let mut chain = Vec::new();
+    let mut at = (0..calls.len()).max_by_key(|&i| best[i].0);
+    while let Some(i) = at {
+        chain.push(calls[i].call.clone());
+        at = best[i].1;
+    }
+    chain.reverse();
+    chain
 }
 
 /// The interceptor; add `CallRecorder::shared()` to every client an app uses.
@@ -90,6 +193,33 @@ impl Intercept for CallRecorder {
                 parameters: caller.parameters.clone(),
                 action,
                 resource,
+            });
+        }
+        let call = format!("{}:{}", operation.service(), operation.name());
+        let _ = TIMELINE.try_with(|timeline| {
+            let mut timeline = timeline.lock().expect("call timeline");
+            cfg.interceptor_state()
+                .store_put(TimelineIndex(timeline.len()));
+            timeline.push(TimedCall {
+                call,
+                started: Instant::now(),
+                ended: None,
+            });
+        });
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(&TimelineIndex(index)) = cfg.load::<TimelineIndex>() {
+            let _ = TIMELINE.try_with(|timeline| {
+                if let Some(call) = timeline.lock().expect("call timeline").get_mut(index) {
+                    call.ended = Some(Instant::now());
+                }
             });
         }
         Ok(())
@@ -340,37 +470,66 @@ fn sms_voice_arn(region: &str, id: &str, kind: &str) -> String {
 
 /// Each distinct call once per process, appended to the record file.
 fn record(call: RecordedCall) {
-    static SEEN: OnceLock<Mutex<HashSet<RecordedCall>>> = OnceLock::new();
-    static FILE: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
-    let Some(file) = FILE.get_or_init(|| {
-        let path = std::env::var_os(RECORD_VARIABLE)?;
+    static CALLS: OnceLock<Option<RecordFile<RecordedCall>>> = OnceLock::new();
+    if let Some(file) = CALLS.get_or_init(|| record_path().map(RecordFile::open)) {
+        file.append_once(call);
+    }
+}
+
+/// Each distinct chain once per process, appended to the chain record.
+fn record_chain(chain: RecordedChain) {
+    static CHAINS: OnceLock<Option<RecordFile<RecordedChain>>> = OnceLock::new();
+    let open = || Some(RecordFile::open(chain_record_path(&record_path()?)));
+    if let Some(file) = CHAINS.get_or_init(open) {
+        file.append_once(chain);
+    }
+}
+
+fn record_path() -> Option<PathBuf> {
+    std::env::var_os(RECORD_VARIABLE).map(PathBuf::from)
+}
+
+/// The chain record beside the call record `record`: `aws-calls.jsonl` → `aws-calls.chains.jsonl`.
+pub fn chain_record_path(record: &Path) -> PathBuf {
+    record.with_extension("chains.jsonl")
+}
+
+/// A record file: one JSON line per distinct entry, appended.
+struct RecordFile<T> {
+    seen: Mutex<HashSet<T>>,
+    file: Mutex<std::fs::File>,
+}
+
+impl<T: Serialize + Eq + Hash + Clone> RecordFile<T> {
+    fn open(path: PathBuf) -> Self {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .unwrap_or_else(|e| panic!("{RECORD_VARIABLE}: cannot open {path:?}: {e}"));
-        Some(Mutex::new(file))
-    }) else {
-        return;
-    };
-    let new = SEEN
-        .get_or_init(Mutex::default)
-        .lock()
-        .expect("call record")
-        .insert(call.clone());
-    if new {
-        let mut line = serde_json::to_string(&call).expect("a call is JSON");
-        line.push('\n');
-        // One write of the whole line: O_APPEND keeps the lines of parallel processes whole.
-        file.lock()
-            .expect("call record file")
-            .write_all(line.as_bytes())
-            .expect("append to the call record");
+        Self {
+            seen: Mutex::default(),
+            file: Mutex::new(file),
+        }
+    }
+
+    fn append_once(&self, entry: T) {
+        let new = self.seen.lock().expect("record").insert(entry.clone());
+        if new {
+            let mut line = serde_json::to_string(&entry).expect("a record entry is JSON");
+            line.push('\n');
+            // One write of the whole line: O_APPEND keeps the lines of parallel processes whole.
+            self.file
+                .lock()
+                .expect("record file")
+                .write_all(line.as_bytes())
+                .expect("append to the record");
+        }
     }
 }
 
-/// Every call in the record file at `path`.
-pub fn read_record(path: &std::path::Path) -> Result<Vec<RecordedCall>, String> {
+/// Every entry of the record file at `path` (calls, or chains at `chain_record_path`).
+pub fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     text.lines()
         .filter(|line| !line.trim().is_empty())

@@ -69,8 +69,17 @@ pub struct FunctionPolicy {
     /// `Metadata.BuildProperties.Binary`: the name calls are attributed to.
     pub function: String,
     pub grants: Vec<Grant>,
+    /// Its `Timeout` in seconds (its own, else the `Globals` one; Lambda's default 3 s without).
+    pub timeout_seconds: u64,
     /// Its own `Environment.Variables` (not the `Globals` ones), unresolved.
     environment: Mapping,
+}
+
+impl FunctionPolicy {
+    /// Whether the function sets `variable` itself (whatever its value).
+    pub fn sets_variable(&self, variable: &str) -> bool {
+        self.environment.contains_key(variable)
+    }
 }
 
 /// How IAM would answer a call.
@@ -118,6 +127,12 @@ impl Policies {
             conditions: section("Conditions"),
             resources: section("Resources"),
         };
+        let timeout = |properties: Option<&Value>| {
+            properties
+                .and_then(|p| p.get("Timeout"))
+                .and_then(Value::as_u64)
+        };
+        let global_timeout = timeout(root.get("Globals").and_then(|g| g.get("Function")));
         let mut functions = Vec::new();
         for (id, resource) in &template.resources {
             if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
@@ -147,10 +162,14 @@ impl Policies {
                 .and_then(Value::as_mapping)
                 .cloned()
                 .unwrap_or_default();
+            let timeout_seconds = timeout(resource.get("Properties"))
+                .or(global_timeout)
+                .unwrap_or(3);
             functions.push(FunctionPolicy {
                 logical_id,
                 function,
                 grants,
+                timeout_seconds,
                 environment,
             });
         }

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::Client;
 use serde_json::{Value, json};
 
 use crate::app::with_recorded_sms;
-use crate::calls::{self, CallContext, CallRecorder};
+use crate::calls::{self, CallContext, CallRecorder, Phase};
 use crate::policies::Policies;
 use crate::{Endpoint, HttpStub, StubAnswer, TestApp, TestResponse, base_env, tables};
 
@@ -123,6 +123,7 @@ impl Stack {
             let cold_start = CallContext {
                 function: function.to_owned(),
                 parameters: parameters.clone(),
+                phase: Phase::ColdStart,
             };
             let (secrets, keys) = calls::attributed(cold_start, async {
                 tokio::join!(

@@ -11,7 +11,12 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use auth_tests::calls::{RECORD_VARIABLE, RecordedCall, read_record};
+use std::time::Duration;
+
+use auth_shared::config::SMS_TIMEOUT_SECONDS;
+use auth_tests::calls::{
+    Phase, RECORD_VARIABLE, RecordedCall, RecordedChain, chain_record_path, read_record,
+};
 use auth_tests::policies::{Decision, Effect, Policies};
 use auth_tests::tables::template_path;
 
@@ -22,17 +27,108 @@ const ALLOWED_BUT_UNTESTED: &[(&str, &str, &str, &str)] = &[];
 mod after_the_suite {
     use super::*;
 
-    fn recorded_calls() -> Vec<RecordedCall> {
-        let path = std::env::var_os(RECORD_VARIABLE).map(PathBuf::from).unwrap_or_else(|| {
+    fn record_path() -> PathBuf {
+        std::env::var_os(RECORD_VARIABLE).map(PathBuf::from).unwrap_or_else(|| {
             panic!("{RECORD_VARIABLE} names no call record: run scripts/test, which records the suite's AWS calls and then runs this test")
-        });
-        let calls = read_record(&path).unwrap_or_else(|e| panic!("the call record: {e}"));
+        })
+    }
+
+    fn read_nonempty<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Vec<T> {
+        let entries = read_record(path).unwrap_or_else(|e| panic!("the call record: {e}"));
         assert!(
-            !calls.is_empty(),
-            "the call record {} is empty",
+            !entries.is_empty(),
+            "the record {} is empty",
             path.display()
         );
-        calls
+        entries
+    }
+
+    fn recorded_calls() -> Vec<RecordedCall> {
+        read_nonempty(&record_path())
+    }
+
+    /// Time a request needs besides its AWS calls: CPU (at most two argon2id hashes, each well
+    /// under 0.2 s at the smallest memory size; BENCHMARKS.md) and the runtime's own work.
+    const CPU_MARGIN: Duration = Duration::from_secs(2);
+
+    /// Lambda's limit on the init phase, where the cold start's calls run ("The Init phase is
+    /// limited to 10 seconds": <https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html>).
+    const INIT_LIMIT: Duration = Duration::from_secs(10);
+
+    /// Every function's worst case, with each AWS call at its time limit: the longest chain of
+    /// sequential calls any test's request made, plus the SMS call for a function that sends
+    /// codes (the tests' SMS providers are not all AWS calls; at most one SMS a request), plus
+    /// the CPU margin, fits its `Timeout`; its cold start's chain fits the init phase. Writes
+    /// the table to `time-budget.md` beside the record (`.local/` under scripts/test).
+    #[test]
+    #[ignore = "reads the AWS calls of the whole suite; scripts/test runs it after the suite"]
+    fn every_function_fits_its_time_budget() {
+        let policies = Policies::from_template(&template_path()).expect("template.yaml");
+        let chains: Vec<RecordedChain> = read_nonempty(&chain_record_path(&record_path()));
+        let sms_limit = Duration::from_secs(*SMS_TIMEOUT_SECONDS.end());
+        let longest = |function: &str, phase: Phase| {
+            chains
+                .iter()
+                .filter(|chain| chain.function == function && chain.phase == phase)
+                .max_by_key(|chain| (chain.time_limit(), chain.chain.len()))
+        };
+        let mut over = Vec::new();
+        let mut table = String::from(
+            "| function | longest chain of AWS calls in a request | worst case | timeout |\n|---|---|---|---|\n",
+        );
+        for function in &policies.functions {
+            let name = function.function.as_str();
+            let Some(request) = longest(name, Phase::Request) else {
+                over.push(format!("{name}: no request of the suite reached it"));
+                continue;
+            };
+            let sends_sms = function.sets_variable("SMS_TIMEOUT_SECONDS");
+            let sms_in_chain = request
+                .chain
+                .iter()
+                .any(|call| auth_tests::calls::call_time_limit(call) == sms_limit);
+            let sms = if sends_sms && !sms_in_chain {
+                sms_limit
+            } else {
+                Duration::ZERO
+            };
+            let worst = request.time_limit() + sms + CPU_MARGIN;
+            let timeout = Duration::from_secs(function.timeout_seconds);
+            let calls = if request.chain.is_empty() {
+                "none".to_owned()
+            } else {
+                request.chain.join(" → ")
+            };
+            let sms_text = if sms.is_zero() { "" } else { " + SMS" };
+            table.push_str(&format!(
+                "| {name} | {} ({calls}){sms_text} | {} s | {} s |\n",
+                request.chain.len(),
+                worst.as_secs(),
+                timeout.as_secs()
+            ));
+            if worst > timeout {
+                over.push(format!(
+                    "{name}: {} s worst case > {} s timeout ({calls}{sms_text})",
+                    worst.as_secs(),
+                    timeout.as_secs()
+                ));
+            }
+            if let Some(cold) = longest(name, Phase::ColdStart)
+                && cold.time_limit() > INIT_LIMIT
+            {
+                over.push(format!(
+                    "{name}'s cold start: {} s > the {} s init phase ({})",
+                    cold.time_limit().as_secs(),
+                    INIT_LIMIT.as_secs(),
+                    cold.chain.join(" → ")
+                ));
+            }
+        }
+        let table_path = record_path().with_file_name("time-budget.md");
+        std::fs::write(&table_path, &table)
+            .unwrap_or_else(|e| panic!("{}: {e}", table_path.display()));
+        println!("{table}");
+        assert!(over.is_empty(), "over budget:\n{}", over.join("\n"));
     }
 
     #[test]

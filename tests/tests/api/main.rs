@@ -32,6 +32,7 @@ mod profile;
 mod proxy;
 mod published_keys;
 mod register;
+mod request_counts;
 mod requests;
 mod routes;
 mod secrets;
