@@ -9,7 +9,10 @@ use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::{User, UserProfile};
-use crate::service::codes::{CodeGuess, CodeToSend, SentCode, check_bot, match_code, send_code};
+use crate::service::codes::{
+    BudgetReading, CodeGuess, CodeToSend, SentCode, check_bot, match_code, send_code,
+};
+use crate::service::guard;
 use crate::service::sessions;
 use crate::store::Transaction;
 use crate::store::attempts::FailureKind;
@@ -153,7 +156,7 @@ pub enum PhoneCheck {
     /// The number has an account (no code sent).
     Registered,
     /// It has none: a sign-up code was sent.
-    CodeSent(SentCode),
+    Unregistered(SentCode),
 }
 
 /// `check-phone`: whether `phone` has an account (a lookup, counted against the client network's
@@ -168,37 +171,59 @@ pub async fn check_phone(
 ) -> Result<PhoneCheck, AuthError> {
     let pool = SendPool::NewNumbers;
     let bot = check_bot(app, phone, pool, captcha_token, caller).await?;
-    if check_phone_lookup(app, phone, caller).await? {
+    let lookup = check_phone_lookup(app, phone, caller).await?;
+    if lookup.registered {
         return Ok(PhoneCheck::Registered);
     }
     bot.ensure_passed()?;
-    let send = CodeToSend::new(OtpPurpose::SignUp, pool, bot);
+    let send = CodeToSend {
+        budgets: Some(lookup.budgets),
+        ..CodeToSend::new(OtpPurpose::SignUp, pool, bot)
+    };
     let sent = send_code(app, phone, caller, send, language)
         .await?
         .sent()?;
-    Ok(PhoneCheck::CodeSent(sent))
+    Ok(PhoneCheck::Unregistered(sent))
+}
+
+/// What a lookup found: whether the number has an account, and the new numbers' budgets a code
+/// to it would draw on, as read beside it.
+pub(crate) struct Lookup {
+    pub registered: bool,
+    pub budgets: BudgetReading,
 }
 
 /// Whether `phone` has an account, for `check-phone` and a change of number. Each lookup counts
 /// against the client network's lookup cap, so numbers cannot be enumerated faster than that;
-/// the account is read in the same round trip, and told only when the count was accepted.
-pub async fn check_phone_lookup(
+/// the account is read in the same round trip (with the budgets a code to a new number draws
+/// on, so that its send needs no read of its own), and told only when the count was accepted.
+pub(crate) async fn check_phone_lookup(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
-) -> Result<bool, AuthError> {
+) -> Result<Lookup, AuthError> {
     let now = app.clock.now();
-    let (limit, window) = limits::send_limit(&app.config.limits, SendScope::Lookup, now);
-    let (counted, user) = tokio::join!(
+    let limits = &app.config.limits;
+    let (limit, window) = limits::send_limit(limits, SendScope::Lookup, now);
+    let pool = SendPool::NewNumbers;
+    let budgets = limits::budget_counters(limits, pool, phone, now, guard::random_shard);
+    let (counted, records) = tokio::join!(
         app.store
             .attempts
             .count_lookup(&caller.network, limit, window),
-        app.store.users.get(phone),
+        app.store.lookup_records(phone, &budgets),
     );
     if !counted? {
         return Err(AuthError::RateLimited {
             retry_after: window.ends_at - now,
         });
     }
-    Ok(user?.is_some())
+    let records = records?;
+    Ok(Lookup {
+        registered: records.registered,
+        budgets: BudgetReading {
+            counters: budgets,
+            sends: records.budget_sends,
+        },
+    })
 }
