@@ -102,30 +102,21 @@ pub async fn login(
     attempt: LoginAttempt<'_>,
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
-    let LoginAttempt {
-        phone,
-        password,
-        code,
-        captcha_token,
-        language,
-    } = attempt;
+    let phone = attempt.phone;
     let now = app.clock.now();
-    let (records, target) = read_login(app, phone, code.as_ref(), caller, now).await;
-    let records = records?;
+    let (records, target) = read_login(app, phone, attempt.code.as_ref(), caller, now).await;
+    let mut records = records?;
     // A blocked pair is told so before anything about the account or a code.
     limits::pair_slot(&app.config.limits, records.pair, now)?;
     let step_up = limits::step_up_required(&app.config.limits, records.account);
     let code_slot = admit_step_up_code(app, target?, step_up)?;
     let codes = code_slot.as_ref().map(|slot| slot.target.codes().to_vec());
     let taken = take_login_slot(app, phone, caller, &records, code_slot, now).await?;
-    let step_up_code = match (&code, codes) {
-        (Some(guess), Some(codes)) => Some(check_step_up_code(
-            app, phone, guess, codes, &taken, caller,
-        )?),
-        _ => None,
-    };
-    let user = check_password(app, phone, password, records.user, &taken, caller).await?;
-    let Some(user) = user else {
+    let guess = attempt.code.as_ref().zip(codes);
+    let step_up_code = check_step_up_code(app, phone, guess, &taken, caller)?;
+    let user = records.user.take();
+    let Some(user) = check_password(app, phone, attempt.password, user, &taken, caller).await?
+    else {
         spend_step_up_code(app, phone, step_up_code.as_ref(), now).await?;
         return Err(AuthError::InvalidCredentials);
     };
@@ -133,8 +124,8 @@ pub async fn login(
         let step_up = StepUp {
             known_network: records.known_network,
             proved_recently: records.proved_recently,
-            captcha_token,
-            language,
+            captcha_token: attempt.captcha_token,
+            language: attempt.language,
         };
         return Err(demand_step_up(app, phone, caller, &taken, step_up).await?);
     }
@@ -211,18 +202,20 @@ async fn take_login_slot(
     guard::take_slot(app, guards, now).await
 }
 
-/// The step-up code that `guess` matches among `codes` (its slot taken); a wrong one is audited
-/// and answered with the guesses left.
+/// The step-up code that the guess matches among the codes it may (its slot taken), when one
+/// was entered; a wrong one is audited and answered with the guesses left.
 fn check_step_up_code(
     app: &App,
     phone: &PhoneNumber,
-    guess: &CodeGuess,
-    codes: Vec<StoredOtp>,
+    guess: Option<(&CodeGuess, Vec<StoredOtp>)>,
     taken: &Taken,
     caller: &Caller,
-) -> Result<StoredOtp, AuthError> {
+) -> Result<Option<StoredOtp>, AuthError> {
+    let Some((guess, codes)) = guess else {
+        return Ok(None);
+    };
     if let Some(matched) = matching_code(app, phone, guess, codes)? {
-        return Ok(matched);
+        return Ok(Some(matched));
     }
     let subject = Subject {
         phone: Some(phone),
@@ -473,39 +466,13 @@ pub(crate) async fn confirm_password(
     password: Password,
     caller: &Caller,
 ) -> Result<ConfirmedPassword, AuthError> {
-    let max = app.config.limits.session_password_max_failures;
-    let session_ends = session
-        .created_at
-        .saturating_add(app.config.session_max_seconds);
     let (user, slot) = tokio::join!(
         app.store.users.get(&session.phone),
-        app.store
-            .attempts
-            .take_session_slot(&session.session_id, max, session_ends),
+        take_password_slot(app, session),
     );
-    let subject = || Subject {
-        phone: Some(&session.phone),
-        user_id: Some(&session.user_id),
-        detail: Some("password_check"),
-    };
-    match slot? {
-        SessionSlot::Taken => {}
-        SessionSlot::Busy => return Err(AuthError::RateLimited { retry_after: 1 }),
-        // An earlier check spent the budget; it ended the session, or should have.
-        SessionSlot::Spent => {
-            end_session(app, session).await?;
-            return Err(AuthError::SessionEnded);
-        }
-    }
+    slot?;
     // From here the slot is this check's: only a wrong password keeps it.
-    let checked = async {
-        let user = user?
-            .filter(|user| user.profile.id == session.user_id)
-            .ok_or(AuthError::InvalidToken)?;
-        let matches = password::verify(password, Some(user.password_hash.clone())).await?;
-        Ok::<_, AuthError>((user, matches))
-    };
-    let (user, matches) = match checked.await {
+    let (user, matches) = match check_session_password(session, user, password).await {
         Ok(checked) => checked,
         Err(error) => {
             give_back_password_slot(app, session).await;
@@ -513,18 +480,7 @@ pub(crate) async fn confirm_password(
         }
     };
     if !matches {
-        audit::record(AuditEvent::LoginFailed, caller, subject());
-        let failures = app
-            .store
-            .attempts
-            .count_session_failure(&session.session_id)
-            .await?;
-        if failures >= max {
-            end_session(app, session).await?;
-            audit::record(AuditEvent::Lockout, caller, subject());
-            return Err(AuthError::SessionEnded);
-        }
-        return Err(AuthError::WrongPassword);
+        return Err(count_wrong_password(app, session, caller).await?);
     }
     Ok(ConfirmedPassword {
         clear_counters: [
@@ -535,6 +491,64 @@ pub(crate) async fn confirm_password(
         ],
         user,
     })
+}
+
+/// Takes a slot of the session's own wrong-password budget before the check runs: refused
+/// while other checks hold the slots, and the end of the session once an earlier check spent
+/// the budget (it ended the session, or should have).
+async fn take_password_slot(app: &App, session: &Session) -> Result<(), AuthError> {
+    let max = app.config.limits.session_password_max_failures;
+    let session_ends = session
+        .created_at
+        .saturating_add(app.config.session_max_seconds);
+    let slot = app
+        .store
+        .attempts
+        .take_session_slot(&session.session_id, max, session_ends);
+    match slot.await? {
+        SessionSlot::Taken => Ok(()),
+        SessionSlot::Busy => Err(AuthError::RateLimited { retry_after: 1 }),
+        SessionSlot::Spent => {
+            end_session(app, session).await?;
+            Err(AuthError::SessionEnded)
+        }
+    }
+}
+
+/// The session's user as read, and whether `password` is its password.
+async fn check_session_password(
+    session: &Session,
+    user: Result<Option<User>, AuthError>,
+    password: Password,
+) -> Result<(User, bool), AuthError> {
+    let user = user?
+        .filter(|user| user.profile.id == session.user_id)
+        .ok_or(AuthError::InvalidToken)?;
+    let matches = password::verify(password, Some(user.password_hash.clone())).await?;
+    Ok((user, matches))
+}
+
+/// A wrong password from a live session: audited and counted (it keeps its slot); the one that
+/// spends the session's budget ends the session. The answer to the check.
+async fn count_wrong_password(
+    app: &App,
+    session: &Session,
+    caller: &Caller,
+) -> Result<AuthError, AuthError> {
+    let subject = || Subject {
+        phone: Some(&session.phone),
+        user_id: Some(&session.user_id),
+        detail: Some("password_check"),
+    };
+    audit::record(AuditEvent::LoginFailed, caller, subject());
+    let attempts = &app.store.attempts;
+    let failures = attempts.count_session_failure(&session.session_id).await?;
+    if failures >= app.config.limits.session_password_max_failures {
+        end_session(app, session).await?;
+        audit::record(AuditEvent::Lockout, caller, subject());
+        return Ok(AuthError::SessionEnded);
+    }
+    Ok(AuthError::WrongPassword)
 }
 
 /// Gives back the password slot of a check that ended neither in a wrong password nor in the

@@ -14,8 +14,8 @@ use crate::service::codes::{
 };
 use crate::service::guard;
 use crate::service::sessions;
-use crate::store::Transaction;
 use crate::store::attempts::FailureKind;
+use crate::store::{Transaction, Write};
 use crate::tokens::{TokenPair, hash_opaque_token, new_opaque_token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,29 @@ pub async fn register(
         .phone_for(&token_hash, now)
         .await?
         .ok_or(AuthError::InvalidRegistrationToken)?;
-    let user = User {
+    let user = new_user(registration, &phone, now).await?;
+    let (session_items, tokens) = sessions::new_session(app, &user, caller, now).await?;
+    let spend = app
+        .store
+        .registration_tokens
+        .consume(&token_hash, &phone, now)?;
+    commit_registration(app, &phone, (spend, &user, session_items), caller, now).await?;
+    let subject = Subject {
+        phone: Some(&phone),
+        user_id: Some(&user.profile.id),
+        ..Subject::default()
+    };
+    audit::record(AuditEvent::Registered, caller, subject);
+    Ok((user.profile, tokens))
+}
+
+/// The account a registration creates, its password hashed.
+async fn new_user(
+    registration: Registration,
+    phone: &PhoneNumber,
+    now: u64,
+) -> Result<User, AuthError> {
+    Ok(User {
         profile: UserProfile {
             id: uuid::Uuid::new_v4().to_string(),
             phone: phone.as_str().to_owned(),
@@ -106,32 +128,32 @@ pub async fn register(
         password_hash: password::hash(registration.password).await?,
         created_at: now,
         credentials_version: 0,
-    };
-    let (session_items, tokens) = sessions::new_session(app, &user, caller, now).await?;
+    })
+}
+
+/// Spends the token, creates the user and its first session in one transaction. Failed logins
+/// recorded on the number before it had an account are strangers', and the network that proved
+/// the number is the owner's: both are written down in the same transaction.
+async fn commit_registration(
+    app: &App,
+    phone: &PhoneNumber,
+    (spend_token, user, session_items): (Write, &User, Vec<Write>),
+    caller: &Caller,
+    now: u64,
+) -> Result<(), AuthError> {
+    let attempts = &app.store.attempts;
     let transaction = Transaction::new()
-        .step(
-            RegisterStep::Token,
-            app.store
-                .registration_tokens
-                .consume(&token_hash, &phone, now)?,
-        )
-        .step(RegisterStep::User, app.store.users.create(&user)?)
+        .step(RegisterStep::Token, spend_token)
+        .step(RegisterStep::User, app.store.users.create(user)?)
         .steps(RegisterStep::Session, session_items)
-        // Failed logins recorded on the number before it had an account are strangers', and
-        // the network that proved the number is the owner's.
+        .step(RegisterStep::Proof, attempts.clear_account(phone)?)
         .step(
             RegisterStep::Proof,
-            app.store.attempts.clear_account(&phone)?,
-        )
-        .step(
-            RegisterStep::Proof,
-            app.store
-                .attempts
-                .clear_pair(FailureKind::Login, &phone, &caller.network)?,
+            attempts.clear_pair(FailureKind::Login, phone, &caller.network)?,
         )
         .steps(
             RegisterStep::Proof,
-            sessions::mark_proof(app, &phone, caller, now)?,
+            sessions::mark_proof(app, phone, caller, now)?,
         );
     app.store
         .apply(&transaction, |step| match step {
@@ -141,14 +163,7 @@ pub async fn register(
                 AuthError::internal("new session id already taken")
             }
         })
-        .await?;
-    let subject = Subject {
-        phone: Some(&phone),
-        user_id: Some(&user.profile.id),
-        ..Subject::default()
-    };
-    audit::record(AuditEvent::Registered, caller, subject);
-    Ok((user.profile, tokens))
+        .await
 }
 
 /// What check-phone found.

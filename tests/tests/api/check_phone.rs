@@ -1,8 +1,10 @@
 //! `POST /auth/check-phone/`
 
 use auth_tests::{
-    CLIENT_IP, DynamoDbGate, Endpoint, PHONE, PHONE_E164, TestApp, code_in, now, num, text,
+    CLIENT_IP, CapturedLogs, DynamoDbGate, Endpoint, PHONE, PHONE_E164, TestApp, code_in, now, num,
+    text,
 };
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
 #[tokio::test]
@@ -323,4 +325,42 @@ async fn a_code_to_a_new_number_takes_three_dynamodb_requests_and_a_registered_n
     assert_eq!(response.status, 200, "{:?}", response.body);
     assert_eq!(response.body["exists"], true);
     assert_eq!(gate.seen(), 3 + 2, "the lookup count beside the batch read");
+}
+
+#[tokio::test]
+async fn a_corrupt_send_counter_is_an_error_never_zero() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::ERROR);
+    let t = TestApp::new().await;
+    let first = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(first.status, 200);
+    let mut range = t
+        .scan(&t.tables().attempts)
+        .await
+        .into_iter()
+        .find(|item| text(item, "pk").is_some_and(|pk| pk.starts_with("send#range#")))
+        .expect("the range's counter");
+    range.insert("hits".into(), AttributeValue::S("many".into()));
+    t.dynamodb
+        .put_item()
+        .table_name(&t.tables().attempts)
+        .set_item(Some(range))
+        .send()
+        .await
+        .unwrap();
+
+    // Another number of the range: its lookup reads the range's counter.
+    let response = t
+        .post(Endpoint::CheckPhone, json!({ "phone": "09101234568" }))
+        .await;
+    assert_eq!(response.status, 500, "{:?}", response.body);
+    assert_eq!(response.error(), "Internal server error.");
+    assert_eq!(t.sent_sms().len(), 1, "nothing sent on a corrupt counter");
+    assert!(
+        logs.text()
+            .contains("a corrupt counter in the attempts table"),
+        "{}",
+        logs.text()
+    );
 }

@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use auth_shared::tokens::TokenType;
-use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, text};
+use auth_tests::{CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, text};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
 const WRONG_CREDENTIALS: &str = "Invalid phone number or password.";
@@ -233,5 +234,40 @@ async fn the_client_ip_comes_from_api_gateway_never_from_x_forwarded_for() {
     assert_eq!(
         keys,
         [format!("fail#login#{PHONE_E164}#{}", auth_tests::CLIENT_IP)]
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_proof_mark_is_an_error_never_absent() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::ERROR);
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let mut mark = t
+        .scan(&t.tables().attempts)
+        .await
+        .into_iter()
+        .find(|item| text(item, "pk") == Some(format!("proved#{PHONE_E164}").as_str()))
+        .expect("registration marks the number proved");
+    mark.insert("expires_at".into(), AttributeValue::S("later".into()));
+    t.dynamodb
+        .put_item()
+        .table_name(&t.tables().attempts)
+        .set_item(Some(mark))
+        .send()
+        .await
+        .unwrap();
+
+    let response = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(response.status, 500, "{:?}", response.body);
+    assert_eq!(response.error(), "Internal server error.");
+    assert!(
+        logs.text().contains("a corrupt item in the attempts table"),
+        "{}",
+        logs.text()
     );
 }
