@@ -149,7 +149,8 @@ impl Store {
     }
 
     /// Runs `transaction`; a refused step is answered with `refused(step)` (the first refused
-    /// one, in the order given): the one place a transaction's outcome becomes an error.
+    /// one, in the order given): the one place a refused step becomes an error. (A guarded write
+    /// that plans again from a refusal goes through `guard::commit_planned` instead.)
     pub async fn apply<S: Copy>(
         &self,
         transaction: &Transaction<S>,
