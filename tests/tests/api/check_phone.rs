@@ -4,7 +4,6 @@ use auth_tests::{
     CLIENT_IP, CapturedLogs, DynamoDbGate, Endpoint, PHONE, PHONE_E164, TestApp, code_in, now, num,
     text,
 };
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
 #[tokio::test]
@@ -335,20 +334,8 @@ async fn a_corrupt_send_counter_is_an_error_never_zero() {
         .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
         .await;
     assert_eq!(first.status, 200);
-    let mut range = t
-        .scan(&t.tables().attempts)
-        .await
-        .into_iter()
-        .find(|item| text(item, "pk").is_some_and(|pk| pk.starts_with("send#range#")))
-        .expect("the range's counter");
-    range.insert("hits".into(), AttributeValue::S("many".into()));
-    t.dynamodb
-        .put_item()
-        .table_name(&t.tables().attempts)
-        .set_item(Some(range))
-        .send()
-        .await
-        .unwrap();
+    t.overwrite_attempts_item("send#range#", "hits", "many")
+        .await;
 
     // Another number of the range: its lookup reads the range's counter.
     let response = t

@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use auth_shared::tokens::TokenType;
 use auth_tests::{CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, text};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
 const WRONG_CREDENTIALS: &str = "Invalid phone number or password.";
@@ -242,20 +241,9 @@ async fn a_corrupt_proof_mark_is_an_error_never_absent() {
     let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::ERROR);
     let t = TestApp::new().await;
     t.registered_user(PHONE, PHONE_E164).await;
-    let mut mark = t
-        .scan(&t.tables().attempts)
-        .await
-        .into_iter()
-        .find(|item| text(item, "pk") == Some(format!("proved#{PHONE_E164}").as_str()))
-        .expect("registration marks the number proved");
-    mark.insert("expires_at".into(), AttributeValue::S("later".into()));
-    t.dynamodb
-        .put_item()
-        .table_name(&t.tables().attempts)
-        .set_item(Some(mark))
-        .send()
-        .await
-        .unwrap();
+    let mark = format!("proved#{PHONE_E164}");
+    t.overwrite_attempts_item(&mark, "expires_at", "later")
+        .await;
 
     let response = t
         .post(
