@@ -398,6 +398,26 @@ impl TestApp {
             .advance(self.app.config.otp_resend_seconds + 1);
     }
 
+    /// Overwrites the attribute `name` of the attempts item whose key starts with `key_prefix`
+    /// (for the tests of corrupt stored values).
+    pub async fn overwrite_attempts_item(&self, key_prefix: &str, name: &str, value: &str) {
+        let table = &self.tables().attempts;
+        let mut item = self
+            .scan(table)
+            .await
+            .into_iter()
+            .find(|item| text(item, "pk").is_some_and(|pk| pk.starts_with(key_prefix)))
+            .unwrap_or_else(|| panic!("no attempts item {key_prefix}..."));
+        item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
+        self.dynamodb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put_item");
+    }
+
     pub async fn scan(&self, table: &str) -> Vec<Item> {
         self.dynamodb
             .scan()

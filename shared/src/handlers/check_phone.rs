@@ -4,7 +4,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::CodeSent;
+use super::SentCodeView;
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
@@ -24,7 +24,7 @@ struct CheckPhoneRequest {
 struct CheckPhoneResponse {
     exists: bool,
     #[serde(flatten)]
-    sent: Option<CodeSent>,
+    sent: Option<SentCodeView>,
 }
 
 /// `POST /auth/check-phone/`: says whether the phone has an account; if not, sends a code.
@@ -44,9 +44,9 @@ async fn handle(app: &App, request: &Request) -> Result<CheckPhoneResponse, Auth
                 exists: true,
                 sent: None,
             },
-            PhoneCheck::CodeSent(sent) => CheckPhoneResponse {
+            PhoneCheck::Unregistered(sent) => CheckPhoneResponse {
                 exists: false,
-                sent: Some(CodeSent::new(app, "OTP sent successfully.", sent)),
+                sent: Some(SentCodeView::new(app, "OTP sent successfully.", sent)),
             },
         },
     )

@@ -4,7 +4,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::CodeSent;
+use super::SentCodeView;
 use crate::App;
 use crate::error::AuthError;
 use crate::http::{caller, parse_json_post, respond};
@@ -78,7 +78,7 @@ pub async fn login_otp_request(app: &App, request: Request) -> Result<Response<B
     respond(StatusCode::OK, code_request(app, &request).await)
 }
 
-async fn code_request(app: &App, request: &Request) -> Result<CodeSent, AuthError> {
+async fn code_request(app: &App, request: &Request) -> Result<SentCodeView, AuthError> {
     let body: LoginCodeRequest = parse_json_post(request)?;
     let phone = app.phones.parse(&body.phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
@@ -89,7 +89,7 @@ async fn code_request(app: &App, request: &Request) -> Result<CodeSent, AuthErro
         account::request_code_for_account(app, &phone, &caller, purpose, token, language).await?;
     // The verification id comes back without a code too, so that the answer is the same.
     let message = "If this number has an account, a login code has been sent to it.";
-    Ok(CodeSent::new(app, message, sent))
+    Ok(SentCodeView::new(app, message, sent))
 }
 
 #[derive(Deserialize)]

@@ -64,7 +64,7 @@ impl From<UserProfile> for UserView {
 
 /// The answer to a request that sent a code.
 #[derive(Serialize)]
-struct CodeSent {
+struct SentCodeView {
     message: &'static str,
     expires_in: u64,
     resend_after: u64,
@@ -72,7 +72,7 @@ struct CodeSent {
     verification_id: String,
 }
 
-impl CodeSent {
+impl SentCodeView {
     fn new(app: &App, message: &'static str, sent: SentCode) -> Self {
         Self {
             message,

@@ -11,7 +11,7 @@ use crate::password::Password;
 use crate::service::codes::CodeGuess;
 use crate::service::phone_change;
 
-use super::CodeSent;
+use super::SentCodeView;
 use super::profile::ProfileResponse;
 
 #[derive(Deserialize)]
@@ -44,7 +44,7 @@ pub async fn phone_change_request(
     respond(StatusCode::OK, change_request(app, &request).await)
 }
 
-async fn change_request(app: &App, request: &Request) -> Result<CodeSent, AuthError> {
+async fn change_request(app: &App, request: &Request) -> Result<SentCodeView, AuthError> {
     let body: PhoneChangeRequest = parse_json_post(request)?;
     let new_phone = app.phones.parse(&body.new_phone)?;
     let language = super::sms_language(app, body.locale.as_deref(), request)?;
@@ -58,7 +58,7 @@ async fn change_request(app: &App, request: &Request) -> Result<CodeSent, AuthEr
         language,
     };
     let sent = phone_change::request_phone_change(app, &session, change, &caller).await?;
-    Ok(CodeSent::new(app, "Code sent to the new number.", sent))
+    Ok(SentCodeView::new(app, "Code sent to the new number.", sent))
 }
 
 /// `POST /auth/phone/change/confirm/` (Bearer): moves the account to the new number.

@@ -9,7 +9,7 @@ use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::http::Caller;
-use crate::limits::{self, Requester, SendPool, SendScope};
+use crate::limits::{self, Requester, SendCounter, SendPool, SendScope};
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
@@ -18,12 +18,13 @@ use crate::service::codes::{
     CodeGuess, CodeToSend, SendOutcome, SendRefusal, SentCode, check_bot, match_account_code,
     send_code,
 };
+use crate::service::guard::{self, Plan};
 use crate::service::sessions::{
     ConfirmedPassword, confirm_password, give_back_password_slot, mark_proof,
 };
 use crate::store::otps::NewOtp;
 use crate::store::sessions::Session;
-use crate::store::{AccountCodeRecords, Transaction, TransactionError};
+use crate::store::{AccountCodeRecords, Refusal, Transaction};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 /// The account behind a live session (gone if it was deleted meanwhile).
@@ -217,13 +218,9 @@ async fn answer_unsent(
         block: limits::block_of(&caller.ip),
         known_network,
     };
-    let counters = limits::caller_counters(
-        &app.config.limits,
-        SendPool::Registered,
-        phone,
-        &requester,
-        now,
-    );
+    let limits = &app.config.limits;
+    let pool = SendPool::Registered;
+    let counters = limits::caller_counters(limits, pool, phone, &requester, now);
     let verification_id = new_opaque_token()?;
     let stand_in = NewOtp {
         phone,
@@ -237,53 +234,73 @@ async fn answer_unsent(
         resend_at: now + app.config.otp_resend_seconds,
         decoy: true,
     };
-    let [cooldown, decoy] = app.store.otps.store(&stand_in)?;
-    let mut with_decoy = Transaction::new()
-        .step(Unsent::Cooldown, cooldown)
-        .step(Unsent::Decoy, decoy);
-    let mut callers_only = Transaction::new();
-    for counter in &counters {
-        let count = app.store.attempts.count_send(counter, counter.limit)?;
-        if is_callers_cap(counter.scope) {
-            callers_only = callers_only.step(Unsent::Count(counter.scope), count.clone());
-        }
-        with_decoy = with_decoy.step(Unsent::Count(counter.scope), count);
-    }
-    let refused = match app.store.commit(&with_decoy).await {
-        Ok(()) => return Ok(SentCode { verification_id }),
-        Err(TransactionError::Storage(error)) => return Err(error),
-        Err(refused) => refused,
+    let plan = UnsentPlan {
+        stand_in: Some(&stand_in),
+        counters: &counters,
+        now,
     };
-    let callers_refusal = |scope| {
-        counters
-            .iter()
-            .find(|counter| counter.scope == scope)
-            .map_or(AuthError::RateLimited { retry_after: 1 }, |counter| {
-                AuthError::RateLimited {
-                    retry_after: counter.window.ends_at - now,
-                }
-            })
-    };
-    if let Some(scope) = [SendScope::ClientNetwork, SendScope::ClientBlock]
-        .into_iter()
-        .find(|&scope| refused.refused(Unsent::Count(scope)).is_some())
-    {
-        return Err(callers_refusal(scope));
-    }
-    if refused.refused(Unsent::Decoy).is_some() {
-        return Err(AuthError::internal("a new verification id was taken"));
-    }
-    // Inside the network's cooldown, or the phone's caps spent: the caller is still counted,
-    // and the id names nothing.
-    app.store
-        .apply(&callers_only, |step| match step {
-            Unsent::Count(scope) => callers_refusal(scope),
-            Unsent::Cooldown | Unsent::Decoy => {
-                AuthError::internal("no stand-in in this transaction")
-            }
-        })
-        .await?;
+    guard::commit_planned(app, plan, 2).await?;
     Ok(SentCode { verification_id })
+}
+
+/// The writes of an answer that sent nothing: the stand-in with the network's cooldown and every
+/// counter of a send; inside the cooldown, or past the phone's caps, only the caller's counters
+/// (the id then names nothing).
+struct UnsentPlan<'a> {
+    /// None once the stand-in was refused.
+    stand_in: Option<&'a NewOtp<'a>>,
+    counters: &'a [SendCounter],
+    now: u64,
+}
+
+impl Plan for UnsentPlan<'_> {
+    type Step = Unsent;
+    type Done = ();
+
+    fn transaction(&self, app: &App) -> Result<Transaction<Unsent>, AuthError> {
+        let mut transaction = Transaction::new();
+        if let Some(stand_in) = self.stand_in {
+            let [cooldown, decoy] = app.store.otps.store(stand_in)?;
+            transaction = transaction
+                .step(Unsent::Cooldown, cooldown)
+                .step(Unsent::Decoy, decoy);
+        }
+        for counter in self.counters {
+            if self.stand_in.is_some() || is_callers_cap(counter.scope) {
+                let count = app.store.attempts.count_send(counter, counter.limit)?;
+                transaction = transaction.step(Unsent::Count(counter.scope), count);
+            }
+        }
+        Ok(transaction)
+    }
+
+    fn committed(self, _app: &App) {}
+
+    fn refused(
+        &mut self,
+        _app: &App,
+        refusals: Vec<Refusal<Unsent>>,
+    ) -> Result<Option<()>, AuthError> {
+        let callers = [SendScope::ClientNetwork, SendScope::ClientBlock];
+        if let Some(scope) = callers
+            .into_iter()
+            .find(|&scope| guard::refusal_of(&refusals, Unsent::Count(scope)).is_some())
+        {
+            let counter = self.counters.iter().find(|counter| counter.scope == scope);
+            return Err(AuthError::RateLimited {
+                retry_after: counter.map_or(1, |counter| counter.window.ends_at - self.now),
+            });
+        }
+        if guard::refusal_of(&refusals, Unsent::Decoy).is_some() {
+            return Err(AuthError::internal("a new verification id was taken"));
+        }
+        if self.stand_in.take().is_none() {
+            return Err(AuthError::internal("no stand-in in this transaction"));
+        }
+        // Inside the network's cooldown, or the phone's caps spent: the caller is still
+        // counted, and the id names nothing.
+        Ok(None)
+    }
 }
 
 /// The steps of an answer to a code request that sent nothing.

@@ -1,6 +1,7 @@
 //! The flows of the service on validated inputs. Handlers translate HTTP to these calls and back.
 //!
-//! - `guard`: every guarded attempt takes its slot under the limits before it is checked
+//! - `guard`: count before you check, one plan → commit → re-plan driver: a guess takes its slot
+//!   under the limits before it is checked, a code is sent only once its counters took it
 //! - `codes`: sending one-time codes (`send`), the bot check before a send (`bot_check`), and
 //!   checking guesses (`guesses`)
 //! - `signup`: check-phone (the lookup and the sign-up code), verify a phone, register an account

@@ -68,18 +68,20 @@ pub async fn request_phone_change(
         check_bot(app, new_phone, SendPool::NewNumbers, captcha_token, caller),
     );
     let release = Transaction::new().steps((), confirmed?.clear_counters);
-    let (released, registered) = tokio::join!(
+    let (released, lookup) = tokio::join!(
         app.store.apply(&release, |()| AuthError::InvalidToken),
         check_phone_lookup(app, new_phone, caller),
     );
     released?;
-    if registered? {
+    let lookup = lookup?;
+    if lookup.registered {
         return Err(AuthError::PhoneAlreadyRegistered);
     }
     let bot = bot?;
     bot.ensure_passed()?;
     let send = CodeToSend {
         owner: Some(&session.user_id),
+        budgets: Some(lookup.budgets),
         ..CodeToSend::new(OtpPurpose::PhoneChange, SendPool::NewNumbers, bot)
     };
     send_code(app, new_phone, caller, send, language)

@@ -15,6 +15,7 @@ use crate::service::codes::{
 };
 use crate::service::guard::{self, AccountGuard, CodeSlot, Guards, Taken};
 use crate::store::attempts::{FailureKind, SessionSlot};
+use crate::store::otps::{CodeTarget, StoredOtp};
 use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
 use crate::store::{LoginRecords, Transaction, TransactionError, Write};
 use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
@@ -67,29 +68,6 @@ fn seen_from(caller: &Caller, now: u64) -> SeenFrom<'_> {
     }
 }
 
-/// The one credentials check, of login, account deletion and password change, once the attempt
-/// has its slot: argon2 against `user`'s hash (a dummy hash for no user, so that both cost the
-/// same), and a wrong password audited as a failed login (and a lock-out when it blocked the pair
-/// or put the account into back-off). The caller clears the counters on success.
-async fn password_matches<'a>(
-    app: &App,
-    user: Option<&User>,
-    password: Password,
-    taken: &Taken,
-    caller: &Caller,
-    subject: impl Fn() -> Subject<'a>,
-) -> Result<bool, AuthError> {
-    // No account: a dummy hash is verified instead, and never matches.
-    let matches = password::verify(password, user.map(|u| u.password_hash.clone())).await?;
-    if !matches {
-        audit::record(AuditEvent::LoginFailed, caller, subject());
-        if limits::is_lockout(&app.config.limits, taken.pair_left, taken.account_failures) {
-            audit::record(AuditEvent::Lockout, caller, subject());
-        }
-    }
-    Ok(matches)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LoginStep {
     Session,
@@ -124,149 +102,243 @@ pub async fn login(
     attempt: LoginAttempt<'_>,
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
-    let LoginAttempt {
-        phone,
-        password,
-        code,
-        captcha_token,
-        language,
-    } = attempt;
+    let phone = attempt.phone;
     let now = app.clock.now();
-    let limits = &app.config.limits;
-    let budget = code.as_ref().map(CodeGuess::budget);
-    // The step-up code is read beside the login's records, only when one was entered.
-    let (records, target) = tokio::join!(
-        app.store.login_records(phone, &caller.network, now),
-        async {
-            match &budget {
-                Some(budget) => app
-                    .store
-                    .code_target(phone, OtpPurpose::Login, budget, now)
-                    .await
-                    .map(Some),
-                None => Ok(None),
-            }
-        },
-    );
-    let LoginRecords {
-        pair,
-        account,
-        known_network,
-        proved_recently,
-        user,
-    } = records?;
+    let (records, target) = read_login(app, phone, attempt.code.as_ref(), caller, now).await;
+    let mut records = records?;
     // A blocked pair is told so before anything about the account or a code.
-    limits::pair_slot(limits, pair, now)?;
-    let step_up = limits::step_up_required(limits, account);
-    let code_slot = match (target?, step_up) {
-        (Some(target), true) => {
-            let target = target.owned_by(None);
-            guard::admit_guess(&target, app.config.otp_max_attempts)?;
-            Some(CodeSlot {
-                purpose: OtpPurpose::Login,
-                target,
-            })
-        }
-        _ => None,
-    };
+    limits::pair_slot(&app.config.limits, records.pair, now)?;
+    let step_up = limits::step_up_required(&app.config.limits, records.account);
+    let code_slot = admit_step_up_code(app, target?, step_up)?;
     let codes = code_slot.as_ref().map(|slot| slot.target.codes().to_vec());
-    let taken = guard::take_slot(
-        app,
-        Guards {
-            phone,
-            network: &caller.network,
-            kind: FailureKind::Login,
-            pair,
-            account: AccountGuard::Counted {
-                record: account,
-                // A step-up code proves the phone; a known network is the owner's usual one.
-                exempt_from_wait: code_slot.is_some() || known_network,
-            },
-            code: code_slot,
-        },
-        now,
-    )
-    .await?;
+    let taken = take_login_slot(app, phone, caller, &records, code_slot, now).await?;
+    let guess = attempt.code.as_ref().zip(codes);
+    let step_up_code = check_step_up_code(app, phone, guess, &taken, caller)?;
+    let user = records.user.take();
+    let Some(user) = check_password(app, phone, attempt.password, user, &taken, caller).await?
+    else {
+        spend_step_up_code(app, phone, step_up_code.as_ref(), now).await?;
+        return Err(AuthError::InvalidCredentials);
+    };
+    if step_up && step_up_code.is_none() {
+        let step_up = StepUp {
+            known_network: records.known_network,
+            proved_recently: records.proved_recently,
+            captcha_token: attempt.captcha_token,
+            language: attempt.language,
+        };
+        return Err(demand_step_up(app, phone, caller, &taken, step_up).await?);
+    }
+    commit_login(app, (phone, &user), caller, step_up_code.as_ref(), now).await
+}
+
+/// What a login reads before it takes its slot: its records and, only when a step-up code was
+/// entered, the codes it may match, side by side (each answer on its own, so that a blocked pair
+/// is told before a failed code read).
+async fn read_login(
+    app: &App,
+    phone: &PhoneNumber,
+    code: Option<&CodeGuess>,
+    caller: &Caller,
+    now: u64,
+) -> (
+    Result<LoginRecords, AuthError>,
+    Result<Option<CodeTarget>, AuthError>,
+) {
+    let target = async {
+        let Some(guess) = code else {
+            return Ok(None);
+        };
+        let budget = guess.budget();
+        let target = app
+            .store
+            .code_target(phone, OtpPurpose::Login, &budget, now);
+        target.await.map(Some)
+    };
+    tokio::join!(app.store.login_records(phone, &caller.network, now), target)
+}
+
+/// The step-up code's slot: only while the account is in step-up, and only for a live code with
+/// a guess left.
+fn admit_step_up_code(
+    app: &App,
+    target: Option<CodeTarget>,
+    step_up: bool,
+) -> Result<Option<CodeSlot>, AuthError> {
+    let Some(target) = target.filter(|_| step_up) else {
+        return Ok(None);
+    };
+    let target = target.owned_by(None);
+    guard::admit_guess(&target, app.config.otp_max_attempts)?;
+    Ok(Some(CodeSlot {
+        purpose: OtpPurpose::Login,
+        target,
+    }))
+}
+
+/// Takes the login's slot under the pair's limit, the account's back-off and the step-up
+/// code's budget, before any check runs.
+async fn take_login_slot(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+    records: &LoginRecords,
+    code: Option<CodeSlot>,
+    now: u64,
+) -> Result<Taken, AuthError> {
+    let account = AccountGuard::Counted {
+        record: records.account,
+        // A step-up code proves the phone; a known network is the owner's usual one.
+        exempt_from_wait: code.is_some() || records.known_network,
+    };
+    let guards = Guards {
+        phone,
+        network: &caller.network,
+        kind: FailureKind::Login,
+        pair: records.pair,
+        account,
+        code,
+    };
+    guard::take_slot(app, guards, now).await
+}
+
+/// The step-up code that the guess matches among the codes it may (its slot taken), when one
+/// was entered; a wrong one is audited and answered with the guesses left.
+fn check_step_up_code(
+    app: &App,
+    phone: &PhoneNumber,
+    guess: Option<(&CodeGuess, Vec<StoredOtp>)>,
+    taken: &Taken,
+    caller: &Caller,
+) -> Result<Option<StoredOtp>, AuthError> {
+    let Some((guess, codes)) = guess else {
+        return Ok(None);
+    };
+    if let Some(matched) = matching_code(app, phone, guess, codes)? {
+        return Ok(Some(matched));
+    }
+    let subject = Subject {
+        phone: Some(phone),
+        detail: Some(OtpPurpose::Login.as_str()),
+        ..Subject::default()
+    };
+    audit::record(AuditEvent::OtpFailed, caller, subject);
+    Err(AuthError::IncorrectOtp {
+        attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
+    })
+}
+
+/// The login's credentials check, once the attempt has its slot: argon2 against `user`'s hash
+/// (a dummy hash for no user, so that both cost the same, and never a match), the user when it
+/// matches. A wrong password is audited as a failed login (and a lock-out when it blocked the
+/// pair or put the account into back-off); the success clears the counters (`commit_login`).
+async fn check_password(
+    app: &App,
+    phone: &PhoneNumber,
+    password: Password,
+    user: Option<User>,
+    taken: &Taken,
+    caller: &Caller,
+) -> Result<Option<User>, AuthError> {
+    let hash = user.as_ref().map(|user| user.password_hash.clone());
+    if password::verify(password, hash).await? {
+        return Ok(user);
+    }
     let subject = || Subject {
         phone: Some(phone),
         ..Subject::default()
     };
-    let step_up_code = match (&code, codes) {
-        (Some(guess), Some(codes)) => match matching_code(app, phone, guess, codes)? {
-            Some(matched) => Some(matched),
-            None => {
-                let subject = Subject {
-                    detail: Some(OtpPurpose::Login.as_str()),
-                    ..subject()
-                };
-                audit::record(AuditEvent::OtpFailed, caller, subject);
-                return Err(AuthError::IncorrectOtp {
-                    attempts_left: taken.code_left.unwrap_or(0).min(taken.pair_left),
-                });
-            }
-        },
-        _ => None,
+    audit::record(AuditEvent::LoginFailed, caller, subject());
+    if limits::is_lockout(&app.config.limits, taken.pair_left, taken.account_failures) {
+        audit::record(AuditEvent::Lockout, caller, subject());
+    }
+    Ok(None)
+}
+
+/// A right step-up code with a wrong password: the code is spent, so that whoever reads the SMS
+/// (a SIM swap, say) gets one password guess from it, not one per code try. Best effort: the
+/// answer is the wrong password anyway, and a code spent meanwhile is spent.
+async fn spend_step_up_code(
+    app: &App,
+    phone: &PhoneNumber,
+    matched: Option<&StoredOtp>,
+    now: u64,
+) -> Result<(), AuthError> {
+    let Some(matched) = matched else {
+        return Ok(());
     };
-    let matches = password_matches(app, user.as_ref(), password, &taken, caller, subject).await?;
-    let Some(user) = user.filter(|_| matches) else {
-        if let Some(matched) = &step_up_code {
-            // A right code with a wrong password: the code is spent, so that whoever reads the
-            // SMS (a SIM swap, say) gets one password guess from it, not one per code try.
-            let spend = app
-                .store
-                .otps
-                .consume(phone, OtpPurpose::Login, matched, now)?;
-            let spend = Transaction::new().step((), spend);
-            if let Err(TransactionError::Storage(error)) = app.store.commit(&spend).await {
-                tracing::warn!(%error, "could not spend a step-up code");
-            }
-        }
-        return Err(AuthError::InvalidCredentials);
+    let spend = app
+        .store
+        .otps
+        .consume(phone, OtpPurpose::Login, matched, now)?;
+    let spend = Transaction::new().step((), spend);
+    let spent = app.store.apply(&spend, |()| AuthError::NoActiveOtp).await;
+    if let Err(error) = spent
+        && !matches!(error, AuthError::NoActiveOtp)
+    {
+        tracing::warn!(%error, "could not spend a step-up code");
+    }
+    Ok(())
+}
+
+/// The right password of an account in step-up: audited, the failure it was counted as given
+/// back (the right password was no guess: it must not start a new wait for the owner, and the
+/// code, when sent, is entered without being held by the back-off anyway), and a code sent:
+/// the answer to the login.
+async fn demand_step_up(
+    app: &App,
+    phone: &PhoneNumber,
+    caller: &Caller,
+    taken: &Taken,
+    step_up: StepUp<'_>,
+) -> Result<AuthError, AuthError> {
+    let subject = Subject {
+        phone: Some(phone),
+        ..Subject::default()
     };
-    if step_up && step_up_code.is_none() {
-        audit::record(AuditEvent::StepUpRequired, caller, subject());
-        // The right password was no guess: it must not start a new wait for the owner (the
-        // code, when sent, is then entered without being held by the back-off anyway).
-        if let Some(counted) = taken.account_failures
-            && let Err(error) = app
-                .store
-                .attempts
-                .refund_account_slot(phone, taken.account_before, counted)
-                .await
-        {
+    audit::record(AuditEvent::StepUpRequired, caller, subject);
+    if let Some(counted) = taken.account_failures {
+        let attempts = &app.store.attempts;
+        let refund = attempts.refund_account_slot(phone, taken.account_before, counted);
+        if let Err(error) = refund.await {
             tracing::warn!(%error, "could not refund the step-up attempt");
         }
-        let step_up = StepUp {
-            known_network,
-            proved_recently,
-            captcha_token,
-            language,
-        };
-        return Err(send_step_up_code(app, phone, caller, step_up).await?);
     }
-    let (session_items, tokens) = new_session(app, &user, caller, now).await?;
-    let mut transaction = Transaction::new()
+    send_step_up_code(app, phone, caller, step_up).await
+}
+
+/// Starts the session of a right login in one transaction: the session, the check that the
+/// password did not change since it was read, the counters cleared, the network marked as the
+/// owner's, and the step-up code spent when one was entered.
+async fn commit_login(
+    app: &App,
+    (phone, user): (&PhoneNumber, &User),
+    caller: &Caller,
+    step_up_code: Option<&StoredOtp>,
+    now: u64,
+) -> Result<TokenPair, AuthError> {
+    let (session_items, tokens) = new_session(app, user, caller, now).await?;
+    let attempts = &app.store.attempts;
+    let spend = step_up_code
+        .map(|matched| {
+            app.store
+                .otps
+                .consume(phone, OtpPurpose::Login, matched, now)
+        })
+        .transpose()?;
+    let transaction = Transaction::new()
         .steps(LoginStep::Session, session_items)
         .step(
             LoginStep::Credentials,
-            app.store.users.credentials_unchanged(&user)?,
+            app.store.users.credentials_unchanged(user)?,
         )
         .step(
             LoginStep::Clear,
-            app.store
-                .attempts
-                .clear_pair(FailureKind::Login, phone, &caller.network)?,
+            attempts.clear_pair(FailureKind::Login, phone, &caller.network)?,
         )
-        .step(LoginStep::Clear, app.store.attempts.clear_account(phone)?)
-        .steps(LoginStep::Clear, mark_proof(app, phone, caller, now)?);
-    if let Some(matched) = &step_up_code {
-        transaction = transaction.step(
-            LoginStep::Code,
-            app.store
-                .otps
-                .consume(phone, OtpPurpose::Login, matched, now)?,
-        );
-    }
+        .step(LoginStep::Clear, attempts.clear_account(phone)?)
+        .steps(LoginStep::Clear, mark_proof(app, phone, caller, now)?)
+        .steps(LoginStep::Code, spend);
     app.store
         .apply(&transaction, |step| match step {
             // The password was changed or reset after it was read: it is no longer the password.
@@ -278,8 +350,9 @@ pub async fn login(
         })
         .await?;
     let subject = Subject {
+        phone: Some(phone),
         user_id: Some(&user.profile.id),
-        ..subject()
+        ..Subject::default()
     };
     audit::record(AuditEvent::LoginSucceeded, caller, subject);
     Ok(tokens)
@@ -393,39 +466,13 @@ pub(crate) async fn confirm_password(
     password: Password,
     caller: &Caller,
 ) -> Result<ConfirmedPassword, AuthError> {
-    let max = app.config.limits.session_password_max_failures;
-    let session_ends = session
-        .created_at
-        .saturating_add(app.config.session_max_seconds);
     let (user, slot) = tokio::join!(
         app.store.users.get(&session.phone),
-        app.store
-            .attempts
-            .take_session_slot(&session.session_id, max, session_ends),
+        take_password_slot(app, session),
     );
-    let subject = || Subject {
-        phone: Some(&session.phone),
-        user_id: Some(&session.user_id),
-        detail: Some("password_check"),
-    };
-    match slot? {
-        SessionSlot::Taken => {}
-        SessionSlot::Busy => return Err(AuthError::RateLimited { retry_after: 1 }),
-        // An earlier check spent the budget; it ended the session, or should have.
-        SessionSlot::Spent => {
-            end_session(app, session).await?;
-            return Err(AuthError::SessionEnded);
-        }
-    }
+    slot?;
     // From here the slot is this check's: only a wrong password keeps it.
-    let checked = async {
-        let user = user?
-            .filter(|user| user.profile.id == session.user_id)
-            .ok_or(AuthError::InvalidToken)?;
-        let matches = password::verify(password, Some(user.password_hash.clone())).await?;
-        Ok::<_, AuthError>((user, matches))
-    };
-    let (user, matches) = match checked.await {
+    let (user, matches) = match check_session_password(session, user, password).await {
         Ok(checked) => checked,
         Err(error) => {
             give_back_password_slot(app, session).await;
@@ -433,18 +480,7 @@ pub(crate) async fn confirm_password(
         }
     };
     if !matches {
-        audit::record(AuditEvent::LoginFailed, caller, subject());
-        let failures = app
-            .store
-            .attempts
-            .count_session_failure(&session.session_id)
-            .await?;
-        if failures >= max {
-            end_session(app, session).await?;
-            audit::record(AuditEvent::Lockout, caller, subject());
-            return Err(AuthError::SessionEnded);
-        }
-        return Err(AuthError::WrongPassword);
+        return Err(count_wrong_password(app, session, caller).await?);
     }
     Ok(ConfirmedPassword {
         clear_counters: [
@@ -455,6 +491,64 @@ pub(crate) async fn confirm_password(
         ],
         user,
     })
+}
+
+/// Takes a slot of the session's own wrong-password budget before the check runs: refused
+/// while other checks hold the slots, and the end of the session once an earlier check spent
+/// the budget (it ended the session, or should have).
+async fn take_password_slot(app: &App, session: &Session) -> Result<(), AuthError> {
+    let max = app.config.limits.session_password_max_failures;
+    let session_ends = session
+        .created_at
+        .saturating_add(app.config.session_max_seconds);
+    let slot = app
+        .store
+        .attempts
+        .take_session_slot(&session.session_id, max, session_ends);
+    match slot.await? {
+        SessionSlot::Taken => Ok(()),
+        SessionSlot::Busy => Err(AuthError::RateLimited { retry_after: 1 }),
+        SessionSlot::Spent => {
+            end_session(app, session).await?;
+            Err(AuthError::SessionEnded)
+        }
+    }
+}
+
+/// The session's user as read, and whether `password` is its password.
+async fn check_session_password(
+    session: &Session,
+    user: Result<Option<User>, AuthError>,
+    password: Password,
+) -> Result<(User, bool), AuthError> {
+    let user = user?
+        .filter(|user| user.profile.id == session.user_id)
+        .ok_or(AuthError::InvalidToken)?;
+    let matches = password::verify(password, Some(user.password_hash.clone())).await?;
+    Ok((user, matches))
+}
+
+/// A wrong password from a live session: audited and counted (it keeps its slot); the one that
+/// spends the session's budget ends the session. The answer to the check.
+async fn count_wrong_password(
+    app: &App,
+    session: &Session,
+    caller: &Caller,
+) -> Result<AuthError, AuthError> {
+    let subject = || Subject {
+        phone: Some(&session.phone),
+        user_id: Some(&session.user_id),
+        detail: Some("password_check"),
+    };
+    audit::record(AuditEvent::LoginFailed, caller, subject());
+    let attempts = &app.store.attempts;
+    let failures = attempts.count_session_failure(&session.session_id).await?;
+    if failures >= app.config.limits.session_password_max_failures {
+        end_session(app, session).await?;
+        audit::record(AuditEvent::Lockout, caller, subject());
+        return Ok(AuthError::SessionEnded);
+    }
+    Ok(AuthError::WrongPassword)
 }
 
 /// Gives back the password slot of a check that ended neither in a wrong password nor in the

@@ -9,10 +9,13 @@ use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::{User, UserProfile};
-use crate::service::codes::{CodeGuess, CodeToSend, SentCode, check_bot, match_code, send_code};
+use crate::service::codes::{
+    BudgetReading, CodeGuess, CodeToSend, SentCode, check_bot, match_code, send_code,
+};
+use crate::service::guard;
 use crate::service::sessions;
-use crate::store::Transaction;
 use crate::store::attempts::FailureKind;
+use crate::store::{Transaction, Write};
 use crate::tokens::{TokenPair, hash_opaque_token, new_opaque_token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +95,29 @@ pub async fn register(
         .phone_for(&token_hash, now)
         .await?
         .ok_or(AuthError::InvalidRegistrationToken)?;
-    let user = User {
+    let user = new_user(registration, &phone, now).await?;
+    let (session_items, tokens) = sessions::new_session(app, &user, caller, now).await?;
+    let spend = app
+        .store
+        .registration_tokens
+        .consume(&token_hash, &phone, now)?;
+    commit_registration(app, &phone, (spend, &user, session_items), caller, now).await?;
+    let subject = Subject {
+        phone: Some(&phone),
+        user_id: Some(&user.profile.id),
+        ..Subject::default()
+    };
+    audit::record(AuditEvent::Registered, caller, subject);
+    Ok((user.profile, tokens))
+}
+
+/// The account a registration creates, its password hashed.
+async fn new_user(
+    registration: Registration,
+    phone: &PhoneNumber,
+    now: u64,
+) -> Result<User, AuthError> {
+    Ok(User {
         profile: UserProfile {
             id: uuid::Uuid::new_v4().to_string(),
             phone: phone.as_str().to_owned(),
@@ -103,32 +128,32 @@ pub async fn register(
         password_hash: password::hash(registration.password).await?,
         created_at: now,
         credentials_version: 0,
-    };
-    let (session_items, tokens) = sessions::new_session(app, &user, caller, now).await?;
+    })
+}
+
+/// Spends the token, creates the user and its first session in one transaction. Failed logins
+/// recorded on the number before it had an account are strangers', and the network that proved
+/// the number is the owner's: both are written down in the same transaction.
+async fn commit_registration(
+    app: &App,
+    phone: &PhoneNumber,
+    (spend_token, user, session_items): (Write, &User, Vec<Write>),
+    caller: &Caller,
+    now: u64,
+) -> Result<(), AuthError> {
+    let attempts = &app.store.attempts;
     let transaction = Transaction::new()
-        .step(
-            RegisterStep::Token,
-            app.store
-                .registration_tokens
-                .consume(&token_hash, &phone, now)?,
-        )
-        .step(RegisterStep::User, app.store.users.create(&user)?)
+        .step(RegisterStep::Token, spend_token)
+        .step(RegisterStep::User, app.store.users.create(user)?)
         .steps(RegisterStep::Session, session_items)
-        // Failed logins recorded on the number before it had an account are strangers', and
-        // the network that proved the number is the owner's.
+        .step(RegisterStep::Proof, attempts.clear_account(phone)?)
         .step(
             RegisterStep::Proof,
-            app.store.attempts.clear_account(&phone)?,
-        )
-        .step(
-            RegisterStep::Proof,
-            app.store
-                .attempts
-                .clear_pair(FailureKind::Login, &phone, &caller.network)?,
+            attempts.clear_pair(FailureKind::Login, phone, &caller.network)?,
         )
         .steps(
             RegisterStep::Proof,
-            sessions::mark_proof(app, &phone, caller, now)?,
+            sessions::mark_proof(app, phone, caller, now)?,
         );
     app.store
         .apply(&transaction, |step| match step {
@@ -138,14 +163,7 @@ pub async fn register(
                 AuthError::internal("new session id already taken")
             }
         })
-        .await?;
-    let subject = Subject {
-        phone: Some(&phone),
-        user_id: Some(&user.profile.id),
-        ..Subject::default()
-    };
-    audit::record(AuditEvent::Registered, caller, subject);
-    Ok((user.profile, tokens))
+        .await
 }
 
 /// What check-phone found.
@@ -153,7 +171,7 @@ pub enum PhoneCheck {
     /// The number has an account (no code sent).
     Registered,
     /// It has none: a sign-up code was sent.
-    CodeSent(SentCode),
+    Unregistered(SentCode),
 }
 
 /// `check-phone`: whether `phone` has an account (a lookup, counted against the client network's
@@ -168,37 +186,59 @@ pub async fn check_phone(
 ) -> Result<PhoneCheck, AuthError> {
     let pool = SendPool::NewNumbers;
     let bot = check_bot(app, phone, pool, captcha_token, caller).await?;
-    if check_phone_lookup(app, phone, caller).await? {
+    let lookup = check_phone_lookup(app, phone, caller).await?;
+    if lookup.registered {
         return Ok(PhoneCheck::Registered);
     }
     bot.ensure_passed()?;
-    let send = CodeToSend::new(OtpPurpose::SignUp, pool, bot);
+    let send = CodeToSend {
+        budgets: Some(lookup.budgets),
+        ..CodeToSend::new(OtpPurpose::SignUp, pool, bot)
+    };
     let sent = send_code(app, phone, caller, send, language)
         .await?
         .sent()?;
-    Ok(PhoneCheck::CodeSent(sent))
+    Ok(PhoneCheck::Unregistered(sent))
+}
+
+/// What a lookup found: whether the number has an account, and the new numbers' budgets a code
+/// to it would draw on, as read beside it.
+pub(crate) struct Lookup {
+    pub registered: bool,
+    pub budgets: BudgetReading,
 }
 
 /// Whether `phone` has an account, for `check-phone` and a change of number. Each lookup counts
 /// against the client network's lookup cap, so numbers cannot be enumerated faster than that;
-/// the account is read in the same round trip, and told only when the count was accepted.
-pub async fn check_phone_lookup(
+/// the account is read in the same round trip (with the budgets a code to a new number draws
+/// on, so that its send needs no read of its own), and told only when the count was accepted.
+pub(crate) async fn check_phone_lookup(
     app: &App,
     phone: &PhoneNumber,
     caller: &Caller,
-) -> Result<bool, AuthError> {
+) -> Result<Lookup, AuthError> {
     let now = app.clock.now();
-    let (limit, window) = limits::send_limit(&app.config.limits, SendScope::Lookup, now);
-    let (counted, user) = tokio::join!(
+    let limits = &app.config.limits;
+    let (limit, window) = limits::send_limit(limits, SendScope::Lookup, now);
+    let pool = SendPool::NewNumbers;
+    let budgets = limits::budget_counters(limits, pool, phone, now, guard::random_shard);
+    let (counted, records) = tokio::join!(
         app.store
             .attempts
             .count_lookup(&caller.network, limit, window),
-        app.store.users.get(phone),
+        app.store.lookup_records(phone, &budgets),
     );
     if !counted? {
         return Err(AuthError::RateLimited {
             retry_after: window.ends_at - now,
         });
     }
-    Ok(user?.is_some())
+    let records = records?;
+    Ok(Lookup {
+        registered: records.registered,
+        budgets: BudgetReading {
+            counters: budgets,
+            sends: records.budget_sends,
+        },
+    })
 }

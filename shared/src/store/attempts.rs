@@ -131,11 +131,23 @@ struct FailuresItem {
 /// The sends a counter item holds: none before its first hit; a value that is not a number is a
 /// corrupt item, an error (never taken for 0).
 fn hits_of(item: &super::Item) -> Result<u64, AuthError> {
-    match item.get("hits") {
+    count_of(item, "hits")
+}
+
+/// The count `name` of an item: none before its first hit; a value that is not a number is a
+/// corrupt item, an error (never taken for 0).
+fn count_of(item: &super::Item, name: &str) -> Result<u64, AuthError> {
+    match item.get(name) {
         None => Ok(0),
-        Some(_) => get_num(item, "hits")
-            .ok_or_else(|| AuthError::internal("a corrupt send counter in the attempts table")),
+        Some(_) => get_num(item, name)
+            .ok_or_else(|| AuthError::internal("a corrupt counter in the attempts table")),
     }
+}
+
+/// The stored form of a mark (a known network, a proved number).
+#[derive(Deserialize)]
+struct MarkItem {
+    expires_at: u64,
 }
 
 /// The live failure record in `item` (none when absent or expired).
@@ -195,6 +207,16 @@ impl AttemptsTable {
                 .map_err(AuthError::internal)
         };
         Ok([mark(known_key(phone, network))?, mark(proved_key(phone))?])
+    }
+
+    /// Whether the mark in `item` (`mark_proof`) is live: absent or expired, it is not; a mark
+    /// without its end is a corrupt item, an error.
+    pub(crate) fn live_mark(item: Option<super::Item>, now: u64) -> Result<bool, AuthError> {
+        let Some(item) = item else {
+            return Ok(false);
+        };
+        let mark: MarkItem = decode("attempts", item)?;
+        Ok(mark.expires_at > now)
     }
 
     /// The live pair record in `item` (none when absent or expired).
@@ -407,15 +429,14 @@ impl AttemptsTable {
         match result {
             Ok(_) => Ok(SessionSlot::Taken),
             Err(error) if condition_failed(&error) => {
-                let wrong = error
-                    .as_service_error()
-                    .and_then(|error| match error {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
-                            refused,
-                        ) => refused.item().and_then(|item| get_num(item, "wrong")),
-                        _ => None,
-                    })
-                    .unwrap_or(0);
+                let refused = error.as_service_error().and_then(|error| match error {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                        refused,
+                    ) => refused.item(),
+                    _ => None,
+                });
+                // No wrong password yet: the slots are all taken by checks still running.
+                let wrong = refused.map_or(Ok(0), |item| count_of(item, "wrong"))?;
                 Ok(if wrong >= u64::from(max) {
                     SessionSlot::Spent
                 } else {
@@ -506,13 +527,23 @@ impl AttemptsTable {
     pub async fn send_counts(&self, counters: &[SendCounter]) -> Result<Vec<u64>, AuthError> {
         let keys: Vec<ItemKey> = counters
             .iter()
-            .map(|counter| ItemKey::new(&self.name, "pk", &counter_key(counter)))
+            .map(|counter| self.counter_item_key(counter))
             .collect();
         let items = get_item_list(&self.client, &keys).await?;
         items
             .iter()
-            .map(|item| item.as_ref().map_or(Ok(0), hits_of))
+            .map(|item| Self::sends_in(item.as_ref()))
             .collect()
+    }
+
+    /// The key of a send counter's item, for a read in a batch.
+    pub(crate) fn counter_item_key(&self, counter: &SendCounter) -> ItemKey {
+        ItemKey::new(&self.name, "pk", &counter_key(counter))
+    }
+
+    /// The sends a counter's item holds (0 without the item); a corrupt one is an error.
+    pub(crate) fn sends_in(item: Option<&super::Item>) -> Result<u64, AuthError> {
+        item.map_or(Ok(0), hits_of)
     }
 
     /// Whether any of the budgets of `counters` reached `level` percent in its window (its

@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::config::Tables;
 use crate::error::AuthError;
-use crate::limits::{AccountRecord, PairRecord};
+use crate::limits::{AccountRecord, PairRecord, SendCounter};
 use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
@@ -112,6 +112,13 @@ pub struct AccountCodeRecords {
     pub proved_recently: bool,
 }
 
+/// What a lookup of a number reads, in one round trip: whether it has an account, and the
+/// sends counted so far in the budgets a code to it would draw on (in the order asked).
+pub struct LookupRecords {
+    pub registered: bool,
+    pub budget_sends: Vec<u64>,
+}
+
 /// What a code check reads, in one round trip (two at once for a guess without an id).
 pub struct CodeRecords {
     pub pair: Option<PairRecord>,
@@ -142,7 +149,8 @@ impl Store {
     }
 
     /// Runs `transaction`; a refused step is answered with `refused(step)` (the first refused
-    /// one, in the order given): the one place a transaction's outcome becomes an error.
+    /// one, in the order given): the one place a refused step becomes an error. (A guarded write
+    /// that plans again from a refusal goes through `guard::commit_planned` instead.)
     pub async fn apply<S: Copy>(
         &self,
         transaction: &Transaction<S>,
@@ -179,8 +187,8 @@ impl Store {
         Ok(LoginRecords {
             pair: AttemptsTable::pair_record(pair.map(Snapshot), now)?,
             account: AttemptsTable::account_record(account.map(Snapshot), now)?,
-            known_network: known.is_some_and(|item| is_live(&item, now)),
-            proved_recently: proved.is_some_and(|item| is_live(&item, now)),
+            known_network: AttemptsTable::live_mark(known, now)?,
+            proved_recently: AttemptsTable::live_mark(proved, now)?,
             user: UsersTable::user(user)?,
         })
     }
@@ -202,8 +210,31 @@ impl Store {
         .await?;
         Ok(AccountCodeRecords {
             registered: user.is_some(),
-            known_network: known.is_some_and(|item| is_live(&item, now)),
-            proved_recently: proved.is_some_and(|item| is_live(&item, now)),
+            known_network: AttemptsTable::live_mark(known, now)?,
+            proved_recently: AttemptsTable::live_mark(proved, now)?,
+        })
+    }
+
+    pub async fn lookup_records(
+        &self,
+        phone: &PhoneNumber,
+        budgets: &[SendCounter],
+    ) -> Result<LookupRecords, AuthError> {
+        // The budgets' use only feeds the pressure report: a moment's lag is harmless there.
+        let budget_keys = budgets
+            .iter()
+            .map(|counter| self.attempts.counter_item_key(counter).eventually());
+        let keys: Vec<ItemKey> = std::iter::once(self.users.item_key(phone))
+            .chain(budget_keys)
+            .collect();
+        let mut items = get_item_list(&self.client, &keys).await?.into_iter();
+        let user = UsersTable::user(items.next().flatten())?;
+        let budget_sends = items
+            .map(|item| AttemptsTable::sends_in(item.as_ref()))
+            .collect::<Result<_, _>>()?;
+        Ok(LookupRecords {
+            registered: user.is_some(),
+            budget_sends,
         })
     }
 
@@ -317,6 +348,8 @@ pub(crate) async fn get_item(
 pub struct ItemKey {
     table: String,
     key: Item,
+    /// Read strongly consistent (the default), as limits and single-use rules need.
+    consistent: bool,
 }
 
 impl ItemKey {
@@ -324,6 +357,16 @@ impl ItemKey {
         Self {
             table: table.to_owned(),
             key: Item::from([(name.to_owned(), text(value))]),
+            consistent: true,
+        }
+    }
+
+    /// The same item read eventually consistent (half the read units), for a figure that may
+    /// lag the latest writes by a moment; a batch reads a table so only if all its keys allow.
+    pub(crate) fn eventually(self) -> Self {
+        Self {
+            consistent: false,
+            ..self
         }
     }
 
@@ -335,12 +378,13 @@ impl ItemKey {
                 (partition.0.to_owned(), text(partition.1)),
                 (sort.0.to_owned(), text(sort.1)),
             ]),
+            consistent: true,
         }
     }
 }
 
-/// Strongly consistent reads of several items, from any tables, in one `BatchGetItem` round
-/// trip; the answer is in the order of `keys`.
+/// Reads of several items, from any tables, in one `BatchGetItem` round trip, strongly
+/// consistent unless every key of a table says otherwise; the answer is in the order of `keys`.
 pub(crate) async fn get_items<const N: usize>(
     client: &Client,
     keys: [ItemKey; N],
@@ -359,11 +403,14 @@ pub(crate) async fn get_item_list(
     let mut found: Vec<Option<Item>> = vec![None; keys.len()];
     let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
     for key in keys {
+        let consistent = keys
+            .iter()
+            .any(|other| other.table == key.table && other.consistent);
         let entry = request.remove(&key.table).map_or_else(
-            || KeysAndAttributes::builder().consistent_read(true),
+            || KeysAndAttributes::builder().consistent_read(consistent),
             |existing| {
                 KeysAndAttributes::builder()
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .set_keys(Some(existing.keys))
             },
         );
@@ -409,11 +456,6 @@ pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R
         .as_service_error()
         .and_then(ProvideErrorMetadata::code)
         == Some("ConditionalCheckFailedException")
-}
-
-/// True while the item's TTL has not passed.
-pub(crate) fn is_live(item: &Item, now: u64) -> bool {
-    get_num(item, EXPIRES_AT).is_some_and(|expires_at| expires_at > now)
 }
 
 /// A step of a transaction whose condition was refused, and the item as it was (when the step

@@ -1,6 +1,9 @@
 //! `POST /auth/check-phone/`
 
-use auth_tests::{CLIENT_IP, Endpoint, PHONE, PHONE_E164, TestApp, code_in, now, num, text};
+use auth_tests::{
+    CLIENT_IP, CapturedLogs, DynamoDbGate, Endpoint, PHONE, PHONE_E164, TestApp, code_in, now, num,
+    text,
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -290,5 +293,61 @@ async fn an_sms_failure_is_503_and_leaves_no_code_behind() {
     assert!(
         t.scan(&t.tables().otps).await.is_empty(),
         "the unsent code was taken back"
+    );
+}
+
+#[tokio::test]
+async fn a_code_to_a_new_number_takes_three_dynamodb_requests_and_a_registered_number_two() {
+    const OTHER: &str = "09127654321";
+    const OTHER_E164: &str = "+989127654321";
+    let t = TestApp::new().await;
+    t.registered_user(OTHER, OTHER_E164).await;
+    let gate = DynamoDbGate::counting();
+    let counted = t.through(&gate).await;
+
+    let response = counted
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.body["exists"], false);
+    assert!(t.last_sms_to(PHONE_E164).is_some());
+    assert_eq!(
+        gate.seen(),
+        3,
+        "the lookup count beside one batch read (the user and the budgets the send draws on), \
+         then the send transaction; the pressure report needs no read of its own"
+    );
+
+    let response = counted
+        .post(Endpoint::CheckPhone, json!({ "phone": OTHER }))
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.body["exists"], true);
+    assert_eq!(gate.seen(), 3 + 2, "the lookup count beside the batch read");
+}
+
+#[tokio::test]
+async fn a_corrupt_send_counter_is_an_error_never_zero() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::ERROR);
+    let t = TestApp::new().await;
+    let first = t
+        .post(Endpoint::CheckPhone, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(first.status, 200);
+    t.overwrite_attempts_item("send#range#", "hits", "many")
+        .await;
+
+    // Another number of the range: its lookup reads the range's counter.
+    let response = t
+        .post(Endpoint::CheckPhone, json!({ "phone": "09101234568" }))
+        .await;
+    assert_eq!(response.status, 500, "{:?}", response.body);
+    assert_eq!(response.error(), "Internal server error.");
+    assert_eq!(t.sent_sms().len(), 1, "nothing sent on a corrupt counter");
+    assert!(
+        logs.text()
+            .contains("a corrupt counter in the attempts table"),
+        "{}",
+        logs.text()
     );
 }

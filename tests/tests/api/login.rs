@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use auth_shared::tokens::TokenType;
-use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, text};
+use auth_tests::{CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, text};
 use serde_json::json;
 
 const WRONG_CREDENTIALS: &str = "Invalid phone number or password.";
@@ -233,5 +233,29 @@ async fn the_client_ip_comes_from_api_gateway_never_from_x_forwarded_for() {
     assert_eq!(
         keys,
         [format!("fail#login#{PHONE_E164}#{}", auth_tests::CLIENT_IP)]
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_proof_mark_is_an_error_never_absent() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::ERROR);
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    let mark = format!("proved#{PHONE_E164}");
+    t.overwrite_attempts_item(&mark, "expires_at", "later")
+        .await;
+
+    let response = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": PHONE, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(response.status, 500, "{:?}", response.body);
+    assert_eq!(response.error(), "Internal server error.");
+    assert!(
+        logs.text().contains("a corrupt item in the attempts table"),
+        "{}",
+        logs.text()
     );
 }

@@ -34,7 +34,7 @@ impl BotCheck {
     }
 
     /// The limit a send is counted against in `counter`.
-    pub(super) fn limit_of(self, counter: &SendCounter) -> u32 {
+    pub(crate) fn limit_of(self, counter: &SendCounter) -> u32 {
         if self == Self::Unchecked && counter.scope.is_shared_budget() {
             limits::unchecked_share(counter.limit)
         } else {

@@ -1,5 +1,5 @@
-//! Sending a code: the send transaction under every counter and budget (with the retry on
-//! another shard), the SMS, the take-back of a refused send and the pressure report.
+//! Sending a code: the code and the counters it is sent under, the send transaction
+//! (`guard::commit_send`), the SMS, the take-back of a refused send and the pressure report.
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
@@ -10,10 +10,9 @@ use crate::limits::{self, Requester, SendCounter, SendPool, SendScope};
 use crate::messages::CodeMessage;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
+use crate::service::guard::{self, Committed};
 use crate::sms::{Delivery, Sms};
-use crate::store::attempts::AttemptsTable;
-use crate::store::otps::{NewOtp, resend_wait};
-use crate::store::{Refusal, Transaction, TransactionError};
+use crate::store::otps::NewOtp;
 use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 use super::bot_check::{BotCheck, TOKEN_MISSING};
@@ -63,21 +62,6 @@ impl SendOutcome {
     }
 }
 
-/// What a send transaction did: counted (in these counters: a full shard may have been swapped
-/// for another of its budget), or refused by a limit.
-enum Committed {
-    Counted(Vec<SendCounter>),
-    Refused(SendRefusal),
-}
-
-/// The steps of a send transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SendStep {
-    Cooldown,
-    Code,
-    Count(SendScope),
-}
-
 /// A code to send: its purpose, the budgets it draws on and what the bot check found, who asks,
 /// whether the number's owner proved it recently (a registered number then has a floor beyond
 /// the spent reserve), and the account the code is bound to when not the phone's own (a change
@@ -89,6 +73,35 @@ pub struct CodeToSend<'a> {
     pub known_network: bool,
     pub proved_recently: bool,
     pub owner: Option<&'a str>,
+    /// The pool's budgets as a lookup read them just before (`BudgetReading`).
+    pub budgets: Option<BudgetReading>,
+}
+
+/// The budgets a send will draw on, their shards chosen and their sends read before it (in the
+/// lookup's read, which check-phone and a change of number make anyway): the send counts in
+/// these shards, and its pressure report needs no read of its own (the sends read plus this
+/// one: a lower bound under parallel sends, so a level is reported late, never early).
+pub struct BudgetReading {
+    pub counters: Vec<SendCounter>,
+    pub sends: Vec<u64>,
+}
+
+impl BudgetReading {
+    /// Whether these are `pool`'s budgets in the windows current at `now`.
+    fn is_current(&self, limits: &Limits, pool: SendPool, now: u64) -> bool {
+        let scopes = self.counters.iter().map(|counter| counter.scope);
+        scopes.eq(pool.budgets().iter().copied())
+            && self
+                .counters
+                .iter()
+                .all(|counter| counter.window == limits::send_limit(limits, counter.scope, now).1)
+    }
+
+    /// The sends read in `counter`, when it is one of these.
+    fn sends_before(&self, counter: &SendCounter) -> Option<u64> {
+        let position = self.counters.iter().position(|read| read == counter)?;
+        self.sends.get(position).copied()
+    }
 }
 
 impl CodeToSend<'_> {
@@ -101,6 +114,7 @@ impl CodeToSend<'_> {
             known_network: false,
             proved_recently: false,
             owner: None,
+            budgets: None,
         }
     }
 }
@@ -109,7 +123,7 @@ impl CodeToSend<'_> {
 /// `Messages::language_for`), counted against the caller's and the phone's caps and the budgets
 /// of its pool as the bot check allows (`limits::caller_counters`, `limits::budget_counters`).
 /// The code, the caller's resend cooldown and the send counters are written in one
-/// transaction, so a refused send changes nothing.
+/// transaction (`guard::commit_send`), so a refused send changes nothing.
 pub async fn send_code(
     app: &App,
     phone: &PhoneNumber,
@@ -117,197 +131,166 @@ pub async fn send_code(
     send: CodeToSend<'_>,
     language: &str,
 ) -> Result<SendOutcome, AuthError> {
-    let CodeToSend {
-        purpose,
-        pool,
-        bot,
-        known_network,
-        proved_recently,
-        owner,
-    } = send;
-    let config = &app.config;
-    limits::ensure_sms_allowed(config, phone)?;
+    limits::ensure_sms_allowed(&app.config, phone)?;
     let now = app.clock.now();
-    let fixed_code = config.test_otp_numbers.get(phone.as_str());
-    let code = fixed_code.map_or_else(
-        || OtpCode::generate(config.otp_length),
-        |code| OtpCode::from_configured(code),
-    );
+    let code = new_code(app, phone);
     let verification_id = new_opaque_token()?;
+    let new_otp = new_otp(app, phone, caller, &send, &code, &verification_id, now)?;
+    let (counters, floor) = counters(app, phone, caller, &send, now);
+    let counted = match guard::commit_send(app, &new_otp, counters, floor, send.bot).await? {
+        Committed::Counted(counted) => counted,
+        Committed::Refused(refusal) => return Ok(SendOutcome::Refused(refusal)),
+    };
+    let sent = Sent {
+        otp: &new_otp,
+        counted: &counted,
+        budgets: send.budgets.as_ref(),
+        caller,
+    };
+    match code {
+        // A configured test number gets its code stored but no SMS.
+        NewCode::Fixed(_) => report_pressure(app, &sent).await,
+        NewCode::Texted(code) => text_code(app, &sent, &code, language).await?,
+    }
+    let subject = Subject {
+        phone: Some(phone),
+        detail: Some(send.purpose.as_str()),
+        ..Subject::default()
+    };
+    audit::record(AuditEvent::OtpSent, caller, subject);
+    Ok(SendOutcome::Sent(SentCode { verification_id }))
+}
 
-    let limits = &config.limits;
-    let requester = Requester {
-        network: &caller.network,
-        block: limits::block_of(&caller.ip),
-        known_network,
-    };
-    let counters = |floor: bool| {
-        let mut counted = limits::caller_counters(limits, pool, phone, &requester, now);
-        counted.extend(if floor {
-            limits::floor_counters(limits, phone, now)
-        } else {
-            limits::budget_counters(limits, pool, phone, now, random_shard)
-        });
-        counted
-    };
-    let code_hash = app.otp_hasher()?.hash(phone, &code);
-    let new_otp = NewOtp {
+/// A fresh code: a test number's configured one (never texted), or a random one to text.
+enum NewCode {
+    Fixed(OtpCode),
+    Texted(OtpCode),
+}
+
+impl NewCode {
+    fn code(&self) -> &OtpCode {
+        match self {
+            Self::Fixed(code) | Self::Texted(code) => code,
+        }
+    }
+}
+
+fn new_code(app: &App, phone: &PhoneNumber) -> NewCode {
+    match app.config.test_otp_numbers.get(phone.as_str()) {
+        Some(code) => NewCode::Fixed(OtpCode::from_configured(code)),
+        None => NewCode::Texted(OtpCode::generate(app.config.otp_length)),
+    }
+}
+
+/// The code as stored: its hash under the verification id's, with its expiry and cooldown.
+fn new_otp<'a>(
+    app: &App,
+    phone: &'a PhoneNumber,
+    caller: &'a Caller,
+    send: &CodeToSend<'a>,
+    code: &NewCode,
+    verification_id: &str,
+    now: u64,
+) -> Result<NewOtp<'a>, AuthError> {
+    let config = &app.config;
+    Ok(NewOtp {
         phone,
-        purpose,
-        owner,
-        code_hash,
-        verification_hash: hash_opaque_token(&verification_id),
+        purpose: send.purpose,
+        owner: send.owner,
+        code_hash: app.otp_hasher()?.hash(phone, code.code()),
+        verification_hash: hash_opaque_token(verification_id),
         network: &caller.network,
         now,
         expires_at: now + config.otp_ttl_seconds,
         resend_at: now + config.otp_resend_seconds,
         decoy: false,
-    };
-    let mut outcome = commit_send(app, &new_otp, counters(false), bot).await?;
-    // Only the owner's own networks reach the floor: strangers naming a list of active numbers
-    // must not spend it (nor turn it into a budget of its own).
-    if proved_recently
-        && known_network
-        && pool != SendPool::NewNumbers
-        && matches!(outcome, Committed::Refused(SendRefusal::Cap { scope, .. }) if scope.is_reserve())
-    {
-        tracing::info!("reserve spent: a recently proved number's floor is used");
-        outcome = commit_send(app, &new_otp, counters(true), bot).await?;
-    }
-    let counted = match outcome {
-        Committed::Counted(counted) => counted,
-        Committed::Refused(refusal) => return Ok(SendOutcome::Refused(refusal)),
-    };
-
-    let sent = Subject {
-        phone: Some(phone),
-        detail: Some(purpose.as_str()),
-        ..Subject::default()
-    };
-    if fixed_code.is_none() {
-        let body = config.messages.compose(
-            language,
-            &CodeMessage {
-                service: &config.service_name,
-                purpose,
-                code: code.expose(),
-                minutes: config.otp_ttl_seconds.div_ceil(60),
-            },
-        );
-        let sms = Sms {
-            to: phone,
-            body: &body,
-            code: Some((&code, purpose)),
-            language,
-            now,
-        };
-        // The pressure check does not delay the SMS: both wait on the network.
-        let (sent_sms, ()) =
-            tokio::join!(app.sms.send(&sms), report_pressure(app, caller, &counted));
-        match sent_sms {
-            Ok(Delivery::Accepted) => {}
-            // The text may still arrive: the code stays usable, the send stays counted and the
-            // caller is answered as for a sent code (asking again now would meet the cooldown).
-            Ok(Delivery::Unconfirmed) => {
-                let uncertain = Subject {
-                    phone: Some(phone),
-                    detail: Some(purpose.as_str()),
-                    ..Subject::default()
-                };
-                audit::record(AuditEvent::SmsSendUncertain, caller, uncertain);
-            }
-            Err(error) => {
-                take_back_unsent(app, &new_otp, &counted).await;
-                return Err(error);
-            }
-        }
-    } else {
-        report_pressure(app, caller, &counted).await;
-    }
-    // A configured test number gets its code stored but no SMS.
-    audit::record(AuditEvent::OtpSent, caller, sent);
-    Ok(SendOutcome::Sent(SentCode { verification_id }))
+    })
 }
 
-/// Writes the code, the cooldown and the counts of `counted` in one transaction: the counters
-/// as counted (a full shard replaced by another of its budget), or why the send was refused.
-async fn commit_send(
+/// The counters a send counts in (the caller's and the phone's, then its pool's budgets: as
+/// read before the send, else with a shard of each sharded one at random), and those it counts in instead once the reserve is
+/// spent: a recently proved number's floor, reached only from the owner's own networks
+/// (strangers naming a list of active numbers must not spend it, nor turn it into a budget of
+/// its own).
+fn counters(
     app: &App,
-    new_otp: &NewOtp<'_>,
-    mut counted: Vec<SendCounter>,
-    bot: BotCheck,
-) -> Result<Committed, AuthError> {
+    phone: &PhoneNumber,
+    caller: &Caller,
+    send: &CodeToSend<'_>,
+    now: u64,
+) -> (Vec<SendCounter>, Option<Vec<SendCounter>>) {
     let limits = &app.config.limits;
-    let now = new_otp.now;
-    for attempt in 0..SHARD_ATTEMPTS {
-        let [cooldown, stored] = app.store.otps.store(new_otp)?;
-        let mut transaction = Transaction::new()
-            .step(SendStep::Cooldown, cooldown)
-            .step(SendStep::Code, stored);
-        for counter in &counted {
-            transaction = transaction.step(
-                SendStep::Count(counter.scope),
-                app.store
-                    .attempts
-                    .count_send(counter, bot.limit_of(counter))?,
-            );
+    let requester = Requester {
+        network: &caller.network,
+        block: limits::block_of(&caller.ip),
+        known_network: send.known_network,
+    };
+    let callers = limits::caller_counters(limits, send.pool, phone, &requester, now);
+    let budgets = match &send.budgets {
+        Some(read) if read.is_current(limits, send.pool, now) => read.counters.clone(),
+        _ => limits::budget_counters(limits, send.pool, phone, now, guard::random_shard),
+    };
+    let has_floor = send.proved_recently && send.known_network && send.pool != SendPool::NewNumbers;
+    let floor = has_floor.then(|| {
+        let floor = limits::floor_counters(limits, phone, now);
+        [callers.clone(), floor].concat()
+    });
+    ([callers, budgets].concat(), floor)
+}
+
+/// A send the counters took: the code as stored and the counters it was counted in.
+struct Sent<'a> {
+    otp: &'a NewOtp<'a>,
+    counted: &'a [SendCounter],
+    /// The budgets as read before the send, if they were.
+    budgets: Option<&'a BudgetReading>,
+    caller: &'a Caller,
+}
+
+/// Texts the code, with the pressure report beside it (both wait on the network, so the report
+/// does not delay the SMS). A send the provider refused is taken back (`take_back_unsent`); one
+/// whose outcome is unknown stays: the text may still arrive, so the code stays usable, the
+/// send stays counted and the caller is answered as for a sent code (asking again now would
+/// meet the cooldown).
+async fn text_code(
+    app: &App,
+    sent: &Sent<'_>,
+    code: &OtpCode,
+    language: &str,
+) -> Result<(), AuthError> {
+    let config = &app.config;
+    let purpose = sent.otp.purpose;
+    let message = CodeMessage {
+        service: &config.service_name,
+        purpose,
+        code: code.expose(),
+        minutes: config.otp_ttl_seconds.div_ceil(60),
+    };
+    let body = config.messages.compose(language, &message);
+    let sms = Sms {
+        to: sent.otp.phone,
+        body: &body,
+        code: Some((code, purpose)),
+        language,
+        now: sent.otp.now,
+    };
+    let pressure = report_pressure(app, sent);
+    match tokio::join!(app.sms.send(&sms), pressure).0 {
+        Ok(Delivery::Accepted) => Ok(()),
+        Ok(Delivery::Unconfirmed) => {
+            let uncertain = Subject {
+                phone: Some(sent.otp.phone),
+                detail: Some(purpose.as_str()),
+                ..Subject::default()
+            };
+            audit::record(AuditEvent::SmsSendUncertain, sent.caller, uncertain);
+            Ok(())
         }
-        let refused = match app.store.commit(&transaction).await {
-            Ok(()) => return Ok(Committed::Counted(counted)),
-            Err(TransactionError::Storage(error)) => return Err(error),
-            Err(refused @ TransactionError::Refused(_)) => refused,
-        };
-        if let Some(cooldown) = refused.refused(SendStep::Cooldown) {
-            let retry_after = resend_wait(cooldown.old_item(), now);
-            return Ok(Committed::Refused(SendRefusal::Cooldown { retry_after }));
-        }
-        if refused.refused(SendStep::Code).is_some() {
-            return Err(AuthError::internal("a new verification id was taken"));
-        }
-        let full: Vec<usize> = (0..counted.len())
-            .filter(|&i| refused.refused(SendStep::Count(counted[i].scope)).is_some())
-            .collect();
-        // Refused only short of the full limits: a bot check would let the send through.
-        let mut check_would_pass = bot == BotCheck::Unchecked && !full.is_empty();
-        for &i in &full {
-            let old = refused
-                .refused(SendStep::Count(counted[i].scope))
-                .and_then(Refusal::old_item);
-            check_would_pass &= AttemptsTable::send_hits(old)? < u64::from(counted[i].limit);
-        }
-        // A full shard of a budget whose other shards may still have room: try another one.
-        let moved: Option<Vec<SendCounter>> = full
-            .iter()
-            .map(|&i| another_shard(limits, &counted[i], now))
-            .collect();
-        match moved {
-            Some(moved) if !moved.is_empty() && attempt + 1 < SHARD_ATTEMPTS => {
-                for (i, counter) in full.into_iter().zip(moved) {
-                    counted[i] = counter;
-                }
-            }
-            _ if check_would_pass => {
-                tracing::info!("code not sent: the budgets' unchecked half is used up");
-                return Ok(Committed::Refused(SendRefusal::CheckNeeded));
-            }
-            _ => {
-                // The refusal that lasts longest is the one to wait out (a cap of the phone
-                // rather than the reserve on a tie: no floor can help then).
-                let last = full
-                    .iter()
-                    .map(|&i| &counted[i])
-                    .max_by_key(|counter| (counter.window.ends_at, !counter.scope.is_reserve()));
-                let (scope, retry_after) = last.map_or((SendScope::Global, 1), |counter| {
-                    (counter.scope, counter.window.ends_at - now)
-                });
-                tracing::info!(budget = scope.name(), "code not sent: send budget used up");
-                return Ok(Committed::Refused(SendRefusal::Cap { scope, retry_after }));
-            }
+        Err(error) => {
+            take_back_unsent(app, sent.otp, sent.counted).await;
+            Err(error)
         }
     }
-    Err(AuthError::internal(
-        "a send was planned again past its attempts",
-    ))
 }
 
 /// After the provider refused the send (nothing was sent; an unknown outcome keeps the code):
@@ -333,32 +316,13 @@ async fn take_back_unsent(app: &App, otp: &NewOtp<'_>, counted: &[SendCounter]) 
     tokio::join!(delete, futures_util::future::join_all(refunds));
 }
 
-/// A shard of a sharded budget, chosen at random so sends spread over its items.
-fn random_shard(shards: u32) -> u32 {
-    rand::random_range(0..shards.max(1))
-}
-
-/// How many shards a send tries before a full budget refuses it: a second try keeps a budget
-/// whose chosen shard filled first from refusing while others have room, and costs a refused
-/// send at most two transactions.
-const SHARD_ATTEMPTS: usize = 2;
-
-/// The counter of another shard of `counter`'s budget, chosen at random; none when the budget
-/// has one shard (or `counter` is not sharded).
-fn another_shard(limits: &Limits, counter: &SendCounter, now: u64) -> Option<SendCounter> {
-    let full = counter.shard?;
-    let moved = limits::send_counter(limits, counter.scope, counter.subject.clone(), now, |n| {
-        (full + 1 + rand::random_range(0..n.saturating_sub(1).max(1))) % n.max(1)
-    });
-    (moved.shard != Some(full)).then_some(moved)
-}
-
 /// After a counted send: reports each shared budget that this send took past half or nine
 /// tenths of its window (`sms_budget_pressure`, once per budget, level and window), so an alarm
 /// fires before users are refused. A sharded budget's level is that of the shard the send
 /// counted in (sends spread evenly over the shards). Best effort: a failure is logged.
-async fn report_pressure(app: &App, caller: &Caller, counted: &[SendCounter]) {
-    let budgets: Vec<SendCounter> = counted
+async fn report_pressure(app: &App, sent: &Sent<'_>) {
+    let budgets: Vec<SendCounter> = sent
+        .counted
         .iter()
         .filter(|counter| counter.scope.is_shared_budget())
         .cloned()
@@ -366,20 +330,39 @@ async fn report_pressure(app: &App, caller: &Caller, counted: &[SendCounter]) {
     if budgets.is_empty() {
         return;
     }
-    let hits = match app.store.attempts.send_counts(&budgets).await {
-        Ok(hits) => hits,
+    let sends = match budget_use(app, &budgets, sent.budgets).await {
+        Ok(sends) => sends,
         Err(error) => {
             tracing::warn!(%error, "could not read the send budgets' use");
             return;
         }
     };
-    for (counter, hits) in budgets.iter().zip(hits) {
-        for level in limits::pressure_reached(hits, counter.limit) {
+    for (counter, sends) in budgets.iter().zip(sends) {
+        for level in limits::pressure_reached(sends, counter.limit) {
             match app.store.attempts.mark_pressure(counter, level).await {
-                Ok(true) => audit::budget_pressure(caller, counter, level),
+                Ok(true) => audit::budget_pressure(sent.caller, counter, level),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "could not mark a send budget's pressure"),
             }
         }
+    }
+}
+
+/// The sends counted in `budgets` with this one: as read before the send plus this one when
+/// every budget was (no shard moved), else read now.
+async fn budget_use(
+    app: &App,
+    budgets: &[SendCounter],
+    read: Option<&BudgetReading>,
+) -> Result<Vec<u64>, AuthError> {
+    let before: Option<Vec<u64>> = read.and_then(|read| {
+        budgets
+            .iter()
+            .map(|counter| read.sends_before(counter))
+            .collect()
+    });
+    match before {
+        Some(before) => Ok(before.into_iter().map(|sends| sends + 1).collect()),
+        None => app.store.attempts.send_counts(budgets).await,
     }
 }
