@@ -30,6 +30,7 @@ mod phone_change;
 mod profile;
 mod proxy;
 mod published_keys;
+mod refresh_tokens;
 mod register;
 mod requests;
 mod routes;
