@@ -4,7 +4,9 @@
 //! reuse still detected.
 
 use auth_shared::refresh_tokens::{self, PresentedRefresh};
-use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, num, text};
+use auth_tests::{
+    Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, num, text,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
@@ -58,9 +60,24 @@ async fn a_refresh_token_presented_as_an_access_token_is_refused_by_every_bearer
     let mut bearer_routes = Vec::new();
     for &endpoint in Endpoint::ALL {
         for method in ["GET", "POST", "PATCH", "DELETE"] {
+            // A body the route accepts, where it reads one before the Bearer token.
+            let body = match (endpoint, method) {
+                (Endpoint::Profile, "DELETE") => json!({ "password": PASSWORD }),
+                (Endpoint::PhoneChangeRequest, _) => {
+                    json!({ "new_phone": "09121234567", "password": PASSWORD })
+                }
+                (Endpoint::PhoneChangeConfirm, _) => {
+                    json!({ "new_phone": "09121234567", "code": "123456" })
+                }
+                (Endpoint::PasswordChange, _) => {
+                    json!({ "old_password": PASSWORD, "new_password": "a new horse battery 42" })
+                }
+                _ => json!({}),
+            }
+            .to_string();
             let request = |bearer| RawRequest {
                 method,
-                body: Some("{}"),
+                body: Some(&body),
                 bearer,
                 path_id: Some(&own_session),
                 ..RawRequest::default()
