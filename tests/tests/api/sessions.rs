@@ -233,11 +233,21 @@ async fn access_malformed_foreign_and_expired_tokens_are_refused_as_refresh() {
         .pair
         .refresh;
 
+    // A refresh JWT (as issued before refresh tokens were opaque) of a key this service does not
+    // know: the published keys are read again, and it is refused.
+    let (foreign_legacy, _) = other_service
+        .app
+        .tokens
+        .legacy_refresh_jwt("someone", "some-session", now())
+        .await
+        .unwrap();
+
     for bad in [
         token(tokens, "access"),
         "not.a.jwt".to_owned(),
         String::new(),
         foreign,
+        foreign_legacy,
     ] {
         let response = refresh(&t, &bad).await;
         assert_eq!(response.status, 401, "{bad}");
