@@ -18,6 +18,7 @@ pub mod otp;
 pub mod password;
 pub mod phone;
 pub mod profile;
+pub mod refresh_tokens;
 pub mod secrets;
 pub mod service;
 pub mod sms;

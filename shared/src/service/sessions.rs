@@ -9,6 +9,7 @@ use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
+use crate::refresh_tokens::{self, PresentedRefresh};
 use crate::service::codes::{
     CodeGuess, CodeToSend, SendOutcome, SendRefusal, check_bot, match_account_code, matching_code,
     send_code,
@@ -18,7 +19,7 @@ use crate::store::attempts::{FailureKind, SessionSlot};
 use crate::store::otps::{CodeTarget, StoredOtp};
 use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
 use crate::store::{LoginRecords, Transaction, TransactionError, Write};
-use crate::tokens::{TokenPair, TokenType, hash_opaque_token};
+use crate::tokens::{TokenPair, TokenType};
 
 /// Tokens for a new session of `user`, started by `caller`, and the writes that create the
 /// session (for the caller's transaction).
@@ -593,25 +594,31 @@ enum RotationStep {
 /// or a retry after a lost answer, must not log the user out); presented later it is a replay
 /// (the token leaked, or two clients share it): the whole session is revoked, so the thief and
 /// the owner both have to log in again. A session never outlives `session_max_seconds` from its
-/// login, nor a change of the password.
+/// login, nor a change of the password. The token is opaque (`refresh_tokens`; a legacy refresh
+/// JWT until the last expires), and the new pair signs one token, the access token.
 pub async fn refresh(
     app: &App,
     refresh_token: &str,
     caller: &Caller,
 ) -> Result<TokenPair, AuthError> {
-    let claims = app.tokens.verify(refresh_token, TokenType::Refresh).await?;
+    let presented = refresh_tokens::read(&app.tokens, refresh_token).await?;
+    let PresentedRefresh {
+        user_id,
+        session_id,
+        id_hash,
+    } = &presented;
     let now = app.clock.now();
     let max_age = app.config.session_max_seconds;
     let session = app
         .store
         .sessions
-        .live(&claims.sub, &claims.sid, max_age, now)
+        .live(user_id, session_id, max_age, now)
         .await?
         .ok_or(AuthError::InvalidToken)?;
-    let issued = app.tokens.issue(&claims.sub, &claims.sid, now).await?;
+    let issued = app.tokens.issue(user_id, session_id, now).await?;
     let [spend, extend, store, credentials] = app.store.sessions.rotate(
         &session,
-        &hash_opaque_token(&claims.jti),
+        id_hash,
         &issued,
         session.created_at.saturating_add(max_age),
         app.config.refresh_reuse_grace_seconds,
@@ -623,7 +630,7 @@ pub async fn refresh(
         .step(RotationStep::Store, store)
         .step(RotationStep::Credentials, credentials);
     let subject = || Subject {
-        user_id: Some(&claims.sub),
+        user_id: Some(user_id),
         ..Subject::default()
     };
     match app.store.commit(&transaction).await {
@@ -635,7 +642,7 @@ pub async fn refresh(
         Err(refused) => {
             let spend = refused.refused(RotationStep::Spend);
             if spend.is_some_and(|spend| was_spent(spend.old_item())) {
-                app.store.sessions.revoke(&claims.sub, &claims.sid).await?;
+                app.store.sessions.revoke(user_id, session_id).await?;
                 audit::record(AuditEvent::TokenReuseDetected, caller, subject());
             }
             Err(AuthError::InvalidToken)
@@ -697,8 +704,8 @@ pub async fn revoke_session(
     Ok(())
 }
 
-/// Ends the caller's session, or all of the user's sessions. A refresh token given along is
-/// revoked too, if it is the user's.
+/// Ends the caller's session, or all of the user's sessions. A refresh token given along (one
+/// this service issued, spent or not, unexpired) is revoked too, if it is the user's.
 pub async fn logout(
     app: &App,
     session: &Session,
@@ -715,12 +722,21 @@ pub async fn logout(
         return Ok(());
     }
     if let Some(token) = refresh_token {
-        let claims = app.tokens.verify(token, TokenType::Refresh).await?;
-        if claims.sub != session.user_id {
+        let presented = refresh_tokens::read(&app.tokens, token).await?;
+        let issued = presented.user_id == session.user_id
+            && app
+                .store
+                .sessions
+                .issued(&presented, app.clock.now())
+                .await?;
+        if !issued {
             return Err(AuthError::InvalidToken);
         }
-        if claims.sid != session.session_id {
-            app.store.sessions.revoke(&claims.sub, &claims.sid).await?;
+        if presented.session_id != session.session_id {
+            app.store
+                .sessions
+                .revoke(&presented.user_id, &presented.session_id)
+                .await?;
         }
     }
     app.store

@@ -4,7 +4,8 @@
 //!   tokens stop passing `live`.
 //!   It also records where it was last seen (IP, user agent, time: at login and each refresh)
 //!   for the session list.
-//! - `refresh#<sha256(jti)>`: one per issued refresh token, `spent` (at `spent_at`) once
+//! - `refresh#<hash>`: one per issued refresh token, `hash` the SHA-256 of its secret (of its
+//!   `jti` for the refresh JWTs issued before opaque tokens), `spent` (at `spent_at`) once
 //!   rotated. Presenting a spent one again after the grace window is reuse, which revokes its
 //!   family; inside the window it rotates again (two tabs refreshing at once).
 //! - `credentials`: the user's credentials version (absent: 0), bumped in the transaction that
@@ -29,6 +30,7 @@ use super::{
 };
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
+use crate::refresh_tokens::PresentedRefresh;
 use crate::tokens::IssuedTokens;
 
 /// A live session, as protected endpoints see it.
@@ -88,7 +90,7 @@ impl SessionItem {
     }
 }
 
-/// The stored form of an issued refresh token (`sk` = `refresh#<sha256(jti)>`).
+/// The stored form of an issued refresh token (`sk` = `refresh#<hash>`, see `refresh_tokens`).
 #[derive(Serialize, Deserialize)]
 struct RefreshItem {
     user_id: String,
@@ -423,6 +425,21 @@ impl SessionsTable {
                 return Ok(items);
             }
         }
+    }
+
+    /// Whether `presented` is a refresh token this service issued to its session (spent or not)
+    /// and not yet expired: its item, found by the hash of its secret, names that session.
+    pub async fn issued(&self, presented: &PresentedRefresh, now: u64) -> Result<bool, AuthError> {
+        let [item] = get_items(
+            &self.client,
+            [self.item_key(&presented.user_id, &refresh_key(&presented.id_hash))],
+        )
+        .await?;
+        let Some(item) = item else {
+            return Ok(false);
+        };
+        let item: RefreshItem = decode("sessions", item)?;
+        Ok(item.sid == presented.session_id && item.expires_at > now)
     }
 
     /// Revokes one session.

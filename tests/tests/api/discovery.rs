@@ -110,9 +110,12 @@ async fn access_tokens_carry_nbf_and_the_default_scopes_and_refresh_tokens_no_sc
     let access = claims("access");
     assert_eq!(access["scope"], "profile orders:read");
     assert_eq!(access["nbf"], access["iat"]);
-    let refresh = claims("refresh");
-    assert!(refresh.get("scope").is_none(), "{refresh}");
-    assert_eq!(refresh["nbf"], refresh["iat"]);
+    // A refresh token is opaque: it carries no claims at all, a scope least of all.
+    let refresh = tokens["refresh"].as_str().unwrap();
+    assert!(
+        jsonwebtoken::dangerous::insecure_decode::<Value>(refresh).is_err(),
+        "{refresh}"
+    );
 }
 
 #[tokio::test]
@@ -147,6 +150,13 @@ async fn pyjwt_verifies_access_tokens_through_discovery_and_refuses_the_rest() {
         .unwrap()
         .pair
         .access;
+    // A refresh JWT as issued before refresh tokens were opaque, still valid.
+    let (legacy_refresh, _) = t
+        .app
+        .tokens
+        .legacy_refresh_jwt("user", "session", auth_tests::now())
+        .await
+        .unwrap();
     // Signed under a key this service does not publish.
     let stranger = TestApp::with_env(&[
         (
@@ -169,6 +179,7 @@ async fn pyjwt_verifies_access_tokens_through_discovery_and_refuses_the_rest() {
                 case("wrong audience", access, "another-service"),
                 case("expired", &expired, audience),
                 case("refresh as access", refresh, audience),
+                case("legacy refresh as access", &legacy_refresh, audience),
                 case("unknown kid", &unknown_kid, audience),
             ],
         }),
@@ -184,7 +195,9 @@ async fn pyjwt_verifies_access_tokens_through_discovery_and_refuses_the_rest() {
     for (name, error) in [
         ("wrong audience", "InvalidAudienceError"),
         ("expired", "ExpiredSignatureError"),
-        ("refresh as access", "InvalidAudienceError"),
+        // Not a JWT: refused before any key is looked up.
+        ("refresh as access", "DecodeError"),
+        ("legacy refresh as access", "InvalidAudienceError"),
         ("unknown kid", "PyJWKClientError"),
     ] {
         assert_eq!(results[name]["ok"], false, "{name}: {verdict}");

@@ -233,14 +233,25 @@ async fn an_outside_verifier_accepts_access_tokens_and_refuses_refresh_tokens() 
     assert_eq!(access_header.typ.as_deref(), Some("at+jwt"), "RFC 9068");
     assert!(verify_with_jwks(&key_set, access).is_ok());
 
-    let refresh_header = jsonwebtoken::decode_header(refresh).unwrap();
+    // An opaque refresh token is no JWT: a verifier cannot even read a header.
+    assert!(jsonwebtoken::decode_header(refresh).is_err(), "{refresh}");
+    assert!(verify_with_jwks(&key_set, refresh).is_err());
+
+    // A refresh JWT as issued before refresh tokens were opaque (valid until it expires).
+    let (legacy, _) = t
+        .app
+        .tokens
+        .legacy_refresh_jwt("user", "session", auth_tests::now())
+        .await
+        .unwrap();
+    let refresh_header = jsonwebtoken::decode_header(&legacy).unwrap();
     assert_eq!(refresh_header.typ.as_deref(), Some("refresh+jwt"));
-    let refused = verify_with_jwks(&key_set, refresh).unwrap_err();
+    let refused = verify_with_jwks(&key_set, &legacy).unwrap_err();
     assert_eq!(
         refused.kind(),
         &jsonwebtoken::errors::ErrorKind::InvalidAudience
     );
-    let claims: Value = jsonwebtoken::dangerous::insecure_decode(refresh)
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode(&legacy)
         .unwrap()
         .claims;
     assert_eq!(claims["aud"], "phone-auth-clients#refresh");

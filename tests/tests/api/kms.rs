@@ -4,7 +4,7 @@
 //! runs. Only the signing functions sign: their calls go to the record the least-privilege test
 //! holds against template.yaml, where only they may `kms:Sign`.
 
-use auth_tests::kms::create_key;
+use auth_tests::kms::{create_key, signs_with};
 use auth_tests::{
     Endpoint, Listener, PASSWORD, Served, ServedStack, Stack, TestApp, register_body, run_verifier,
 };
@@ -17,6 +17,8 @@ struct Signed {
     login: Value,
     refresh: Value,
     login_otp: Value,
+    /// The KMS `Sign` calls of the sign-up, the login, the refresh and the login by code.
+    signatures: [usize; 4],
 }
 
 fn access(tokens: &Value) -> &str {
@@ -28,9 +30,16 @@ fn header(token: &str) -> jsonwebtoken::Header {
 }
 
 /// Sign-up, login, refresh and login by code of `phone` (a 0910 number): every signing function
-/// signs once.
-async fn sign_in_every_way(stack: &Stack, phone: &str, e164: &str) -> Signed {
+/// signs once, with `key`.
+async fn sign_in_every_way(stack: &Stack, key: &str, phone: &str, e164: &str) -> Signed {
     let outbox = stack.any();
+    let mut signatures = [0; 4];
+    let mut counted = signs_with(key);
+    let mut count = |step: usize| {
+        let now = signs_with(key);
+        signatures[step] = now - counted;
+        counted = now;
+    };
     let sent = stack
         .post(Endpoint::CheckPhone, json!({ "phone": phone }))
         .await;
@@ -43,6 +52,7 @@ async fn sign_in_every_way(stack: &Stack, phone: &str, e164: &str) -> Signed {
     let token = verified.body["registration_token"].as_str().unwrap();
     let register = stack.post(Endpoint::Register, register_body(token)).await;
     assert_eq!(register.status, 201, "{:?}", register.body);
+    count(0);
     let login = stack
         .post(
             Endpoint::Login,
@@ -50,6 +60,7 @@ async fn sign_in_every_way(stack: &Stack, phone: &str, e164: &str) -> Signed {
         )
         .await;
     assert_eq!(login.status, 200, "{:?}", login.body);
+    count(1);
     let refresh = stack
         .post(
             Endpoint::Refresh,
@@ -57,6 +68,7 @@ async fn sign_in_every_way(stack: &Stack, phone: &str, e164: &str) -> Signed {
         )
         .await;
     assert_eq!(refresh.status, 200, "{:?}", refresh.body);
+    count(2);
     outbox.end_resend_cooldown();
     let requested = stack
         .post(Endpoint::LoginOtpRequest, json!({ "phone": phone }))
@@ -71,11 +83,13 @@ async fn sign_in_every_way(stack: &Stack, phone: &str, e164: &str) -> Signed {
         )
         .await;
     assert_eq!(login_otp.status, 200, "{:?}", login_otp.body);
+    count(3);
     Signed {
         register: register.body["tokens"].clone(),
         login: login.body["tokens"].clone(),
         refresh: refresh.body["tokens"].clone(),
         login_otp: login_otp.body["tokens"].clone(),
+        signatures,
     }
 }
 
@@ -115,7 +129,13 @@ async fn tokens_signed_in_kms_verify_with_pyjwt_through_discovery_and_the_wrong_
             None,
         )
         .await;
-        let signed = sign_in_every_way(&stack, "09101234567", "+989101234567").await;
+        let signed = sign_in_every_way(&stack, &key, "09101234567", "+989101234567").await;
+        // One token signed each time: the access token (refresh tokens are opaque).
+        assert_eq!(
+            signed.signatures,
+            [1, 1, 1, 1],
+            "{algorithm}: sign-up, login, refresh, login by code"
+        );
         // No function reads the Ed25519 secret, nor does any signing function but refresh (which
         // verifies refresh tokens) read the key publication secret.
         let read: Vec<String> = stack
@@ -158,6 +178,10 @@ async fn tokens_signed_in_kms_verify_with_pyjwt_through_discovery_and_the_wrong_
             .unwrap()
             .pair
             .access;
+        let (legacy_refresh, _) = signer
+            .legacy_refresh_jwt("user", "session", auth_tests::now())
+            .await
+            .unwrap();
         // Signed under another KMS key, which this service does not publish.
         let other = create_key(spec).await;
         let stranger = TestApp::with_env(&[
@@ -196,6 +220,7 @@ async fn tokens_signed_in_kms_verify_with_pyjwt_through_discovery_and_the_wrong_
                     case("wrong audience", access(&signed.login), "another-service"),
                     case("expired", &expired, audience),
                     case("refresh as access", signed.login["refresh"].as_str().unwrap(), audience),
+                    case("legacy refresh as access", &legacy_refresh, audience),
                     case("unknown kid", &unknown_kid, audience),
                 ],
             }),
@@ -209,7 +234,9 @@ async fn tokens_signed_in_kms_verify_with_pyjwt_through_discovery_and_the_wrong_
         for (name, error) in [
             ("wrong audience", "InvalidAudienceError"),
             ("expired", "ExpiredSignatureError"),
-            ("refresh as access", "InvalidAudienceError"),
+            // Opaque: not a JWT at all.
+            ("refresh as access", "DecodeError"),
+            ("legacy refresh as access", "InvalidAudienceError"),
             ("unknown kid", "PyJWKClientError"),
         ] {
             assert_eq!(results[name]["ok"], false, "{algorithm} {name}: {verdict}");
@@ -239,7 +266,8 @@ async fn while_rotating_to_a_new_kms_key_both_keys_verify_and_are_published() {
         None,
     )
     .await;
-    let old = sign_in_every_way(&before, "09101234567", "+989101234567").await;
+    let old = sign_in_every_way(&before, &old_key, "09101234567", "+989101234567").await;
+    assert_eq!(old.signatures, [1, 1, 1, 1]);
     let after = before
         .redeploy(&[
             ("SmsProvider", "outbox"),
@@ -264,7 +292,8 @@ async fn while_rotating_to_a_new_kms_key_both_keys_verify_and_are_published() {
     assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
     let new_access = refreshed.body["tokens"]["access"].as_str().unwrap();
     assert_eq!(header(new_access).alg, jsonwebtoken::Algorithm::ES256);
-    let new = sign_in_every_way(&after, "09101234568", "+989101234568").await;
+    let new = sign_in_every_way(&after, &new_key, "09101234568", "+989101234568").await;
+    assert_eq!(new.signatures, [1, 1, 1, 1]);
 
     let served = ServedStack::serve(listener, after);
     let keys = get(&served, Endpoint::Jwks).await;

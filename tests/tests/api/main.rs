@@ -31,6 +31,7 @@ mod phone_change;
 mod profile;
 mod proxy;
 mod published_keys;
+mod refresh_tokens;
 mod register;
 mod request_counts;
 mod requests;

@@ -42,17 +42,24 @@ async fn a_verified_phone_registers_and_gets_tokens() {
         "the subject is the user id, not the phone"
     );
     assert_eq!(access.exp, access.iat + 900);
-    let refresh = t
-        .app
-        .tokens
-        .verify(
-            body["tokens"]["refresh"].as_str().unwrap(),
-            TokenType::Refresh,
-        )
+    // The refresh token is opaque: it names the session, and its item holds its expiry.
+    let refresh = body["tokens"]["refresh"].as_str().unwrap();
+    assert!(
+        jsonwebtoken::decode_header(refresh).is_err(),
+        "not a JWT: {refresh}"
+    );
+    let refresh = auth_shared::refresh_tokens::parse(refresh).expect("an opaque refresh token");
+    assert_eq!(
+        (&refresh.user_id, &refresh.session_id),
+        (&access.sub, &access.sid)
+    );
+    let refresh_item = t
+        .scan(&t.tables().sessions)
         .await
-        .unwrap();
-    assert_eq!(refresh.exp, refresh.iat + 604_800);
-    assert_ne!(access.jti, refresh.jti);
+        .into_iter()
+        .find(|item| text(item, "sk") == Some(&format!("refresh#{}", refresh.id_hash)))
+        .expect("the refresh token's item");
+    assert_eq!(num(&refresh_item, "expires_at"), Some(access.iat + 604_800));
 
     let user = t.user(PHONE_E164).await.unwrap();
     assert_eq!(text(&user, "user_id"), Some(user_id));
@@ -89,6 +96,7 @@ async fn tokens_of_one_type_are_refused_as_the_other() {
             .await
             .is_err()
     );
+    assert!(auth_shared::refresh_tokens::parse(access).is_none());
     let tampered = format!("{}x", &access[..access.len() - 1]);
     assert!(
         t.app

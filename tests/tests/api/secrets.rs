@@ -81,6 +81,20 @@ async fn secrets_appear_only_in_the_response_that_hands_them_out() {
             "a JWT reached the logs"
         );
     }
+    // The secret of each opaque refresh token (after its user and session ids).
+    let refresh_secrets: Vec<&str> = [
+        &registered.body["tokens"]["refresh"],
+        &login.body["tokens"]["refresh"],
+    ]
+    .into_iter()
+    .map(|refresh| refresh.as_str().unwrap().splitn(4, '_').nth(3).unwrap())
+    .collect();
+    for secret in &refresh_secrets {
+        assert!(
+            !log_text.contains(secret),
+            "a refresh token reached the logs"
+        );
+    }
 
     let responses = [
         &sent,
@@ -122,6 +136,17 @@ async fn secrets_appear_only_in_the_response_that_hands_them_out() {
             for secret in [token.as_str(), PASSWORD] {
                 assert!(!stored.contains(secret), "{table} holds a plaintext secret");
             }
+        }
+    }
+    let sessions = t.scan(&t.tables().sessions).await;
+    assert!(!sessions.is_empty());
+    for item in sessions {
+        let stored = format!("{item:?}");
+        for secret in &refresh_secrets {
+            assert!(
+                !stored.contains(secret),
+                "a refresh token's secret is stored"
+            );
         }
     }
 }

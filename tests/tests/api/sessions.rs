@@ -1,6 +1,6 @@
 //! `POST /auth/refresh/` and `POST /auth/logout/`
 
-use auth_shared::tokens::{TokenType, hash_opaque_token};
+use auth_shared::refresh_tokens::{self, PresentedRefresh};
 use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, now, num, text};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
@@ -9,17 +9,19 @@ fn token(tokens: &Value, kind: &str) -> String {
     tokens[kind].as_str().unwrap().to_owned()
 }
 
+/// The secret part of an opaque refresh token (after the user and session ids).
+fn secret(refresh: &str) -> &str {
+    refresh.splitn(4, '_').nth(3).expect("a secret")
+}
+
 async fn refresh(t: &TestApp, refresh: &str) -> TestResponse {
     t.post(Endpoint::Refresh, json!({ "refresh": refresh }))
         .await
 }
 
-async fn claims(t: &TestApp, refresh: &str) -> auth_shared::tokens::Claims {
-    t.app
-        .tokens
-        .verify(refresh, TokenType::Refresh)
-        .await
-        .unwrap()
+/// The session an opaque refresh token names, and the hash its item is stored under.
+fn claims(refresh: &str) -> PresentedRefresh {
+    refresh_tokens::parse(refresh).expect("an opaque refresh token")
 }
 
 async fn profile_status(t: &TestApp, access: &str) -> u16 {
@@ -46,12 +48,7 @@ async fn a_refresh_token_is_spent_for_a_new_pair_in_the_same_session() {
     let t = TestApp::new().await;
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let first = token(&registered.body["tokens"], "refresh");
-    let old_claims = t
-        .app
-        .tokens
-        .verify(&first, TokenType::Refresh)
-        .await
-        .unwrap();
+    let old_claims = claims(&first);
 
     let response = refresh(&t, &first).await;
 
@@ -61,49 +58,35 @@ async fn a_refresh_token_is_spent_for_a_new_pair_in_the_same_session() {
     assert_eq!(tokens["expires_in"], 900);
     let second = token(tokens, "refresh");
     assert_ne!(second, first);
-    let new_claims = t
-        .app
-        .tokens
-        .verify(&second, TokenType::Refresh)
-        .await
-        .unwrap();
+    let new_claims = claims(&second);
     assert_eq!(
-        new_claims.sid, old_claims.sid,
+        new_claims.session_id, old_claims.session_id,
         "same session (token family)"
     );
-    assert_eq!(new_claims.sub, old_claims.sub);
+    assert_eq!(new_claims.user_id, old_claims.user_id);
     assert_eq!(profile_status(&t, &token(tokens, "access")).await, 200);
 
-    let user = &old_claims.sub;
-    let spent = session_item(
-        &t,
-        user,
-        &format!("refresh#{}", hash_opaque_token(&old_claims.jti)),
-    )
-    .await
-    .unwrap();
-    assert_eq!(spent.get("spent"), Some(&AttributeValue::Bool(true)));
-    let fresh = session_item(
-        &t,
-        user,
-        &format!("refresh#{}", hash_opaque_token(&new_claims.jti)),
-    )
-    .await
-    .unwrap();
-    assert_eq!(fresh.get("spent"), Some(&AttributeValue::Bool(false)));
-    assert!(
-        t.scan(&t.tables().sessions)
-            .await
-            .iter()
-            .all(|item| item.values().all(|v| v
-                .as_s()
-                .map_or(true, |s| *s != first && *s != old_claims.jti))),
-        "only hashes of refresh token ids are stored"
-    );
-    let session = session_item(&t, user, &format!("session#{}", old_claims.sid))
+    let user = &old_claims.user_id;
+    let spent = session_item(&t, user, &format!("refresh#{}", old_claims.id_hash))
         .await
         .unwrap();
-    assert_eq!(num(&session, "expires_at"), Some(new_claims.exp));
+    assert_eq!(spent.get("spent"), Some(&AttributeValue::Bool(true)));
+    let fresh = session_item(&t, user, &format!("refresh#{}", new_claims.id_hash))
+        .await
+        .unwrap();
+    assert_eq!(fresh.get("spent"), Some(&AttributeValue::Bool(false)));
+    assert!(
+        t.scan(&t.tables().sessions).await.iter().all(|item| item
+            .values()
+            .all(|v| v.as_s().map_or(true, |s| !s.contains(secret(&first))
+                && !s.contains(secret(&second))))),
+        "only hashes of refresh token secrets are stored"
+    );
+    let session = session_item(&t, user, &format!("session#{}", old_claims.session_id))
+        .await
+        .unwrap();
+    let new_expiry = num(&fresh, "expires_at").unwrap();
+    assert_eq!(num(&session, "expires_at"), Some(new_expiry));
 }
 
 #[tokio::test]
@@ -132,13 +115,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
         401,
         "and the session's access"
     );
-    let sid = t
-        .app
-        .tokens
-        .verify(&second, TokenType::Refresh)
-        .await
-        .unwrap()
-        .sid;
+    let sid = claims(&second).session_id;
     let user = registered.body["user"]["id"].as_str().unwrap();
     assert!(
         session_item(&t, user, &format!("session#{sid}"))
@@ -168,11 +145,11 @@ async fn a_just_spent_refresh_token_rotates_again_inside_the_grace_window() {
     let again = refresh(&t, &first).await;
 
     assert_eq!(again.status, 200, "{:?}", again.body);
-    let first_claims = claims(&t, &first).await;
+    let first_claims = claims(&first);
     let again_refresh = token(&again.body["tokens"], "refresh");
     assert_eq!(
-        claims(&t, &again_refresh).await.sid,
-        first_claims.sid,
+        claims(&again_refresh).session_id,
+        first_claims.session_id,
         "same session"
     );
     for pair in [&rotated.body["tokens"], &again.body["tokens"]] {
@@ -180,8 +157,8 @@ async fn a_just_spent_refresh_token_rotates_again_inside_the_grace_window() {
     }
     let spent = session_item(
         &t,
-        &first_claims.sub,
-        &format!("refresh#{}", hash_opaque_token(&first_claims.jti)),
+        &first_claims.user_id,
+        &format!("refresh#{}", first_claims.id_hash),
     )
     .await
     .unwrap();
@@ -211,8 +188,8 @@ async fn a_just_spent_refresh_token_rotates_again_inside_the_grace_window() {
     assert!(
         session_item(
             &t,
-            &first_claims.sub,
-            &format!("session#{}", first_claims.sid)
+            &first_claims.user_id,
+            &format!("session#{}", first_claims.session_id)
         )
         .await
         .is_none()
@@ -256,11 +233,21 @@ async fn access_malformed_foreign_and_expired_tokens_are_refused_as_refresh() {
         .pair
         .refresh;
 
+    // A refresh JWT (as issued before refresh tokens were opaque) of a key this service does not
+    // know: the published keys are read again, and it is refused.
+    let (foreign_legacy, _) = other_service
+        .app
+        .tokens
+        .legacy_refresh_jwt("someone", "some-session", now())
+        .await
+        .unwrap();
+
     for bad in [
         token(tokens, "access"),
         "not.a.jwt".to_owned(),
         String::new(),
         foreign,
+        foreign_legacy,
     ] {
         let response = refresh(&t, &bad).await;
         assert_eq!(response.status, 401, "{bad}");
