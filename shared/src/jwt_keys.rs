@@ -284,7 +284,7 @@ async fn public_key(
 
 /// The KMS client of the signing functions and verifiers: `Sign` is on the login path, so it
 /// gives up sooner than the DynamoDB client (0.5 s to connect, 1 s an attempt, 2 s in all, two
-/// attempts): two tokens are signed side by side, so a login's worst case grows by 2 s.
+/// attempts): one token is signed per login or refresh, so its worst case grows by 2 s.
 pub fn kms_client(aws: &SdkConfig) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(kms_config(aws).build())
 }
