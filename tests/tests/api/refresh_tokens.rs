@@ -111,6 +111,9 @@ async fn a_refresh_token_presented_as_an_access_token_is_refused_by_every_bearer
             (Endpoint::Sessions, "GET"),
             (Endpoint::SessionRevoke, "DELETE"),
             (Endpoint::PasswordChange, "POST"),
+            // The example route: API Gateway's authorizer refuses a refresh token (it is no
+            // JWT), and the function refuses whatever arrives without the authorizer's claims.
+            (Endpoint::Hello, "GET"),
         ]
     );
     // Nothing was ended, deleted or changed: the pair still works.
