@@ -172,8 +172,8 @@ pub enum SmsProviderConfig {
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Failed verifies (or logins) for one phone from one IP before that pair is blocked.
-    pub max_failures_per_pair: u32,
-    pub block_seconds: u64,
+    pub lockout_max_failures: u32,
+    pub lockout_seconds: u64,
     pub otp_sends_per_phone: u32,
     pub otp_sends_per_ip: u32,
     /// The window of the per-phone, per-IP and global caps (an hour by default).
@@ -182,17 +182,17 @@ pub struct Limits {
     /// New-number sends (sign-up, change of number) per country calling code and day.
     pub otp_sends_per_country_per_day: u32,
     /// New-number sends of the whole service per send window.
-    pub otp_sends_global_per_window: u32,
+    pub otp_sends_global_per_hour: u32,
     /// New-number sends per number range (`limits::number_range`) and send window.
-    pub otp_sends_per_range: u32,
+    pub otp_sends_per_range_per_hour: u32,
     /// Sends to registered numbers (reset, login, step-up) per country calling code and day.
-    pub reserved_sends_per_country_per_day: u32,
+    pub otp_reserved_sends_per_country_per_day: u32,
     /// Sends to registered numbers of the whole service per send window.
-    pub reserved_sends_global_per_window: u32,
+    pub otp_reserved_sends_global_per_hour: u32,
     /// Shards of each country and global budget (`limits::shard_count`).
-    pub send_budget_shards: u32,
+    pub otp_send_budget_shards: u32,
     /// Consecutive failed password checks of one account (from any IP) before back-off starts.
-    pub account_backoff_after: u32,
+    pub account_backoff_after_failures: u32,
     pub account_backoff_base_seconds: u64,
     pub account_backoff_max_seconds: u64,
     /// Consecutive failures after which a login needs a code by SMS besides the password.
@@ -204,11 +204,11 @@ pub struct Limits {
     /// Codes to one phone asked for from one client network per day.
     pub otp_sends_per_phone_network_per_day: u32,
     /// Reset and login codes asked for from one /24 (IPv4) or /48 (IPv6) per send window.
-    pub otp_sends_per_ip_block: u32,
+    pub otp_sends_per_ip_block_per_hour: u32,
     /// Step-up codes per account and day.
-    pub step_up_sends_per_day: u32,
+    pub otp_step_up_sends_per_day: u32,
     /// Codes per day to a registered number proved in the last 30 days once the reserve is spent.
-    pub proven_floor_sends_per_day: u32,
+    pub otp_proven_floor_per_day: u32,
     /// Wrong passwords one session may give (password change, account deletion) before it is
     /// ended; these checks are not held by the account back-off.
     pub session_password_max_failures: u32,
@@ -372,22 +372,23 @@ impl Config {
             key_publication_key: env.secret_source(&KEY_PUBLICATION_KEY_VARIABLES)?,
             otp_hmac_key: env.secret_source(&OTP_HMAC_KEY_VARIABLES)?,
             limits: Limits {
-                max_failures_per_pair: env.parse_or("LOCKOUT_MAX_FAILURES", 3)?,
-                block_seconds: env.parse_or("LOCKOUT_SECONDS", 3600)?,
+                lockout_max_failures: env.parse_or("LOCKOUT_MAX_FAILURES", 3)?,
+                lockout_seconds: env.parse_or("LOCKOUT_SECONDS", 3600)?,
                 otp_sends_per_phone: env.parse_or("OTP_SENDS_PER_PHONE", 5)?,
                 otp_sends_per_ip: env.parse_or("OTP_SENDS_PER_IP", 10)?,
                 otp_send_window_seconds: env.parse_or("OTP_SEND_WINDOW_SECONDS", 3600)?,
                 otp_sends_per_phone_per_day: env.parse_or("OTP_SENDS_PER_PHONE_PER_DAY", 10)?,
                 otp_sends_per_country_per_day: env
                     .parse_or("OTP_SENDS_PER_COUNTRY_PER_DAY", 1000)?,
-                otp_sends_global_per_window: env.parse_or("OTP_SENDS_GLOBAL_PER_HOUR", 500)?,
-                otp_sends_per_range: env.parse_or("OTP_SENDS_PER_RANGE_PER_HOUR", 20)?,
-                reserved_sends_per_country_per_day: env
+                otp_sends_global_per_hour: env.parse_or("OTP_SENDS_GLOBAL_PER_HOUR", 500)?,
+                otp_sends_per_range_per_hour: env.parse_or("OTP_SENDS_PER_RANGE_PER_HOUR", 20)?,
+                otp_reserved_sends_per_country_per_day: env
                     .parse_or("OTP_RESERVED_SENDS_PER_COUNTRY_PER_DAY", 1000)?,
-                reserved_sends_global_per_window: env
+                otp_reserved_sends_global_per_hour: env
                     .parse_or("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", 500)?,
-                send_budget_shards: budget_shards(&env)?,
-                account_backoff_after: env.parse_or("ACCOUNT_BACKOFF_AFTER_FAILURES", 10)?,
+                otp_send_budget_shards: budget_shards(&env)?,
+                account_backoff_after_failures: env
+                    .parse_or("ACCOUNT_BACKOFF_AFTER_FAILURES", 10)?,
                 account_backoff_base_seconds: env.parse_or("ACCOUNT_BACKOFF_BASE_SECONDS", 30)?,
                 account_backoff_max_seconds: env.parse_or("ACCOUNT_BACKOFF_MAX_SECONDS", 3600)?,
                 account_max_failures: env.parse_or("ACCOUNT_MAX_FAILURES", 100)?,
@@ -396,9 +397,10 @@ impl Config {
                 check_phone_lookups_per_ip: env.parse_or("CHECK_PHONE_LOOKUPS_PER_IP", 100)?,
                 otp_sends_per_phone_network_per_day: env
                     .parse_or("OTP_SENDS_PER_PHONE_NETWORK_PER_DAY", 5)?,
-                otp_sends_per_ip_block: env.parse_or("OTP_SENDS_PER_IP_BLOCK_PER_HOUR", 30)?,
-                step_up_sends_per_day: env.parse_or("OTP_STEP_UP_SENDS_PER_DAY", 2)?,
-                proven_floor_sends_per_day: env.parse_or("OTP_PROVEN_FLOOR_PER_DAY", 2)?,
+                otp_sends_per_ip_block_per_hour: env
+                    .parse_or("OTP_SENDS_PER_IP_BLOCK_PER_HOUR", 30)?,
+                otp_step_up_sends_per_day: env.parse_or("OTP_STEP_UP_SENDS_PER_DAY", 2)?,
+                otp_proven_floor_per_day: env.parse_or("OTP_PROVEN_FLOOR_PER_DAY", 2)?,
                 session_password_max_failures: env.parse_or("SESSION_PASSWORD_MAX_FAILURES", 5)?,
             },
             allowed_country_codes: parse_country_codes(

@@ -3,10 +3,10 @@
 //! the store then takes the slot with one conditional write that fails if the state moved on.
 //!
 //! - Failed password checks and failed codes are counted per (phone, client network) pair; at
-//!   `max_failures_per_pair` the pair is refused until `block_seconds` after its last failure.
+//!   `lockout_max_failures` the pair is refused until `lockout_seconds` after its last failure.
 //!   Keying on the pair means a stranger cannot lock the owner out from the owner's network.
 //! - Failed password checks are also counted per account, across networks: after
-//!   `account_backoff_after` each further attempt must wait (doubling, capped); from
+//!   `account_backoff_after_failures` each further attempt must wait (doubling, capped); from
 //!   `account_max_failures` on a right password alone is not enough: the login needs a code sent
 //!   by SMS (step-up), which an attacker without the phone cannot get.
 //! - OTP sends are counted per phone (hour and day), per client network, per country calling
@@ -111,11 +111,9 @@ pub fn pair_slot(
 ) -> Result<PairSlot, AuthError> {
     match record {
         None => Ok(PairSlot::Restart),
-        Some(record) if record.failures >= limits.max_failures_per_pair => {
-            Err(AuthError::Blocked {
-                retry_after: record.expires_at.saturating_sub(now),
-            })
-        }
+        Some(record) if record.failures >= limits.lockout_max_failures => Err(AuthError::Blocked {
+            retry_after: record.expires_at.saturating_sub(now),
+        }),
         Some(_) => Ok(PairSlot::Add),
     }
 }
@@ -123,13 +121,13 @@ pub fn pair_slot(
 /// Failures the pair may still make after the one whose slot was planned from `record`.
 pub fn pair_failures_left(limits: &Limits, record: Option<PairRecord>) -> u32 {
     let used = record.map_or(0, |record| record.failures) + 1;
-    limits.max_failures_per_pair.saturating_sub(used)
+    limits.lockout_max_failures.saturating_sub(used)
 }
 
 /// The wait after `failures` consecutive failures of an account, if any: doubling from
-/// `account_backoff_base_seconds` once `account_backoff_after` is reached, capped.
+/// `account_backoff_base_seconds` once `account_backoff_after_failures` is reached, capped.
 pub fn backoff_wait(limits: &Limits, failures: u32) -> Option<u64> {
-    let doublings = failures.checked_sub(limits.account_backoff_after)?;
+    let doublings = failures.checked_sub(limits.account_backoff_after_failures)?;
     let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
     Some(
         limits
@@ -189,7 +187,8 @@ pub fn step_up_required(limits: &Limits, record: Option<AccountRecord>) -> bool 
 /// True when this failure is the one that blocked the pair or put the account into back-off
 /// (a lock-out, for the audit log).
 pub fn is_lockout(limits: &Limits, pair_left: u32, account_failures: Option<u32>) -> bool {
-    pair_left == 0 || account_failures.is_some_and(|count| count >= limits.account_backoff_after)
+    pair_left == 0
+        || account_failures.is_some_and(|count| count >= limits.account_backoff_after_failures)
 }
 
 /// Refuses numbers SMS must not go to: outside the allowed country codes, or of a kind that
@@ -426,7 +425,7 @@ pub fn send_counter(
         window,
     };
     if scope.is_sharded() {
-        let count = shard_count(limit, limits.send_budget_shards);
+        let count = shard_count(limit, limits.otp_send_budget_shards);
         let index = pick_shard(count).min(count - 1);
         counter.shard = Some(index);
         counter.limit = shard_limit(limit, count, index);
@@ -525,15 +524,18 @@ pub fn send_limit(limits: &Limits, scope: SendScope, now: u64) -> (u32, Window) 
         SendScope::Phone => (limits.otp_sends_per_phone, limits.otp_send_window_seconds),
         SendScope::PhoneDaily => (limits.otp_sends_per_phone_per_day, DAY_SECONDS),
         SendScope::ClientNetwork => (limits.otp_sends_per_ip, limits.otp_send_window_seconds),
-        SendScope::Range => (limits.otp_sends_per_range, limits.otp_send_window_seconds),
-        SendScope::Country => (limits.otp_sends_per_country_per_day, DAY_SECONDS),
-        SendScope::Global => (
-            limits.otp_sends_global_per_window,
+        SendScope::Range => (
+            limits.otp_sends_per_range_per_hour,
             limits.otp_send_window_seconds,
         ),
-        SendScope::ReservedCountry => (limits.reserved_sends_per_country_per_day, DAY_SECONDS),
+        SendScope::Country => (limits.otp_sends_per_country_per_day, DAY_SECONDS),
+        SendScope::Global => (
+            limits.otp_sends_global_per_hour,
+            limits.otp_send_window_seconds,
+        ),
+        SendScope::ReservedCountry => (limits.otp_reserved_sends_per_country_per_day, DAY_SECONDS),
         SendScope::ReservedGlobal => (
-            limits.reserved_sends_global_per_window,
+            limits.otp_reserved_sends_global_per_hour,
             limits.otp_send_window_seconds,
         ),
         SendScope::Lookup => (
@@ -543,11 +545,11 @@ pub fn send_limit(limits: &Limits, scope: SendScope, now: u64) -> (u32, Window) 
         SendScope::PhoneNetwork => (limits.otp_sends_per_phone_network_per_day, DAY_SECONDS),
         SendScope::PhoneDailyKnown => (limits.otp_sends_per_phone_per_day, DAY_SECONDS),
         SendScope::ClientBlock => (
-            limits.otp_sends_per_ip_block,
+            limits.otp_sends_per_ip_block_per_hour,
             limits.otp_send_window_seconds,
         ),
-        SendScope::StepUp => (limits.step_up_sends_per_day, DAY_SECONDS),
-        SendScope::ProvenFloor => (limits.proven_floor_sends_per_day, DAY_SECONDS),
+        SendScope::StepUp => (limits.otp_step_up_sends_per_day, DAY_SECONDS),
+        SendScope::ProvenFloor => (limits.otp_proven_floor_per_day, DAY_SECONDS),
     };
     let length = length.max(1);
     let index = now / length;
