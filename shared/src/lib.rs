@@ -19,6 +19,7 @@ pub mod phone;
 pub mod profile;
 pub mod secrets;
 pub mod service;
+pub mod settings;
 pub mod sms;
 pub mod store;
 pub mod telemetry;

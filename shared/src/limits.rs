@@ -19,9 +19,90 @@
 
 use std::net::IpAddr;
 
-use crate::config::{Config, Limits};
+use crate::config::{Config, ConfigError};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
+use crate::settings::Env;
+
+/// The limits, each field named after its variable (`LOCKOUT_MAX_FAILURES`: `lockout_max_failures`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Failed verifies (or logins) for one phone from one IP before that pair is blocked.
+    pub lockout_max_failures: u32,
+    pub lockout_seconds: u64,
+    pub otp_sends_per_phone: u32,
+    pub otp_sends_per_ip: u32,
+    /// The window of the per-phone, per-IP and global caps (an hour by default).
+    pub otp_send_window_seconds: u64,
+    pub otp_sends_per_phone_per_day: u32,
+    /// New-number sends (sign-up, change of number) per country calling code and day.
+    pub otp_sends_per_country_per_day: u32,
+    /// New-number sends of the whole service per send window.
+    pub otp_sends_global_per_hour: u32,
+    /// New-number sends per number range (`limits::number_range`) and send window.
+    pub otp_sends_per_range_per_hour: u32,
+    /// Sends to registered numbers (reset, login, step-up) per country calling code and day.
+    pub otp_reserved_sends_per_country_per_day: u32,
+    /// Sends to registered numbers of the whole service per send window.
+    pub otp_reserved_sends_global_per_hour: u32,
+    /// Shards of each country and global budget (`limits::shard_count`).
+    pub otp_send_budget_shards: u32,
+    /// Consecutive failed password checks of one account (from any IP) before back-off starts.
+    pub account_backoff_after_failures: u32,
+    pub account_backoff_base_seconds: u64,
+    pub account_backoff_max_seconds: u64,
+    /// Consecutive failures after which a login needs a code by SMS besides the password.
+    pub account_max_failures: u32,
+    /// How long an account's failures are remembered after the last one.
+    pub account_failure_memory_seconds: u64,
+    /// `check-phone` lookups per client network and send window (number enumeration).
+    pub check_phone_lookups_per_ip: u32,
+    /// Codes to one phone asked for from one client network per day.
+    pub otp_sends_per_phone_network_per_day: u32,
+    /// Reset and login codes asked for from one /24 (IPv4) or /48 (IPv6) per send window.
+    pub otp_sends_per_ip_block_per_hour: u32,
+    /// Step-up codes per account and day.
+    pub otp_step_up_sends_per_day: u32,
+    /// Codes per day to a registered number proved in the last 30 days once the reserve is spent.
+    pub otp_proven_floor_per_day: u32,
+    /// Wrong passwords one session may give (password change, account deletion) before it is
+    /// ended; these checks are not held by the account back-off.
+    pub session_password_max_failures: u32,
+}
+
+impl Limits {
+    /// Every limit from its variable, the table's default when unset. The budgets and failure
+    /// counts are read with `Env::limit`, which holds their rows to `Bench::Raise`.
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            lockout_max_failures: env.limit("LOCKOUT_MAX_FAILURES")?,
+            lockout_seconds: env.parse("LOCKOUT_SECONDS")?,
+            otp_sends_per_phone: env.limit("OTP_SENDS_PER_PHONE")?,
+            otp_sends_per_ip: env.limit("OTP_SENDS_PER_IP")?,
+            otp_send_window_seconds: env.parse("OTP_SEND_WINDOW_SECONDS")?,
+            otp_sends_per_phone_per_day: env.limit("OTP_SENDS_PER_PHONE_PER_DAY")?,
+            otp_sends_per_country_per_day: env.limit("OTP_SENDS_PER_COUNTRY_PER_DAY")?,
+            otp_sends_global_per_hour: env.limit("OTP_SENDS_GLOBAL_PER_HOUR")?,
+            otp_sends_per_range_per_hour: env.limit("OTP_SENDS_PER_RANGE_PER_HOUR")?,
+            otp_reserved_sends_per_country_per_day: env
+                .limit("OTP_RESERVED_SENDS_PER_COUNTRY_PER_DAY")?,
+            otp_reserved_sends_global_per_hour: env.limit("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR")?,
+            otp_send_budget_shards: env.bounded("OTP_SEND_BUDGET_SHARDS", 1..=100, "")?,
+            account_backoff_after_failures: env.limit("ACCOUNT_BACKOFF_AFTER_FAILURES")?,
+            account_backoff_base_seconds: env.parse("ACCOUNT_BACKOFF_BASE_SECONDS")?,
+            account_backoff_max_seconds: env.parse("ACCOUNT_BACKOFF_MAX_SECONDS")?,
+            account_max_failures: env.limit("ACCOUNT_MAX_FAILURES")?,
+            account_failure_memory_seconds: env.parse("ACCOUNT_FAILURE_MEMORY_SECONDS")?,
+            check_phone_lookups_per_ip: env.limit("CHECK_PHONE_LOOKUPS_PER_IP")?,
+            otp_sends_per_phone_network_per_day: env
+                .limit("OTP_SENDS_PER_PHONE_NETWORK_PER_DAY")?,
+            otp_sends_per_ip_block_per_hour: env.limit("OTP_SENDS_PER_IP_BLOCK_PER_HOUR")?,
+            otp_step_up_sends_per_day: env.limit("OTP_STEP_UP_SENDS_PER_DAY")?,
+            otp_proven_floor_per_day: env.limit("OTP_PROVEN_FLOOR_PER_DAY")?,
+            session_password_max_failures: env.limit("SESSION_PASSWORD_MAX_FAILURES")?,
+        })
+    }
+}
 
 /// The network a per-IP limit counts: an IPv4 address as is, an IPv6 address by its /64 (one
 /// subscriber usually holds a whole /64, so counting single addresses would be no limit).
