@@ -137,18 +137,15 @@ fn backticked(text: &str) -> Vec<&str> {
 }
 
 /// A default as the docs write it, as the template or the table does: `1 hour` is 3600, `30 s`
-/// 30, `empty`, `none` and `built-in texts` are the empty string; a note in brackets is not
+/// 30, bare `empty`, `none` and `built-in texts` are the empty string; a note in brackets is not
 /// part of it.
 fn doc_value(text: &str) -> String {
-    let text = text
-        .split(" (")
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .trim_matches('`');
+    let text = text.split(" (").next().unwrap_or_default().trim();
+    // Bare words, not values in backticks (`none` is a value).
     if matches!(text, "empty" | "none" | "built-in texts") {
         return String::new();
     }
+    let text = text.trim_matches('`');
     let mut words = text.split(' ');
     if let (Some(number), Some(unit), None) = (words.next(), words.next(), words.next())
         && let Ok(number) = number.parse::<u64>()
