@@ -605,22 +605,8 @@ impl Messages {
             None => Self::default(),
         };
         messages.autofill = Autofill {
-            webotp_domain: env
-                .get("WEBOTP_DOMAIN")?
-                .map(|raw| Autofill::parse_domain(&raw))
-                .transpose()
-                .map_err(|reason| ConfigError::Invalid {
-                    name: "WEBOTP_DOMAIN",
-                    reason,
-                })?,
-            android_app_hash: env
-                .get("ANDROID_APP_HASH")?
-                .map(|raw| Autofill::parse_app_hash(&raw))
-                .transpose()
-                .map_err(|reason| ConfigError::Invalid {
-                    name: "ANDROID_APP_HASH",
-                    reason,
-                })?,
+            webotp_domain: env.parsed_with("WEBOTP_DOMAIN", Autofill::parse_domain)?,
+            android_app_hash: env.parsed_with("ANDROID_APP_HASH", Autofill::parse_app_hash)?,
         };
         Ok(messages)
     }

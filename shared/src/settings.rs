@@ -892,6 +892,17 @@ impl<'a> Env<'a> {
         Ok((self.lookup)(name).filter(|value| !value.trim().is_empty()))
     }
 
+    /// The value as set, through `parse` (whose error is the reason given), if set.
+    pub fn parsed_with<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.get(name)?
+            .map(|raw| parse(&raw).map_err(|reason| ConfigError::Invalid { name, reason }))
+            .transpose()
+    }
+
     /// Whether the variable is set (and not blank).
     pub fn is_set(&self, name: &'static str) -> Result<bool, ConfigError> {
         Ok(self.get(name)?.is_some())
