@@ -8,8 +8,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::config::CaptchaConfig;
+use crate::config::{ConfigError, SecretSource};
 use crate::error::AuthError;
+use crate::secrets::SecretVariables;
+use crate::settings::Env;
 
 /// How long the provider may take: a slow provider must not hold the request (503 instead).
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -64,6 +66,93 @@ pub enum CaptchaWhen {
     /// Only while a budget the code would draw on is more than half used in its window, so
     /// ordinary users never see the check.
     UnderPressure,
+}
+
+/// A bot check's settings: the provider, where its answers are verified, when it is asked for,
+/// and the secret (only in the functions that send codes).
+#[derive(Debug, Clone)]
+pub struct CaptchaConfig {
+    pub provider: CaptchaProvider,
+    /// The provider's siteverify endpoint (`CAPTCHA_VERIFY_URL` replaces it, for tests).
+    pub verify_url: String,
+    pub when: CaptchaWhen,
+    /// Lowest score accepted from providers that score (reCAPTCHA v3), `CAPTCHA_MIN_SCORE`.
+    pub min_score: f64,
+    pub secret: SecretSource,
+}
+
+const CAPTCHA_SECRET_VARIABLES: SecretVariables = SecretVariables {
+    secret_id: "CAPTCHA_SECRET_ID",
+    local_fallback: "LOCAL_CAPTCHA_SECRET",
+    // Never read: refused, so that the secret is not put in the environment by mistake.
+    retired: "CAPTCHA_SECRET",
+};
+
+impl CaptchaConfig {
+    /// `CAPTCHA_PROVIDER` and its settings; none when unset. The provider's secret must be
+    /// configured wherever the provider is (the functions that send codes).
+    pub fn from_env(env: &Env<'_>) -> Result<Option<Self>, ConfigError> {
+        let secret = SecretSource::from_env(env, &CAPTCHA_SECRET_VARIABLES)?;
+        let Some(raw) = env.get("CAPTCHA_PROVIDER")? else {
+            if secret.is_some() {
+                return Err(ConfigError::Invalid {
+                    name: "CAPTCHA_SECRET_ID",
+                    reason: "is set without CAPTCHA_PROVIDER".to_owned(),
+                });
+            }
+            return Ok(None);
+        };
+        let provider: CaptchaProvider = raw.trim().parse().map_err(|()| ConfigError::Invalid {
+            name: "CAPTCHA_PROVIDER",
+            reason: format!("'{raw}' is not one of: turnstile, hcaptcha, recaptcha"),
+        })?;
+        let when = env.choice(
+            "CAPTCHA_WHEN",
+            &[
+                ("always", CaptchaWhen::Always),
+                ("under-pressure", CaptchaWhen::UnderPressure),
+            ],
+        )?;
+        let verify_url = env.get("CAPTCHA_VERIFY_URL")?.map_or_else(
+            || provider.verify_url().to_owned(),
+            |url| url.trim().to_owned(),
+        );
+        if !is_safe_verify_url(&verify_url) {
+            return Err(ConfigError::Invalid {
+                name: "CAPTCHA_VERIFY_URL",
+                reason: "must be an https:// URL (plain http only to 127.0.0.1 or localhost)"
+                    .to_owned(),
+            });
+        }
+        let min_score: f64 = env.parse("CAPTCHA_MIN_SCORE")?;
+        if !(0.0..=1.0).contains(&min_score) {
+            return Err(ConfigError::Invalid {
+                name: "CAPTCHA_MIN_SCORE",
+                reason: "must be between 0 and 1".to_owned(),
+            });
+        }
+        let secret = secret.ok_or(ConfigError::Missing("CAPTCHA_SECRET_ID"))?;
+        Ok(Some(Self {
+            provider,
+            verify_url,
+            when,
+            min_score,
+            secret,
+        }))
+    }
+}
+
+/// Whether the secret may be sent to `url`: over TLS, or in plain HTTP to this machine only (a
+/// test stub); never with credentials in the URL, which could hide the real host.
+fn is_safe_verify_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.host_str().is_some()
+        && (parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
 }
 
 /// The provider's answer (the fields all three share, and reCAPTCHA v3's score).

@@ -1,26 +1,35 @@
-//! Typed configuration, read once from the environment at cold start.
+//! Typed configuration, read once from the environment at cold start: each part parses its own
+//! settings through `settings::Env` (`Limits::from_env`, `SmsProviderConfig::from_env`,
+//! `Messages::from_env`, `CaptchaConfig::from_env`, `TrustedProxy::from_env`, the secrets'
+//! `SecretSource::from_env`), and `Config` composes them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use phonenumber::country;
-use secrecy::SecretString;
 
-use crate::captcha::{CaptchaProvider, CaptchaWhen};
+pub use crate::captcha::CaptchaConfig;
 use crate::http::TrustedProxy;
-use crate::messages::{Autofill, Messages};
-use crate::otp::{DEFAULT_OTP_LENGTH, OTP_LENGTHS};
+pub use crate::limits::Limits;
+use crate::messages::Messages;
+use crate::otp::OTP_LENGTHS;
 use crate::phone::PhoneNumber;
-
-/// Secrets shorter than this are refused: they would make the keys derived from them guessable.
-const MIN_SECRET_BYTES: usize = 32;
+use crate::secrets::{
+    JWT_SIGNING_KEY_VARIABLES, KEY_PUBLICATION_KEY_VARIABLES, OTP_HMAC_KEY_VARIABLES, on_lambda,
+};
+pub use crate::secrets::{SecretSource, validate_secret};
+use crate::settings::{self, Env};
+use crate::sms;
+pub use crate::sms::SmsProviderConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required")]
     Missing(&'static str),
+    /// A read of a variable that `settings::SETTINGS` does not list (a mistake in the code).
+    #[error("environment variable {0} is not in the settings table (shared/src/settings.rs)")]
+    Unlisted(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
     #[error("the secret named by {name} could not be read: {reason}")]
@@ -86,61 +95,6 @@ pub enum AsymmetricKeySource {
     LocalPem(PathBuf),
 }
 
-/// What tells real AWS Lambda from `cargo lambda watch` (`scripts/dev`, the e2e test), which
-/// also runs the functions with `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_RUNTIME_API`,
-/// `AWS_LAMBDA_FUNCTION_VERSION` and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` set (cargo-lambda 1.9.2,
-/// `crates/cargo-lambda-watch/src/watcher.rs`). Lambda sets both of these in every runtime and
-/// reserves them (a function's configuration cannot set or clear them); cargo lambda watch sets
-/// neither. `AWS_EXECUTION_ENV` would not do: Lambda leaves it unset in OS-only runtimes such as
-/// `provided.al2023`, which these functions use.
-const ON_LAMBDA_SIGNALS: [&str; 2] = ["AWS_LAMBDA_INITIALIZATION_TYPE", "LAMBDA_TASK_ROOT"];
-
-/// Where a secret comes from. In AWS only its Secrets Manager id is in the environment (the
-/// value is fetched at cold start); the value itself in the environment is for local runs only.
-#[derive(Debug, Clone)]
-pub enum SecretSource {
-    SecretsManager {
-        /// The variable that named the secret, for error messages.
-        variable: &'static str,
-        secret_id: String,
-    },
-    LocalFallback(SecretString),
-}
-
-/// The variables of one secret: its Secrets Manager id, the local-only fallback holding the
-/// value, and the name the value had before (refused, so an old setup fails loudly).
-struct SecretVariables {
-    secret_id: &'static str,
-    local_fallback: &'static str,
-    retired: &'static str,
-}
-
-const JWT_SIGNING_KEY_VARIABLES: SecretVariables = SecretVariables {
-    secret_id: "JWT_SIGNING_SECRET_ID",
-    local_fallback: "LOCAL_JWT_SIGNING_KEY",
-    retired: "JWT_SIGNING_KEY",
-};
-
-const OTP_HMAC_KEY_VARIABLES: SecretVariables = SecretVariables {
-    secret_id: "OTP_HMAC_SECRET_ID",
-    local_fallback: "LOCAL_OTP_HMAC_SECRET",
-    retired: "OTP_HMAC_SECRET",
-};
-
-const KEY_PUBLICATION_KEY_VARIABLES: SecretVariables = SecretVariables {
-    secret_id: "KEY_PUBLICATION_SECRET_ID",
-    local_fallback: "LOCAL_KEY_PUBLICATION_SECRET",
-    // Never read: refused, so that the secret is not put in the environment by mistake.
-    retired: "KEY_PUBLICATION_SECRET",
-};
-
-const CAPTCHA_SECRET_VARIABLES: SecretVariables = SecretVariables {
-    secret_id: "CAPTCHA_SECRET_ID",
-    local_fallback: "LOCAL_CAPTCHA_SECRET",
-    // Never read: refused, so that the secret is not put in the environment by mistake.
-    retired: "CAPTCHA_SECRET",
-};
-
 #[derive(Debug, Clone)]
 pub struct Tables {
     pub users: String,
@@ -150,68 +104,6 @@ pub struct Tables {
     pub sessions: String,
     /// The public keys signers publish for verifiers (`SigningKeysTable`).
     pub signing_keys: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum SmsProviderConfig {
-    Sns,
-    Outbox {
-        path: PathBuf,
-    },
-    /// An operator-owned Lambda function sends the SMS (`SMS_HOOK_FUNCTION`: name or ARN).
-    Lambda {
-        function: String,
-    },
-    /// AWS End User Messaging SMS (`SendTextMessage`).
-    EndUserMessaging {
-        origination_identity: Option<String>,
-        configuration_set: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Failed verifies (or logins) for one phone from one IP before that pair is blocked.
-    pub max_failures_per_pair: u32,
-    pub block_seconds: u64,
-    pub otp_sends_per_phone: u32,
-    pub otp_sends_per_ip: u32,
-    /// The window of the per-phone, per-IP and global caps (an hour by default).
-    pub otp_send_window_seconds: u64,
-    pub otp_sends_per_phone_per_day: u32,
-    /// New-number sends (sign-up, change of number) per country calling code and day.
-    pub otp_sends_per_country_per_day: u32,
-    /// New-number sends of the whole service per send window.
-    pub otp_sends_global_per_window: u32,
-    /// New-number sends per number range (`limits::number_range`) and send window.
-    pub otp_sends_per_range: u32,
-    /// Sends to registered numbers (reset, login, step-up) per country calling code and day.
-    pub reserved_sends_per_country_per_day: u32,
-    /// Sends to registered numbers of the whole service per send window.
-    pub reserved_sends_global_per_window: u32,
-    /// Shards of each country and global budget (`limits::shard_count`).
-    pub send_budget_shards: u32,
-    /// Consecutive failed password checks of one account (from any IP) before back-off starts.
-    pub account_backoff_after: u32,
-    pub account_backoff_base_seconds: u64,
-    pub account_backoff_max_seconds: u64,
-    /// Consecutive failures after which a login needs a code by SMS besides the password.
-    pub account_max_failures: u32,
-    /// How long an account's failures are remembered after the last one.
-    pub account_failure_memory_seconds: u64,
-    /// `check-phone` lookups per client network and send window (number enumeration).
-    pub check_phone_lookups_per_ip: u32,
-    /// Codes to one phone asked for from one client network per day.
-    pub otp_sends_per_phone_network_per_day: u32,
-    /// Reset and login codes asked for from one /24 (IPv4) or /48 (IPv6) per send window.
-    pub otp_sends_per_ip_block: u32,
-    /// Step-up codes per account and day.
-    pub step_up_sends_per_day: u32,
-    /// Codes per day to a registered number proved in the last 30 days once the reserve is spent.
-    pub proven_floor_sends_per_day: u32,
-    /// Wrong passwords one session may give (password change, account deletion) before it is
-    /// ended; these checks are not held by the account back-off.
-    pub session_password_max_failures: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -283,48 +175,21 @@ pub struct Config {
     pub trusted_proxy: TrustedProxy,
 }
 
-/// A bot check's settings: the provider, where its answers are verified, when it is asked for,
-/// and the secret (only in the functions that send codes).
-#[derive(Debug, Clone)]
-pub struct CaptchaConfig {
-    pub provider: CaptchaProvider,
-    /// The provider's siteverify endpoint (`CAPTCHA_VERIFY_URL` replaces it, for tests).
-    pub verify_url: String,
-    pub when: CaptchaWhen,
-    /// Lowest score accepted from providers that score (reCAPTCHA v3), `CAPTCHA_MIN_SCORE`.
-    pub min_score: f64,
-    pub secret: SecretSource,
-}
-
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(settings::process_variable)
     }
 
-    /// Builds the config from any variable source (tests pass a map).
+    /// Builds the config from any variable source (tests pass a map): each part parses its own
+    /// settings from the one reader.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(&lookup);
-        let default_region = env.parse_or("DEFAULT_REGION", country::Id::IR)?;
-        let sms = sms_provider(&env)?;
-        let sms_timeout = sms_timeout(&env)?;
-        let otp_length = env.parse_or("OTP_LENGTH", DEFAULT_OTP_LENGTH)?;
-        if !OTP_LENGTHS.contains(&otp_length) {
-            return Err(ConfigError::Invalid {
-                name: "OTP_LENGTH",
-                reason: format!(
-                    "must be {} to {} digits, not {otp_length}",
-                    OTP_LENGTHS.start(),
-                    OTP_LENGTHS.end()
-                ),
-            });
-        }
-        let messages = messages(&env)?;
+        let env = Env::new(&lookup);
+        let default_region = env.parse("DEFAULT_REGION")?;
+        let otp_length = env.bounded("OTP_LENGTH", OTP_LENGTHS, " digits")?;
         let jwt_algorithm = jwt_algorithm(&env)?;
-        let jwt_audience = env
-            .get("JWT_AUDIENCE")
-            .unwrap_or_else(|| "phone-auth-clients".to_owned());
+        let jwt_audience = env.text("JWT_AUDIENCE")?;
         let jwt_refresh_audience = env
-            .get("JWT_REFRESH_AUDIENCE")
+            .get("JWT_REFRESH_AUDIENCE")?
             .unwrap_or_else(|| format!("{jwt_audience}#refresh"));
         if jwt_refresh_audience == jwt_audience {
             return Err(ConfigError::Invalid {
@@ -342,79 +207,48 @@ impl Config {
                 signing_keys: env.required("SIGNING_KEYS_TABLE")?,
             },
             default_region,
-            otp_ttl_seconds: env.parse_or("OTP_TTL_SECONDS", 300)?,
-            otp_resend_seconds: env.parse_or("OTP_RESEND_SECONDS", 60)?,
-            otp_max_attempts: env.parse_or("OTP_MAX_ATTEMPTS", 5)?,
-            registration_token_ttl_seconds: env.parse_or("REGISTRATION_TOKEN_TTL_SECONDS", 600)?,
-            access_token_ttl_seconds: env.parse_or("ACCESS_TOKEN_TTL_SECONDS", 900)?,
-            refresh_token_ttl_seconds: env.parse_or("REFRESH_TOKEN_TTL_SECONDS", 604_800)?,
-            session_max_seconds: env.parse_or("SESSION_MAX_SECONDS", 30 * 86_400)?,
-            refresh_reuse_grace_seconds: env.parse_or("REFRESH_REUSE_GRACE_SECONDS", 10)?,
-            recent_login_seconds: env.parse_or("RECENT_LOGIN_SECONDS", 600)?,
-            service_name: env
-                .get("SERVICE_NAME")
-                .unwrap_or_else(|| "Phone Auth".to_owned()),
-            jwt_issuer: issuer_setting(&env),
+            otp_ttl_seconds: env.parse("OTP_TTL_SECONDS")?,
+            otp_resend_seconds: env.parse("OTP_RESEND_SECONDS")?,
+            otp_max_attempts: env.parse("OTP_MAX_ATTEMPTS")?,
+            registration_token_ttl_seconds: env.parse("REGISTRATION_TOKEN_TTL_SECONDS")?,
+            access_token_ttl_seconds: env.parse("ACCESS_TOKEN_TTL_SECONDS")?,
+            refresh_token_ttl_seconds: env.parse("REFRESH_TOKEN_TTL_SECONDS")?,
+            session_max_seconds: env.parse("SESSION_MAX_SECONDS")?,
+            refresh_reuse_grace_seconds: env.parse("REFRESH_REUSE_GRACE_SECONDS")?,
+            recent_login_seconds: env.parse("RECENT_LOGIN_SECONDS")?,
+            service_name: env.text("SERVICE_NAME")?,
+            jwt_issuer: issuer_setting(&env)?,
             scopes: scopes(&env)?,
             jwt_audience,
             jwt_refresh_audience,
             jwt_algorithm,
             jwt_asymmetric_key: asymmetric_key(&env, jwt_algorithm)?,
             jwt_previous_kms_key_id: env
-                .get("JWT_PREVIOUS_KMS_KEY_ID")
+                .get("JWT_PREVIOUS_KMS_KEY_ID")?
                 .map(|id| id.trim().to_owned()),
             // The Ed25519 key is not read when another algorithm signs.
             jwt_signing_key: match jwt_algorithm {
-                JwtAlgorithm::EdDSA => env.secret_source(&JWT_SIGNING_KEY_VARIABLES)?,
+                JwtAlgorithm::EdDSA => SecretSource::from_env(&env, &JWT_SIGNING_KEY_VARIABLES)?,
                 JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => None,
             },
-            jwt_previous_public_key: env.get("JWT_PREVIOUS_PUBLIC_KEY"),
-            key_publication_key: env.secret_source(&KEY_PUBLICATION_KEY_VARIABLES)?,
-            otp_hmac_key: env.secret_source(&OTP_HMAC_KEY_VARIABLES)?,
-            limits: Limits {
-                max_failures_per_pair: env.parse_or("LOCKOUT_MAX_FAILURES", 3)?,
-                block_seconds: env.parse_or("LOCKOUT_SECONDS", 3600)?,
-                otp_sends_per_phone: env.parse_or("OTP_SENDS_PER_PHONE", 5)?,
-                otp_sends_per_ip: env.parse_or("OTP_SENDS_PER_IP", 10)?,
-                otp_send_window_seconds: env.parse_or("OTP_SEND_WINDOW_SECONDS", 3600)?,
-                otp_sends_per_phone_per_day: env.parse_or("OTP_SENDS_PER_PHONE_PER_DAY", 10)?,
-                otp_sends_per_country_per_day: env
-                    .parse_or("OTP_SENDS_PER_COUNTRY_PER_DAY", 1000)?,
-                otp_sends_global_per_window: env.parse_or("OTP_SENDS_GLOBAL_PER_HOUR", 500)?,
-                otp_sends_per_range: env.parse_or("OTP_SENDS_PER_RANGE_PER_HOUR", 20)?,
-                reserved_sends_per_country_per_day: env
-                    .parse_or("OTP_RESERVED_SENDS_PER_COUNTRY_PER_DAY", 1000)?,
-                reserved_sends_global_per_window: env
-                    .parse_or("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", 500)?,
-                send_budget_shards: budget_shards(&env)?,
-                account_backoff_after: env.parse_or("ACCOUNT_BACKOFF_AFTER_FAILURES", 10)?,
-                account_backoff_base_seconds: env.parse_or("ACCOUNT_BACKOFF_BASE_SECONDS", 30)?,
-                account_backoff_max_seconds: env.parse_or("ACCOUNT_BACKOFF_MAX_SECONDS", 3600)?,
-                account_max_failures: env.parse_or("ACCOUNT_MAX_FAILURES", 100)?,
-                account_failure_memory_seconds: env
-                    .parse_or("ACCOUNT_FAILURE_MEMORY_SECONDS", 30 * 86_400)?,
-                check_phone_lookups_per_ip: env.parse_or("CHECK_PHONE_LOOKUPS_PER_IP", 100)?,
-                otp_sends_per_phone_network_per_day: env
-                    .parse_or("OTP_SENDS_PER_PHONE_NETWORK_PER_DAY", 5)?,
-                otp_sends_per_ip_block: env.parse_or("OTP_SENDS_PER_IP_BLOCK_PER_HOUR", 30)?,
-                step_up_sends_per_day: env.parse_or("OTP_STEP_UP_SENDS_PER_DAY", 2)?,
-                proven_floor_sends_per_day: env.parse_or("OTP_PROVEN_FLOOR_PER_DAY", 2)?,
-                session_password_max_failures: env.parse_or("SESSION_PASSWORD_MAX_FAILURES", 5)?,
-            },
+            jwt_previous_public_key: env.get("JWT_PREVIOUS_PUBLIC_KEY")?,
+            key_publication_key: SecretSource::from_env(&env, &KEY_PUBLICATION_KEY_VARIABLES)?,
+            otp_hmac_key: SecretSource::from_env(&env, &OTP_HMAC_KEY_VARIABLES)?,
+            limits: Limits::from_env(&env)?,
             allowed_country_codes: parse_country_codes(
-                env.get("ALLOWED_COUNTRY_CODES").as_deref(),
+                env.get("ALLOWED_COUNTRY_CODES")?.as_deref(),
             )?,
-            sms,
-            sms_timeout,
+            sms: SmsProviderConfig::from_env(&env)?,
+            sms_timeout: sms::timeout_from_env(&env)?,
             otp_length,
-            messages,
+            messages: Messages::from_env(&env)?,
             test_otp_numbers: parse_test_numbers(
-                env.get("TEST_OTP_NUMBERS").as_deref().unwrap_or(""),
+                env.get("TEST_OTP_NUMBERS")?.as_deref().unwrap_or(""),
                 default_region,
                 otp_length,
             )?,
-            captcha: captcha(&env)?,
-            trusted_proxy: trusted_proxy(&env)?,
+            captcha: CaptchaConfig::from_env(&env)?,
+            trusted_proxy: TrustedProxy::from_env(&env)?,
         })
     }
 }
@@ -431,143 +265,28 @@ impl Config {
     }
 }
 
-/// Secrets shorter than `MIN_SECRET_BYTES` are refused, wherever they come from.
-pub(crate) fn validate_secret(value: String) -> Result<SecretString, String> {
-    if value.trim().len() < MIN_SECRET_BYTES {
-        return Err(format!("must be at least {MIN_SECRET_BYTES} bytes"));
-    }
-    Ok(SecretString::from(value))
-}
-
-struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
-
-impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
-    fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|value| !value.trim().is_empty())
-    }
-
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name).ok_or(ConfigError::Missing(name))
-    }
-
-    /// The secret's id, else its local fallback, else none (the function lacks the secret).
-    /// With an id the fallback's value is never read: both set is refused.
-    fn secret_source(
-        &self,
-        variables: &SecretVariables,
-    ) -> Result<Option<SecretSource>, ConfigError> {
-        if self.get(variables.retired).is_some() {
-            return Err(ConfigError::Invalid {
-                name: variables.retired,
-                reason: format!(
-                    "is not read: set {} (AWS) or {} (local runs only)",
-                    variables.secret_id, variables.local_fallback
-                ),
-            });
-        }
-        if let Some(secret_id) = self.get(variables.secret_id) {
-            if self.get(variables.local_fallback).is_some() {
-                return Err(ConfigError::Invalid {
-                    name: variables.local_fallback,
-                    reason: format!(
-                        "is for local runs only: unset it when {} is set",
-                        variables.secret_id
-                    ),
-                });
-            }
-            return Ok(Some(SecretSource::SecretsManager {
-                variable: variables.secret_id,
-                secret_id,
-            }));
-        }
-        let Some(value) = self.get(variables.local_fallback) else {
-            return Ok(None);
-        };
-        if let Some(signal) = self.on_lambda() {
-            return Err(ConfigError::LocalSecretOnLambda {
-                name: variables.local_fallback,
-                secret_id: variables.secret_id,
-                signal,
-            });
-        }
-        let secret = validate_secret(value).map_err(|reason| ConfigError::Invalid {
-            name: variables.local_fallback,
-            reason,
-        })?;
-        Ok(Some(SecretSource::LocalFallback(secret)))
-    }
-
-    /// The variable that shows the function runs on real AWS Lambda, if one is set.
-    fn on_lambda(&self) -> Option<&'static str> {
-        ON_LAMBDA_SIGNALS
-            .into_iter()
-            .find(|signal| self.get(signal).is_some())
-    }
-
-    fn parse_or<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
-                name,
-                reason: format!("cannot parse '{raw}'"),
-            }),
-        }
-    }
-}
-
-/// `SMS_PROVIDER` and the settings of the chosen provider (the others' are not read).
-fn sms_provider<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
-) -> Result<SmsProviderConfig, ConfigError> {
-    Ok(match env.get("SMS_PROVIDER").as_deref().unwrap_or("sns") {
-        "sns" => SmsProviderConfig::Sns,
-        "outbox" => SmsProviderConfig::Outbox {
-            path: env
-                .get("SMS_OUTBOX_PATH")
-                .unwrap_or_else(|| ".local/sms-outbox.jsonl".to_owned())
-                .into(),
-        },
-        "lambda" => SmsProviderConfig::Lambda {
-            function: env.required("SMS_HOOK_FUNCTION")?.trim().to_owned(),
-        },
-        "end-user-messaging" => SmsProviderConfig::EndUserMessaging {
-            origination_identity: env.get("SMS_ORIGINATION_IDENTITY"),
-            configuration_set: env.get("SMS_CONFIGURATION_SET"),
-        },
-        other => {
-            return Err(ConfigError::Invalid {
-                name: "SMS_PROVIDER",
-                reason: format!("'{other}' is not one of: sns, outbox, lambda, end-user-messaging"),
-            });
-        }
-    })
-}
-
 /// `JWT_ALGORITHM`: RS256, ES256 or EdDSA (the default when unset).
-fn jwt_algorithm<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
-) -> Result<JwtAlgorithm, ConfigError> {
-    match env.get("JWT_ALGORITHM").as_deref().map(str::trim) {
-        None | Some("EdDSA") => Ok(JwtAlgorithm::EdDSA),
-        Some("RS256") => Ok(JwtAlgorithm::Rs256),
-        Some("ES256") => Ok(JwtAlgorithm::Es256),
-        Some(other) => Err(ConfigError::Invalid {
-            name: "JWT_ALGORITHM",
-            reason: format!("'{other}' is not one of: RS256, ES256, EdDSA"),
-        }),
-    }
+fn jwt_algorithm(env: &Env<'_>) -> Result<JwtAlgorithm, ConfigError> {
+    env.choice(
+        "JWT_ALGORITHM",
+        &[
+            ("RS256", JwtAlgorithm::Rs256),
+            ("ES256", JwtAlgorithm::Es256),
+            ("EdDSA", JwtAlgorithm::EdDSA),
+        ],
+    )
 }
 
 /// The RS256/ES256 key: `JWT_KMS_KEY_ID`, or for local runs `LOCAL_JWT_PRIVATE_KEY_FILE`
 /// (refused on Lambda); neither is read for EdDSA, and either set then is a mistake.
-fn asymmetric_key<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
+fn asymmetric_key(
+    env: &Env<'_>,
     algorithm: JwtAlgorithm,
 ) -> Result<Option<AsymmetricKeySource>, ConfigError> {
     const KMS: &str = "JWT_KMS_KEY_ID";
     const LOCAL: &str = "LOCAL_JWT_PRIVATE_KEY_FILE";
-    let kms = env.get(KMS).map(|id| id.trim().to_owned());
-    let local = env.get(LOCAL).map(|path| PathBuf::from(path.trim()));
+    let kms = env.get(KMS)?.map(|id| id.trim().to_owned());
+    let local = env.get(LOCAL)?.map(|path| PathBuf::from(path.trim()));
     if algorithm == JwtAlgorithm::EdDSA {
         if let Some(name) = [(KMS, kms.is_some()), (LOCAL, local.is_some())]
             .into_iter()
@@ -586,7 +305,7 @@ fn asymmetric_key<F: Fn(&str) -> Option<String>>(
             reason: format!("is for local runs only: unset it when {KMS} is set"),
         }),
         (Some(key_id), None) => Ok(Some(AsymmetricKeySource::Kms { key_id })),
-        (None, Some(path)) => match env.on_lambda() {
+        (None, Some(path)) => match on_lambda(env)? {
             Some(signal) => Err(ConfigError::LocalKeyOnLambda {
                 name: LOCAL,
                 signal,
@@ -608,23 +327,19 @@ pub enum IssuerSetting {
     ThisApi { region: String },
 }
 
-fn issuer_setting<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> IssuerSetting {
-    match env.get("JWT_ISSUER") {
+fn issuer_setting(env: &Env<'_>) -> Result<IssuerSetting, ConfigError> {
+    Ok(match env.get("JWT_ISSUER")? {
         Some(issuer) => IssuerSetting::Configured(issuer.trim().to_owned()),
         // Lambda always sets AWS_REGION; the fallback only serves local runs without it.
         None => IssuerSetting::ThisApi {
-            region: env
-                .get("AWS_REGION")
-                .unwrap_or_else(|| "us-east-1".to_owned()),
+            region: env.text("AWS_REGION")?,
         },
-    }
+    })
 }
 
 /// `SCOPES_DEFAULT`: space-separated RFC 6749 scope tokens (printable ASCII but `"` and `\`).
-fn scopes<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Vec<String>, ConfigError> {
-    let raw = env
-        .get("SCOPES_DEFAULT")
-        .unwrap_or_else(|| "profile".to_owned());
+fn scopes(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
+    let raw = env.text("SCOPES_DEFAULT")?;
     let scopes: Vec<String> = raw.split_whitespace().map(str::to_owned).collect();
     let valid = |scope: &str| {
         scope
@@ -638,209 +353,6 @@ fn scopes<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Vec<String>
         });
     }
     Ok(scopes)
-}
-
-/// `TRUSTED_PROXY`: `none` (the default) or `cloudfront`, which needs
-/// `TRUSTED_PROXY_ORIGIN_SECRET_SHA256`: the SHA-256 (hex) of the secret CloudFront adds as
-/// `X-Origin-Verify`. Only its hash is configured: it names the secret without holding it.
-fn trusted_proxy<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
-) -> Result<TrustedProxy, ConfigError> {
-    const HASH: &str = "TRUSTED_PROXY_ORIGIN_SECRET_SHA256";
-    let Some(raw) = env.get("TRUSTED_PROXY") else {
-        return Ok(TrustedProxy::None);
-    };
-    match raw.trim() {
-        "none" => Ok(TrustedProxy::None),
-        "cloudfront" => {
-            let hash = env.get(HASH).ok_or(ConfigError::Missing(HASH))?;
-            let origin_secret_sha256 =
-                parse_sha256_hex(hash.trim()).ok_or_else(|| ConfigError::Invalid {
-                    name: HASH,
-                    reason: "must be 64 hexadecimal digits, the SHA-256 of the (non-empty) \
-                             origin secret"
-                        .into(),
-                })?;
-            Ok(TrustedProxy::CloudFront {
-                origin_secret_sha256,
-            })
-        }
-        _ => Err(ConfigError::Invalid {
-            name: "TRUSTED_PROXY",
-            reason: format!("'{raw}' is not one of: none, cloudfront"),
-        }),
-    }
-}
-
-/// The SHA-256 of nothing: the hash of an origin secret left empty by mistake.
-const SHA256_OF_EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-/// 64 hexadecimal digits as 32 bytes; not the hash of an empty secret.
-fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.to_ascii_lowercase();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex == SHA256_OF_EMPTY {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(bytes)
-}
-
-/// The bounds of `SMS_TIMEOUT_SECONDS`: long enough for a slow provider (or a cold hook function),
-/// short enough that a sending function's worst case fits its Lambda timeout (template.yaml).
-pub const SMS_TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=8;
-
-/// `SMS_TIMEOUT_SECONDS` (default 6): how long one provider call may take before its outcome is
-/// taken as unknown.
-fn sms_timeout<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Duration, ConfigError> {
-    let seconds: u64 = env.parse_or("SMS_TIMEOUT_SECONDS", 6)?;
-    if !SMS_TIMEOUT_SECONDS.contains(&seconds) {
-        return Err(ConfigError::Invalid {
-            name: "SMS_TIMEOUT_SECONDS",
-            reason: format!(
-                "must be {} to {} seconds, not {seconds}",
-                SMS_TIMEOUT_SECONDS.start(),
-                SMS_TIMEOUT_SECONDS.end()
-            ),
-        });
-    }
-    Ok(Duration::from_secs(seconds))
-}
-
-/// Shards of each country and global send budget (`OTP_SEND_BUDGET_SHARDS`, 1 to 100): each
-/// shard's item takes about 500 transactional writes a second, so 8 carry about 4,000 sends.
-fn budget_shards<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<u32, ConfigError> {
-    let shards = env.parse_or("OTP_SEND_BUDGET_SHARDS", 8)?;
-    if !(1..=100).contains(&shards) {
-        return Err(ConfigError::Invalid {
-            name: "OTP_SEND_BUDGET_SHARDS",
-            reason: format!("must be 1 to 100, not {shards}"),
-        });
-    }
-    Ok(shards)
-}
-
-/// `CAPTCHA_PROVIDER` and its settings; none when unset. The provider's secret must be
-/// configured wherever the provider is (the functions that send codes).
-fn captcha<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
-) -> Result<Option<CaptchaConfig>, ConfigError> {
-    let secret = env.secret_source(&CAPTCHA_SECRET_VARIABLES)?;
-    let Some(raw) = env.get("CAPTCHA_PROVIDER") else {
-        if secret.is_some() {
-            return Err(ConfigError::Invalid {
-                name: "CAPTCHA_SECRET_ID",
-                reason: "is set without CAPTCHA_PROVIDER".to_owned(),
-            });
-        }
-        return Ok(None);
-    };
-    let provider: CaptchaProvider = raw.trim().parse().map_err(|()| ConfigError::Invalid {
-        name: "CAPTCHA_PROVIDER",
-        reason: format!("'{raw}' is not one of: turnstile, hcaptcha, recaptcha"),
-    })?;
-    let when = match env.get("CAPTCHA_WHEN").as_deref().map(str::trim) {
-        None | Some("under-pressure") => CaptchaWhen::UnderPressure,
-        Some("always") => CaptchaWhen::Always,
-        Some(other) => {
-            return Err(ConfigError::Invalid {
-                name: "CAPTCHA_WHEN",
-                reason: format!("'{other}' is not one of: always, under-pressure"),
-            });
-        }
-    };
-    let verify_url = env.get("CAPTCHA_VERIFY_URL").map_or_else(
-        || provider.verify_url().to_owned(),
-        |url| url.trim().to_owned(),
-    );
-    if !is_safe_verify_url(&verify_url) {
-        return Err(ConfigError::Invalid {
-            name: "CAPTCHA_VERIFY_URL",
-            reason: "must be an https:// URL (plain http only to 127.0.0.1 or localhost)"
-                .to_owned(),
-        });
-    }
-    let min_score: f64 = env.parse_or("CAPTCHA_MIN_SCORE", 0.5)?;
-    if !(0.0..=1.0).contains(&min_score) {
-        return Err(ConfigError::Invalid {
-            name: "CAPTCHA_MIN_SCORE",
-            reason: "must be between 0 and 1".to_owned(),
-        });
-    }
-    let secret = secret.ok_or(ConfigError::Missing("CAPTCHA_SECRET_ID"))?;
-    Ok(Some(CaptchaConfig {
-        provider,
-        verify_url,
-        when,
-        min_score,
-        secret,
-    }))
-}
-
-/// Whether the secret may be sent to `url`: over TLS, or in plain HTTP to this machine only (a
-/// test stub); never with credentials in the URL, which could hide the real host.
-fn is_safe_verify_url(url: &str) -> bool {
-    let Ok(parsed) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    parsed.username().is_empty()
-        && parsed.password().is_none()
-        && parsed.host_str().is_some()
-        && (parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
-}
-
-/// The SMS text: the built-in templates, with the operator's from `SMS_TEMPLATES` (JSON) or
-/// `SMS_TEMPLATES_FILE` (a JSON file; for templates beyond Lambda's 4 KB of environment), and
-/// the autofill settings.
-fn messages<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Messages, ConfigError> {
-    let inline = env.get("SMS_TEMPLATES");
-    let file = env.get("SMS_TEMPLATES_FILE");
-    let (name, json) = match (inline, file) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::Invalid {
-                name: "SMS_TEMPLATES_FILE",
-                reason: "set SMS_TEMPLATES or SMS_TEMPLATES_FILE, not both".to_owned(),
-            });
-        }
-        (Some(json), None) => ("SMS_TEMPLATES", Some(json)),
-        (None, Some(path)) => (
-            "SMS_TEMPLATES_FILE",
-            Some(
-                std::fs::read_to_string(path.trim()).map_err(|error| ConfigError::Invalid {
-                    name: "SMS_TEMPLATES_FILE",
-                    reason: format!("cannot read '{}': {error}", path.trim()),
-                })?,
-            ),
-        ),
-        (None, None) => ("SMS_TEMPLATES", None),
-    };
-    let mut messages = match json {
-        Some(json) => Messages::with_overrides(&json)
-            .map_err(|reason| ConfigError::Invalid { name, reason })?,
-        None => Messages::default(),
-    };
-    messages.autofill = Autofill {
-        webotp_domain: env
-            .get("WEBOTP_DOMAIN")
-            .map(|raw| Autofill::parse_domain(&raw))
-            .transpose()
-            .map_err(|reason| ConfigError::Invalid {
-                name: "WEBOTP_DOMAIN",
-                reason,
-            })?,
-        android_app_hash: env
-            .get("ANDROID_APP_HASH")
-            .map(|raw| Autofill::parse_app_hash(&raw))
-            .transpose()
-            .map_err(|reason| ConfigError::Invalid {
-                name: "ANDROID_APP_HASH",
-                reason,
-            })?,
-    };
-    Ok(messages)
 }
 
 /// `"98,1,44"`; unset means the calling code of the default region alone (an empty list).
@@ -894,6 +406,8 @@ fn parse_test_numbers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::captcha::{CaptchaProvider, CaptchaWhen};
+    use crate::http::SHA256_OF_EMPTY;
 
     const KEY: &str = "a-local-secret-of-at-least-32-bytes-0123";
 

@@ -8,7 +8,9 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::config::ConfigError;
 use crate::error::AuthError;
+use crate::settings::Env;
 
 /// Who made the request, as API Gateway saw it.
 #[derive(Debug, Clone)]
@@ -183,6 +185,47 @@ impl TrustedProxy {
             bool::from(presented.ct_eq(&origin_secret_sha256))
         })
     }
+}
+
+impl TrustedProxy {
+    /// `TRUSTED_PROXY`: `none` (the default) or `cloudfront`, which needs
+    /// `TRUSTED_PROXY_ORIGIN_SECRET_SHA256`: the SHA-256 (hex) of the secret CloudFront adds as
+    /// `X-Origin-Verify`. Only its hash is configured: it names the secret without holding it.
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        const HASH: &str = "TRUSTED_PROXY_ORIGIN_SECRET_SHA256";
+        let cloudfront = env.choice("TRUSTED_PROXY", &[("none", false), ("cloudfront", true)])?;
+        if !cloudfront {
+            return Ok(Self::None);
+        }
+        let hash = env.get(HASH)?.ok_or(ConfigError::Missing(HASH))?;
+        let origin_secret_sha256 =
+            parse_sha256_hex(hash.trim()).ok_or_else(|| ConfigError::Invalid {
+                name: HASH,
+                reason: "must be 64 hexadecimal digits, the SHA-256 of the (non-empty) origin \
+                         secret"
+                    .into(),
+            })?;
+        Ok(Self::CloudFront {
+            origin_secret_sha256,
+        })
+    }
+}
+
+/// The SHA-256 of nothing: the hash of an origin secret left empty by mistake.
+pub(crate) const SHA256_OF_EMPTY: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// 64 hexadecimal digits as 32 bytes; not the hash of an empty secret.
+fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.to_ascii_lowercase();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex == SHA256_OF_EMPTY {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(bytes)
 }
 
 /// CloudFront's header with the viewer's address and source port.

@@ -21,6 +21,7 @@ pub mod profile;
 pub mod refresh_tokens;
 pub mod secrets;
 pub mod service;
+pub mod settings;
 pub mod sms;
 pub mod store;
 pub mod telemetry;

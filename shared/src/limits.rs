@@ -3,10 +3,10 @@
 //! the store then takes the slot with one conditional write that fails if the state moved on.
 //!
 //! - Failed password checks and failed codes are counted per (phone, client network) pair; at
-//!   `max_failures_per_pair` the pair is refused until `block_seconds` after its last failure.
+//!   `lockout_max_failures` the pair is refused until `lockout_seconds` after its last failure.
 //!   Keying on the pair means a stranger cannot lock the owner out from the owner's network.
 //! - Failed password checks are also counted per account, across networks: after
-//!   `account_backoff_after` each further attempt must wait (doubling, capped); from
+//!   `account_backoff_after_failures` each further attempt must wait (doubling, capped); from
 //!   `account_max_failures` on a right password alone is not enough: the login needs a code sent
 //!   by SMS (step-up), which an attacker without the phone cannot get.
 //! - OTP sends are counted per phone (hour and day), per client network, per country calling
@@ -19,9 +19,90 @@
 
 use std::net::IpAddr;
 
-use crate::config::{Config, Limits};
+use crate::config::{Config, ConfigError};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
+use crate::settings::Env;
+
+/// The limits, each field named after its variable (`LOCKOUT_MAX_FAILURES`: `lockout_max_failures`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Failed verifies (or logins) for one phone from one IP before that pair is blocked.
+    pub lockout_max_failures: u32,
+    pub lockout_seconds: u64,
+    pub otp_sends_per_phone: u32,
+    pub otp_sends_per_ip: u32,
+    /// The window of the per-phone, per-IP and global caps (an hour by default).
+    pub otp_send_window_seconds: u64,
+    pub otp_sends_per_phone_per_day: u32,
+    /// New-number sends (sign-up, change of number) per country calling code and day.
+    pub otp_sends_per_country_per_day: u32,
+    /// New-number sends of the whole service per send window.
+    pub otp_sends_global_per_hour: u32,
+    /// New-number sends per number range (`limits::number_range`) and send window.
+    pub otp_sends_per_range_per_hour: u32,
+    /// Sends to registered numbers (reset, login, step-up) per country calling code and day.
+    pub otp_reserved_sends_per_country_per_day: u32,
+    /// Sends to registered numbers of the whole service per send window.
+    pub otp_reserved_sends_global_per_hour: u32,
+    /// Shards of each country and global budget (`limits::shard_count`).
+    pub otp_send_budget_shards: u32,
+    /// Consecutive failed password checks of one account (from any IP) before back-off starts.
+    pub account_backoff_after_failures: u32,
+    pub account_backoff_base_seconds: u64,
+    pub account_backoff_max_seconds: u64,
+    /// Consecutive failures after which a login needs a code by SMS besides the password.
+    pub account_max_failures: u32,
+    /// How long an account's failures are remembered after the last one.
+    pub account_failure_memory_seconds: u64,
+    /// `check-phone` lookups per client network and send window (number enumeration).
+    pub check_phone_lookups_per_ip: u32,
+    /// Codes to one phone asked for from one client network per day.
+    pub otp_sends_per_phone_network_per_day: u32,
+    /// Reset and login codes asked for from one /24 (IPv4) or /48 (IPv6) per send window.
+    pub otp_sends_per_ip_block_per_hour: u32,
+    /// Step-up codes per account and day.
+    pub otp_step_up_sends_per_day: u32,
+    /// Codes per day to a registered number proved in the last 30 days once the reserve is spent.
+    pub otp_proven_floor_per_day: u32,
+    /// Wrong passwords one session may give (password change, account deletion) before it is
+    /// ended; these checks are not held by the account back-off.
+    pub session_password_max_failures: u32,
+}
+
+impl Limits {
+    /// Every limit from its variable, the table's default when unset. The budgets and failure
+    /// counts are read with `Env::limit`, which holds their rows to `Bench::Raise`.
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            lockout_max_failures: env.limit("LOCKOUT_MAX_FAILURES")?,
+            lockout_seconds: env.parse("LOCKOUT_SECONDS")?,
+            otp_sends_per_phone: env.limit("OTP_SENDS_PER_PHONE")?,
+            otp_sends_per_ip: env.limit("OTP_SENDS_PER_IP")?,
+            otp_send_window_seconds: env.parse("OTP_SEND_WINDOW_SECONDS")?,
+            otp_sends_per_phone_per_day: env.limit("OTP_SENDS_PER_PHONE_PER_DAY")?,
+            otp_sends_per_country_per_day: env.limit("OTP_SENDS_PER_COUNTRY_PER_DAY")?,
+            otp_sends_global_per_hour: env.limit("OTP_SENDS_GLOBAL_PER_HOUR")?,
+            otp_sends_per_range_per_hour: env.limit("OTP_SENDS_PER_RANGE_PER_HOUR")?,
+            otp_reserved_sends_per_country_per_day: env
+                .limit("OTP_RESERVED_SENDS_PER_COUNTRY_PER_DAY")?,
+            otp_reserved_sends_global_per_hour: env.limit("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR")?,
+            otp_send_budget_shards: env.bounded("OTP_SEND_BUDGET_SHARDS", 1..=100, "")?,
+            account_backoff_after_failures: env.limit("ACCOUNT_BACKOFF_AFTER_FAILURES")?,
+            account_backoff_base_seconds: env.parse("ACCOUNT_BACKOFF_BASE_SECONDS")?,
+            account_backoff_max_seconds: env.parse("ACCOUNT_BACKOFF_MAX_SECONDS")?,
+            account_max_failures: env.limit("ACCOUNT_MAX_FAILURES")?,
+            account_failure_memory_seconds: env.parse("ACCOUNT_FAILURE_MEMORY_SECONDS")?,
+            check_phone_lookups_per_ip: env.limit("CHECK_PHONE_LOOKUPS_PER_IP")?,
+            otp_sends_per_phone_network_per_day: env
+                .limit("OTP_SENDS_PER_PHONE_NETWORK_PER_DAY")?,
+            otp_sends_per_ip_block_per_hour: env.limit("OTP_SENDS_PER_IP_BLOCK_PER_HOUR")?,
+            otp_step_up_sends_per_day: env.limit("OTP_STEP_UP_SENDS_PER_DAY")?,
+            otp_proven_floor_per_day: env.limit("OTP_PROVEN_FLOOR_PER_DAY")?,
+            session_password_max_failures: env.limit("SESSION_PASSWORD_MAX_FAILURES")?,
+        })
+    }
+}
 
 /// The network a per-IP limit counts: an IPv4 address as is, an IPv6 address by its /64 (one
 /// subscriber usually holds a whole /64, so counting single addresses would be no limit).
@@ -111,11 +192,9 @@ pub fn pair_slot(
 ) -> Result<PairSlot, AuthError> {
     match record {
         None => Ok(PairSlot::Restart),
-        Some(record) if record.failures >= limits.max_failures_per_pair => {
-            Err(AuthError::Blocked {
-                retry_after: record.expires_at.saturating_sub(now),
-            })
-        }
+        Some(record) if record.failures >= limits.lockout_max_failures => Err(AuthError::Blocked {
+            retry_after: record.expires_at.saturating_sub(now),
+        }),
         Some(_) => Ok(PairSlot::Add),
     }
 }
@@ -123,13 +202,13 @@ pub fn pair_slot(
 /// Failures the pair may still make after the one whose slot was planned from `record`.
 pub fn pair_failures_left(limits: &Limits, record: Option<PairRecord>) -> u32 {
     let used = record.map_or(0, |record| record.failures) + 1;
-    limits.max_failures_per_pair.saturating_sub(used)
+    limits.lockout_max_failures.saturating_sub(used)
 }
 
 /// The wait after `failures` consecutive failures of an account, if any: doubling from
-/// `account_backoff_base_seconds` once `account_backoff_after` is reached, capped.
+/// `account_backoff_base_seconds` once `account_backoff_after_failures` is reached, capped.
 pub fn backoff_wait(limits: &Limits, failures: u32) -> Option<u64> {
-    let doublings = failures.checked_sub(limits.account_backoff_after)?;
+    let doublings = failures.checked_sub(limits.account_backoff_after_failures)?;
     let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
     Some(
         limits
@@ -189,7 +268,8 @@ pub fn step_up_required(limits: &Limits, record: Option<AccountRecord>) -> bool 
 /// True when this failure is the one that blocked the pair or put the account into back-off
 /// (a lock-out, for the audit log).
 pub fn is_lockout(limits: &Limits, pair_left: u32, account_failures: Option<u32>) -> bool {
-    pair_left == 0 || account_failures.is_some_and(|count| count >= limits.account_backoff_after)
+    pair_left == 0
+        || account_failures.is_some_and(|count| count >= limits.account_backoff_after_failures)
 }
 
 /// Refuses numbers SMS must not go to: outside the allowed country codes, or of a kind that
@@ -426,7 +506,7 @@ pub fn send_counter(
         window,
     };
     if scope.is_sharded() {
-        let count = shard_count(limit, limits.send_budget_shards);
+        let count = shard_count(limit, limits.otp_send_budget_shards);
         let index = pick_shard(count).min(count - 1);
         counter.shard = Some(index);
         counter.limit = shard_limit(limit, count, index);
@@ -525,15 +605,18 @@ pub fn send_limit(limits: &Limits, scope: SendScope, now: u64) -> (u32, Window) 
         SendScope::Phone => (limits.otp_sends_per_phone, limits.otp_send_window_seconds),
         SendScope::PhoneDaily => (limits.otp_sends_per_phone_per_day, DAY_SECONDS),
         SendScope::ClientNetwork => (limits.otp_sends_per_ip, limits.otp_send_window_seconds),
-        SendScope::Range => (limits.otp_sends_per_range, limits.otp_send_window_seconds),
-        SendScope::Country => (limits.otp_sends_per_country_per_day, DAY_SECONDS),
-        SendScope::Global => (
-            limits.otp_sends_global_per_window,
+        SendScope::Range => (
+            limits.otp_sends_per_range_per_hour,
             limits.otp_send_window_seconds,
         ),
-        SendScope::ReservedCountry => (limits.reserved_sends_per_country_per_day, DAY_SECONDS),
+        SendScope::Country => (limits.otp_sends_per_country_per_day, DAY_SECONDS),
+        SendScope::Global => (
+            limits.otp_sends_global_per_hour,
+            limits.otp_send_window_seconds,
+        ),
+        SendScope::ReservedCountry => (limits.otp_reserved_sends_per_country_per_day, DAY_SECONDS),
         SendScope::ReservedGlobal => (
-            limits.reserved_sends_global_per_window,
+            limits.otp_reserved_sends_global_per_hour,
             limits.otp_send_window_seconds,
         ),
         SendScope::Lookup => (
@@ -543,11 +626,11 @@ pub fn send_limit(limits: &Limits, scope: SendScope, now: u64) -> (u32, Window) 
         SendScope::PhoneNetwork => (limits.otp_sends_per_phone_network_per_day, DAY_SECONDS),
         SendScope::PhoneDailyKnown => (limits.otp_sends_per_phone_per_day, DAY_SECONDS),
         SendScope::ClientBlock => (
-            limits.otp_sends_per_ip_block,
+            limits.otp_sends_per_ip_block_per_hour,
             limits.otp_send_window_seconds,
         ),
-        SendScope::StepUp => (limits.step_up_sends_per_day, DAY_SECONDS),
-        SendScope::ProvenFloor => (limits.proven_floor_sends_per_day, DAY_SECONDS),
+        SendScope::StepUp => (limits.otp_step_up_sends_per_day, DAY_SECONDS),
+        SendScope::ProvenFloor => (limits.otp_proven_floor_per_day, DAY_SECONDS),
     };
     let length = length.max(1);
     let index = now / length;

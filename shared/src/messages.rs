@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 
+use crate::config::ConfigError;
 use crate::error::AuthError;
 use crate::otp::OtpPurpose;
+use crate::settings::Env;
 
 /// The language of every request that asks for none the service has.
 pub const FALLBACK_LANGUAGE: &str = "en";
@@ -280,13 +283,14 @@ impl Messages {
     /// `purposes` (`signup`, `password_reset`, `login`, `phone_change`) and `digits` (`latin`, `persian`,
     /// `arabic`). A built-in language keeps what an override leaves out.
     pub fn with_overrides(json: &str) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_str(json).map_err(|error| format!("is not valid JSON: {error}"))?;
-        let Value::Object(entries) = value else {
-            return Err(
-                "must be a JSON object keyed by language, such as {\"en\": \"...\"}".into(),
-            );
-        };
+        let entries: BTreeMap<String, Entry> = serde_json::from_str(json).map_err(|error| {
+            if error.is_data() {
+                // Every entry parses (as `Entry::Other` at worst), so only the whole can mismatch.
+                "must be a JSON object keyed by language, such as {\"en\": \"...\"}".to_owned()
+            } else {
+                format!("is not valid JSON: {error}")
+            }
+        })?;
         let mut messages = Self::default();
         for (key, entry) in entries {
             let language = key.to_ascii_lowercase();
@@ -358,39 +362,81 @@ impl Messages {
     }
 }
 
+/// One language of the operator's JSON, as given: a template string, or an object of fields.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Template(String),
+    Fields(Fields),
+    Other(IgnoredAny),
+}
+
+/// The fields of a language object; checked after parsing, so that each mistake is named.
+#[derive(Deserialize)]
+struct Fields {
+    #[serde(default)]
+    message: Field<String>,
+    #[serde(default)]
+    purposes: Field<BTreeMap<String, Field<String>>>,
+    #[serde(default)]
+    digits: Field<String>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// A field as given: absent, of the expected type, or of another one.
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum Field<T> {
+    #[serde(skip)]
+    #[default]
+    Absent,
+    Given(T),
+    WrongType(IgnoredAny),
+}
+
+impl<T> Field<T> {
+    /// The value, if given; `Err(())` if it had another type.
+    fn given(self) -> Result<Option<T>, ()> {
+        match self {
+            Self::Absent => Ok(None),
+            Self::Given(value) => Ok(Some(value)),
+            Self::WrongType(_) => Err(()),
+        }
+    }
+}
+
 fn parse_language(
     language: &str,
-    entry: Value,
+    entry: Entry,
     base: Option<Language>,
 ) -> Result<Language, String> {
     let (message, purposes, digits) = match entry {
-        Value::String(message) => (Some(message), None, None),
-        Value::Object(mut fields) => {
-            let message = match fields.remove("message") {
-                None => None,
-                Some(Value::String(message)) => Some(message),
-                Some(_) => return Err("'message' must be a string".to_owned()),
-            };
-            let purposes = match fields.remove("purposes") {
-                None => None,
-                Some(Value::Object(purposes)) => Some(purposes),
-                Some(_) => return Err("'purposes' must be an object".to_owned()),
-            };
-            let digits = match fields.remove("digits") {
-                None => None,
-                Some(Value::String(name)) => Some(Digits::parse(&name).ok_or_else(|| {
+        Entry::Template(message) => (Some(message), None, None),
+        Entry::Fields(fields) => {
+            let message = fields
+                .message
+                .given()
+                .map_err(|()| "'message' must be a string".to_owned())?;
+            let purposes = fields
+                .purposes
+                .given()
+                .map_err(|()| "'purposes' must be an object".to_owned())?;
+            let digits = match fields.digits.given() {
+                Ok(None) => None,
+                Ok(Some(name)) => Some(Digits::parse(&name).ok_or_else(|| {
                     format!("'digits' is '{name}', not one of: latin, persian, arabic")
                 })?),
-                Some(_) => return Err("'digits' must be a string".to_owned()),
+                Err(()) => return Err("'digits' must be a string".to_owned()),
             };
-            if let Some(unknown) = fields.keys().next() {
+            if let Some(unknown) = fields.unknown.keys().next() {
                 return Err(format!(
                     "unknown field '{unknown}' (known: message, purposes, digits)"
                 ));
             }
             (message, purposes, digits)
         }
-        _ => return Err("must be a template string or an object".to_owned()),
+        Entry::Other(_) => return Err("must be a template string or an object".to_owned()),
     };
     let template = match (message, &base) {
         (Some(text), _) => {
@@ -402,8 +448,8 @@ fn parse_language(
     let mut given = purposes.unwrap_or_default();
     let mut names: [Option<String>; PURPOSES] = Default::default();
     for (slot, purpose) in names.iter_mut().zip(OtpPurpose::ALL) {
-        *slot = match given.remove(purpose.as_str()) {
-            Some(Value::String(name)) if !name.trim().is_empty() => {
+        *slot = match given.remove(purpose.as_str()).map(Field::given) {
+            Some(Ok(Some(name))) if !name.trim().is_empty() => {
                 if name.chars().count() > MAX_PURPOSE_CHARS {
                     return Err(format!(
                         "purposes.{} is longer than {MAX_PURPOSE_CHARS} characters",
@@ -433,9 +479,11 @@ fn parse_language(
     }
     // Unused words need not be given.
     if template.uses(Placeholder::Purpose) && names.iter().any(Option::is_none) {
+        let [rest @ .., last] =
+            OtpPurpose::ALL.map(|purpose| format!("purposes.{}", purpose.as_str()));
         return Err(format!(
-            "the message uses {{purpose}}: give purposes.signup, purposes.password_reset and \
-             purposes.login for '{language}'"
+            "the message uses {{purpose}}: give {} and {last} for '{language}'",
+            rest.join(", ")
         ));
     }
     let purposes = names.map(Option::unwrap_or_default);
@@ -522,6 +570,45 @@ fn q_value(value: &str) -> Option<u16> {
         "0" => Some(thousandths),
         "1" if thousandths == 0 => Some(1000),
         _ => None,
+    }
+}
+
+impl Messages {
+    /// The SMS text: the built-in templates, with the operator's from `SMS_TEMPLATES` (JSON) or
+    /// `SMS_TEMPLATES_FILE` (a JSON file; for templates beyond Lambda's 4 KB of environment), and
+    /// the autofill settings.
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let inline = env.get("SMS_TEMPLATES")?;
+        let file = env.get("SMS_TEMPLATES_FILE")?;
+        let (name, json) = match (inline, file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "SMS_TEMPLATES_FILE",
+                    reason: "set SMS_TEMPLATES or SMS_TEMPLATES_FILE, not both".to_owned(),
+                });
+            }
+            (Some(json), None) => ("SMS_TEMPLATES", Some(json)),
+            (None, Some(path)) => (
+                "SMS_TEMPLATES_FILE",
+                Some(std::fs::read_to_string(path.trim()).map_err(|error| {
+                    ConfigError::Invalid {
+                        name: "SMS_TEMPLATES_FILE",
+                        reason: format!("cannot read '{}': {error}", path.trim()),
+                    }
+                })?),
+            ),
+            (None, None) => ("SMS_TEMPLATES", None),
+        };
+        let mut messages = match json {
+            Some(json) => Self::with_overrides(&json)
+                .map_err(|reason| ConfigError::Invalid { name, reason })?,
+            None => Self::default(),
+        };
+        messages.autofill = Autofill {
+            webotp_domain: env.parsed_with("WEBOTP_DOMAIN", Autofill::parse_domain)?,
+            android_app_hash: env.parsed_with("ANDROID_APP_HASH", Autofill::parse_app_hash)?,
+        };
+        Ok(messages)
     }
 }
 

@@ -12,9 +12,8 @@ use crate::phone::{PhoneNumber, non_ascii_digit};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
-/// The code length unless `OTP_LENGTH` says otherwise, and the range it may take: fewer than 4
-/// digits is guessable within the attempt limits, more than 10 is a chore to type.
-pub const DEFAULT_OTP_LENGTH: usize = 6;
+/// The range `OTP_LENGTH` may take: fewer than 4 digits is guessable within the attempt
+/// limits, more than 10 is a chore to type.
 pub const OTP_LENGTHS: std::ops::RangeInclusive<usize> = 4..=10;
 
 /// Why a code was sent. Codes are stored per phone and purpose, so that a code for one purpose

@@ -19,14 +19,78 @@ use aws_sdk_pinpointsmsvoicev2::types::MessageType;
 use aws_sdk_sns::types::{MessageAttributeValue, builders::MessageAttributeValueBuilder};
 use tokio::io::AsyncWriteExt;
 
-use crate::config::SmsProviderConfig;
+use crate::config::ConfigError;
 use crate::error::AuthError;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
+use crate::settings::Env;
 
 /// How long the provider's clients wait for a connection. A send that could not connect was
 /// never made, so it is a refusal, not an unknown outcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone)]
+pub enum SmsProviderConfig {
+    Sns,
+    Outbox {
+        path: PathBuf,
+    },
+    /// An operator-owned Lambda function sends the SMS (`SMS_HOOK_FUNCTION`: name or ARN).
+    Lambda {
+        function: String,
+    },
+    /// AWS End User Messaging SMS (`SendTextMessage`).
+    EndUserMessaging {
+        origination_identity: Option<String>,
+        configuration_set: Option<String>,
+    },
+}
+
+impl SmsProviderConfig {
+    /// `SMS_PROVIDER` and the settings of the chosen provider (the others' are not read).
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        #[derive(Clone, Copy)]
+        enum Provider {
+            Sns,
+            Outbox,
+            Lambda,
+            EndUserMessaging,
+        }
+        let provider = env.choice(
+            "SMS_PROVIDER",
+            &[
+                ("sns", Provider::Sns),
+                ("outbox", Provider::Outbox),
+                ("lambda", Provider::Lambda),
+                ("end-user-messaging", Provider::EndUserMessaging),
+            ],
+        )?;
+        Ok(match provider {
+            Provider::Sns => Self::Sns,
+            Provider::Outbox => Self::Outbox {
+                path: env.text("SMS_OUTBOX_PATH")?.into(),
+            },
+            Provider::Lambda => Self::Lambda {
+                function: env.required("SMS_HOOK_FUNCTION")?.trim().to_owned(),
+            },
+            Provider::EndUserMessaging => Self::EndUserMessaging {
+                origination_identity: env.get("SMS_ORIGINATION_IDENTITY")?,
+                configuration_set: env.get("SMS_CONFIGURATION_SET")?,
+            },
+        })
+    }
+}
+
+/// The bounds of `SMS_TIMEOUT_SECONDS`: long enough for a slow provider (or a cold hook function),
+/// short enough that a sending function's worst case fits its Lambda timeout (template.yaml).
+pub const SMS_TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=8;
+
+/// `SMS_TIMEOUT_SECONDS`: how long one provider call may take before its outcome is taken as
+/// unknown.
+pub fn timeout_from_env(env: &Env<'_>) -> Result<Duration, ConfigError> {
+    env.bounded("SMS_TIMEOUT_SECONDS", SMS_TIMEOUT_SECONDS, " seconds")
+        .map(Duration::from_secs)
+}
 
 pub enum SmsSender {
     Sns(aws_sdk_sns::Client),

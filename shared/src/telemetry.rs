@@ -4,6 +4,8 @@
 
 use std::str::FromStr;
 
+use crate::settings::Env;
+
 use tracing::Subscriber;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
@@ -36,14 +38,21 @@ pub struct LogSettings {
 
 impl LogSettings {
     pub fn from_env() -> Self {
-        let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
-        let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-            .ok()
+        Self::from_lookup(crate::settings::process_variable)
+    }
+
+    /// From any variable source. Logging starts before the configuration is read, so a
+    /// variable it cannot use falls back (to INFO, to text lines) instead of stopping the function.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let env = Env::new(&lookup);
+        let read = |name| env.get(name).ok().flatten();
+        let rust_log = read("RUST_LOG").unwrap_or_default();
+        let level = read("AWS_LAMBDA_LOG_LEVEL")
             .or_else(|| (!rust_log.is_empty()).then(|| rust_log.clone()))
             .and_then(|level| LevelFilter::from_str(&level).ok())
             .unwrap_or(LevelFilter::INFO);
-        let json = std::env::var("AWS_LAMBDA_LOG_FORMAT")
-            .is_ok_and(|format| format.eq_ignore_ascii_case("json"));
+        let json =
+            read("AWS_LAMBDA_LOG_FORMAT").is_some_and(|format| format.eq_ignore_ascii_case("json"));
         Self {
             level,
             directives: rust_log,

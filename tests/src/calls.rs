@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use auth_shared::AWS_CALL_TIMEOUT;
-use auth_shared::config::SMS_TIMEOUT_SECONDS;
+use auth_shared::sms::SMS_TIMEOUT_SECONDS;
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };

@@ -14,6 +14,7 @@ mod logs;
 pub mod policies;
 pub mod routes;
 mod served;
+pub mod settings_doc;
 mod stack;
 mod stub;
 pub mod tables;

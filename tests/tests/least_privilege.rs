@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use auth_shared::config::SMS_TIMEOUT_SECONDS;
+use auth_shared::sms::SMS_TIMEOUT_SECONDS;
 use auth_tests::calls::{
     Phase, RECORD_VARIABLE, RecordedCall, RecordedChain, chain_record_path, read_record,
 };

@@ -247,7 +247,7 @@ impl AttemptsTable {
     }
 
     /// Counts one attempt of the pair (for the transaction that takes the slot). Every counted
-    /// attempt moves the record's end to `block_seconds` from now, so a pair that reaches its
+    /// attempt moves the record's end to `lockout_seconds` from now, so a pair that reaches its
     /// limit is refused for that long after its last failure. Refused when the record is no
     /// longer in the state `slot` was planned from (its old item then tells the new state).
     pub fn take_pair_slot(
@@ -263,7 +263,7 @@ impl AttemptsTable {
             .update(pair_key(kind, phone, network))
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":now", num(now))
-            .expression_attribute_values(":end", num(now + limits.block_seconds));
+            .expression_attribute_values(":end", num(now + limits.lockout_seconds));
         let update = match slot {
             PairSlot::Restart => update
                 .update_expression("SET failures = :one, expires_at = :end")
@@ -271,7 +271,7 @@ impl AttemptsTable {
             PairSlot::Add => update
                 .update_expression("ADD failures :one SET expires_at = :end")
                 .condition_expression("failures < :max AND expires_at > :now")
-                .expression_attribute_values(":max", num(limits.max_failures_per_pair.into())),
+                .expression_attribute_values(":max", num(limits.lockout_max_failures.into())),
         };
         let update = update.build().map_err(AuthError::internal)?;
         Ok(Write::update(update))
@@ -306,7 +306,10 @@ impl AttemptsTable {
                 .expression_attribute_values(":one", num(1))
                 .expression_attribute_values(
                     ":free",
-                    num(limits.account_backoff_after.saturating_sub(1).into()),
+                    num(limits
+                        .account_backoff_after_failures
+                        .saturating_sub(1)
+                        .into()),
                 ),
             AccountSlot::Gated {
                 expected,

@@ -183,7 +183,7 @@ async fn an_expired_failure_window_starts_afresh() {
         .find(|pk| pk.starts_with("fail#login#"))
         .unwrap();
     // Expired but not yet deleted by DynamoDB: must count as absent.
-    t.app.clock.advance(t.app.config.limits.block_seconds + 1);
+    t.app.clock.advance(t.app.config.limits.lockout_seconds + 1);
 
     let response = t
         .post(

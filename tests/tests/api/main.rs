@@ -40,6 +40,7 @@ mod secrets;
 mod secrets_manager;
 mod session_list;
 mod sessions;
+mod settings;
 mod sms;
 mod sms_budgets;
 mod sms_providers;

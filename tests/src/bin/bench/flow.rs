@@ -358,3 +358,58 @@ pub async fn in_process(bench: &Bench, calls: usize) -> Scenario {
     })
     .await
 }
+
+/// The full run's calls per endpoint (`Options::calls` without `--smoke`).
+pub const FULL_RUN_CALLS: usize = 200;
+
+/// How many codes the smoke run's probe sends to one key: one more than every default budget
+/// the full run could reach on one range, phone or network (the settings table's `Bench::Raise`
+/// rows whose default is below the full run's calls per endpoint), so that a budget the
+/// benchmark forgot to raise refuses the smoke run, in CI, before it refuses a full run.
+pub fn probe_sends() -> usize {
+    auth_shared::settings::SETTINGS
+        .iter()
+        .filter(|setting| setting.bench == auth_shared::settings::Bench::Raise)
+        .filter_map(|setting| match setting.default {
+            auth_shared::settings::IfUnset::Value(text) => text.parse::<usize>().ok(),
+            _ => None,
+        })
+        .filter(|&default| default < FULL_RUN_CALLS)
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// The smoke run's probe of the raised limits, in-process: `probe_sends()` sign-up codes to new
+/// numbers of one range, as many to one new number, as many login codes to one registered
+/// number and as many lookups of it, all from one client address. Every call must succeed.
+pub async fn probe_limits(bench: &Bench) -> usize {
+    let t = &bench.t;
+    let n = probe_sends();
+    let from = ip(0);
+    let expect = async |name: &str, endpoint: Endpoint, body: Value| {
+        let response = t.post_from(endpoint, body, &from).await;
+        assert_eq!(response.status, 200, "{name}: {}", response.body);
+    };
+    // One range: the numbers differ in their last digits only.
+    for i in 0..n {
+        let body = json!({ "phone": phone(i, 5_000_000) });
+        expect("sign-up codes to one range", Endpoint::CheckPhone, body).await;
+    }
+    let one_new = phone(0, 6_000_000);
+    for _ in 0..n {
+        let body = json!({ "phone": one_new });
+        expect("sign-up codes to one number", Endpoint::CheckPhone, body).await;
+    }
+    let registered = phone(0, 7_000_000);
+    t.registered_user(&registered, &e164(&registered)).await;
+    for _ in 0..n {
+        let body = json!({ "phone": registered });
+        expect("login codes to one number", Endpoint::LoginOtpRequest, body).await;
+    }
+    for _ in 0..n {
+        let body = json!({ "phone": registered });
+        expect("lookups of one number", Endpoint::CheckPhone, body).await;
+    }
+    n
+}

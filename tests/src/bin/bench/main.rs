@@ -24,6 +24,12 @@ async fn main() {
     report::title(&options);
     let bench = Bench::start().await;
 
+    // CI's check that the benchmark raises every limit it reaches: more codes to one range, one
+    // number and one network than any default budget the full run reaches.
+    if options.smoke {
+        report::probe(flow::probe_limits(&bench).await);
+    }
+
     // 3. One argon2id verification, measured first, in this run.
     let hash = logins::one_hash(&options).await;
 

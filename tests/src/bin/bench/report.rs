@@ -78,6 +78,15 @@ pub fn title(options: &Options) {
     );
 }
 
+/// The smoke run's probe of the raised limits.
+pub fn probe(sends: usize) {
+    println!(
+        "Limits probe: {sends} sign-up codes to one number range, {sends} to one number, {sends} \
+         login codes to one registered number and {sends} lookups of it, from one address: all \
+         answered.\n"
+    );
+}
+
 /// Latency, DynamoDB requests and overhead (without DynamoDB and argon2) per endpoint.
 pub fn in_process(scenario: &Scenario, hash: &HashTime, largest: &[(&str, usize)]) {
     println!("## Per endpoint, in-process (the shared handler called directly)\n");

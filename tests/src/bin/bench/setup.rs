@@ -6,30 +6,19 @@ use std::path::{Path, PathBuf};
 
 use auth_shared::App;
 use auth_shared::config::Config;
+use auth_shared::settings::SETTINGS;
 use auth_tests::{DynamoDbGate, TestApp, base_env};
 
 use crate::capacity::CapacityMeter;
 
-/// Limits raised so that the benchmark measures work, not refusals.
-const BENCH_LIMITS: [(&str, &str); 17] = [
-    ("OTP_SENDS_PER_PHONE", "1000000"),
-    ("OTP_SENDS_PER_PHONE_PER_DAY", "1000000"),
-    ("OTP_SENDS_PER_PHONE_NETWORK_PER_DAY", "1000000"),
-    ("OTP_SENDS_PER_IP", "1000000"),
-    ("OTP_SENDS_PER_IP_BLOCK_PER_HOUR", "1000000"),
-    ("OTP_SENDS_PER_RANGE_PER_HOUR", "1000000"),
-    ("OTP_SENDS_PER_COUNTRY_PER_DAY", "1000000"),
-    ("OTP_SENDS_GLOBAL_PER_HOUR", "1000000"),
-    ("OTP_RESERVED_SENDS_PER_COUNTRY_PER_DAY", "1000000"),
-    ("OTP_RESERVED_SENDS_GLOBAL_PER_HOUR", "1000000"),
-    ("OTP_STEP_UP_SENDS_PER_DAY", "1000000"),
-    ("LOCKOUT_MAX_FAILURES", "1000000"),
-    ("ACCOUNT_BACKOFF_AFTER_FAILURES", "1000000"),
-    ("ACCOUNT_MAX_FAILURES", "1000000"),
-    ("SESSION_PASSWORD_MAX_FAILURES", "1000000"),
-    ("OTP_RESEND_SECONDS", "0"),
-    ("CHECK_PHONE_LOOKUPS_PER_IP", "1000000"),
-];
+/// The limits the benchmark raises (and the waits it removes), so that it measures work, not
+/// refusals: every setting the table marks (`Bench::Raise`, `Bench::Zero`), so that a new budget
+/// cannot be left out.
+pub fn bench_limits() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SETTINGS
+        .iter()
+        .filter_map(|setting| Some((setting.name, setting.bench_value()?)))
+}
 
 /// The command line: `--smoke`, `--sizing` and `--binaries DIR`.
 pub struct Options {
@@ -88,7 +77,7 @@ impl Bench {
             .expect("tables");
         let outbox = std::env::temp_dir().join(format!("{prefix}outbox.jsonl"));
         let mut env = base_env(&created, &outbox);
-        for (name, value) in BENCH_LIMITS {
+        for (name, value) in bench_limits() {
             env.insert(name.to_owned(), value.to_owned());
         }
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("config");
