@@ -70,7 +70,7 @@ pub struct Claims {
     pub scope: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct TokenPair {
     pub access: String,
     /// Opaque (`refresh_tokens`).
@@ -78,6 +78,16 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Lifetime of the access token, in seconds.
     pub expires_in: u64,
+}
+
+/// Without the tokens: a `{:?}` in a log line must not carry them.
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A fresh pair (its access token signed, its refresh token opaque) and what the session store

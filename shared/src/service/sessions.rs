@@ -609,10 +609,11 @@ pub async fn refresh(
     } = &presented;
     let now = app.clock.now();
     let max_age = app.config.session_max_seconds;
+    // Only a token issued to a live session gets as far as a signature.
     let session = app
         .store
         .sessions
-        .live(user_id, session_id, max_age, now)
+        .live_for_refresh(&presented, max_age, now)
         .await?
         .ok_or(AuthError::InvalidToken)?;
     let issued = app.tokens.issue(user_id, session_id, now).await?;
@@ -641,7 +642,9 @@ pub async fn refresh(
         Err(TransactionError::Storage(error)) => Err(error),
         Err(refused) => {
             let spend = refused.refused(RotationStep::Spend);
-            if spend.is_some_and(|spend| was_spent(spend.old_item())) {
+            // Reuse of this session's own token revokes it; a token of another session
+            // relabelled with this one's id never does.
+            if spend.is_some_and(|spend| was_spent(spend.old_item(), session_id)) {
                 app.store.sessions.revoke(user_id, session_id).await?;
                 audit::record(AuditEvent::TokenReuseDetected, caller, subject());
             }

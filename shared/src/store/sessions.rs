@@ -350,28 +350,37 @@ impl SessionsTable {
             ],
         )
         .await?;
-        let credentials = match credentials {
-            Some(item) => decode::<CredentialsItem>("sessions", item)?,
-            None => CredentialsItem {
-                version: 0,
-                phone: None,
-            },
-        };
-        let Some(item) = session else {
-            return Ok(None);
-        };
-        let item: SessionItem = decode("sessions", item)?;
-        if !item.is_live(credentials.version, max_age, now) {
+        live_session(user_id, session_id, session, credentials, max_age, now)
+    }
+
+    /// The live session `presented` names, when the token was issued to it and has not expired
+    /// (spent or not: the rotation decides), read with the session in one batch. A made-up
+    /// secret, another session's token or an expired one finds none, so it costs no signature
+    /// and no write.
+    pub async fn live_for_refresh(
+        &self,
+        presented: &PresentedRefresh,
+        max_age: u64,
+        now: u64,
+    ) -> Result<Option<Session>, AuthError> {
+        let PresentedRefresh {
+            user_id,
+            session_id,
+            id_hash,
+        } = presented;
+        let [session, credentials, token] = get_items(
+            &self.client,
+            [
+                self.item_key(user_id, &session_key(session_id)),
+                self.item_key(user_id, CREDENTIALS_KEY),
+                self.item_key(user_id, &refresh_key(id_hash)),
+            ],
+        )
+        .await?;
+        if !issued_to(token, presented, now)? {
             return Ok(None);
         }
-        Ok(Some(Session {
-            user_id: user_id.to_owned(),
-            session_id: session_id.to_owned(),
-            // A session started before a change of number follows the account to the new one.
-            phone: PhoneNumber::from_stored(credentials.phone.unwrap_or(item.phone)),
-            credentials_version: item.credentials_version,
-            created_at: item.created_at,
-        }))
+        live_session(user_id, session_id, session, credentials, max_age, now)
     }
 
     /// The user's live sessions under `credentials_version` (the current one, as the caller's
@@ -435,11 +444,7 @@ impl SessionsTable {
             [self.item_key(&presented.user_id, &refresh_key(&presented.id_hash))],
         )
         .await?;
-        let Some(item) = item else {
-            return Ok(false);
-        };
-        let item: RefreshItem = decode("sessions", item)?;
-        Ok(item.sid == presented.session_id && item.expires_at > now)
+        issued_to(item, presented, now)
     }
 
     /// Revokes one session.
@@ -558,8 +563,55 @@ impl SessionsTable {
 
 /// True when a refresh token's old state shows it was already spent (outside the grace
 /// window, or the rotation would have accepted it): a replay.
-pub fn was_spent(old_item: Option<&Snapshot>) -> bool {
+pub fn was_spent(old_item: Option<&Snapshot>, session_id: &str) -> bool {
     old_item
         .and_then(|snapshot| decode::<RefreshItem>("sessions", snapshot.0.clone()).ok())
-        .is_some_and(|item| item.spent)
+        .is_some_and(|item| item.spent && item.sid == session_id)
+}
+
+/// Whether the refresh token item `item` (found by the hash of the presented secret) was issued
+/// to the session `presented` names and has not expired.
+fn issued_to(
+    item: Option<Item>,
+    presented: &PresentedRefresh,
+    now: u64,
+) -> Result<bool, AuthError> {
+    let Some(item) = item else {
+        return Ok(false);
+    };
+    let item: RefreshItem = decode("sessions", item)?;
+    Ok(item.sid == presented.session_id && item.expires_at > now)
+}
+
+/// The session of `session_item` when it is live under the user's `credentials` item.
+fn live_session(
+    user_id: &str,
+    session_id: &str,
+    session_item: Option<Item>,
+    credentials: Option<Item>,
+    max_age: u64,
+    now: u64,
+) -> Result<Option<Session>, AuthError> {
+    let credentials = match credentials {
+        Some(item) => decode::<CredentialsItem>("sessions", item)?,
+        None => CredentialsItem {
+            version: 0,
+            phone: None,
+        },
+    };
+    let Some(item) = session_item else {
+        return Ok(None);
+    };
+    let item: SessionItem = decode("sessions", item)?;
+    if !item.is_live(credentials.version, max_age, now) {
+        return Ok(None);
+    }
+    Ok(Some(Session {
+        user_id: user_id.to_owned(),
+        session_id: session_id.to_owned(),
+        // A session started before a change of number follows the account to the new one.
+        phone: PhoneNumber::from_stored(credentials.phone.unwrap_or(item.phone)),
+        credentials_version: item.credentials_version,
+        created_at: item.created_at,
+    }))
 }

@@ -178,6 +178,48 @@ async fn a_forged_refresh_token_naming_a_live_session_is_refused_and_ends_nothin
     assert_eq!(profile_status(&t, &token(&other, "access")).await, 200);
 }
 
+/// A forged token is refused by its one batch read: no signature, no transaction (each would
+/// cost the attacker nothing and the service a KMS request and a write).
+#[tokio::test]
+async fn a_forged_refresh_token_costs_one_read_and_nothing_more() {
+    let gate = auth_tests::DynamoDbGate::counting();
+    let t = TestApp::new().await.through(&gate).await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let session = session_of(&token(&registered.body["tokens"], "refresh"));
+    let forged = format!(
+        "rt1_{}_{}_{}",
+        session.user_id,
+        session.session_id,
+        "A".repeat(43)
+    );
+
+    let before = gate.seen();
+    assert_invalid_token(&refresh(&t, &forged).await, "refresh");
+    assert_eq!(gate.seen() - before, 1, "the batch read alone");
+}
+
+/// A spent token of one session, relabelled with the id of another session of the same user
+/// (every access token of that session carries it as `sid`), is refused and ends nothing: reuse
+/// revokes only the session the token was issued to.
+#[tokio::test]
+async fn a_spent_token_relabelled_with_another_sessions_id_ends_nothing() {
+    let t = TestApp::new().await;
+    let registered = t.registered_user(PHONE, PHONE_E164).await;
+    let first = token(&registered.body["tokens"], "refresh");
+    assert_eq!(refresh(&t, &first).await.status, 200, "spent");
+    let victim = t.login(PHONE).await;
+    let victim_session = session_of(&token(&victim, "refresh"));
+    let secret = first.rsplit('_').next().unwrap();
+    let relabelled = format!(
+        "rt1_{}_{}_{secret}",
+        victim_session.user_id, victim_session.session_id
+    );
+
+    assert_invalid_token(&refresh(&t, &relabelled).await, "refresh");
+    assert_eq!(profile_status(&t, &token(&victim, "access")).await, 200);
+    assert_eq!(refresh(&t, &token(&victim, "refresh")).await.status, 200);
+}
+
 /// A refresh JWT of the session of `tokens`, signed at `issued_at` exactly as the service
 /// issued them before refresh tokens were opaque, and the item it then wrote beside it
 /// (`refresh#<sha256(jti)>`, in the stored form the sessions table still reads).
