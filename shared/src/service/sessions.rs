@@ -630,27 +630,49 @@ pub async fn refresh(
         .step(RotationStep::Extend, extend)
         .step(RotationStep::Store, store)
         .step(RotationStep::Credentials, credentials);
-    let subject = || Subject {
-        user_id: Some(user_id),
-        ..Subject::default()
-    };
     match app.store.commit(&transaction).await {
         Ok(()) => {
-            audit::record(AuditEvent::TokenRefreshed, caller, subject());
+            let subject = Subject {
+                user_id: Some(user_id),
+                ..Subject::default()
+            };
+            audit::record(AuditEvent::TokenRefreshed, caller, subject);
             Ok(issued.pair)
         }
         Err(TransactionError::Storage(error)) => Err(error),
         Err(refused) => {
-            let spend = refused.refused(RotationStep::Spend);
-            // Reuse of this session's own token revokes it; a token of another session
-            // relabelled with this one's id never does.
-            if spend.is_some_and(|spend| was_spent(spend.old_item(), session_id)) {
-                app.store.sessions.revoke(user_id, session_id).await?;
-                audit::record(AuditEvent::TokenReuseDetected, caller, subject());
-            }
+            end_on_reuse(app, &refused, &presented, caller).await?;
             Err(AuthError::InvalidToken)
         }
     }
+}
+
+/// After a refused rotation: a replay of this session's own spent token (past the grace
+/// window) revokes the session; a token of another session relabelled with this one's id never
+/// does.
+async fn end_on_reuse(
+    app: &App,
+    refused: &TransactionError<RotationStep>,
+    presented: &PresentedRefresh,
+    caller: &Caller,
+) -> Result<(), AuthError> {
+    let spent = match refused.refused(RotationStep::Spend) {
+        Some(spend) => was_spent(spend.old_item(), &presented.session_id)?,
+        None => false,
+    };
+    if spent {
+        let user_id = &presented.user_id;
+        app.store
+            .sessions
+            .revoke(user_id, &presented.session_id)
+            .await?;
+        let subject = Subject {
+            user_id: Some(user_id),
+            ..Subject::default()
+        };
+        audit::record(AuditEvent::TokenReuseDetected, caller, subject);
+    }
+    Ok(())
 }
 
 /// The live session behind a bearer access token: its signature, type and expiry, and that the

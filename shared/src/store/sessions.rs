@@ -561,12 +561,15 @@ impl SessionsTable {
     }
 }
 
-/// True when a refresh token's old state shows it was already spent (outside the grace
-/// window, or the rotation would have accepted it): a replay.
-pub fn was_spent(old_item: Option<&Snapshot>, session_id: &str) -> bool {
-    old_item
-        .and_then(|snapshot| decode::<RefreshItem>("sessions", snapshot.0.clone()).ok())
-        .is_some_and(|item| item.spent && item.sid == session_id)
+/// True when a refresh token's old state shows it was already spent by `session_id` (outside
+/// the grace window, or the rotation would have accepted it): a replay. A corrupt item is an
+/// error, not "unspent".
+pub fn was_spent(old_item: Option<&Snapshot>, session_id: &str) -> Result<bool, AuthError> {
+    let Some(snapshot) = old_item else {
+        return Ok(false);
+    };
+    let item: RefreshItem = decode("sessions", snapshot.0.clone())?;
+    Ok(item.spent && item.sid == session_id)
 }
 
 /// Whether the refresh token item `item` (found by the hash of the presented secret) was issued

@@ -816,3 +816,34 @@ async fn reset_and_login_code_requests_are_capped_per_ipv4_24_and_ipv6_48() {
         .await;
     assert_eq!(other_block.status, 200, "another /24 is another block");
 }
+
+/// A parallel burst whose budget reads were all taken before any of its sends counted still
+/// reports the budget's pressure: the sends it left refused report what their refusals showed
+/// (the estimate of a counted send, its read plus one, may lag the burst).
+#[tokio::test]
+async fn a_parallel_burst_that_fills_a_budget_still_reports_its_pressure() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
+    let t = TestApp::with_env(&[
+        ("OTP_SENDS_GLOBAL_PER_HOUR", "10"),
+        ("OTP_SEND_BUDGET_SHARDS", "1"),
+    ])
+    .await;
+    let t = &t;
+
+    let responses = join_all((0..30).map(|i| send_apart(t, i, None))).await;
+
+    let sent = responses.iter().filter(|r| r.status == 200).count();
+    assert!(sent <= 10, "{sent} sent past a budget of 10");
+    assert!(
+        responses.iter().any(|r| r.status == 429),
+        "the budget refused the rest"
+    );
+    let mut reported: Vec<u64> = logs
+        .audit_events()
+        .into_iter()
+        .filter(|event| event["event"] == "sms_budget_pressure" && event["budget"] == "global")
+        .filter_map(|event| event["percent"].as_u64())
+        .collect();
+    reported.sort_unstable();
+    assert_eq!(reported, [50, 90], "each level once");
+}

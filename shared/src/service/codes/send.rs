@@ -139,7 +139,13 @@ pub async fn send_code(
     let (counters, floor) = counters(app, phone, caller, &send, now);
     let counted = match guard::commit_send(app, &new_otp, counters, floor, send.bot).await? {
         Committed::Counted(counted) => counted,
-        Committed::Refused(refusal) => return Ok(SendOutcome::Refused(refusal)),
+        Committed::Refused {
+            refusal,
+            full_budgets,
+        } => {
+            mark_pressure(app, caller, &full_budgets).await;
+            return Ok(SendOutcome::Refused(refusal));
+        }
     };
     let sent = Sent {
         otp: &new_otp,
@@ -337,10 +343,17 @@ async fn report_pressure(app: &App, sent: &Sent<'_>) {
             return;
         }
     };
-    for (counter, sends) in budgets.iter().zip(sends) {
-        for level in limits::pressure_reached(sends, counter.limit) {
+    let used: Vec<(SendCounter, u64)> = budgets.into_iter().zip(sends).collect();
+    mark_pressure(app, sent.caller, &used).await;
+}
+
+/// Marks and reports each level of its window that a budget's `sends` reached, once per
+/// budget, level and window. Best effort: a failure is logged.
+async fn mark_pressure(app: &App, caller: &Caller, used: &[(SendCounter, u64)]) {
+    for (counter, sends) in used {
+        for level in limits::pressure_reached(*sends, counter.limit) {
             match app.store.attempts.mark_pressure(counter, level).await {
-                Ok(true) => audit::budget_pressure(sent.caller, counter, level),
+                Ok(true) => audit::budget_pressure(caller, counter, level),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "could not mark a send budget's pressure"),
             }

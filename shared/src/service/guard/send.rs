@@ -15,10 +15,15 @@ use crate::store::{Refusal, Transaction};
 use super::{Plan, commit_planned, refusal_of};
 
 /// What a send transaction did: counted (in these counters: a full shard may have been swapped
-/// for another of its budget, the reserve for the floor), or refused by a limit.
+/// for another of its budget, the reserve for the floor), or refused by a limit, with the shared
+/// budgets its refusals showed and their sends then (fresh from the refusals: a parallel burst
+/// whose reads were all stale still has its pressure reported, by the sends it left refused).
 pub(crate) enum Committed {
     Counted(Vec<SendCounter>),
-    Refused(SendRefusal),
+    Refused {
+        refusal: SendRefusal,
+        full_budgets: Vec<(SendCounter, u64)>,
+    },
 }
 
 /// The steps of a send transaction.
@@ -50,6 +55,7 @@ pub(crate) async fn commit_send(
         floor,
         bot,
         moves_left: SHARD_ATTEMPTS - 1,
+        full_budgets: Vec::new(),
     };
     // The reserve's tries, then the floor's.
     commit_planned(app, plan, 2 * SHARD_ATTEMPTS).await
@@ -64,6 +70,8 @@ struct SendPlan<'a, 'b> {
     bot: BotCheck,
     /// Full shards may still be swapped this many times.
     moves_left: usize,
+    /// The shared budgets refusals showed, with their sends then.
+    full_budgets: Vec<(SendCounter, u64)>,
 }
 
 impl SendPlan<'_, '_> {
@@ -75,9 +83,10 @@ impl SendPlan<'_, '_> {
     }
 
     /// Whether a bot check would have let the send through: refused only short of the full
-    /// limits of an unchecked send. Every refused counter is read (a corrupt one is an error).
+    /// limits of an unchecked send. Every refused counter is read (a corrupt one is an error),
+    /// and the shared budgets among them kept for the pressure report.
     fn check_would_pass(
-        &self,
+        &mut self,
         full: &[usize],
         refusals: &[Refusal<SendStep>],
     ) -> Result<bool, AuthError> {
@@ -87,8 +96,19 @@ impl SendPlan<'_, '_> {
             let refusal = refusal_of(refusals, SendStep::Count(counter.scope));
             let hits = AttemptsTable::send_hits(refusal.and_then(Refusal::old_item))?;
             would_pass &= hits < u64::from(counter.limit);
+            if counter.scope.is_shared_budget() {
+                self.full_budgets.push((counter.clone(), hits));
+            }
         }
         Ok(would_pass)
+    }
+
+    /// The answer to a send refused by `refusal`.
+    fn refused_by(&mut self, refusal: SendRefusal) -> Committed {
+        Committed::Refused {
+            refusal,
+            full_budgets: std::mem::take(&mut self.full_budgets),
+        }
     }
 
     /// Swaps each full shard for another of its budget, when every full counter has another
@@ -171,8 +191,7 @@ impl Plan for SendPlan<'_, '_> {
     ) -> Result<Option<Committed>, AuthError> {
         if let Some(cooldown) = refusal_of(&refusals, SendStep::Cooldown) {
             let retry_after = resend_wait(cooldown.old_item(), self.new_otp.now);
-            let refusal = SendRefusal::Cooldown { retry_after };
-            return Ok(Some(Committed::Refused(refusal)));
+            return Ok(Some(self.refused_by(SendRefusal::Cooldown { retry_after })));
         }
         if refusal_of(&refusals, SendStep::Code).is_some() {
             return Err(AuthError::internal("a new verification id was taken"));
@@ -185,7 +204,7 @@ impl Plan for SendPlan<'_, '_> {
         }
         if check_would_pass {
             tracing::info!("code not sent: the budgets' unchecked half is used up");
-            return Ok(Some(Committed::Refused(SendRefusal::CheckNeeded)));
+            return Ok(Some(self.refused_by(SendRefusal::CheckNeeded)));
         }
         let cap = self.cap(&full);
         // Only the owner's own networks reach the floor: strangers naming a list of active
@@ -194,7 +213,7 @@ impl Plan for SendPlan<'_, '_> {
             self.moves_left = SHARD_ATTEMPTS - 1;
             return Ok(None);
         }
-        Ok(Some(Committed::Refused(cap)))
+        Ok(Some(self.refused_by(cap)))
     }
 }
 
