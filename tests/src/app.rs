@@ -267,6 +267,33 @@ impl TestApp {
         .await
     }
 
+    /// `POST /auth/refresh/` with `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
+        self.post(Endpoint::Refresh, json!({ "refresh": refresh_token }))
+            .await
+    }
+
+    /// The status `GET /auth/profile/` answers the holder of `access_token`.
+    pub async fn profile_status(&self, access_token: &str) -> u16 {
+        self.authed(Endpoint::Profile, "GET", access_token, None)
+            .await
+            .status
+    }
+
+    /// The sessions table's item (`user_id`, `sk`), read strongly consistent.
+    pub async fn session_item(&self, user_id: &str, sk: &str) -> Option<Item> {
+        self.dynamodb
+            .get_item()
+            .table_name(&self.tables().sessions)
+            .key("user_id", AttributeValue::S(user_id.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get_item")
+            .item
+    }
+
     /// Logs `phone` in with `PASSWORD`; returns the `tokens` object.
     pub async fn login(&self, phone: &str) -> Value {
         let response = self

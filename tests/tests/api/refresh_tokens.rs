@@ -18,30 +18,6 @@ fn session_of(refresh: &str) -> PresentedRefresh {
     refresh_tokens::parse(refresh).expect("an opaque refresh token")
 }
 
-async fn refresh(t: &TestApp, refresh: &str) -> TestResponse {
-    t.post(Endpoint::Refresh, json!({ "refresh": refresh }))
-        .await
-}
-
-async fn profile_status(t: &TestApp, access: &str) -> u16 {
-    t.authed(Endpoint::Profile, "GET", access, None)
-        .await
-        .status
-}
-
-async fn sessions_item(t: &TestApp, user_id: &str, sk: &str) -> Option<auth_shared::store::Item> {
-    t.dynamodb
-        .get_item()
-        .table_name(&t.tables().sessions)
-        .key("user_id", AttributeValue::S(user_id.to_owned()))
-        .key("sk", AttributeValue::S(sk.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-}
-
 fn assert_invalid_token(response: &TestResponse, what: &str) {
     assert_eq!(response.status, 401, "{what}: {:?}", response.body);
     assert_eq!(response.error(), "Invalid or expired token.", "{what}");
@@ -117,8 +93,8 @@ async fn a_refresh_token_presented_as_an_access_token_is_refused_by_every_bearer
         ]
     );
     // Nothing was ended, deleted or changed: the pair still works.
-    assert_eq!(profile_status(&t, &token(tokens, "access")).await, 200);
-    assert_eq!(refresh(&t, &refresh_token).await.status, 200);
+    assert_eq!(t.profile_status(&token(tokens, "access")).await, 200);
+    assert_eq!(t.refresh(&refresh_token).await.status, 200);
 }
 
 #[tokio::test]
@@ -129,7 +105,7 @@ async fn an_access_token_presented_as_a_refresh_token_is_refused() {
     let access = token(tokens, "access");
     let other = t.login(PHONE).await;
 
-    assert_invalid_token(&refresh(&t, &access).await, "refresh");
+    assert_invalid_token(&t.refresh(&access).await, "refresh");
     let logout = t
         .authed(
             Endpoint::Logout,
@@ -140,8 +116,8 @@ async fn an_access_token_presented_as_a_refresh_token_is_refused() {
         .await;
     assert_invalid_token(&logout, "logout");
 
-    assert_eq!(profile_status(&t, &access).await, 200, "nothing ended");
-    assert_eq!(profile_status(&t, &token(&other, "access")).await, 200);
+    assert_eq!(t.profile_status(&access).await, 200, "nothing ended");
+    assert_eq!(t.profile_status(&token(&other, "access")).await, 200);
 }
 
 #[tokio::test]
@@ -161,7 +137,7 @@ async fn a_forged_refresh_token_naming_a_live_session_is_refused_and_ends_nothin
     assert!(refresh_tokens::parse(&forged).is_some(), "well formed");
     let other = t.login(PHONE).await;
 
-    assert_invalid_token(&refresh(&t, &forged).await, "refresh");
+    assert_invalid_token(&t.refresh(&forged).await, "refresh");
     let logout = t
         .authed(
             Endpoint::Logout,
@@ -173,9 +149,9 @@ async fn a_forged_refresh_token_naming_a_live_session_is_refused_and_ends_nothin
     assert_invalid_token(&logout, "logout");
 
     // Not mistaken for a replay: the session lives on and its own token rotates.
-    assert_eq!(profile_status(&t, &token(tokens, "access")).await, 200);
-    assert_eq!(refresh(&t, &genuine).await.status, 200);
-    assert_eq!(profile_status(&t, &token(&other, "access")).await, 200);
+    assert_eq!(t.profile_status(&token(tokens, "access")).await, 200);
+    assert_eq!(t.refresh(&genuine).await.status, 200);
+    assert_eq!(t.profile_status(&token(&other, "access")).await, 200);
 }
 
 /// A forged token is refused by its one batch read: no signature, no transaction (each would
@@ -194,7 +170,7 @@ async fn a_forged_refresh_token_costs_one_read_and_nothing_more() {
     );
 
     let before = gate.seen();
-    assert_invalid_token(&refresh(&t, &forged).await, "refresh");
+    assert_invalid_token(&t.refresh(&forged).await, "refresh");
     assert_eq!(gate.seen() - before, 1, "the batch read alone");
 }
 
@@ -206,7 +182,7 @@ async fn a_spent_token_relabelled_with_another_sessions_id_ends_nothing() {
     let t = TestApp::new().await;
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let first = token(&registered.body["tokens"], "refresh");
-    assert_eq!(refresh(&t, &first).await.status, 200, "spent");
+    assert_eq!(t.refresh(&first).await.status, 200, "spent");
     let victim = t.login(PHONE).await;
     let victim_session = session_of(&token(&victim, "refresh"));
     let secret = first.rsplit('_').next().unwrap();
@@ -215,9 +191,9 @@ async fn a_spent_token_relabelled_with_another_sessions_id_ends_nothing() {
         victim_session.user_id, victim_session.session_id
     );
 
-    assert_invalid_token(&refresh(&t, &relabelled).await, "refresh");
-    assert_eq!(profile_status(&t, &token(&victim, "access")).await, 200);
-    assert_eq!(refresh(&t, &token(&victim, "refresh")).await.status, 200);
+    assert_invalid_token(&t.refresh(&relabelled).await, "refresh");
+    assert_eq!(t.profile_status(&token(&victim, "access")).await, 200);
+    assert_eq!(t.refresh(&token(&victim, "refresh")).await.status, 200);
 }
 
 /// A refresh JWT of the session of `tokens`, signed at `issued_at` exactly as the service
@@ -263,45 +239,45 @@ async fn a_legacy_refresh_jwt_refreshes_once_into_an_opaque_token_and_its_replay
         Some("refresh+jwt")
     );
 
-    let rotated = refresh(&t, &legacy).await;
+    let rotated = t.refresh(&legacy).await;
 
     assert_eq!(rotated.status, 200, "{:?}", rotated.body);
     let new_tokens = &rotated.body["tokens"];
     let successor = token(new_tokens, "refresh");
     assert!(successor.starts_with("rt1_"), "{successor}");
     assert_eq!(session_of(&successor).session_id, session.session_id);
-    assert_eq!(profile_status(&t, &token(new_tokens, "access")).await, 200);
-    let spent = sessions_item(&t, &session.user_id, &legacy_sk)
-        .await
-        .unwrap();
+    assert_eq!(t.profile_status(&token(new_tokens, "access")).await, 200);
+    let spent = t.session_item(&session.user_id, &legacy_sk).await.unwrap();
     assert_eq!(spent.get("spent"), Some(&AttributeValue::Bool(true)));
     let session_item = format!("session#{}", session.session_id);
-    let extended = sessions_item(&t, &session.user_id, &session_item)
+    let extended = t
+        .session_item(&session.user_id, &session_item)
         .await
         .unwrap();
     assert!(num(&extended, "last_used_at").is_some());
     assert_eq!(text(&extended, "sk"), Some(session_item.as_str()));
 
     // The successor rotates as any opaque token.
-    let next = refresh(&t, &successor).await;
+    let next = t.refresh(&successor).await;
     assert_eq!(next.status, 200, "{:?}", next.body);
 
     // Past the grace window, the spent JWT is a replay: the whole session ends.
     t.app
         .clock
         .advance(t.app.config.refresh_reuse_grace_seconds + 1);
-    assert_invalid_token(&refresh(&t, &legacy).await, "replay");
+    assert_invalid_token(&t.refresh(&legacy).await, "replay");
     assert!(
-        sessions_item(&t, &session.user_id, &session_item)
+        t.session_item(&session.user_id, &session_item)
             .await
             .is_none()
     );
     assert_eq!(
-        profile_status(&t, &token(&next.body["tokens"], "access")).await,
+        t.profile_status(&token(&next.body["tokens"], "access"))
+            .await,
         401
     );
     assert_eq!(
-        refresh(&t, &token(&next.body["tokens"], "refresh"))
+        t.refresh(&token(&next.body["tokens"], "refresh"))
             .await
             .status,
         401
@@ -316,11 +292,11 @@ async fn an_expired_legacy_refresh_jwt_is_refused() {
     let ttl = t.app.config.refresh_token_ttl_seconds;
     let (expired, _) = legacy_refresh_token(&t, tokens, t.app.clock.now() - ttl - 1).await;
 
-    assert_invalid_token(&refresh(&t, &expired).await, "expired");
+    assert_invalid_token(&t.refresh(&expired).await, "expired");
 
     // Refused for its age alone: the session lives on.
-    assert_eq!(profile_status(&t, &token(tokens, "access")).await, 200);
-    assert_eq!(refresh(&t, &token(tokens, "refresh")).await.status, 200);
+    assert_eq!(t.profile_status(&token(tokens, "access")).await, 200);
+    assert_eq!(t.refresh(&token(tokens, "refresh")).await.status, 200);
 }
 
 #[tokio::test]
@@ -341,6 +317,6 @@ async fn logout_with_a_legacy_refresh_jwt_of_another_session_ends_both() {
         .await;
 
     assert_eq!(response.status, 204, "{:?}", response.body);
-    assert_eq!(profile_status(&t, &token(current, "access")).await, 401);
-    assert_eq!(profile_status(&t, &token(&other, "access")).await, 401);
+    assert_eq!(t.profile_status(&token(current, "access")).await, 401);
+    assert_eq!(t.profile_status(&token(&other, "access")).await, 401);
 }

@@ -1,7 +1,7 @@
 //! `POST /auth/refresh/` and `POST /auth/logout/`
 
 use auth_shared::refresh_tokens::{self, PresentedRefresh};
-use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse, now, num, text};
+use auth_tests::{Endpoint, PHONE, PHONE_E164, RawRequest, TestApp, now, num, text};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
@@ -14,33 +14,9 @@ fn secret(refresh: &str) -> &str {
     refresh.splitn(4, '_').nth(3).expect("a secret")
 }
 
-async fn refresh(t: &TestApp, refresh: &str) -> TestResponse {
-    t.post(Endpoint::Refresh, json!({ "refresh": refresh }))
-        .await
-}
-
 /// The session an opaque refresh token names, and the hash its item is stored under.
 fn claims(refresh: &str) -> PresentedRefresh {
     refresh_tokens::parse(refresh).expect("an opaque refresh token")
-}
-
-async fn profile_status(t: &TestApp, access: &str) -> u16 {
-    t.authed(Endpoint::Profile, "GET", access, None)
-        .await
-        .status
-}
-
-async fn session_item(t: &TestApp, user_id: &str, sk: &str) -> Option<auth_shared::store::Item> {
-    t.dynamodb
-        .get_item()
-        .table_name(&t.tables().sessions)
-        .key("user_id", AttributeValue::S(user_id.to_owned()))
-        .key("sk", AttributeValue::S(sk.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
 }
 
 #[tokio::test]
@@ -50,7 +26,7 @@ async fn a_refresh_token_is_spent_for_a_new_pair_in_the_same_session() {
     let first = token(&registered.body["tokens"], "refresh");
     let old_claims = claims(&first);
 
-    let response = refresh(&t, &first).await;
+    let response = t.refresh(&first).await;
 
     assert_eq!(response.status, 200, "{:?}", response.body);
     let tokens = &response.body["tokens"];
@@ -64,14 +40,16 @@ async fn a_refresh_token_is_spent_for_a_new_pair_in_the_same_session() {
         "same session (token family)"
     );
     assert_eq!(new_claims.user_id, old_claims.user_id);
-    assert_eq!(profile_status(&t, &token(tokens, "access")).await, 200);
+    assert_eq!(t.profile_status(&token(tokens, "access")).await, 200);
 
     let user = &old_claims.user_id;
-    let spent = session_item(&t, user, &format!("refresh#{}", old_claims.id_hash))
+    let spent = t
+        .session_item(user, &format!("refresh#{}", old_claims.id_hash))
         .await
         .unwrap();
     assert_eq!(spent.get("spent"), Some(&AttributeValue::Bool(true)));
-    let fresh = session_item(&t, user, &format!("refresh#{}", new_claims.id_hash))
+    let fresh = t
+        .session_item(user, &format!("refresh#{}", new_claims.id_hash))
         .await
         .unwrap();
     assert_eq!(fresh.get("spent"), Some(&AttributeValue::Bool(false)));
@@ -82,7 +60,8 @@ async fn a_refresh_token_is_spent_for_a_new_pair_in_the_same_session() {
                 && !s.contains(secret(&second))))),
         "only hashes of refresh token secrets are stored"
     );
-    let session = session_item(&t, user, &format!("session#{}", old_claims.session_id))
+    let session = t
+        .session_item(user, &format!("session#{}", old_claims.session_id))
         .await
         .unwrap();
     let new_expiry = num(&fresh, "expires_at").unwrap();
@@ -94,38 +73,38 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
     let t = TestApp::new().await;
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let first = token(&registered.body["tokens"], "refresh");
-    let rotated = refresh(&t, &first).await;
+    let rotated = t.refresh(&first).await;
     let second = token(&rotated.body["tokens"], "refresh");
     let second_access = token(&rotated.body["tokens"], "access");
     t.app
         .clock
         .advance(t.app.config.refresh_reuse_grace_seconds + 1);
 
-    let replay = refresh(&t, &first).await;
+    let replay = t.refresh(&first).await;
 
     assert_eq!(replay.status, 401);
     assert_eq!(replay.body, json!({ "error": "Invalid or expired token." }));
     assert_eq!(
-        refresh(&t, &second).await.status,
+        t.refresh(&second).await.status,
         401,
         "the newer token dies too"
     );
     assert_eq!(
-        profile_status(&t, &second_access).await,
+        t.profile_status(&second_access).await,
         401,
         "and the session's access"
     );
     let sid = claims(&second).session_id;
     let user = registered.body["user"]["id"].as_str().unwrap();
     assert!(
-        session_item(&t, user, &format!("session#{sid}"))
+        t.session_item(user, &format!("session#{sid}"))
             .await
             .is_none()
     );
 
     // Other sessions of the user are not affected.
     let other = t.login(PHONE).await;
-    assert_eq!(refresh(&t, &token(&other, "refresh")).await.status, 200);
+    assert_eq!(t.refresh(&token(&other, "refresh")).await.status, 200);
 }
 
 #[tokio::test]
@@ -134,7 +113,7 @@ async fn a_just_spent_refresh_token_rotates_again_inside_the_grace_window() {
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let first = token(&registered.body["tokens"], "refresh");
     let before_spend = t.app.clock.now();
-    let rotated = refresh(&t, &first).await;
+    let rotated = t.refresh(&first).await;
     let after_spend = t.app.clock.now();
     assert_eq!(rotated.status, 200);
     let grace = t.app.config.refresh_reuse_grace_seconds;
@@ -142,7 +121,7 @@ async fn a_just_spent_refresh_token_rotates_again_inside_the_grace_window() {
     t.app.clock.advance(grace - 1);
 
     // A second tab (or a retry after a lost answer) presents the spent token.
-    let again = refresh(&t, &first).await;
+    let again = t.refresh(&first).await;
 
     assert_eq!(again.status, 200, "{:?}", again.body);
     let first_claims = claims(&first);
@@ -153,15 +132,15 @@ async fn a_just_spent_refresh_token_rotates_again_inside_the_grace_window() {
         "same session"
     );
     for pair in [&rotated.body["tokens"], &again.body["tokens"]] {
-        assert_eq!(profile_status(&t, &token(pair, "access")).await, 200);
+        assert_eq!(t.profile_status(&token(pair, "access")).await, 200);
     }
-    let spent = session_item(
-        &t,
-        &first_claims.user_id,
-        &format!("refresh#{}", first_claims.id_hash),
-    )
-    .await
-    .unwrap();
+    let spent = t
+        .session_item(
+            &first_claims.user_id,
+            &format!("refresh#{}", first_claims.id_hash),
+        )
+        .await
+        .unwrap();
     // The real clock may tick between the reads: the spend is within them.
     let spent_at = num(&spent, "spent_at").unwrap();
     assert!(
@@ -171,23 +150,23 @@ async fn a_just_spent_refresh_token_rotates_again_inside_the_grace_window() {
 
     // Both successors keep rotating normally.
     assert_eq!(
-        refresh(&t, &token(&rotated.body["tokens"], "refresh"))
+        t.refresh(&token(&rotated.body["tokens"], "refresh"))
             .await
             .status,
         200
     );
-    assert_eq!(refresh(&t, &again_refresh).await.status, 200);
+    assert_eq!(t.refresh(&again_refresh).await.status, 200);
 
     // Past the window, the spent token is a replay: the session ends.
     t.app.clock.advance(2);
-    assert_eq!(refresh(&t, &first).await.status, 401);
+    assert_eq!(t.refresh(&first).await.status, 401);
     assert_eq!(
-        profile_status(&t, &token(&again.body["tokens"], "access")).await,
+        t.profile_status(&token(&again.body["tokens"], "access"))
+            .await,
         401
     );
     assert!(
-        session_item(
-            &t,
+        t.session_item(
             &first_claims.user_id,
             &format!("session#{}", first_claims.session_id)
         )
@@ -201,12 +180,12 @@ async fn without_a_grace_window_any_reuse_revokes_the_session() {
     let t = TestApp::with_env(&[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await;
     let registered = t.registered_user(PHONE, PHONE_E164).await;
     let first = token(&registered.body["tokens"], "refresh");
-    let rotated = refresh(&t, &first).await;
+    let rotated = t.refresh(&first).await;
     assert_eq!(rotated.status, 200);
 
-    assert_eq!(refresh(&t, &first).await.status, 401);
+    assert_eq!(t.refresh(&first).await.status, 401);
     assert_eq!(
-        refresh(&t, &token(&rotated.body["tokens"], "refresh"))
+        t.refresh(&token(&rotated.body["tokens"], "refresh"))
             .await
             .status,
         401,
@@ -249,13 +228,13 @@ async fn access_malformed_foreign_and_expired_tokens_are_refused_as_refresh() {
         foreign,
         foreign_legacy,
     ] {
-        let response = refresh(&t, &bad).await;
+        let response = t.refresh(&bad).await;
         assert_eq!(response.status, 401, "{bad}");
         assert_eq!(response.error(), "Invalid or expired token.");
     }
 
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let expired = refresh(&t, &token(tokens, "refresh")).await;
+    let expired = t.refresh(&token(tokens, "refresh")).await;
     assert_eq!(expired.status, 401);
 }
 
@@ -271,14 +250,14 @@ async fn logout_ends_the_session_at_once_and_only_that_one() {
         .await;
 
     assert_eq!(response.status, 204);
-    assert_eq!(refresh(&t, &token(tokens, "refresh")).await.status, 401);
+    assert_eq!(t.refresh(&token(tokens, "refresh")).await.status, 401);
     assert_eq!(
-        profile_status(&t, &token(tokens, "access")).await,
+        t.profile_status(&token(tokens, "access")).await,
         401,
         "access refused at once"
     );
-    assert_eq!(profile_status(&t, &token(&other, "access")).await, 200);
-    assert_eq!(refresh(&t, &token(&other, "refresh")).await.status, 200);
+    assert_eq!(t.profile_status(&token(&other, "access")).await, 200);
+    assert_eq!(t.refresh(&token(&other, "refresh")).await.status, 200);
 }
 
 #[tokio::test]
@@ -303,12 +282,12 @@ async fn logout_with_all_ends_every_session_of_the_user() {
 
     assert_eq!(response.status, 204);
     for tokens in &sessions {
-        assert_eq!(profile_status(&t, &token(tokens, "access")).await, 401);
-        assert_eq!(refresh(&t, &token(tokens, "refresh")).await.status, 401);
+        assert_eq!(t.profile_status(&token(tokens, "access")).await, 401);
+        assert_eq!(t.refresh(&token(tokens, "refresh")).await.status, 401);
     }
     let stranger_access = token(&stranger.body["tokens"], "access");
     assert_eq!(
-        profile_status(&t, &stranger_access).await,
+        t.profile_status(&stranger_access).await,
         200,
         "other users keep theirs"
     );
@@ -331,8 +310,8 @@ async fn logout_with_a_refresh_token_of_another_session_ends_both() {
         .await;
 
     assert_eq!(response.status, 204);
-    assert_eq!(profile_status(&t, &token(current, "access")).await, 401);
-    assert_eq!(profile_status(&t, &token(&other, "access")).await, 401);
+    assert_eq!(t.profile_status(&token(current, "access")).await, 401);
+    assert_eq!(t.profile_status(&token(&other, "access")).await, 401);
 }
 
 #[tokio::test]
@@ -355,7 +334,7 @@ async fn logout_needs_a_valid_bearer_access_token() {
         "Bearer error=\"invalid_token\""
     );
     assert_eq!(
-        profile_status(&t, &token(tokens, "access")).await,
+        t.profile_status(&token(tokens, "access")).await,
         200,
         "nothing was revoked"
     );
@@ -365,7 +344,9 @@ async fn logout_needs_a_valid_bearer_access_token() {
 async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
     let t = TestApp::with_env(&[("SESSION_MAX_SECONDS", "86400")]).await;
     let registered = t.registered_user(PHONE, PHONE_E164).await;
-    let refreshed = refresh(&t, registered.body["tokens"]["refresh"].as_str().unwrap()).await;
+    let refreshed = t
+        .refresh(registered.body["tokens"]["refresh"].as_str().unwrap())
+        .await;
     assert_eq!(refreshed.status, 200);
     let tokens = refreshed.body["tokens"].clone();
     let session = t
@@ -384,13 +365,11 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     t.app.clock.advance(86_400);
 
     assert_eq!(
-        profile_status(&t, tokens["access"].as_str().unwrap()).await,
+        t.profile_status(tokens["access"].as_str().unwrap()).await,
         401
     );
     assert_eq!(
-        refresh(&t, tokens["refresh"].as_str().unwrap())
-            .await
-            .status,
+        t.refresh(tokens["refresh"].as_str().unwrap()).await.status,
         401
     );
 }
