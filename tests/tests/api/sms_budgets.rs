@@ -174,7 +174,7 @@ async fn fourteen_parallel_sends_from_one_ipv6_64_stop_at_the_network_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn check_phone_lookups_are_capped_per_network_even_in_parallel() {
-    let t = TestApp::new().await;
+    let t = TestApp::new().await.patient().await;
     t.registered_user(PHONE, PHONE_E164).await;
 
     let responses = join_all((0..150).map(|_| send(&t, PHONE, "198.51.100.7"))).await;
