@@ -268,7 +268,7 @@ async fn under_pressure_the_check_starts_once_a_budget_is_half_used() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_parallel_sends_to_one_range_stop_at_its_budget() {
-    let t = TestApp::new().await;
+    let t = TestApp::new().await.patient().await;
     let t = &t;
     // A registered user of the range (one send), then thirty numbers of it from thirty networks.
     t.registered_user("09123459999", "+989123459999").await;
@@ -347,6 +347,8 @@ async fn a_sharded_budget_holds_in_total_under_a_parallel_burst() {
         ("OTP_SEND_BUDGET_SHARDS", "4"),
         ("OTP_SENDS_PER_COUNTRY_PER_DAY", "1000"),
     ])
+    .await
+    .patient()
     .await;
     let t = &t;
     // Eighty numbers in eighty ranges from eighty networks: only the global budget binds.
@@ -489,6 +491,8 @@ async fn a_parallel_burst_cannot_pass_the_unchecked_half_without_tokens() {
         "under-pressure",
         &[("OTP_SENDS_GLOBAL_PER_HOUR", "10")],
     )
+    .await
+    .patient()
     .await;
     let t = &t;
     // Thirty numbers in thirty ranges from thirty networks, all at once, at a window's start.
@@ -827,6 +831,8 @@ async fn a_parallel_burst_that_fills_a_budget_still_reports_its_pressure() {
         ("OTP_SENDS_GLOBAL_PER_HOUR", "10"),
         ("OTP_SEND_BUDGET_SHARDS", "1"),
     ])
+    .await
+    .patient()
     .await;
     let t = &t;
 
