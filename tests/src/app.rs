@@ -308,18 +308,8 @@ impl TestApp {
 
     /// The same tables and settings, served through `gate`.
     pub async fn through(&self, gate: &DynamoDbGate) -> TestApp {
-        let aws = auth_shared::load_aws_config().await;
-        let config = aws_sdk_dynamodb::config::Builder::from(&aws)
-            .interceptor(gate.clone())
-            .interceptor(CallRecorder)
-            .build();
-        TestApp {
-            app: recorded_app(self.app.config.clone(), &aws, Client::from_conf(config))
-                .with_clock(self.app.clock.clone()),
-            dynamodb: self.dynamodb.clone(),
-            outbox: self.outbox.clone(),
-            parameters: self.parameters.clone(),
-        }
+        self.with_dynamodb(|config| config.interceptor(gate.clone()))
+            .await
     }
 
     /// The same tables and settings, with DynamoDB given 10 s an attempt instead of 1 s: for
@@ -328,14 +318,23 @@ impl TestApp {
     /// fact written, and counts it twice (strict, never lenient, and rare at DynamoDB's own
     /// latency), which is not what such a test is about.
     pub async fn patient(&self) -> TestApp {
-        let aws = auth_shared::load_aws_config().await;
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(std::time::Duration::from_secs(1))
             .operation_attempt_timeout(std::time::Duration::from_secs(10))
             .operation_timeout(std::time::Duration::from_secs(30))
             .build();
-        let config = aws_sdk_dynamodb::config::Builder::from(&aws)
-            .timeout_config(timeouts)
+        self.with_dynamodb(|config| config.timeout_config(timeouts))
+            .await
+    }
+
+    /// The same tables, settings and clock, with a DynamoDB client `adjust`ed (its calls still
+    /// recorded).
+    async fn with_dynamodb(
+        &self,
+        adjust: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
+    ) -> TestApp {
+        let aws = auth_shared::load_aws_config().await;
+        let config = adjust(aws_sdk_dynamodb::config::Builder::from(&aws))
             .interceptor(CallRecorder)
             .build();
         TestApp {
