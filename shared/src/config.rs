@@ -187,6 +187,7 @@ impl Config {
         let default_region = env.parse("DEFAULT_REGION")?;
         let otp_length = env.bounded("OTP_LENGTH", OTP_LENGTHS, " digits")?;
         let jwt_algorithm = jwt_algorithm(&env)?;
+        let jwt_asymmetric_key = asymmetric_key(&env, jwt_algorithm)?;
         let jwt_audience = env.text("JWT_AUDIENCE")?;
         let jwt_refresh_audience = env
             .get("JWT_REFRESH_AUDIENCE")?
@@ -222,15 +223,11 @@ impl Config {
             jwt_audience,
             jwt_refresh_audience,
             jwt_algorithm,
-            jwt_asymmetric_key: asymmetric_key(&env, jwt_algorithm)?,
+            jwt_asymmetric_key: jwt_asymmetric_key.clone(),
             jwt_previous_kms_key_id: env
                 .get("JWT_PREVIOUS_KMS_KEY_ID")?
                 .map(|id| id.trim().to_owned()),
-            // The Ed25519 key is not read when another algorithm signs.
-            jwt_signing_key: match jwt_algorithm {
-                JwtAlgorithm::EdDSA => SecretSource::from_env(&env, &JWT_SIGNING_KEY_VARIABLES)?,
-                JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => None,
-            },
+            jwt_signing_key: held_signing_key(&env, jwt_algorithm, jwt_asymmetric_key.as_ref())?,
             jwt_previous_public_key: env.get("JWT_PREVIOUS_PUBLIC_KEY")?,
             key_publication_key: SecretSource::from_env(&env, &KEY_PUBLICATION_KEY_VARIABLES)?,
             otp_hmac_key: SecretSource::from_env(&env, &OTP_HMAC_KEY_VARIABLES)?,
@@ -275,6 +272,38 @@ fn jwt_algorithm(env: &Env<'_>) -> Result<JwtAlgorithm, ConfigError> {
             ("EdDSA", JwtAlgorithm::EdDSA),
         ],
     )
+}
+
+/// The secret of the private key the signing functions hold: the Ed25519 key for EdDSA (or its
+/// local fallback), or an RS256/ES256 PEM key kept out of KMS. For RS256/ES256 only the secret
+/// id is read (local runs use `LOCAL_JWT_PRIVATE_KEY_FILE`, and the Ed25519 fallback of a local
+/// environment is ignored), and it is refused beside a KMS key or key file: one key signs.
+fn held_signing_key(
+    env: &Env<'_>,
+    algorithm: JwtAlgorithm,
+    asymmetric: Option<&AsymmetricKeySource>,
+) -> Result<Option<SecretSource>, ConfigError> {
+    let variable = JWT_SIGNING_KEY_VARIABLES.secret_id;
+    if algorithm == JwtAlgorithm::EdDSA {
+        return SecretSource::from_env(env, &JWT_SIGNING_KEY_VARIABLES);
+    }
+    let Some(secret_id) = env.get(variable)? else {
+        return Ok(None);
+    };
+    if let Some(other) = asymmetric {
+        let other = match other {
+            AsymmetricKeySource::Kms { .. } => "JWT_KMS_KEY_ID",
+            AsymmetricKeySource::LocalPem(_) => "LOCAL_JWT_PRIVATE_KEY_FILE",
+        };
+        return Err(ConfigError::Invalid {
+            name: variable,
+            reason: format!("names a key in a secret, and {other} another: one key signs"),
+        });
+    }
+    Ok(Some(SecretSource::SecretsManager {
+        variable,
+        secret_id,
+    }))
 }
 
 /// The RS256/ES256 key: `JWT_KMS_KEY_ID`, or for local runs `LOCAL_JWT_PRIVATE_KEY_FILE`
@@ -824,7 +853,35 @@ mod tests {
             Some(AsymmetricKeySource::LocalPem(".local/jwt-es256.pem".into()))
         );
         assert_eq!(es256.jwt_previous_kms_key_id.as_deref(), Some(kms));
+        // RS256 under a key in a secret, which only the signing functions read.
+        let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jwt-key-AbCdEf";
+        let held = config_with(&[
+            ("JWT_ALGORITHM", "RS256"),
+            ("JWT_SIGNING_SECRET_ID", secret),
+        ])
+        .unwrap();
+        assert_eq!(held.jwt_asymmetric_key, None);
+        assert!(matches!(
+            held.jwt_signing_key,
+            Some(SecretSource::SecretsManager { ref secret_id, .. }) if secret_id == secret
+        ));
         for (variables, name) in [
+            (
+                vec![
+                    ("JWT_ALGORITHM", "RS256"),
+                    ("JWT_SIGNING_SECRET_ID", secret),
+                    ("JWT_KMS_KEY_ID", kms),
+                ],
+                "JWT_SIGNING_SECRET_ID",
+            ),
+            (
+                vec![
+                    ("JWT_ALGORITHM", "ES256"),
+                    ("JWT_SIGNING_SECRET_ID", secret),
+                    ("LOCAL_JWT_PRIVATE_KEY_FILE", "k.pem"),
+                ],
+                "JWT_SIGNING_SECRET_ID",
+            ),
             (vec![("JWT_ALGORITHM", "HS256")], "JWT_ALGORITHM"),
             (vec![("JWT_KMS_KEY_ID", kms)], "JWT_KMS_KEY_ID"),
             (

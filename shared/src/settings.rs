@@ -358,9 +358,10 @@ pub static SETTINGS: &[Setting] = &[
         Value("EdDSA"),
         Owner::Tokens,
         Keep,
-        "`RS256` or `ES256` (signed in AWS KMS) or `EdDSA` (see [Tokens](api.md#tokens)). Unset \
-         means EdDSA, what deployments signed with before the choice; the template parameter \
-         `JwtAlgorithm` defaults to RS256",
+        "`RS256` or `ES256` (signed in AWS KMS, or in-process under the key of \
+         `JWT_SIGNING_SECRET_ID`) or `EdDSA` (see [Tokens](api.md#tokens)). Unset means EdDSA, \
+         what deployments signed with before the choice; the template parameter `JwtAlgorithm` \
+         defaults to RS256",
     ),
     row(
         "JWT_KMS_KEY_ID",
@@ -369,7 +370,8 @@ pub static SETTINGS: &[Setting] = &[
         Keep,
         "RS256/ES256: the KMS key that signs (ARN; not a secret), whose public key is read once \
          at cold start (`kms:GetPublicKey`). The template sets it on the functions that sign or \
-         verify tokens; only the signing ones may `kms:Sign`. Refused with EdDSA",
+         verify tokens; only the signing ones may `kms:Sign`. Refused with EdDSA and beside \
+         `JWT_SIGNING_SECRET_ID`",
     ),
     row(
         "JWT_PREVIOUS_KMS_KEY_ID",
@@ -386,15 +388,18 @@ pub static SETTINGS: &[Setting] = &[
         Keep,
         "**local runs only**, RS256/ES256: a PKCS#8 PEM private key file instead of KMS \
          (`scripts/dev` and `scripts/test` generate `.local/jwt-rs256.pem` and \
-         `.local/jwt-es256.pem`). Refused together with `JWT_KMS_KEY_ID`, with EdDSA, and on AWS \
-         Lambda (above)",
+         `.local/jwt-es256.pem`); every function reads it, as all read a KMS key's public key. \
+         Refused together with `JWT_KMS_KEY_ID` or `JWT_SIGNING_SECRET_ID`, with EdDSA, and on \
+         AWS Lambda (above)",
     ),
     row(
         "JWT_PREVIOUS_PUBLIC_KEY",
         Nothing,
         Owner::Tokens,
         Keep,
-        "an Ed25519 public key's JWK `x`, always accepted and published (see \
+        "a public key that verifies and is published but does not sign (the previous key while \
+         rotating, or the next one before it signs): an Ed25519 key's JWK `x`, any key's JWK \
+         (JSON, as the JWKS serves it) or a PEM public key whose line breaks may be spaces (see \
          [Tokens](api.md#tokens))",
     ),
     // Secrets.
@@ -403,10 +408,13 @@ pub static SETTINGS: &[Setting] = &[
         Nothing,
         Owner::Secrets,
         Keep,
-        "EdDSA only: ARN or name of the Secrets Manager secret whose value is the signing key \
-         (read once at cold start). The template sets it on register, login, login-otp and \
-         refresh only; a function without it (and without the local fallback) has no private \
-         key, and a route of it that must sign answers 500",
+        "ARN or name of the Secrets Manager secret whose value is the private key the signing \
+         functions hold (read once at cold start): for EdDSA an Ed25519 PKCS#8 PEM key or any \
+         string (≥ 32 bytes) whose SHA-256 is the seed; for RS256/ES256 a PKCS#8 PEM RSA key \
+         (≥ 2048 bits) or EC P-256 key, which signs in-process instead of KMS (template \
+         parameter `JwtSigningSecretArn`). The template sets it on register, login, login-otp \
+         and refresh only; a function without it (and without a KMS key or local key) has no \
+         private key, and a route of it that must sign answers 500",
     ),
     row(
         "LOCAL_JWT_SIGNING_KEY",
@@ -414,7 +422,8 @@ pub static SETTINGS: &[Setting] = &[
         Owner::Secrets,
         Keep,
         "**local runs only** (the tests), EdDSA only: the signing key itself, PKCS#8 PEM or a \
-         secret string (≥ 32 bytes) whose SHA-256 is the seed. Refused together with \
+         secret string (≥ 32 bytes) whose SHA-256 is the seed (ignored for RS256/ES256, which \
+         run locally with `LOCAL_JWT_PRIVATE_KEY_FILE`). Refused together with \
          `JWT_SIGNING_SECRET_ID`, and on AWS Lambda (above)",
     ),
     row(

@@ -1,6 +1,7 @@
 //! Opaque tokens (registration tokens, verification ids, the secret of refresh tokens) and
-//! signed access JWTs with a published key set: RS256 or ES256 in AWS KMS (`jwt_keys`), or EdDSA
-//! under a key the signers publish in the signing keys table.
+//! signed access JWTs with a published key set: RS256 or ES256 in AWS KMS (`jwt_keys`), or under
+//! a private key the signing functions hold (Ed25519, RS256 or ES256, from a Secrets Manager
+//! secret) and publish in the signing keys table.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +22,7 @@ use crate::error::AuthError;
 use crate::jwt_keys::{AsymmetricKeys, AsymmetricSigner, PublicKey};
 use crate::key_publication::PublicationKey;
 use crate::refresh_tokens::new_refresh_token;
-use crate::store::signing_keys::{PublishedKey, SigningKeysTable};
+use crate::store::signing_keys::{KeyMaterial, PublishedKey, SigningKeysTable};
 
 /// 256 random bits, well above the 128 the threat model asks for.
 const OPAQUE_TOKEN_BYTES: usize = 32;
@@ -122,23 +123,26 @@ const RENEW_PUBLICATION_BELOW_SECONDS: u64 = PUBLICATION_MARGIN_SECONDS / 2;
 /// triggers a read, so garbage tokens must not turn into a DynamoDB query each).
 const PUBLISHED_KEYS_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
-const ALGORITHM: Algorithm = Algorithm::EdDSA;
+/// The smallest RSA key a secret may hold (what KMS's `RSA_2048` keys are).
+const MIN_RSA_BITS: usize = 2048;
 
 /// How this function signs, when it does.
 enum Signer {
-    /// EdDSA under the Ed25519 key of `JWT_SIGNING_SECRET_ID`, published in the signing keys
-    /// table before it signs.
-    Ed25519(Ed25519Signer),
-    /// RS256 or ES256 in KMS (or a local PEM key): trusted through the configuration.
-    Asymmetric(Box<AsymmetricSigner>),
+    /// Under a private key the function holds, from the secret `JWT_SIGNING_SECRET_ID`:
+    /// published in the signing keys table before it signs.
+    Held(HeldKey),
+    /// RS256 or ES256 in KMS (or a local PEM key file): trusted through the configuration.
+    Configured(Box<AsymmetricSigner>),
 }
 
-/// The Ed25519 private key, held only by the functions that sign tokens (register, login,
-/// login-otp, refresh).
-struct Ed25519Signer {
+/// A private key held only by the functions that sign tokens (register, login, login-otp,
+/// refresh): Ed25519 (EdDSA), or RSA or EC P-256 kept out of KMS so that no token costs a KMS
+/// request.
+struct HeldKey {
     kid: String,
-    /// The public key's JWK `x`, as published.
-    x: String,
+    algorithm: Algorithm,
+    /// The public key, as published.
+    material: KeyMaterial,
     encoding_key: EncodingKey,
     /// Until when the key is known to be published (0: not yet).
     published_until: AtomicU64,
@@ -159,13 +163,27 @@ struct VerificationKey {
 }
 
 impl VerificationKey {
-    fn from_x(x: &str, expires_at: Option<u64>) -> Result<Self, jsonwebtoken::errors::Error> {
-        let decoding = DecodingKey::from_ed_components(x)?;
-        let key = PublicKey::from_jwk(Jwk::from_decoding_key(&decoding, None)?, ALGORITHM)?;
-        Ok(Self::configured(key, expires_at))
+    /// The key a public part describes: an Ed25519 `x`, or a JWK of an RS256 or ES256 key.
+    fn from_material(material: &KeyMaterial, expires_at: Option<u64>) -> Result<Self, String> {
+        let key = match material {
+            KeyMaterial::Ed25519X(x) => DecodingKey::from_ed_components(x)
+                .and_then(|decoding| Jwk::from_decoding_key(&decoding, None))
+                .and_then(|jwk| PublicKey::from_jwk(jwk, Algorithm::EdDSA))
+                .map_err(|error| error.to_string())?,
+            KeyMaterial::Jwk(json) => {
+                let jwk: Jwk = serde_json::from_str(json).map_err(|error| error.to_string())?;
+                let algorithm = match jwk.common.key_algorithm {
+                    Some(KeyAlgorithm::RS256) => Algorithm::RS256,
+                    Some(KeyAlgorithm::ES256) => Algorithm::ES256,
+                    _ => return Err("a JWK whose alg is neither RS256 nor ES256".to_owned()),
+                };
+                PublicKey::from_jwk(jwk, algorithm).map_err(|error| error.to_string())?
+            }
+        };
+        Ok(Self::from_public(key, expires_at))
     }
 
-    fn configured(key: PublicKey, expires_at: Option<u64>) -> Self {
+    fn from_public(key: PublicKey, expires_at: Option<u64>) -> Self {
         Self {
             kid: key.kid,
             jwk: key.jwk,
@@ -286,10 +304,10 @@ fn invalid_key(name: &'static str, reason: impl ToString) -> ConfigError {
     }
 }
 
-/// The signing key: a PKCS#8 PEM Ed25519 key (`openssl genpkey -algorithm ed25519`), or any
+/// The Ed25519 signing key: a PKCS#8 PEM key (`openssl genpkey -algorithm ed25519`), or any
 /// other secret string (at least 32 bytes), whose SHA-256 is then the Ed25519 seed. The second
 /// form lets AWS Secrets Manager generate the key with `GenerateSecretString`.
-fn encoding_key(secret: &SecretString) -> Result<EncodingKey, ConfigError> {
+fn ed25519_key(secret: &SecretString) -> Result<EncodingKey, ConfigError> {
     let value = secret.expose_secret().trim();
     if value.starts_with("-----BEGIN") {
         return EncodingKey::from_ed_pem(value.as_bytes())
@@ -300,19 +318,72 @@ fn encoding_key(secret: &SecretString) -> Result<EncodingKey, ConfigError> {
     Ok(EncodingKey::from_ed_der(&der))
 }
 
-fn public_x(jwk: &Jwk) -> Option<&str> {
-    match &jwk.algorithm {
-        AlgorithmParameters::OctetKeyPair(params) => Some(&params.x),
-        _ => None,
+/// The private key of the secret `JWT_SIGNING_SECRET_ID` for `algorithm`, and its public part as
+/// published: for EdDSA see `ed25519_key`; for RS256 a PKCS#8 PEM RSA key of at least 2048 bits,
+/// for ES256 a PKCS#8 PEM EC P-256 key (`openssl genpkey`, docs/operations.md).
+fn held_key(
+    algorithm: JwtAlgorithm,
+    secret: &SecretString,
+) -> Result<(EncodingKey, KeyMaterial), ConfigError> {
+    let name = "JWT_SIGNING_SECRET_ID";
+    let pem = secret.expose_secret().trim().as_bytes();
+    let not_a_key = |error| invalid_key(name, format!("not a {} key: {error}", algorithm.name()));
+    let encoding_key = match algorithm {
+        JwtAlgorithm::EdDSA => ed25519_key(secret)?,
+        JwtAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem).map_err(not_a_key)?,
+        JwtAlgorithm::Es256 => EncodingKey::from_ec_pem(pem).map_err(not_a_key)?,
+    };
+    let jwk = Jwk::from_encoding_key(&encoding_key, algorithm.algorithm()).map_err(not_a_key)?;
+    let material = match &jwk.algorithm {
+        AlgorithmParameters::OctetKeyPair(params) => KeyMaterial::Ed25519X(params.x.clone()),
+        AlgorithmParameters::RSA(params)
+            if URL_SAFE_NO_PAD.decode(&params.n).map_or(0, |n| n.len() * 8) < MIN_RSA_BITS =>
+        {
+            return Err(invalid_key(
+                name,
+                format!("an RSA key shorter than {MIN_RSA_BITS} bits"),
+            ));
+        }
+        _ => {
+            let public = PublicKey::from_jwk(jwk, algorithm.algorithm()).map_err(not_a_key)?;
+            let json = serde_json::to_string(&public.jwk).map_err(|e| invalid_key(name, e))?;
+            KeyMaterial::Jwk(json)
+        }
+    };
+    Ok((encoding_key, material))
+}
+
+/// `JWT_PREVIOUS_PUBLIC_KEY`: an Ed25519 key's `x`, a public JWK (as `/.well-known/jwks.json`
+/// serves it), or a PEM public key (`openssl pkey -pubout`; its line breaks may be spaces).
+fn previous_public_key(value: &str) -> Result<VerificationKey, String> {
+    const PEM_BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
+    const PEM_END: &str = "-----END PUBLIC KEY-----";
+    let value = value.trim();
+    if let Some(body) = value.strip_prefix(PEM_BEGIN) {
+        let body = body
+            .strip_suffix(PEM_END)
+            .ok_or("a PEM key without its end line")?;
+        let base64: String = body.split_whitespace().collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(base64)
+            .map_err(|error| format!("a PEM key that is not base64: {error}"))?;
+        return PublicKey::from_spki_der(&der).map(|key| VerificationKey::from_public(key, None));
     }
+    let material = if value.starts_with('{') {
+        KeyMaterial::Jwk(value.to_owned())
+    } else {
+        KeyMaterial::Ed25519X(value.to_owned())
+    };
+    VerificationKey::from_material(&material, None)
 }
 
 impl TokenIssuer {
-    /// `signing_key` is the Ed25519 private key's secret, for the functions that sign EdDSA;
-    /// `asymmetric` the RS256/ES256 keys. Verifiers also trust the EdDSA keys the signers
-    /// publish in `signing_keys` whose MAC `publication` verifies (whatever `JWT_ALGORITHM`,
-    /// so that EdDSA tokens verify after a move to RS256). An EdDSA signer needs `publication`
-    /// to publish its key.
+    /// `signing_key` is the secret holding the private key, for the functions that sign with a
+    /// key they hold; `asymmetric` the RS256/ES256 keys of the configuration (KMS, a local
+    /// file). Verifiers also trust the keys the signers publish in `signing_keys` whose MAC
+    /// `publication` verifies (whatever `JWT_ALGORITHM`, so that tokens signed before a move
+    /// to another key or algorithm verify). A signer holding its key needs `publication` to
+    /// publish it.
     pub fn new(
         config: &Config,
         signing_key: Option<&SecretString>,
@@ -329,42 +400,40 @@ impl TokenIssuer {
                 let publication = publication
                     .clone()
                     .ok_or(ConfigError::Missing("KEY_PUBLICATION_SECRET_ID"))?;
-                let name = "JWT_SIGNING_SECRET_ID";
-                let encoding_key = encoding_key(secret)?;
-                let jwk = Jwk::from_encoding_key(&encoding_key, ALGORITHM)
-                    .map_err(|e| invalid_key(name, e))?;
-                let x = public_x(&jwk).ok_or_else(|| invalid_key(name, "not an Ed25519 key"))?;
-                let key = VerificationKey::from_x(x, None).map_err(|e| invalid_key(name, e))?;
-                let signer = Ed25519Signer {
+                let (encoding_key, material) = held_key(config.jwt_algorithm, secret)?;
+                let key = VerificationKey::from_material(&material, None)
+                    .map_err(|e| invalid_key("JWT_SIGNING_SECRET_ID", e))?;
+                let signer = HeldKey {
                     kid: key.kid.clone(),
-                    x: x.to_owned(),
+                    algorithm: key.algorithm,
+                    material,
                     encoding_key,
                     published_until: AtomicU64::new(0),
                     publication,
                 };
                 own_keys.push(key);
-                Some(Signer::Ed25519(signer))
+                Some(Signer::Held(signer))
             }
         };
         let signer = match (signer, asymmetric.current) {
             (Some(_), Some(_)) => {
                 return Err(invalid_key(
                     "JWT_SIGNING_SECRET_ID",
-                    "an Ed25519 key beside an RS256/ES256 key",
+                    "a key in a secret beside a key in KMS or a local key file",
                 ));
             }
-            (Some(ed25519), None) => Some(ed25519),
+            (Some(held), None) => Some(held),
             (None, Some(current)) => {
-                own_keys.push(VerificationKey::configured(current.public.clone(), None));
-                Some(Signer::Asymmetric(Box::new(current)))
+                own_keys.push(VerificationKey::from_public(current.public.clone(), None));
+                Some(Signer::Configured(Box::new(current)))
             }
             (None, None) => None,
         };
         if let Some(previous) = asymmetric.previous {
-            previous_keys.push(VerificationKey::configured(previous, None));
+            previous_keys.push(VerificationKey::from_public(previous, None));
         }
         if let Some(previous) = &config.jwt_previous_public_key {
-            let key = VerificationKey::from_x(previous, None)
+            let key = previous_public_key(previous)
                 .map_err(|e| invalid_key("JWT_PREVIOUS_PUBLIC_KEY", e))?;
             previous_keys.push(key);
         }
@@ -390,8 +459,8 @@ impl TokenIssuer {
         self.clock = clock;
     }
 
-    /// Whether this function has a signing key: the Ed25519 private key (only the functions
-    /// that sign tokens hold it), or a KMS key id (every function that signs or verifies has
+    /// Whether this function has a signing key: a private key it holds (only the functions that
+    /// sign tokens read the secret), or a KMS key id (every function that signs or verifies has
     /// one; IAM lets only the signing functions use it to sign).
     pub fn can_sign(&self) -> bool {
         self.signer.is_some()
@@ -522,17 +591,19 @@ impl TokenIssuer {
 
     /// Publishes the signer's key before the first token it signs, and renews the publication
     /// before it could end while a token signed now is still valid.
-    async fn ensure_published(&self, signer: &Ed25519Signer, now: u64) -> Result<(), AuthError> {
+    async fn ensure_published(&self, signer: &HeldKey, now: u64) -> Result<(), AuthError> {
         let longest_token = now + self.access_ttl.max(self.refresh_ttl);
         let published_until = signer.published_until.load(Ordering::Acquire);
         if published_until >= longest_token + RENEW_PUBLICATION_BELOW_SECONDS {
             return Ok(());
         }
         let until = longest_token + PUBLICATION_MARGIN_SECONDS;
-        let mac = signer.publication.seal(&signer.kid, &signer.x, until);
+        let mac = signer
+            .publication
+            .seal(&signer.kid, &signer.material, until);
         match self
             .signing_keys
-            .publish(&signer.kid, &signer.x, now, until, &mac)
+            .publish(&signer.kid, &signer.material, now, until, &mac)
             .await
         {
             Ok(()) => {
@@ -550,16 +621,16 @@ impl TokenIssuer {
 
     async fn sign(&self, signer: &Signer, claims: &Claims) -> Result<String, AuthError> {
         let (algorithm, kid) = match signer {
-            Signer::Ed25519(signer) => (ALGORITHM, &signer.kid),
-            Signer::Asymmetric(signer) => (signer.algorithm(), &signer.public.kid),
+            Signer::Held(signer) => (signer.algorithm, &signer.kid),
+            Signer::Configured(signer) => (signer.algorithm(), &signer.public.kid),
         };
         let mut header = Header::new(algorithm);
         header.typ = Some(claims.token_type.typ().to_owned());
         header.kid = Some(kid.clone());
         match signer {
-            Signer::Ed25519(signer) => jsonwebtoken::encode(&header, claims, &signer.encoding_key)
+            Signer::Held(signer) => jsonwebtoken::encode(&header, claims, &signer.encoding_key)
                 .map_err(AuthError::internal),
-            Signer::Asymmetric(signer) => {
+            Signer::Configured(signer) => {
                 let message = format!("{}.{}", base64_json(&header)?, base64_json(claims)?);
                 let signature = signer.sign(message.as_bytes()).await?;
                 Ok(format!("{message}.{signature}"))
@@ -607,7 +678,7 @@ impl TokenIssuer {
             )
         })?;
         let issuer = self.issuer()?;
-        if let Signer::Ed25519(signer) = signer {
+        if let Signer::Held(signer) = signer {
             self.ensure_published(signer, now).await?;
         }
         let ttl = match token_type {
@@ -688,15 +759,14 @@ fn base64_json(value: &impl Serialize) -> Result<String, AuthError> {
 /// The verification key of a published item, if its MAC verifies and its `kid` is its key's
 /// thumbprint; otherwise none, logged by `kid` (public: the JWKS serves it) and never the MAC.
 fn trusted(publication: &PublicationKey, stored: &PublishedKey) -> Option<VerificationKey> {
-    let vouched = stored
-        .mac
-        .as_deref()
-        .is_some_and(|mac| publication.vouches_for(&stored.kid, &stored.x, stored.expires_at, mac));
+    let vouched = stored.mac.as_deref().is_some_and(|mac| {
+        publication.vouches_for(&stored.kid, &stored.material, stored.expires_at, mac)
+    });
     if !vouched {
         tracing::warn!(kid = %stored.kid, "skipped a published key without a valid MAC");
         return None;
     }
-    match VerificationKey::from_x(&stored.x, Some(stored.expires_at)) {
+    match VerificationKey::from_material(&stored.material, Some(stored.expires_at)) {
         Ok(key) if key.kid == stored.kid => Some(key),
         Ok(_) => {
             tracing::warn!(kid = %stored.kid, "skipped a published key that does not match its kid");
@@ -719,7 +789,8 @@ mod tests {
         let seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
         let mut der = ED25519_PKCS8_PREFIX.to_vec();
         der.extend((0..32).map(|i| u8::from_str_radix(&seed[2 * i..2 * i + 2], 16).unwrap()));
-        let jwk = Jwk::from_encoding_key(&EncodingKey::from_ed_der(&der), ALGORITHM).unwrap();
+        let jwk =
+            Jwk::from_encoding_key(&EncodingKey::from_ed_der(&der), Algorithm::EdDSA).unwrap();
         let jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(params) = jwk.algorithm else {
             panic!("not an OKP key");
         };

@@ -36,19 +36,39 @@ impl Stack {
     /// template's default, RS256, needs the KMS emulator and a key: see `kms`); a KMS key the
     /// template creates is named by the parameter `JwtSigningKey.Arn`.
     pub async fn deploy(parameters: &[(&str, &str)], sms_endpoint: Option<&str>) -> Self {
+        Self::deploy_with_secrets(parameters, sms_endpoint, &[]).await
+    }
+
+    /// As `deploy`, with the Secrets Manager stub giving the secret of each (id, value) of
+    /// `secrets` its own value (every other secret gets the stub's one value).
+    pub async fn deploy_with_secrets(
+        parameters: &[(&str, &str)],
+        sms_endpoint: Option<&str>,
+        secrets: &[(&str, &str)],
+    ) -> Self {
         let aws = auth_shared::load_aws_config().await;
         let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
         let created = tables::create_all(&Client::new(&aws), &prefix)
             .await
             .expect("create tables on DynamoDB Local");
         let outbox = std::env::temp_dir().join(format!("{prefix}sms-outbox.jsonl"));
-        Self::deploy_on(created, outbox, parameters, sms_endpoint).await
+        Self::deploy_on(created, outbox, parameters, sms_endpoint, secrets).await
     }
 
     /// The stack deployed again with `parameters`, over the same tables and outbox (an update
     /// of the stack: new instances, the same data).
     pub async fn redeploy(&self, parameters: &[(&str, &str)]) -> Self {
-        Self::deploy_on(self.tables.clone(), self.outbox.clone(), parameters, None).await
+        self.redeploy_with_secrets(parameters, &[]).await
+    }
+
+    /// As `redeploy`, with secrets of their own values (`deploy_with_secrets`).
+    pub async fn redeploy_with_secrets(
+        &self,
+        parameters: &[(&str, &str)],
+        secrets: &[(&str, &str)],
+    ) -> Self {
+        let (tables, outbox) = (self.tables.clone(), self.outbox.clone());
+        Self::deploy_on(tables, outbox, parameters, None, secrets).await
     }
 
     async fn deploy_on(
@@ -56,6 +76,7 @@ impl Stack {
         outbox: std::path::PathBuf,
         parameters: &[(&str, &str)],
         sms_endpoint: Option<&str>,
+        secrets: &[(&str, &str)],
     ) -> Self {
         let mut parameters: BTreeMap<String, String> = parameters
             .iter()
@@ -64,13 +85,20 @@ impl Stack {
         parameters
             .entry("JwtAlgorithm".to_owned())
             .or_insert_with(|| "EdDSA".to_owned());
-        let secrets_manager = HttpStub::start(StubAnswer::json(
-            200,
-            "application/x-amz-json-1.1",
-            &json!({ "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:stub",
-                     "Name": "stub", "SecretString": SECRET_VALUE }),
-        ))
-        .await;
+        let secret = |arn: &str, value: &str| {
+            StubAnswer::json(
+                200,
+                "application/x-amz-json-1.1",
+                &json!({ "ARN": arn, "Name": "stub", "SecretString": value }),
+            )
+        };
+        let stub_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stub";
+        let secrets_manager = HttpStub::start(secret(stub_arn, SECRET_VALUE)).await;
+        for (id, value) in secrets {
+            // The JSON string of the id, as it is in the request.
+            let id_in_request = serde_json::to_string(id).expect("an id");
+            secrets_manager.answer_when_body_contains(&id_in_request, secret(id, value));
+        }
         let aws = auth_shared::load_aws_config().await;
         let region = aws.region().map_or("us-east-1", |r| r.as_ref()).to_owned();
         let dynamodb = Client::new(&aws);
@@ -113,10 +141,15 @@ impl Stack {
                     .environment(function, &parameters, &region)
                     .unwrap_or_else(|e| panic!("{e}")),
             );
-            // A Globals variable (`environment` reads the function's own): the issuer the test
-            // serves the stack at, when it names one.
-            if let Some(issuer) = parameters.get("JwtIssuer") {
-                env.insert("JWT_ISSUER".to_owned(), issuer.clone());
+            // Globals variables (`environment` reads the function's own), when the test names
+            // their parameter: the issuer it serves the stack at, a published public key.
+            for (parameter, variable) in [
+                ("JwtIssuer", "JWT_ISSUER"),
+                ("JwtPreviousPublicKey", "JWT_PREVIOUS_PUBLIC_KEY"),
+            ] {
+                if let Some(value) = parameters.get(parameter) {
+                    env.insert(variable.to_owned(), value.clone());
+                }
             }
             let config = Config::from_lookup(|name| env.get(name).cloned())
                 .unwrap_or_else(|e| panic!("{function}'s configuration: {e}"));

@@ -1,5 +1,6 @@
 //! `HttpStub`: a local HTTP server standing in for an AWS API (port 0, loopback only). It records
-//! every request and gives each the answer it was last told to give.
+//! every request and gives each the answer it was last told to give (or the one given for
+//! requests whose body holds a text, such as a secret's id).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -60,6 +61,8 @@ pub struct HttpStub {
     pub endpoint: String,
     requests: Arc<Mutex<Vec<StubRequest>>>,
     answer: Arc<Mutex<StubAnswer>>,
+    /// Answers for requests whose body contains the text, before `answer`.
+    answers_by_body: Arc<Mutex<Vec<(String, StubAnswer)>>>,
     /// How long the stub waits before each answer (a slow provider).
     delay: Arc<Mutex<Duration>>,
 }
@@ -68,18 +71,23 @@ impl HttpStub {
     pub async fn start(answer: StubAnswer) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let answer = Arc::new(Mutex::new(answer));
+        let answers_by_body = Arc::new(Mutex::new(Vec::new()));
         let delay = Arc::new(Mutex::new(Duration::ZERO));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
-        let (log, current, wait) = (requests.clone(), answer.clone(), delay.clone());
+        let answers = Answers {
+            default: answer.clone(),
+            by_body: answers_by_body.clone(),
+        };
+        let (log, wait) = (requests.clone(), delay.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (log, current, wait) = (log.clone(), current.clone(), wait.clone());
+                let (log, answers, wait) = (log.clone(), answers.clone(), wait.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
-                        respond(log.clone(), current.clone(), wait.clone(), request)
+                        respond(log.clone(), answers.clone(), wait.clone(), request)
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -91,8 +99,15 @@ impl HttpStub {
             endpoint,
             requests,
             answer,
+            answers_by_body,
             delay,
         }
+    }
+
+    /// From now on, answer the requests whose body contains `text` with `answer`.
+    pub fn answer_when_body_contains(&self, text: &str, answer: StubAnswer) {
+        let mut answers = self.answers_by_body.lock().expect("answers");
+        answers.push((text.to_owned(), answer));
     }
 
     /// From now on, wait `delay` before each answer (the request is recorded on arrival).
@@ -110,9 +125,29 @@ impl HttpStub {
     }
 }
 
+#[derive(Clone)]
+struct Answers {
+    default: Arc<Mutex<StubAnswer>>,
+    by_body: Arc<Mutex<Vec<(String, StubAnswer)>>>,
+}
+
+impl Answers {
+    fn to(&self, body: &[u8]) -> StubAnswer {
+        let body = String::from_utf8_lossy(body);
+        let by_body = self.by_body.lock().expect("answers");
+        match by_body
+            .iter()
+            .find(|(text, _)| body.contains(text.as_str()))
+        {
+            Some((_, answer)) => answer.clone(),
+            None => self.default.lock().expect("answer").clone(),
+        }
+    }
+}
+
 async fn respond(
     log: Arc<Mutex<Vec<StubRequest>>>,
-    answer: Arc<Mutex<StubAnswer>>,
+    answers: Answers,
     delay: Arc<Mutex<Duration>>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -122,6 +157,7 @@ async fn respond(
         .await
         .map(|body| body.to_bytes().to_vec())
         .unwrap_or_default();
+    let answer = answers.to(&body);
     log.lock().expect("requests").push(StubRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
@@ -130,7 +166,6 @@ async fn respond(
     });
     let delay = *delay.lock().expect("delay");
     tokio::time::sleep(delay).await;
-    let answer = answer.lock().expect("answer").clone();
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() = hyper::StatusCode::from_u16(answer.status).expect("a status");
     for (name, value) in answer.headers {

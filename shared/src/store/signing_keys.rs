@@ -13,27 +13,71 @@ use crate::error::AuthError;
 
 const PARTITION: &str = "signing-key";
 
-/// One published public key: its `kid` (RFC 7638 thumbprint), JWK `x` (base64url) and the MAC
-/// of its publication (absent in items written before publications carried one).
+/// The public part of a published key, in one of two attributes: an Ed25519 key's JWK `x`
+/// (base64url; attribute `x`, as EdDSA keys have always been published), or the public JWK of
+/// an RS256 or ES256 key held in a secret (JSON; attribute `jwk`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    Ed25519X(String),
+    Jwk(String),
+}
+
+impl KeyMaterial {
+    fn attribute(&self) -> &'static str {
+        match self {
+            Self::Ed25519X(_) => "x",
+            Self::Jwk(_) => "jwk",
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        match self {
+            Self::Ed25519X(value) | Self::Jwk(value) => value,
+        }
+    }
+}
+
+/// One published public key: its `kid` (RFC 7638 thumbprint), its public part and the MAC of
+/// its publication (absent in items written before publications carried one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedKey {
     pub kid: String,
-    pub x: String,
+    pub material: KeyMaterial,
     pub published_at: u64,
     pub expires_at: u64,
     pub mac: Option<String>,
 }
 
-/// The stored form of a published key.
+/// The stored form of a published key: exactly one of `x` and `jwk`.
 #[derive(Deserialize)]
 struct KeyItem {
     kid: String,
-    x: String,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    jwk: Option<String>,
     #[serde(default)]
     published_at: u64,
     expires_at: u64,
     #[serde(default)]
     mac: Option<String>,
+}
+
+impl KeyItem {
+    fn into_published(self) -> Option<PublishedKey> {
+        let material = match (self.x, self.jwk) {
+            (Some(x), None) => KeyMaterial::Ed25519X(x),
+            (None, Some(jwk)) => KeyMaterial::Jwk(jwk),
+            _ => return None,
+        };
+        Some(PublishedKey {
+            kid: self.kid,
+            material,
+            published_at: self.published_at,
+            expires_at: self.expires_at,
+            mac: self.mac,
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -47,7 +91,7 @@ impl SigningKeysTable {
         Self { client, name }
     }
 
-    /// Publishes `kid` until `expires_at`, with `mac` vouching for that publication. Idempotent:
+    /// Publishes `kid` (public part `material`) until `expires_at`, with `mac` vouching for that publication. Idempotent:
     /// an existing publication is only ever extended, so concurrent signers cannot shorten each
     /// other's; key, end and MAC are written together, so they always match. An item without a
     /// MAC (written before publications had one, or by someone without the secret) is replaced
@@ -55,7 +99,7 @@ impl SigningKeysTable {
     pub async fn publish(
         &self,
         kid: &str,
-        x: &str,
+        material: &KeyMaterial,
         now: u64,
         expires_at: u64,
         mac: &str,
@@ -68,12 +112,13 @@ impl SigningKeysTable {
             .key("kid", text(kid))
             // `published_at` stays the first publication's: it orders the key set.
             .update_expression(
-                "SET x = :x, expires_at = :expires_at, mac = :mac, published_at = if_not_exists(published_at, :now)",
+                "SET #material = :material, expires_at = :expires_at, mac = :mac, published_at = if_not_exists(published_at, :now)",
             )
             .condition_expression(
                 "attribute_not_exists(kid) OR attribute_not_exists(mac) OR expires_at < :expires_at",
             )
-            .expression_attribute_values(":x", text(x))
+            .expression_attribute_names("#material", material.attribute())
+            .expression_attribute_values(":material", text(material.value()))
             .expression_attribute_values(":mac", text(mac))
             .expression_attribute_values(":expires_at", num(expires_at))
             .expression_attribute_values(":now", num(now))
@@ -114,21 +159,15 @@ impl SigningKeysTable {
             for item in output.items.unwrap_or_default() {
                 // The sort key is always a string; it names the item for whoever removes it.
                 let kid = get_text(&item, "kid").unwrap_or_default();
-                let item: KeyItem = match decode("signing keys", item) {
-                    Ok(item) => item,
-                    Err(_) => {
-                        tracing::warn!(%kid, "skipped a corrupt item in the signing keys table");
-                        continue;
-                    }
+                let published = decode::<KeyItem>("signing keys", item)
+                    .ok()
+                    .and_then(KeyItem::into_published);
+                let Some(key) = published else {
+                    tracing::warn!(%kid, "skipped a corrupt item in the signing keys table");
+                    continue;
                 };
-                if item.expires_at > now {
-                    keys.push(PublishedKey {
-                        kid: item.kid,
-                        x: item.x,
-                        published_at: item.published_at,
-                        expires_at: item.expires_at,
-                        mac: item.mac,
-                    });
+                if key.expires_at > now {
+                    keys.push(key);
                 }
             }
             start_key = output.last_evaluated_key;

@@ -38,7 +38,7 @@ async fn signed_up(stack: &Stack, phone: &str, e164: &str) -> Value {
 
 /// The emulated authorizer of a route requiring `scopes`, configured with `issuer` and the
 /// template's audience, applied to each (name, token) sent as `Authorization: Bearer <token>`.
-async fn authorize(issuer: &str, scopes: &[&str], cases: &[(&str, &str)]) -> Value {
+pub(crate) async fn authorize(issuer: &str, scopes: &[&str], cases: &[(&str, &str)]) -> Value {
     let cases: Vec<Value> = cases
         .iter()
         .map(|(name, token)| json!({ "name": name, "authorization": format!("Bearer {token}") }))

@@ -12,26 +12,26 @@ use aws_sdk_kms::types::KeySpec;
 use serde_json::{Value, json};
 
 /// The tokens of one user, one from each signing function.
-struct Signed {
-    register: Value,
-    login: Value,
-    refresh: Value,
-    login_otp: Value,
+pub(crate) struct Signed {
+    pub(crate) register: Value,
+    pub(crate) login: Value,
+    pub(crate) refresh: Value,
+    pub(crate) login_otp: Value,
     /// The KMS `Sign` calls of the sign-up, the login, the refresh and the login by code.
-    signatures: [usize; 4],
+    pub(crate) signatures: [usize; 4],
 }
 
-fn access(tokens: &Value) -> &str {
+pub(crate) fn access(tokens: &Value) -> &str {
     tokens["access"].as_str().expect("an access token")
 }
 
-fn header(token: &str) -> jsonwebtoken::Header {
+pub(crate) fn header(token: &str) -> jsonwebtoken::Header {
     jsonwebtoken::decode_header(token).expect("a JWT header")
 }
 
 /// Sign-up, login, refresh and login by code of `phone` (a 0910 number): every signing function
 /// signs once, with `key`.
-async fn sign_in_every_way(stack: &Stack, key: &str, phone: &str, e164: &str) -> Signed {
+pub(crate) async fn sign_in_every_way(stack: &Stack, key: &str, phone: &str, e164: &str) -> Signed {
     let outbox = stack.any();
     let mut signatures = [0; 4];
     let mut counted = signs_with(key);
@@ -93,7 +93,7 @@ async fn sign_in_every_way(stack: &Stack, key: &str, phone: &str, e164: &str) ->
     }
 }
 
-async fn get(served: &ServedStack, endpoint: Endpoint) -> Value {
+pub(crate) async fn get(served: &ServedStack, endpoint: Endpoint) -> Value {
     let response = served
         .stack
         .app(endpoint)

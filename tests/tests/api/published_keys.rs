@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use auth_shared::key_publication::PublicationKey;
+use auth_shared::store::signing_keys::KeyMaterial;
 use auth_tests::{CapturedLogs, Endpoint, PHONE, PHONE_E164, TestApp, TestResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
@@ -40,6 +41,10 @@ impl ForeignKey {
             x: params.x.clone(),
             encoding,
         }
+    }
+
+    fn material(&self) -> KeyMaterial {
+        KeyMaterial::Ed25519X(self.x.clone())
     }
 
     /// `genuine`'s claims (a real user's live session) under this key, as an access token.
@@ -156,7 +161,7 @@ async fn a_key_written_into_the_table_without_the_secret_is_neither_published_no
         "not-the-deployments-key-publication-secret-0123".to_owned(),
     ));
     let guessed = ForeignKey::new(2);
-    let guessed_mac = guessed_secret.seal(&guessed.kid, &guessed.x, until);
+    let guessed_mac = guessed_secret.seal(&guessed.kid, &guessed.material(), until);
     let forgeries = vec![
         ("no MAC", ForeignKey::new(1), None),
         ("a MAC under another secret", guessed, Some(guessed_mac)),
@@ -196,7 +201,7 @@ async fn a_key_written_into_the_table_without_the_secret_is_neither_published_no
 
     // The control: the same kind of item, sealed with the deployment's secret, is trusted.
     let sealed = ForeignKey::new(5);
-    let mac = deployment_publication_key().seal(&sealed.kid, &sealed.x, until);
+    let mac = deployment_publication_key().seal(&sealed.kid, &sealed.material(), until);
     put_key_item(&signer, &sealed.kid, publication(&sealed, until, Some(mac))).await;
     let later = verifier_of(&signer, &[]).await;
     let response = profile(&later, &sealed.sign_like(&access)).await;
@@ -287,6 +292,16 @@ async fn corrupt_key_items_are_skipped_and_logged_never_a_500() {
     put_key_item(&signer, "no-x", vec![("expires_at", future())]).await;
     put_key_item(
         &signer,
+        "x-and-jwk",
+        vec![
+            ("x", AttributeValue::S("abc".to_owned())),
+            ("jwk", AttributeValue::S("{}".to_owned())),
+            ("expires_at", future()),
+        ],
+    )
+    .await;
+    put_key_item(
+        &signer,
         "expiry-is-text",
         vec![
             ("x", AttributeValue::S("abc".to_owned())),
@@ -295,7 +310,11 @@ async fn corrupt_key_items_are_skipped_and_logged_never_a_500() {
     )
     .await;
     // Even sealed with the deployment's secret, a value that is no Ed25519 key verifies nothing.
-    let not_a_key_mac = deployment_publication_key().seal("not-a-key", "not a key", until);
+    let not_a_key_mac = deployment_publication_key().seal(
+        "not-a-key",
+        &KeyMaterial::Ed25519X("not a key".to_owned()),
+        until,
+    );
     put_key_item(
         &signer,
         "not-a-key",
@@ -306,6 +325,28 @@ async fn corrupt_key_items_are_skipped_and_logged_never_a_500() {
         ],
     )
     .await;
+
+    // Sealed JWKs that are not keys this service signs with: not JSON, a symmetric key.
+    for (kid, jwk) in [
+        ("jwk-not-json", "not json"),
+        (
+            "jwk-symmetric",
+            r#"{"kty":"oct","k":"c2VjcmV0LWtleS0wMTIzNDU2Nzg5","alg":"HS256"}"#,
+        ),
+    ] {
+        let material = KeyMaterial::Jwk(jwk.to_owned());
+        let mac = deployment_publication_key().seal(kid, &material, until);
+        put_key_item(
+            &signer,
+            kid,
+            vec![
+                ("jwk", AttributeValue::S(jwk.to_owned())),
+                ("expires_at", future()),
+                ("mac", AttributeValue::S(mac)),
+            ],
+        )
+        .await;
+    }
 
     // A Bearer call that loads the keys: the valid token still verifies.
     let verifier = verifier_of(&signer, &[]).await;
@@ -328,17 +369,22 @@ async fn corrupt_key_items_are_skipped_and_logged_never_a_500() {
     assert_refused_as_invalid_token(&profile(&fresh, &named).await, "a corrupt item's kid");
 
     let text = logs.text();
-    for kid in ["x-is-not-text", "no-x", "expiry-is-text"] {
+    for kid in ["x-is-not-text", "no-x", "x-and-jwk", "expiry-is-text"] {
         assert!(
             text.lines()
                 .any(|line| line.contains("skipped a corrupt item") && line.contains(kid)),
             "{kid} is logged: {text}"
         );
     }
-    assert!(
-        text.contains("skipped a published key that is invalid"),
-        "{text}"
-    );
+    for kid in ["not-a-key", "jwk-not-json", "jwk-symmetric"] {
+        assert!(
+            text.lines().any(
+                |line| line.contains("skipped a published key that is invalid")
+                    && line.contains(kid)
+            ),
+            "{kid} is logged: {text}"
+        );
+    }
     assert!(!text.contains(&not_a_key_mac), "no MAC in the logs");
 }
 
