@@ -14,6 +14,7 @@ mod flow;
 mod logins;
 mod report;
 mod setup;
+mod signing;
 mod sizing;
 
 use setup::{Bench, Options};
@@ -23,6 +24,14 @@ async fn main() {
     let options = Options::from_args();
     report::title(&options);
     let bench = Bench::start().await;
+
+    // 9. Token signing, by way of signing.
+    let signing = signing::measure(&options).await;
+    report::signing(&signing);
+    if options.signing {
+        bench.clean_up();
+        return;
+    }
 
     // CI's check that the benchmark raises every limit it reaches: more codes to one range, one
     // number and one network than any default budget the full run reaches.
@@ -55,6 +64,7 @@ async fn main() {
     // 8. The memory size of each function, and what sign-ups and logins cost.
     report::login_cpu(&hash, &binaries);
     sizing::report(&binaries, &in_process);
+    sizing::signing(&binaries, &in_process, &signing);
 
     bench.clean_up();
 }

@@ -8,6 +8,7 @@ use crate::emulator::{Cpu, TICKS_PER_SECOND};
 use crate::flow::{Sample, Scenario, Series};
 use crate::logins::{HashTime, Throughput};
 use crate::setup::Options;
+use crate::signing::SigningCost;
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -299,5 +300,25 @@ pub fn arm64(functions: &[String]) {
             .map(|m| m.len())
             .unwrap_or(0);
         println!("| {name} | {:.2} |", size as f64 / 1_048_576.0);
+    }
+}
+
+/// What signing a token pair costs this process, by way of signing (`signing`).
+pub fn signing(costs: &[SigningCost]) {
+    println!("\n## Token signing: CPU and time per token pair, in this process\n");
+    println!(
+        "One `TokenIssuer::issue` (the access token signed, the refresh token opaque), one pair after another after one to warm up; KMS runs on the tests' emulator, so its time is not KMS's.\n"
+    );
+    println!("| signing | KMS requests per pair | pairs | CPU µs per pair (mean) | time µs per pair (p50) |");
+    println!("|---|---|---|---|---|");
+    for cost in costs {
+        println!(
+            "| {} | {} | {} | {:.0} | {:.0} |",
+            cost.name,
+            cost.kms_requests,
+            cost.calls,
+            cost.cpu_mean.as_secs_f64() * 1e6,
+            cost.wall_p50.as_secs_f64() * 1e6
+        );
     }
 }

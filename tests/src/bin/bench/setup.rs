@@ -26,6 +26,8 @@ pub struct Options {
     /// Only what the sizing needs: the in-process pass (DynamoDB requests and capacity) and the
     /// pass through the binaries (CPU and billed duration), not the throughput runs.
     pub sizing: bool,
+    /// Only the token signing measurement (`--signing`).
+    pub signing: bool,
     /// Calls per endpoint in each pass over the API.
     pub calls: usize,
     /// Where the function binaries are: `--binaries DIR`, by default the release build.
@@ -38,6 +40,7 @@ impl Options {
         let args: Vec<String> = std::env::args().collect();
         let smoke = args.iter().any(|a| a == "--smoke");
         let sizing = args.iter().any(|a| a == "--sizing");
+        let signing = args.iter().any(|a| a == "--signing");
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -50,6 +53,7 @@ impl Options {
         Options {
             smoke,
             sizing,
+            signing,
             calls: if smoke { 3 } else { 200 },
             binaries,
             cores: std::thread::available_parallelism().map_or(1, usize::from),

@@ -16,6 +16,7 @@ use auth_tests::tables::{read_template, template_path};
 use crate::binaries::Binaries;
 use crate::flow::{Sample, Scenario};
 use crate::report::warm;
+use crate::signing::SigningCost;
 
 pub const SIZES_MB: [u32; 6] = [128, 256, 512, 1024, 1769, 3008];
 const FULL_VCPU_MB: f64 = 1769.0;
@@ -53,6 +54,10 @@ struct Calls {
     cpu: Vec<f64>,
     wait: Vec<f64>,
 }
+
+/// The round trip of a KMS `Sign` in the region, assumed (no published figure was found): twice
+/// the region model's 5 ms per DynamoDB request, for an HTTPS request plus the key's operation.
+const KMS_SIGN_MS: f64 = 10.0;
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -482,5 +487,47 @@ fn costs(paths: &[Path], sizes: &[(String, u32)]) {
             steps.join(" + "),
             dynamodb + http_api + region,
         );
+    }
+}
+
+/// Login and refresh under each way of signing: their warm calls through the binaries (which
+/// sign EdDSA) with the EdDSA pair's CPU and waiting swapped for the mode's, a KMS request's
+/// waiting taken as `KMS_SIGN_MS` instead of the emulator's; modeled p50 (region model).
+pub fn signing(binaries: &Binaries, in_process: &Scenario, costs: &[SigningCost]) {
+    let Some(eddsa) = costs.iter().find(|cost| cost.name.starts_with("EdDSA (")) else {
+        return;
+    };
+    let waiting = |cost: &SigningCost| {
+        if cost.kms_requests > 0 {
+            cost.kms_requests as f64 * KMS_SIGN_MS
+        } else {
+            (millis(cost.wall_p50) - millis(cost.cpu_mean)).max(0.0)
+        }
+    };
+    let paths = paths(binaries, in_process);
+    let (sizes, rule) = size_columns();
+    println!(
+        "\n### Login and refresh by way of signing (modeled from the binaries' EdDSA calls; a KMS `Sign` taken as {KMS_SIGN_MS} ms in the region)\n\nModeled billed p50 (ms, region model) at each size.\n"
+    );
+    println!("| path | signing | CPU p50 ms | {sizes} |");
+    println!("|---|---|---|{rule}|");
+    for step in ["login (ok)", "refresh"] {
+        let Some(path) = paths.iter().find(|path| path.step == step) else {
+            continue;
+        };
+        for cost in costs {
+            let cpu_delta = millis(cost.cpu_mean) - millis(eddsa.cpu_mean);
+            let wait_delta = waiting(cost) - waiting(eddsa);
+            let calls = Calls {
+                cpu: path.model.region.cpu.iter().map(|cpu| (cpu + cpu_delta).max(0.0)).collect(),
+                wait: path.model.region.wait.iter().map(|wait| (wait + wait_delta).max(0.0)).collect(),
+            };
+            let p50s: String = SIZES_MB
+                .iter()
+                .map(|size| format!(" {:.0} |", calls.p50(*size)))
+                .collect();
+            let cpu = median(calls.cpu.clone());
+            println!("| {step} | {} | {cpu:.2} |{p50s}", cost.name);
+        }
     }
 }
