@@ -2,7 +2,8 @@
 //! (`Sign`) and never hands the key out, its public half read once per cold start
 //! (`GetPublicKey`); or, for local runs, a PEM file (`LOCAL_JWT_PRIVATE_KEY_FILE`). These keys are
 //! trusted because the configuration names them (`JWT_KMS_KEY_ID`, `JWT_PREVIOUS_KMS_KEY_ID`), so
-//! unlike the EdDSA keys they are never published in the signing keys table.
+//! unlike the keys the signing functions hold (`tokens`) they are not published in the signing
+//! keys table.
 
 use std::time::Duration;
 
@@ -39,12 +40,13 @@ pub struct PublicKey {
 }
 
 impl PublicKey {
-    /// The key of `jwk` (its parameters only are read) for `algorithm`.
-    pub fn from_jwk(
-        mut jwk: Jwk,
-        algorithm: Algorithm,
-    ) -> Result<Self, jsonwebtoken::errors::Error> {
-        let kid = jwk.thumbprint(ThumbprintHash::SHA256)?;
+    /// The key of `jwk` (its parameters only are read) for `algorithm`, which its kind must
+    /// fit: RSA of 2048 to 4096 bits for RS256, EC P-256 for ES256, Ed25519 for EdDSA.
+    pub fn from_jwk(mut jwk: Jwk, algorithm: Algorithm) -> Result<Self, String> {
+        fits(&jwk.algorithm, algorithm)?;
+        let kid = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|error| error.to_string())?;
         jwk.common = CommonParameters {
             public_key_use: Some(PublicKeyUse::Signature),
             key_algorithm: Some(KeyAlgorithm::from(algorithm)),
@@ -52,7 +54,7 @@ impl PublicKey {
             ..CommonParameters::default()
         };
         Ok(Self {
-            decoding_key: DecodingKey::from_jwk(&jwk)?,
+            decoding_key: DecodingKey::from_jwk(&jwk).map_err(|error| error.to_string())?,
             kid,
             jwk,
             algorithm,
@@ -91,7 +93,47 @@ impl PublicKey {
             common: CommonParameters::default(),
             algorithm: parameters,
         };
-        Self::from_jwk(jwk, algorithm).map_err(|error| error.to_string())
+        Self::from_jwk(jwk, algorithm)
+    }
+}
+
+/// The RSA key sizes a key may have: KMS's `RSA_2048` up to what verifiers take (4096 bits).
+const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
+
+/// Whether a key of these parameters may sign or verify `algorithm`.
+fn fits(parameters: &AlgorithmParameters, algorithm: Algorithm) -> Result<(), String> {
+    match (algorithm, parameters) {
+        (Algorithm::RS256, AlgorithmParameters::RSA(rsa)) => {
+            let modulus = URL_SAFE_NO_PAD
+                .decode(&rsa.n)
+                .map_err(|_| "an RSA modulus that is not base64url".to_owned())?;
+            let bits = match modulus.iter().position(|byte| *byte != 0) {
+                Some(first) => {
+                    (modulus.len() - first) * 8 - modulus[first].leading_zeros() as usize
+                }
+                None => 0,
+            };
+            if RSA_BITS.contains(&bits) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "an RSA key of {bits} bits (from {} to {})",
+                    RSA_BITS.start(),
+                    RSA_BITS.end()
+                ))
+            }
+        }
+        (Algorithm::ES256, AlgorithmParameters::EllipticCurve(ec))
+            if ec.curve == EllipticCurve::P256 =>
+        {
+            Ok(())
+        }
+        (Algorithm::EdDSA, AlgorithmParameters::OctetKeyPair(okp))
+            if okp.curve == EllipticCurve::Ed25519 =>
+        {
+            Ok(())
+        }
+        (algorithm, _) => Err(format!("not a key for {algorithm:?}")),
     }
 }
 
@@ -237,7 +279,7 @@ fn local_signer(
     }
     .map_err(|error| invalid(format!("not a {} private key: {error}", algorithm.name())))?;
     let jwk = Jwk::from_encoding_key(&key, jwt_algorithm).map_err(|e| invalid(e.to_string()))?;
-    let public = PublicKey::from_jwk(jwk, jwt_algorithm).map_err(|e| invalid(e.to_string()))?;
+    let public = PublicKey::from_jwk(jwk, jwt_algorithm).map_err(invalid)?;
     Ok(Some(AsymmetricSigner {
         key: PrivateKey::Local(key),
         public,

@@ -441,9 +441,10 @@ pub static SETTINGS: &[Setting] = &[
         "ARN or name of the secret (≥ 32 bytes) under which published keys carry their MAC (see \
          [Tokens](api.md#tokens)). The template sets it on the functions that verify tokens \
          (refresh, logout, sessions, session-revoke, profile, password-change, \
-         phone-change-request, phone-change-confirm, jwks, openid-configuration), and with EdDSA \
-         on register, login and login-otp too; a function without it trusts no published key, \
-         and an EdDSA signing function without it does not start",
+         phone-change-request, phone-change-confirm, jwks, openid-configuration), and on \
+         register, login and login-otp too when they hold the key (EdDSA, or \
+         `JwtSigningSecretArn`); a function without it trusts no published key, and a signing \
+         function holding its key without it does not start",
     ),
     row(
         "LOCAL_KEY_PUBLICATION_SECRET",

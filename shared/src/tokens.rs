@@ -123,9 +123,6 @@ const RENEW_PUBLICATION_BELOW_SECONDS: u64 = PUBLICATION_MARGIN_SECONDS / 2;
 /// triggers a read, so garbage tokens must not turn into a DynamoDB query each).
 const PUBLISHED_KEYS_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The smallest RSA key a secret may hold (what KMS's `RSA_2048` keys are).
-const MIN_RSA_BITS: usize = 2048;
-
 /// How this function signs, when it does.
 enum Signer {
     /// Under a private key the function holds, from the secret `JWT_SIGNING_SECRET_ID`:
@@ -166,19 +163,13 @@ impl VerificationKey {
     /// The key a public part describes: an Ed25519 `x`, or a JWK of an RS256 or ES256 key.
     fn from_material(material: &KeyMaterial, expires_at: Option<u64>) -> Result<Self, String> {
         let key = match material {
-            KeyMaterial::Ed25519X(x) => DecodingKey::from_ed_components(x)
-                .and_then(|decoding| Jwk::from_decoding_key(&decoding, None))
-                .and_then(|jwk| PublicKey::from_jwk(jwk, Algorithm::EdDSA))
-                .map_err(|error| error.to_string())?,
-            KeyMaterial::Jwk(json) => {
-                let jwk: Jwk = serde_json::from_str(json).map_err(|error| error.to_string())?;
-                let algorithm = match jwk.common.key_algorithm {
-                    Some(KeyAlgorithm::RS256) => Algorithm::RS256,
-                    Some(KeyAlgorithm::ES256) => Algorithm::ES256,
-                    _ => return Err("a JWK whose alg is neither RS256 nor ES256".to_owned()),
-                };
-                PublicKey::from_jwk(jwk, algorithm).map_err(|error| error.to_string())?
+            KeyMaterial::Ed25519X(x) => {
+                let jwk = DecodingKey::from_ed_components(x)
+                    .and_then(|decoding| Jwk::from_decoding_key(&decoding, None))
+                    .map_err(|error| error.to_string())?;
+                PublicKey::from_jwk(jwk, Algorithm::EdDSA)?
             }
+            KeyMaterial::Jwk(json) => public_jwk(json)?,
         };
         Ok(Self::from_public(key, expires_at))
     }
@@ -327,30 +318,57 @@ fn held_key(
 ) -> Result<(EncodingKey, KeyMaterial), ConfigError> {
     let name = "JWT_SIGNING_SECRET_ID";
     let pem = secret.expose_secret().trim().as_bytes();
-    let not_a_key = |error| invalid_key(name, format!("not a {} key: {error}", algorithm.name()));
+    let not_a_key = |error: &dyn std::fmt::Display| {
+        invalid_key(name, format!("not a {} key: {error}", algorithm.name()))
+    };
     let encoding_key = match algorithm {
         JwtAlgorithm::EdDSA => ed25519_key(secret)?,
-        JwtAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem).map_err(not_a_key)?,
-        JwtAlgorithm::Es256 => EncodingKey::from_ec_pem(pem).map_err(not_a_key)?,
+        JwtAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem).map_err(|e| not_a_key(&e))?,
+        JwtAlgorithm::Es256 => EncodingKey::from_ec_pem(pem).map_err(|e| not_a_key(&e))?,
     };
-    let jwk = Jwk::from_encoding_key(&encoding_key, algorithm.algorithm()).map_err(not_a_key)?;
+    let jwk =
+        Jwk::from_encoding_key(&encoding_key, algorithm.algorithm()).map_err(|e| not_a_key(&e))?;
     let material = match &jwk.algorithm {
         AlgorithmParameters::OctetKeyPair(params) => KeyMaterial::Ed25519X(params.x.clone()),
-        AlgorithmParameters::RSA(params)
-            if URL_SAFE_NO_PAD.decode(&params.n).map_or(0, |n| n.len() * 8) < MIN_RSA_BITS =>
-        {
-            return Err(invalid_key(
-                name,
-                format!("an RSA key shorter than {MIN_RSA_BITS} bits"),
-            ));
-        }
         _ => {
-            let public = PublicKey::from_jwk(jwk, algorithm.algorithm()).map_err(not_a_key)?;
+            let public =
+                PublicKey::from_jwk(jwk, algorithm.algorithm()).map_err(|e| not_a_key(&e))?;
             let json = serde_json::to_string(&public.jwk).map_err(|e| invalid_key(name, e))?;
             KeyMaterial::Jwk(json)
         }
     };
     Ok((encoding_key, material))
+}
+
+/// The key of a public JWK (JSON): its algorithm is its kind's (RSA: RS256, EC P-256: ES256,
+/// OKP Ed25519: EdDSA), and its `alg`, if any, must name that one. A JWK with a private or
+/// symmetric member is refused, not stripped: it is a key that must not be where it was found.
+fn public_jwk(json: &str) -> Result<PublicKey, String> {
+    const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|error| error.to_string())?;
+    if let Some(member) = PRIVATE_MEMBERS
+        .iter()
+        .find(|member| value.get(**member).is_some())
+    {
+        return Err(format!(
+            "a JWK with the private or secret member \"{member}\""
+        ));
+    }
+    let jwk: Jwk = serde_json::from_value(value).map_err(|error| error.to_string())?;
+    let algorithm = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+        AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+        _ => return Err("a JWK of no signing key kind this service verifies".to_owned()),
+    };
+    if let Some(alg) = jwk.common.key_algorithm
+        && alg != KeyAlgorithm::from(algorithm)
+    {
+        return Err(format!(
+            "a JWK whose alg {alg:?} is not its key's, {algorithm:?}"
+        ));
+    }
+    PublicKey::from_jwk(jwk, algorithm)
 }
 
 /// `JWT_PREVIOUS_PUBLIC_KEY`: an Ed25519 key's `x`, a public JWK (as `/.well-known/jwks.json`
@@ -369,12 +387,10 @@ fn previous_public_key(value: &str) -> Result<VerificationKey, String> {
             .map_err(|error| format!("a PEM key that is not base64: {error}"))?;
         return PublicKey::from_spki_der(&der).map(|key| VerificationKey::from_public(key, None));
     }
-    let material = if value.starts_with('{') {
-        KeyMaterial::Jwk(value.to_owned())
-    } else {
-        KeyMaterial::Ed25519X(value.to_owned())
-    };
-    VerificationKey::from_material(&material, None)
+    if value.starts_with('{') {
+        return public_jwk(value).map(|key| VerificationKey::from_public(key, None));
+    }
+    VerificationKey::from_material(&KeyMaterial::Ed25519X(value.to_owned()), None)
 }
 
 impl TokenIssuer {
@@ -592,7 +608,13 @@ impl TokenIssuer {
     /// Publishes the signer's key before the first token it signs, and renews the publication
     /// before it could end while a token signed now is still valid.
     async fn ensure_published(&self, signer: &HeldKey, now: u64) -> Result<(), AuthError> {
-        let longest_token = now + self.access_ttl.max(self.refresh_ttl);
+        // Only Ed25519 keys ever signed refresh JWTs (`refresh_tokens::legacy`): any other key
+        // signs access tokens alone, so its publication (and trust) ends a day after its last.
+        let longest = match signer.material {
+            KeyMaterial::Ed25519X(_) => self.access_ttl.max(self.refresh_ttl),
+            KeyMaterial::Jwk(_) => self.access_ttl,
+        };
+        let longest_token = now + longest;
         let published_until = signer.published_until.load(Ordering::Acquire);
         if published_until >= longest_token + RENEW_PUBLICATION_BELOW_SECONDS {
             return Ok(());
@@ -782,6 +804,85 @@ fn trusted(publication: &PublicationKey, stored: &PublishedKey) -> Option<Verifi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Test keys (openssl genpkey), of kinds and sizes no token may be signed or verified with.
+    const RSA_1024_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBALSxM8fcJSk0/LxJ\nSqEgx9zDvepO/9UKzlF/ck6p7eMzhPXQgbe/BC+OUEBDMYARZYLNQB1/IO557uqT\n0EkocR7KCuNqRhCKE9O1m3Jpi4kU5w0NeOuABGRbcQlWrJz821udaiEPR5/i++VQ\nRU2itXpyd8RAI6ChNJn3roeOpZCXAgMBAAECgYAqbdXH33TGaU/Tcq5YiZcEyt3k\nkCpYv1HVJ0UTHanjiOx2wEBFglAcTqGfhWexN+SLQ2EDzB9SgEVOxejJ1PpCqCSM\nM6s2UAg4sLz+EFg/0QqyUYyxxidVQ761AcESQ3kTMqBXfZ+vLUcLOsnOcmCvIIfU\nJqo0X3jmHSodRNeeCQJBAOvmmhIRyvrSjzJSGEHOOMNTEZfzzqQ/goZpWVXJNjD9\nuN3GWcogAedP392+iRSdJnPJmcvG+PlkxYq4jdpxUusCQQDEFmguxod7JpKZczFx\ncfQN/0HOM8tQoUaXMn6BgsRcUhrLKLV0UBPPr0X6c9l+6+dQKRsPB9kEiEFRqJj8\nvFYFAkBwN9rDDcPJXbDQ90yiwT8va6zK5ChA6hVla2gb7wPgelIe7eR4ypEdQFn2\nWlVLgRZxrk2DKrv1p4JxYynX6GDRAkBtXroZbO5gSDF4mYG4bwDbVcaUhtseS/Yd\nmzJodlGj1L/RFRGwoIGMU4zKlxd27YmFcof/KDdpib41F77NKRcpAkEArrqFXUyb\nJDnQrwhRV/3+5Jj79DLGLbSkiA9syzv7czqGzl3EPIAyajIpZt+rhmSJX0Y2b3u3\nTeP1YczRcHaiqA==\n-----END PRIVATE KEY-----";
+    const P384_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDDUV5kRFhIDy7WvCySF\nqJSCLZKpG3wTAJuGhWRbuVyR+mDPTg8hcNYCveamriorsNChZANiAASX5RytxKI0\nO+LkMOK1RxOvO9ttxun97ASbmEe6S5jZKHLaiuKVdQQNKf/KcSRgmo9jM5QwHcCU\nlv3yRn06j45caAjqA6fhqcv5MrHyB6j20qedxWPwRS/nMtegunorGB8=\n-----END PRIVATE KEY-----";
+    const RSA_1024_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC0sTPH3CUpNPy8SUqhIMfcw73q\nTv/VCs5Rf3JOqe3jM4T10IG3vwQvjlBAQzGAEWWCzUAdfyDuee7qk9BJKHEeygrj\nakYQihPTtZtyaYuJFOcNDXjrgARkW3EJVqyc/NtbnWohD0ef4vvlUEVNorV6cnfE\nQCOgoTSZ966HjqWQlwIDAQAB\n-----END PUBLIC KEY-----";
+    const P384_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEl+UcrcSiNDvi5DDitUcTrzvbbcbp/ewE\nm5hHukuY2Shy2orilXUEDSn/ynEkYJqPYzOUMB3AlJb98kZ9Oo+OXGgI6gOn4anL\n+TKx8geo9tKnncVj8EUv5zLXoLp6Kxgf\n-----END PUBLIC KEY-----";
+    const RSA_2048_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA3gvkpCKlnHszGr250M1K\njx6nWiRyOz2HRbGqI9jemXNyEDgq5Rv27g0X6MPd28mLrYyE5j4RQsjm+V2qxehT\nq1Gi7QSgJ+YSriH5528JjN5clENLTEJjCeUBQQBc9Agknknr6LfUUYQft0bmEj7l\n+TamGW4cgRiFLUaFO9rzah01v+KfirGeGP9lAQ6x1fd57e9CuAcxZY2QHFFpGDhm\n4syh0UuqyYSQl+aqOiZtiqs+Ww46ix8wmhYp6rMbwTBJ0g+18jbtB7muOiyc+omJ\nbUSAW/tmZLy42ptl4rhThstpUYNa7GXwtcuJsJm0wdPoWvLILq230+bErXz25f4+\n/wIDAQAB\n-----END PUBLIC KEY-----";
+
+    fn held(algorithm: JwtAlgorithm, pem: &str) -> Result<KeyMaterial, ConfigError> {
+        held_key(algorithm, &SecretString::from(pem.to_owned())).map(|(_, material)| material)
+    }
+
+    #[test]
+    fn a_secret_holds_only_a_key_of_its_algorithms_kind_and_size() {
+        let refused = |result: Result<KeyMaterial, ConfigError>| {
+            matches!(
+                result,
+                Err(ConfigError::Invalid {
+                    name: "JWT_SIGNING_SECRET_ID",
+                    ..
+                })
+            )
+        };
+        assert!(
+            refused(held(JwtAlgorithm::Rs256, RSA_1024_PRIVATE)),
+            "RSA 1024"
+        );
+        assert!(refused(held(JwtAlgorithm::Es256, P384_PRIVATE)), "P-384");
+        assert!(
+            refused(held(JwtAlgorithm::Es256, RSA_1024_PRIVATE)),
+            "RSA for ES256"
+        );
+        assert!(refused(held(
+            JwtAlgorithm::Rs256,
+            "not a key at all, but long enough"
+        )));
+    }
+
+    #[test]
+    fn a_previous_public_key_is_an_x_a_public_jwk_or_a_pem_of_a_key_tokens_may_use() {
+        let rsa = previous_public_key(&RSA_2048_PUBLIC.replace('\n', " ")).unwrap();
+        assert_eq!(rsa.algorithm, Algorithm::RS256);
+        // Its JWK as the JWKS serves it, and without `alg`.
+        let served = serde_json::to_string(&rsa.jwk).unwrap();
+        assert_eq!(previous_public_key(&served).unwrap().kid, rsa.kid);
+        let mut bare = serde_json::to_value(&rsa.jwk).unwrap();
+        for member in ["alg", "kid", "use"] {
+            bare.as_object_mut().unwrap().remove(member);
+        }
+        assert_eq!(previous_public_key(&bare.to_string()).unwrap().kid, rsa.kid);
+        let ed25519 = VerificationKey::from_material(
+            &KeyMaterial::Ed25519X("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".to_owned()),
+            None,
+        )
+        .unwrap();
+        let okp = serde_json::to_string(&ed25519.jwk).unwrap();
+        assert_eq!(
+            previous_public_key(&okp).unwrap().algorithm,
+            Algorithm::EdDSA
+        );
+
+        let mut wrong_alg = serde_json::to_value(&rsa.jwk).unwrap();
+        wrong_alg["alg"] = "ES256".into();
+        let mut private = serde_json::to_value(&rsa.jwk).unwrap();
+        private["d"] = "AQAB".into();
+        for (value, what) in [
+            (RSA_1024_PUBLIC.to_owned(), "RSA 1024"),
+            (P384_PUBLIC.to_owned(), "P-384"),
+            (wrong_alg.to_string(), "an alg not its key's"),
+            (private.to_string(), "a private member"),
+            (
+                r#"{"kty":"oct","k":"c2VjcmV0LWtleS0wMTIzNDU2Nzg5","alg":"RS256"}"#.to_owned(),
+                "a symmetric key called RS256",
+            ),
+            ("-----BEGIN PUBLIC KEY----- AAAA".to_owned(), "no end line"),
+        ] {
+            assert!(previous_public_key(&value).is_err(), "{what}");
+        }
+    }
 
     #[test]
     fn the_known_ed25519_test_vector_gives_its_public_key() {

@@ -30,6 +30,14 @@ impl KeyMaterial {
         }
     }
 
+    /// The attribute of the other form, which an item of this key must not also have.
+    fn other_attribute(&self) -> &'static str {
+        match self {
+            Self::Ed25519X(_) => "jwk",
+            Self::Jwk(_) => "x",
+        }
+    }
+
     pub fn value(&self) -> &str {
         match self {
             Self::Ed25519X(value) | Self::Jwk(value) => value,
@@ -112,12 +120,13 @@ impl SigningKeysTable {
             .key("kid", text(kid))
             // `published_at` stays the first publication's: it orders the key set.
             .update_expression(
-                "SET #material = :material, expires_at = :expires_at, mac = :mac, published_at = if_not_exists(published_at, :now)",
+                "SET #material = :material, expires_at = :expires_at, mac = :mac, published_at = if_not_exists(published_at, :now) REMOVE #other",
             )
             .condition_expression(
                 "attribute_not_exists(kid) OR attribute_not_exists(mac) OR expires_at < :expires_at",
             )
             .expression_attribute_names("#material", material.attribute())
+            .expression_attribute_names("#other", material.other_attribute())
             .expression_attribute_values(":material", text(material.value()))
             .expression_attribute_values(":mac", text(mac))
             .expression_attribute_values(":expires_at", num(expires_at))

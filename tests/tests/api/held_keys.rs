@@ -81,8 +81,8 @@ async fn a_key_held_in_a_secret_signs_without_kms_and_its_tokens_verify_through_
             &[(SECRET_ARN, &private)],
         )
         .await;
-        // No function has a KMS key: none can call KMS (and the template lets none sign
-        // there, which the least-privilege test holds every recorded call to).
+        // No function has a KMS key, so no function can sign there (nor may it: the
+        // least-privilege test holds every recorded call to the template's policies).
         for endpoint in Endpoint::ALL {
             let config = &stack.app(*endpoint).app.config;
             assert_eq!(config.jwt_asymmetric_key, None, "{endpoint:?}");

@@ -309,7 +309,9 @@ pub fn signing(costs: &[SigningCost]) {
     println!(
         "One `TokenIssuer::issue` (the access token signed, the refresh token opaque), one pair after another after one to warm up; KMS runs on the tests' emulator, so its time is not KMS's.\n"
     );
-    println!("| signing | KMS requests per pair | pairs | CPU µs per pair (mean) | time µs per pair (p50) |");
+    println!(
+        "| signing | KMS requests per pair | pairs | CPU µs per pair (mean) | time µs per pair (p50) |"
+    );
     println!("|---|---|---|---|---|");
     for cost in costs {
         println!(

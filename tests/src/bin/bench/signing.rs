@@ -148,7 +148,9 @@ pub async fn measure(options: &Options) -> Vec<SigningCost> {
         }
         let cpu = own_cpu()
             .zip(cpu_before)
-            .map_or(Duration::ZERO, |(after, before)| after.saturating_sub(before));
+            .map_or(Duration::ZERO, |(after, before)| {
+                after.saturating_sub(before)
+            });
         walls.sort();
         costs.push(SigningCost {
             name: mode.name,

@@ -519,8 +519,20 @@ pub fn signing(binaries: &Binaries, in_process: &Scenario, costs: &[SigningCost]
             let cpu_delta = millis(cost.cpu_mean) - millis(eddsa.cpu_mean);
             let wait_delta = waiting(cost) - waiting(eddsa);
             let calls = Calls {
-                cpu: path.model.region.cpu.iter().map(|cpu| (cpu + cpu_delta).max(0.0)).collect(),
-                wait: path.model.region.wait.iter().map(|wait| (wait + wait_delta).max(0.0)).collect(),
+                cpu: path
+                    .model
+                    .region
+                    .cpu
+                    .iter()
+                    .map(|cpu| (cpu + cpu_delta).max(0.0))
+                    .collect(),
+                wait: path
+                    .model
+                    .region
+                    .wait
+                    .iter()
+                    .map(|wait| (wait + wait_delta).max(0.0))
+                    .collect(),
             };
             let p50s: String = SIZES_MB
                 .iter()
