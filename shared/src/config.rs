@@ -10,6 +10,7 @@ use std::time::Duration;
 use phonenumber::country;
 
 pub use crate::captcha::CaptchaConfig;
+use crate::events::EventSettings;
 use crate::http::TrustedProxy;
 pub use crate::limits::Limits;
 use crate::messages::Messages;
@@ -104,6 +105,8 @@ pub struct Tables {
     pub sessions: String,
     /// The public keys signers publish for verifiers (`SigningKeysTable`).
     pub signing_keys: String,
+    /// The outbox of domain events (`EventsTable`).
+    pub events: String,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +176,8 @@ pub struct Config {
     pub captcha: Option<CaptchaConfig>,
     /// The proxy whose header names the client, for the per-network limits (`TRUSTED_PROXY`).
     pub trusted_proxy: TrustedProxy,
+    /// What the domain events carry.
+    pub events: EventSettings,
 }
 
 impl Config {
@@ -206,6 +211,7 @@ impl Config {
                 attempts: env.required("ATTEMPTS_TABLE")?,
                 sessions: env.required("SESSIONS_TABLE")?,
                 signing_keys: env.required("SIGNING_KEYS_TABLE")?,
+                events: env.required("EVENTS_TABLE")?,
             },
             default_region,
             otp_ttl_seconds: env.parse("OTP_TTL_SECONDS")?,
@@ -246,6 +252,7 @@ impl Config {
             )?,
             captcha: CaptchaConfig::from_env(&env)?,
             trusted_proxy: TrustedProxy::from_env(&env)?,
+            events: EventSettings::from_env(&env)?,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod http;
 pub mod jwt_keys;

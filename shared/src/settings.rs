@@ -65,6 +65,8 @@ pub enum Owner {
     Proxy,
     /// `telemetry.rs`: logging.
     Logging,
+    /// `events.rs`: the domain events and their publisher.
+    Events,
     /// Set by AWS Lambda, read by `config.rs` and `secrets.rs`.
     Lambda,
     /// Read by the AWS SDK itself, never by this code.
@@ -72,7 +74,7 @@ pub enum Owner {
 }
 
 impl Owner {
-    pub const ALL: [Owner; 12] = [
+    pub const ALL: [Owner; 13] = [
         Owner::Tables,
         Owner::Codes,
         Owner::Tokens,
@@ -83,6 +85,7 @@ impl Owner {
         Owner::Captcha,
         Owner::Proxy,
         Owner::Logging,
+        Owner::Events,
         Owner::Lambda,
         Owner::Sdk,
     ];
@@ -98,6 +101,7 @@ impl Owner {
             Owner::Captcha => "shared/src/captcha.rs",
             Owner::Proxy => "shared/src/http.rs",
             Owner::Logging => "shared/src/telemetry.rs",
+            Owner::Events => "shared/src/events.rs",
             Owner::Sdk => "the AWS SDK",
         }
     }
@@ -115,6 +119,7 @@ impl Owner {
             Owner::Captcha => "Bot check",
             Owner::Proxy => "Client address",
             Owner::Logging => "Logging",
+            Owner::Events => "Events",
             Owner::Lambda => "Set by AWS Lambda",
             Owner::Sdk => "Read by the AWS SDK",
         }
@@ -214,6 +219,13 @@ pub static SETTINGS: &[Setting] = &[
         Owner::Tables,
         Keep,
         "the published signing keys (set by the template)",
+    ),
+    row(
+        "EVENTS_TABLE",
+        Required,
+        Owner::Tables,
+        Keep,
+        "the outbox of domain events, whose stream feeds the publisher (set by the template)",
     ),
     // Codes and numbers.
     row(
@@ -835,6 +847,15 @@ pub static SETTINGS: &[Setting] = &[
         Owner::Logging,
         Keep,
         "`JSON` for JSON log lines (Lambda sets it when the function logs JSON)",
+    ),
+    // Events.
+    row(
+        "EVENTS_INCLUDE_PHONE",
+        Value("false"),
+        Owner::Events,
+        Keep,
+        "`true` puts the full phone numbers in the events' `phone` and `previous_phone`; \
+         otherwise they carry only the masked ones",
     ),
     // Set by AWS Lambda.
     row(

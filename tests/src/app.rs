@@ -469,6 +469,29 @@ impl TestApp {
             .expect("put_item");
     }
 
+    /// Every domain event the app recorded in its events table (the outbox), oldest first (by
+    /// `occurred_at`, then as scanned): (`detail-type`, `detail`).
+    pub async fn recorded_events(&self) -> Vec<(String, Value)> {
+        let mut events: Vec<(u64, String, Value)> = self
+            .scan(&self.tables().events)
+            .await
+            .into_iter()
+            .map(|item| {
+                let detail = text(&item, "detail").expect("an event's detail");
+                (
+                    num(&item, "occurred_at").expect("an event's time"),
+                    text(&item, "detail_type").expect("a detail-type").to_owned(),
+                    serde_json::from_str(detail).expect("detail is JSON"),
+                )
+            })
+            .collect();
+        events.sort_by_key(|(at, _, _)| *at);
+        events
+            .into_iter()
+            .map(|(_, detail_type, detail)| (detail_type, detail))
+            .collect()
+    }
+
     pub async fn scan(&self, table: &str) -> Vec<Item> {
         self.dynamodb
             .scan()

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use serde_yaml_ng::Value;
 
@@ -134,6 +135,14 @@ impl TableDefinition {
                             .projection_type(ProjectionType::from(projection))
                             .build(),
                     )
+                    .build()?,
+            );
+        }
+        if let Some(stream) = properties.get("StreamSpecification") {
+            request = request.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(text(stream, "StreamViewType")?))
                     .build()?,
             );
         }

@@ -225,6 +225,40 @@ mod after_the_suite {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
+
+    /// Every domain event any test recorded (the events table of every test app on this
+    /// DynamoDB Local) is valid under its JSON Schema in `schemas/events/`, as the `jsonschema`
+    /// package reads it, and carries no field the schema does not list.
+    #[tokio::test]
+    #[ignore = "reads the events of the whole suite; scripts/test runs it after the suite"]
+    async fn every_event_the_suite_recorded_matches_its_schema() {
+        let aws = auth_shared::load_aws_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let mut events = Vec::new();
+        let mut tables = dynamodb.list_tables().into_paginator().items().send();
+        while let Some(table) = tables.next().await {
+            let table = table.expect("list the tables of DynamoDB Local");
+            if !table.ends_with("EventsTable") {
+                continue;
+            }
+            let mut pages = dynamodb.scan().table_name(&table).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                for item in page.expect("scan an events table").items() {
+                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                    let detail = text("detail").expect("a detail");
+                    events.push(serde_json::json!({
+                        "detail_type": text("detail_type").expect("a detail-type"),
+                        "detail": serde_json::from_str::<serde_json::Value>(&detail)
+                            .expect("detail is JSON"),
+                    }));
+                }
+            }
+        }
+        assert!(!events.is_empty(), "the suite recorded no events");
+        let checked = auth_tests::run_verifier("event_schemas.py", &events.into()).await;
+        assert_eq!(checked["errors"], serde_json::json!([]));
+        println!("{} events checked against their schemas", checked["checked"]);
+    }
 }
 
 /// The private key in KMS signs for the four signing functions only: no other function's policy

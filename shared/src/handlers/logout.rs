@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{parse_optional_json_post, respond_no_content};
+use crate::http::{caller, parse_optional_json_post, respond_no_content};
 use crate::service::sessions;
 
 #[derive(Deserialize, Default)]
@@ -23,6 +23,8 @@ pub async fn logout(app: &App, request: Request) -> Result<Response<Body>, Infal
 
 async fn handle(app: &App, request: &Request) -> Result<(), AuthError> {
     let body: LogoutRequest = parse_optional_json_post(request)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let session = super::authenticated(app, request).await?;
-    sessions::logout(app, &session, body.refresh.as_deref(), body.all).await
+    let logout = (body.refresh.as_deref(), body.all);
+    sessions::logout(app, &session, logout, &caller).await
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::App;
 use crate::error::AuthError;
-use crate::http::{require_method, respond, respond_no_content};
+use crate::http::{caller, require_method, respond, respond_no_content};
 use crate::service::sessions;
 use crate::store::sessions::SessionSummary;
 
@@ -66,9 +66,10 @@ pub async fn session_revoke(app: &App, request: Request) -> Result<Response<Body
 
 async fn revoke(app: &App, request: &Request) -> Result<(), AuthError> {
     require_method(request, Method::DELETE)?;
+    let caller = caller(request, app.config.trusted_proxy)?;
     let session = super::authenticated(app, request).await?;
     let id = session_id(request).ok_or(AuthError::NotFound("No such session."))?;
-    sessions::revoke_session(app, &session, &id).await
+    sessions::revoke_session(app, &session, &id, &caller).await
 }
 
 /// The `{id}` of the path: a session id this service issues (a UUID), or nothing.

@@ -8,6 +8,7 @@
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
+use crate::events::{Event, EventSubject, PasswordChangedBy};
 use crate::http::Caller;
 use crate::limits::{self, Requester, SendCounter, SendPool, SendScope};
 use crate::otp::OtpPurpose;
@@ -18,6 +19,7 @@ use crate::service::codes::{
     CodeGuess, CodeToSend, SendOutcome, SendRefusal, SentCode, check_bot, match_account_code,
     send_code,
 };
+use crate::service::event_write;
 use crate::service::guard::{self, Plan};
 use crate::service::sessions::{
     ConfirmedPassword, confirm_password, give_back_password_slot, mark_proof,
@@ -84,6 +86,15 @@ pub async fn delete_account(
                 app.store.users.delete(&session.phone, &session.user_id)?,
             )
             .step(
+                AccountStep::Account,
+                event_write(
+                    app,
+                    Event::UserDeleted,
+                    session_subject(session, caller),
+                    app.clock.now(),
+                )?,
+            )
+            .step(
                 AccountStep::Credentials,
                 app.store
                     .sessions
@@ -123,6 +134,17 @@ pub async fn change_password(
             .step(
                 AccountStep::Account,
                 app.store.users.set_password(&user, hash)?,
+            )
+            .step(
+                AccountStep::Account,
+                event_write(
+                    app,
+                    Event::UserPasswordChanged {
+                        by: PasswordChangedBy::Change,
+                    },
+                    session_subject(session, caller),
+                    app.clock.now(),
+                )?,
             )
             .step(
                 AccountStep::Credentials,
@@ -346,6 +368,21 @@ pub async fn confirm_password_reset(
             app.store.users.set_password(&user, hash)?,
         )
         .step(
+            ResetStep::Account,
+            event_write(
+                app,
+                Event::UserPasswordChanged {
+                    by: PasswordChangedBy::Reset,
+                },
+                EventSubject {
+                    user_id: &user.profile.id,
+                    phone,
+                    network: Some(&caller.network),
+                },
+                now,
+            )?,
+        )
+        .step(
             ResetStep::Credentials,
             app.store
                 .sessions
@@ -366,4 +403,13 @@ pub async fn confirm_password_reset(
     audit::record(AuditEvent::OtpVerified, caller, subject);
     tracing::info!(user_id = %user.profile.id, "password reset");
     Ok(())
+}
+
+/// The subject of an event a request of `session` caused.
+pub(crate) fn session_subject<'a>(session: &'a Session, caller: &'a Caller) -> EventSubject<'a> {
+    EventSubject {
+        user_id: &session.user_id,
+        phone: &session.phone,
+        network: Some(&caller.network),
+    }
 }

@@ -15,3 +15,20 @@ pub(crate) mod guard;
 pub mod phone_change;
 pub mod sessions;
 pub mod signup;
+
+use crate::App;
+use crate::error::AuthError;
+use crate::events::{Event, EventSubject};
+use crate::store::Write;
+
+/// The write that records `event` in the events table, for the transaction of the change it
+/// reports: the event exists if and only if that transaction commits.
+pub(crate) fn event_write(
+    app: &App,
+    event: Event<'_>,
+    subject: EventSubject<'_>,
+    now: u64,
+) -> Result<Write, AuthError> {
+    let event = app.config.events.outbox_event(event, subject, now)?;
+    app.store.events.record(&event)
+}

@@ -4,6 +4,7 @@
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
+use crate::events::{Event, EventSubject};
 use crate::http::Caller;
 use crate::limits::{self, SendPool};
 use crate::messages;
@@ -12,6 +13,7 @@ use crate::password::Password;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::current_user;
+use crate::service::event_write;
 use crate::service::codes::{
     CodeGuess, CodeToSend, SentCode, check_bot, match_owned_code, send_code,
 };
@@ -118,6 +120,19 @@ pub async fn confirm_phone_change(
     let mut moved = user.clone();
     moved.profile.phone = new_phone.as_str().to_owned();
     let now = app.clock.now();
+    let old_phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let moved_event = event_write(
+        app,
+        Event::UserPhoneChanged {
+            previous: &old_phone,
+        },
+        EventSubject {
+            user_id: &user.profile.id,
+            phone: new_phone,
+            network: Some(&caller.network),
+        },
+        now,
+    )?;
     let transaction = Transaction::new()
         .steps(MoveStep::Code, matched.spend(app, new_phone, caller, now)?)
         .step(
@@ -125,6 +140,7 @@ pub async fn confirm_phone_change(
             app.store.users.delete_unchanged(&user)?,
         )
         .step(MoveStep::NewNumber, app.store.users.create(&moved)?)
+        .step(MoveStep::Proof, moved_event)
         .step(
             MoveStep::Sessions,
             app.store.sessions.follow_phone(

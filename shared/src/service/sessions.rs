@@ -3,6 +3,7 @@
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
+use crate::events::{Event, EventSubject, SessionEndReason, SessionMethod};
 use crate::http::Caller;
 use crate::limits::{self, SendPool};
 use crate::otp::OtpPurpose;
@@ -14,6 +15,8 @@ use crate::service::codes::{
     CodeGuess, CodeToSend, SendOutcome, SendRefusal, check_bot, match_account_code, matching_code,
     send_code,
 };
+use crate::service::account::session_subject;
+use crate::service::event_write;
 use crate::service::guard::{self, AccountGuard, CodeSlot, Guards, Taken};
 use crate::store::attempts::{FailureKind, SessionSlot};
 use crate::store::otps::{CodeTarget, StoredOtp};
@@ -21,11 +24,11 @@ use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
 use crate::store::{LoginRecords, Transaction, TransactionError, Write};
 use crate::tokens::{TokenPair, TokenType};
 
-/// Tokens for a new session of `user`, started by `caller`, and the writes that create the
-/// session (for the caller's transaction).
+/// A new session of `user` started by `method`: its items and `session.started` event (for the
+/// transaction that starts it), and its first tokens.
 pub async fn new_session(
     app: &App,
-    user: &User,
+    (user, method): (&User, SessionMethod),
     caller: &Caller,
     now: u64,
 ) -> Result<(Vec<Write>, TokenPair), AuthError> {
@@ -40,10 +43,20 @@ pub async fn new_session(
         .tokens
         .issue(&session.user_id, &session.session_id, now)
         .await?;
-    let items = app
+    let mut items = app
         .store
         .sessions
         .start(&session, &issued, seen_from(caller, now))?;
+    let started = Event::SessionStarted {
+        session_id: &session.session_id,
+        method,
+    };
+    let subject = EventSubject {
+        user_id: &session.user_id,
+        phone: &session.phone,
+        network: Some(&caller.network),
+    };
+    items.push(event_write(app, started, subject, now)?);
     Ok((items, issued.pair))
 }
 
@@ -318,7 +331,11 @@ async fn commit_login(
     step_up_code: Option<&StoredOtp>,
     now: u64,
 ) -> Result<TokenPair, AuthError> {
-    let (session_items, tokens) = new_session(app, user, caller, now).await?;
+    let method = match step_up_code {
+        Some(_) => SessionMethod::StepUp,
+        None => SessionMethod::Password,
+    };
+    let (session_items, tokens) = new_session(app, (user, method), caller, now).await?;
     let attempts = &app.store.attempts;
     let spend = step_up_code
         .map(|matched| {
@@ -418,7 +435,8 @@ pub async fn login_with_code(
 ) -> Result<TokenPair, AuthError> {
     let (matched, user) = match_account_code(app, phone, guess, caller, OtpPurpose::Login).await?;
     let now = app.clock.now();
-    let (session_items, tokens) = new_session(app, &user, caller, now).await?;
+    let (session_items, tokens) =
+        new_session(app, (&user, SessionMethod::Code), caller, now).await?;
     let transaction = Transaction::new()
         .steps(CodeLoginStep::Code, matched.spend(app, phone, caller, now)?)
         .steps(CodeLoginStep::Session, session_items)
@@ -469,7 +487,7 @@ pub(crate) async fn confirm_password(
 ) -> Result<ConfirmedPassword, AuthError> {
     let (user, slot) = tokio::join!(
         app.store.users.get(&session.phone),
-        take_password_slot(app, session),
+        take_password_slot(app, session, caller),
     );
     slot?;
     // From here the slot is this check's: only a wrong password keeps it.
@@ -497,7 +515,11 @@ pub(crate) async fn confirm_password(
 /// Takes a slot of the session's own wrong-password budget before the check runs: refused
 /// while other checks hold the slots, and the end of the session once an earlier check spent
 /// the budget (it ended the session, or should have).
-async fn take_password_slot(app: &App, session: &Session) -> Result<(), AuthError> {
+async fn take_password_slot(
+    app: &App,
+    session: &Session,
+    caller: &Caller,
+) -> Result<(), AuthError> {
     let max = app.config.limits.session_password_max_failures;
     let session_ends = session
         .created_at
@@ -510,7 +532,7 @@ async fn take_password_slot(app: &App, session: &Session) -> Result<(), AuthErro
         SessionSlot::Taken => Ok(()),
         SessionSlot::Busy => Err(AuthError::RateLimited { retry_after: 1 }),
         SessionSlot::Spent => {
-            end_session(app, session).await?;
+            end_session(app, session, caller).await?;
             Err(AuthError::SessionEnded)
         }
     }
@@ -545,7 +567,7 @@ async fn count_wrong_password(
     let attempts = &app.store.attempts;
     let failures = attempts.count_session_failure(&session.session_id).await?;
     if failures >= app.config.limits.session_password_max_failures {
-        end_session(app, session).await?;
+        end_session(app, session, caller).await?;
         audit::record(AuditEvent::Lockout, caller, subject());
         return Ok(AuthError::SessionEnded);
     }
@@ -574,11 +596,41 @@ pub(crate) async fn give_back_password_slot(app: &App, session: &Session) {
     }
 }
 
-async fn end_session(app: &App, session: &Session) -> Result<(), AuthError> {
-    app.store
-        .sessions
-        .revoke(&session.user_id, &session.session_id)
-        .await
+/// Ends a session in which too many wrong passwords were entered.
+async fn end_session(app: &App, session: &Session, caller: &Caller) -> Result<(), AuthError> {
+    let end = app.store.sessions.end(&session.user_id, &session.session_id)?;
+    let ended = Event::SessionEnded {
+        session_id: &session.session_id,
+        reason: SessionEndReason::WrongPasswords,
+    };
+    end_with_event(app, end, ended, session_subject(session, caller)).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndStep {
+    Session,
+    Event,
+}
+
+/// Ends a session and records `event` in one transaction. `end` is refused when the session
+/// had already ended: then false, and no event.
+async fn end_with_event(
+    app: &App,
+    end: Write,
+    event: Event<'_>,
+    subject: EventSubject<'_>,
+) -> Result<bool, AuthError> {
+    let transaction = Transaction::new().step(EndStep::Session, end).step(
+        EndStep::Event,
+        event_write(app, event, subject, app.clock.now())?,
+    );
+    match app.store.commit(&transaction).await {
+        Ok(()) => Ok(true),
+        Err(refused) if refused.refused(EndStep::Session).is_some() => Ok(false),
+        Err(TransactionError::Storage(error)) => Err(error),
+        Err(TransactionError::Refused(_)) => Err(AuthError::internal("new event id already taken")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -641,7 +693,7 @@ pub async fn refresh(
         }
         Err(TransactionError::Storage(error)) => Err(error),
         Err(refused) => {
-            end_on_reuse(app, &refused, &presented, caller).await?;
+            end_on_reuse(app, &refused, &session, caller).await?;
             Err(AuthError::InvalidToken)
         }
     }
@@ -653,21 +705,21 @@ pub async fn refresh(
 async fn end_on_reuse(
     app: &App,
     refused: &TransactionError<RotationStep>,
-    presented: &PresentedRefresh,
+    session: &Session,
     caller: &Caller,
 ) -> Result<(), AuthError> {
     let spent = match refused.refused(RotationStep::Spend) {
-        Some(spend) => was_spent(spend.old_item(), &presented.session_id)?,
+        Some(spend) => was_spent(spend.old_item(), &session.session_id)?,
         None => false,
     };
     if spent {
-        let user_id = &presented.user_id;
-        app.store
-            .sessions
-            .revoke(user_id, &presented.session_id)
-            .await?;
+        let end = app.store.sessions.end(&session.user_id, &session.session_id)?;
+        let reused = Event::SessionReuseDetected {
+            session_id: &session.session_id,
+        };
+        end_with_event(app, end, reused, session_subject(session, caller)).await?;
         let subject = Subject {
-            user_id: Some(user_id),
+            user_id: Some(&session.user_id),
             ..Subject::default()
         };
         audit::record(AuditEvent::TokenReuseDetected, caller, subject);
@@ -710,18 +762,20 @@ pub async fn revoke_session(
     app: &App,
     session: &Session,
     session_id: &str,
+    caller: &Caller,
 ) -> Result<(), AuthError> {
-    let revoked = app
-        .store
-        .sessions
-        .revoke_live(
-            &session.user_id,
-            session_id,
-            session.credentials_version,
-            app.config.session_max_seconds,
-            app.clock.now(),
-        )
-        .await?;
+    let end = app.store.sessions.end_live(
+        &session.user_id,
+        session_id,
+        session.credentials_version,
+        app.config.session_max_seconds,
+        app.clock.now(),
+    )?;
+    let revoked = Event::SessionEnded {
+        session_id,
+        reason: SessionEndReason::Revoked,
+    };
+    let revoked = end_with_event(app, end, revoked, session_subject(session, caller)).await?;
     if !revoked {
         return Err(AuthError::NotFound("No such session."));
     }
@@ -729,22 +783,17 @@ pub async fn revoke_session(
     Ok(())
 }
 
-/// Ends the caller's session, or all of the user's sessions. A refresh token given along (one
-/// this service issued, spent or not, unexpired) is revoked too, if it is the user's.
+/// Ends the caller's session, or all of the user's live sessions, each with its `session.ended`
+/// event. A refresh token given along (one this service issued, spent or not, unexpired) ends
+/// its session too, if it is the user's.
 pub async fn logout(
     app: &App,
     session: &Session,
-    refresh_token: Option<&str>,
-    everywhere: bool,
+    (refresh_token, everywhere): (Option<&str>, bool),
+    caller: &Caller,
 ) -> Result<(), AuthError> {
     if everywhere {
-        let revoked = app
-            .store
-            .sessions
-            .revoke_all(&session.user_id, None)
-            .await?;
-        tracing::info!(user_id = %session.user_id, revoked, "logged out everywhere");
-        return Ok(());
+        return logout_everywhere(app, session, caller).await;
     }
     if let Some(token) = refresh_token {
         let presented = refresh_tokens::read(&app.tokens, token).await?;
@@ -758,16 +807,46 @@ pub async fn logout(
             return Err(AuthError::InvalidToken);
         }
         if presented.session_id != session.session_id {
-            app.store
-                .sessions
-                .revoke(&presented.user_id, &presented.session_id)
-                .await?;
+            end_by_logout(app, session, &presented.session_id, caller).await?;
         }
     }
-    app.store
-        .sessions
-        .revoke(&session.user_id, &session.session_id)
-        .await?;
+    end_by_logout(app, session, &session.session_id, caller).await?;
     tracing::info!(user_id = %session.user_id, "logged out");
+    Ok(())
+}
+
+/// Ends every live session of the user, side by side, each in its own transaction with its
+/// event. A session started meanwhile is not among them, as with any logout before a login.
+async fn logout_everywhere(app: &App, session: &Session, caller: &Caller) -> Result<(), AuthError> {
+    let live = list_sessions(app, session).await?;
+    let ends = live.iter().map(|other| {
+        let end = app.store.sessions.end(&session.user_id, &other.session_id);
+        async move {
+            let ended = Event::SessionEnded {
+                session_id: &other.session_id,
+                reason: SessionEndReason::LogoutEverywhere,
+            };
+            end_with_event(app, end?, ended, session_subject(session, caller)).await
+        }
+    });
+    let ended = futures_util::future::try_join_all(ends).await?;
+    let revoked = ended.into_iter().filter(|ended| *ended).count();
+    tracing::info!(user_id = %session.user_id, revoked, "logged out everywhere");
+    Ok(())
+}
+
+/// Ends the user's session `session_id` at a logout (nothing when it had already ended).
+async fn end_by_logout(
+    app: &App,
+    session: &Session,
+    session_id: &str,
+    caller: &Caller,
+) -> Result<(), AuthError> {
+    let end = app.store.sessions.end(&session.user_id, session_id)?;
+    let ended = Event::SessionEnded {
+        session_id,
+        reason: SessionEndReason::Logout,
+    };
+    end_with_event(app, end, ended, session_subject(session, caller)).await?;
     Ok(())
 }

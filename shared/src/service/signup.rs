@@ -3,6 +3,7 @@
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
+use crate::events::{Event, EventSubject, SessionMethod};
 use crate::http::Caller;
 use crate::limits::{self, SendPool, SendScope};
 use crate::otp::OtpPurpose;
@@ -12,7 +13,7 @@ use crate::profile::{User, UserProfile};
 use crate::service::codes::{
     BudgetReading, CodeGuess, CodeToSend, SentCode, check_bot, match_code, send_code,
 };
-use crate::service::guard;
+use crate::service::{event_write, guard};
 use crate::service::sessions;
 use crate::store::attempts::FailureKind;
 use crate::store::{Transaction, Write};
@@ -96,7 +97,9 @@ pub async fn register(
         .await?
         .ok_or(AuthError::InvalidRegistrationToken)?;
     let user = new_user(registration, &phone, now).await?;
-    let (session_items, tokens) = sessions::new_session(app, &user, caller, now).await?;
+    let method = SessionMethod::Registration;
+    let (session_items, tokens) =
+        sessions::new_session(app, (&user, method), caller, now).await?;
     let spend = app
         .store
         .registration_tokens
@@ -142,9 +145,18 @@ async fn commit_registration(
     now: u64,
 ) -> Result<(), AuthError> {
     let attempts = &app.store.attempts;
+    let subject = EventSubject {
+        user_id: &user.profile.id,
+        phone,
+        network: Some(&caller.network),
+    };
     let transaction = Transaction::new()
         .step(RegisterStep::Token, spend_token)
         .step(RegisterStep::User, app.store.users.create(user)?)
+        .step(
+            RegisterStep::Session,
+            event_write(app, Event::UserRegistered, subject, now)?,
+        )
         .steps(RegisterStep::Session, session_items)
         .step(RegisterStep::Proof, attempts.clear_account(phone)?)
         .step(

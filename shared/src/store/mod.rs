@@ -7,6 +7,7 @@
 //! whose `expires_at` has passed as absent, and every conditional write repeats that check.
 
 pub mod attempts;
+pub mod events;
 pub mod otps;
 pub mod registration_tokens;
 pub mod sessions;
@@ -31,6 +32,7 @@ use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use attempts::{AttemptsTable, FailureKind};
+use events::EventsTable;
 use otps::{CodeTarget, GuessBudget, OtpsTable};
 use registration_tokens::RegistrationTokensTable;
 use sessions::SessionsTable;
@@ -90,6 +92,7 @@ pub struct Store {
     pub registration_tokens: RegistrationTokensTable,
     pub attempts: AttemptsTable,
     pub sessions: SessionsTable,
+    pub events: EventsTable,
 }
 
 /// What a login reads before it takes its slot, in one round trip.
@@ -136,6 +139,7 @@ impl Store {
             ),
             attempts: AttemptsTable::new(client.clone(), tables.attempts.clone()),
             sessions: SessionsTable::new(client.clone(), tables.sessions.clone()),
+            events: EventsTable::new(tables.events.clone()),
             client,
         }
     }

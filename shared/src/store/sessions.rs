@@ -18,7 +18,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure,
     Update, WriteRequest,
 };
 
@@ -447,33 +447,30 @@ impl SessionsTable {
         issued_to(item, presented, now)
     }
 
-    /// Revokes one session.
-    pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<(), AuthError> {
-        self.client
-            .delete_item()
+    /// Ends one session (for the transaction that records its end): refused when it is gone.
+    pub fn end(&self, user_id: &str, session_id: &str) -> Result<Write, AuthError> {
+        let delete = Delete::builder()
             .table_name(&self.name)
             .key("user_id", text(user_id))
             .key("sk", text(session_key(session_id)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .condition_expression("attribute_exists(sk)")
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::delete(delete))
     }
 
-    /// Revokes the user's session `session_id` if it is live (unexpired, younger than
-    /// `max_age`, of `credentials_version`, the current one); false when there is no such
-    /// session of this user.
-    pub async fn revoke_live(
+    /// Ends the user's session `session_id` (for the transaction that records its end):
+    /// refused unless it is live (unexpired, younger than `max_age`, of `credentials_version`,
+    /// the current one).
+    pub fn end_live(
         &self,
         user_id: &str,
         session_id: &str,
         credentials_version: u64,
         max_age: u64,
         now: u64,
-    ) -> Result<bool, AuthError> {
-        let deleted = self
-            .client
-            .delete_item()
+    ) -> Result<Write, AuthError> {
+        let delete = Delete::builder()
             .table_name(&self.name)
             .key("user_id", text(user_id))
             .key("sk", text(session_key(session_id)))
@@ -484,13 +481,9 @@ impl SessionsTable {
             .expression_attribute_values(":now", num(now))
             .expression_attribute_values(":oldest", num(now.saturating_sub(max_age)))
             .expression_attribute_values(":version", num(credentials_version))
-            .send()
-            .await;
-        match deleted {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::delete(delete))
     }
 
     /// Points every session of the user at `phone` (for the transaction that moves the account

@@ -19,6 +19,7 @@ mod contract;
 mod deployed;
 mod discovery;
 mod e2e;
+mod events;
 mod held_keys;
 mod jwks;
 mod kms;
