@@ -4,7 +4,9 @@
 use auth_shared::handlers;
 use lambda_http::{Error, run, service_fn};
 
-#[tokio::main]
+// Lambda hands an instance one request at a time: one thread, with no hand-offs between worker
+// threads (BENCHMARKS.md section 1).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     auth_shared::telemetry::init();
     run(service_fn(handlers::hello)).await
