@@ -109,6 +109,21 @@ pub struct Tables {
     pub events: String,
 }
 
+impl Tables {
+    /// Each table's environment variable and name, as the template passes them.
+    pub fn variables(&self) -> [(&'static str, &str); 7] {
+        [
+            ("USERS_TABLE", &self.users),
+            ("OTPS_TABLE", &self.otps),
+            ("REGISTRATION_TOKENS_TABLE", &self.registration_tokens),
+            ("ATTEMPTS_TABLE", &self.attempts),
+            ("SESSIONS_TABLE", &self.sessions),
+            ("SIGNING_KEYS_TABLE", &self.signing_keys),
+            ("EVENTS_TABLE", &self.events),
+        ]
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub tables: Tables,
@@ -448,17 +463,9 @@ mod tests {
     const KEY: &str = "a-local-secret-of-at-least-32-bytes-0123";
 
     fn config_with(variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut env: HashMap<String, String> = [
-            "USERS_TABLE",
-            "OTPS_TABLE",
-            "REGISTRATION_TOKENS_TABLE",
-            "ATTEMPTS_TABLE",
-            "SESSIONS_TABLE",
-            "SIGNING_KEYS_TABLE",
-        ]
-        .iter()
-        .map(|name| ((*name).to_owned(), format!("t-{name}")))
-        .collect();
+        let mut env: HashMap<String, String> = settings::table_variables()
+            .map(|name| (name.to_owned(), format!("t-{name}")))
+            .collect();
         env.extend(
             variables
                 .iter()

@@ -95,8 +95,12 @@ pub enum PasswordChangedBy {
 pub enum Event<'a> {
     UserRegistered,
     /// `phone` of the subject is the new number.
-    UserPhoneChanged { previous: &'a PhoneNumber },
-    UserPasswordChanged { by: PasswordChangedBy },
+    UserPhoneChanged {
+        previous: &'a PhoneNumber,
+    },
+    UserPasswordChanged {
+        by: PasswordChangedBy,
+    },
     UserDeleted,
     SessionStarted {
         session_id: &'a str,
@@ -107,7 +111,9 @@ pub enum Event<'a> {
         reason: SessionEndReason,
     },
     /// A spent refresh token was presented again: the session was ended.
-    SessionReuseDetected { session_id: &'a str },
+    SessionReuseDetected {
+        session_id: &'a str,
+    },
 }
 
 impl Event<'_> {

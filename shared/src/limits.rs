@@ -648,14 +648,10 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        crate::config::Config::from_lookup(|name| match name {
-            "USERS_TABLE"
-            | "OTPS_TABLE"
-            | "REGISTRATION_TOKENS_TABLE"
-            | "ATTEMPTS_TABLE"
-            | "SESSIONS_TABLE"
-            | "SIGNING_KEYS_TABLE" => Some("t".to_owned()),
-            _ => None,
+        crate::config::Config::from_lookup(|name| {
+            crate::settings::table_variables()
+                .any(|table| table == name)
+                .then(|| "t".to_owned())
         })
         .expect("config")
         .limits

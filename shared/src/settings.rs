@@ -151,6 +151,14 @@ impl Setting {
     }
 }
 
+/// The variables that name the tables.
+pub fn table_variables() -> impl Iterator<Item = &'static str> {
+    SETTINGS
+        .iter()
+        .filter(|setting| setting.owner == Owner::Tables)
+        .map(|setting| setting.name)
+}
+
 /// The setting called `name`, if the table has it.
 pub fn setting(name: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|setting| setting.name == name)

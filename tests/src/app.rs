@@ -480,7 +480,9 @@ impl TestApp {
                 let detail = text(&item, "detail").expect("an event's detail");
                 (
                     num(&item, "occurred_at").expect("an event's time"),
-                    text(&item, "detail_type").expect("a detail-type").to_owned(),
+                    text(&item, "detail_type")
+                        .expect("a detail-type")
+                        .to_owned(),
                     serde_json::from_str(detail).expect("detail is JSON"),
                 )
             })
@@ -556,16 +558,10 @@ impl TestApp {
     /// Another app over the same tables, outbox and clock, configured from the base settings
     /// with `overrides` (as a function deployed with other settings would be).
     pub async fn reconfigured(&self, overrides: &[(&str, &str)]) -> TestApp {
-        let tables = self.tables();
-        let names = [
-            ("USERS_TABLE", &tables.users),
-            ("OTPS_TABLE", &tables.otps),
-            ("REGISTRATION_TOKENS_TABLE", &tables.registration_tokens),
-            ("ATTEMPTS_TABLE", &tables.attempts),
-            ("SESSIONS_TABLE", &tables.sessions),
-            ("SIGNING_KEYS_TABLE", &tables.signing_keys),
-        ]
-        .map(|(variable, name)| (variable.to_owned(), name.clone()));
+        let names = self
+            .tables()
+            .variables()
+            .map(|(variable, name)| (variable.to_owned(), name.to_owned()));
         let mut env = base_env(&names, &self.outbox);
         for (name, value) in overrides {
             env.insert((*name).to_owned(), (*value).to_owned());

@@ -272,7 +272,10 @@ mod after_the_suite {
         assert!(!events.is_empty(), "the suite recorded no events");
         let checked = auth_tests::run_verifier("event_schemas.py", &events.into()).await;
         assert_eq!(checked["errors"], serde_json::json!([]));
-        println!("{} events checked against their schemas", checked["checked"]);
+        println!(
+            "{} events checked against their schemas",
+            checked["checked"]
+        );
     }
 }
 

@@ -13,10 +13,10 @@ use crate::password::Password;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::current_user;
-use crate::service::event_write;
 use crate::service::codes::{
     CodeGuess, CodeToSend, SentCode, check_bot, match_owned_code, send_code,
 };
+use crate::service::event_write;
 use crate::service::sessions::{confirm_password, mark_proof};
 use crate::service::signup::check_phone_lookup;
 use crate::sms::Sms;

@@ -11,11 +11,11 @@ use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::refresh_tokens::{self, PresentedRefresh};
+use crate::service::account::session_subject;
 use crate::service::codes::{
     CodeGuess, CodeToSend, SendOutcome, SendRefusal, check_bot, match_account_code, matching_code,
     send_code,
 };
-use crate::service::account::session_subject;
 use crate::service::event_write;
 use crate::service::guard::{self, AccountGuard, CodeSlot, Guards, Taken};
 use crate::store::attempts::{FailureKind, SessionSlot};
@@ -598,7 +598,10 @@ pub(crate) async fn give_back_password_slot(app: &App, session: &Session) {
 
 /// Ends a session in which too many wrong passwords were entered.
 async fn end_session(app: &App, session: &Session, caller: &Caller) -> Result<(), AuthError> {
-    let end = app.store.sessions.end(&session.user_id, &session.session_id)?;
+    let end = app
+        .store
+        .sessions
+        .end(&session.user_id, &session.session_id)?;
     let ended = Event::SessionEnded {
         session_id: &session.session_id,
         reason: SessionEndReason::WrongPasswords,
@@ -713,7 +716,10 @@ async fn end_on_reuse(
         None => false,
     };
     if spent {
-        let end = app.store.sessions.end(&session.user_id, &session.session_id)?;
+        let end = app
+            .store
+            .sessions
+            .end(&session.user_id, &session.session_id)?;
         let reused = Event::SessionReuseDetected {
             session_id: &session.session_id,
         };

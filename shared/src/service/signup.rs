@@ -13,8 +13,8 @@ use crate::profile::{User, UserProfile};
 use crate::service::codes::{
     BudgetReading, CodeGuess, CodeToSend, SentCode, check_bot, match_code, send_code,
 };
-use crate::service::{event_write, guard};
 use crate::service::sessions;
+use crate::service::{event_write, guard};
 use crate::store::attempts::FailureKind;
 use crate::store::{Transaction, Write};
 use crate::tokens::{TokenPair, hash_opaque_token, new_opaque_token};
@@ -98,8 +98,7 @@ pub async fn register(
         .ok_or(AuthError::InvalidRegistrationToken)?;
     let user = new_user(registration, &phone, now).await?;
     let method = SessionMethod::Registration;
-    let (session_items, tokens) =
-        sessions::new_session(app, (&user, method), caller, now).await?;
+    let (session_items, tokens) = sessions::new_session(app, (&user, method), caller, now).await?;
     let spend = app
         .store
         .registration_tokens

@@ -18,15 +18,14 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure,
-    Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put,
+    ReturnValuesOnConditionCheckFailure, Update, WriteRequest,
 };
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Item, ItemKey, Snapshot, Write, condition_failed, decode, encode, get_items, get_text, num,
-    text, unavailable,
+    Item, ItemKey, Snapshot, Write, decode, encode, get_items, get_text, num, text, unavailable,
 };
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;

@@ -6,6 +6,8 @@ use auth_tests::{
     CLIENT_IP, Endpoint, PASSWORD, PHONE, PHONE_E164, RawRequest, TestApp, TestResponse,
     register_body, run_verifier,
 };
+use std::collections::HashSet;
+
 use futures::future::join;
 use serde_json::{Value, json};
 
@@ -23,11 +25,23 @@ fn session_of(tokens: &Value) -> String {
         .session_id
 }
 
-/// The events recorded since `seen` of them were, each checked against its schema.
-async fn new_events(t: &TestApp, seen: usize) -> Vec<(String, Value)> {
-    let events = t.recorded_events().await;
-    assert_schemas(&events).await;
-    events.into_iter().skip(seen).collect()
+/// The events a test has seen so far, by id.
+#[derive(Default)]
+struct Seen(HashSet<String>);
+
+impl Seen {
+    /// The events recorded since the last look, each checked against its schema.
+    async fn new_events(&mut self, t: &TestApp) -> Vec<(String, Value)> {
+        let events = t.recorded_events().await;
+        assert_schemas(&events).await;
+        events
+            .into_iter()
+            .filter(|(_, detail)| {
+                self.0
+                    .insert(detail["event_id"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    }
 }
 
 async fn assert_schemas(events: &[(String, Value)]) {
@@ -64,10 +78,11 @@ async fn registered(t: &TestApp) -> (Value, String) {
 
 #[tokio::test]
 async fn registration_records_the_user_and_its_first_session() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let (tokens, user_id) = registered(&t).await;
 
-    let events = new_events(&t, 0).await;
+    let events = seen.new_events(&t).await;
     assert_eq!(
         types(&events),
         ["session.started.v1", "user.registered.v1"],
@@ -87,6 +102,7 @@ async fn registration_records_the_user_and_its_first_session() {
 
 #[tokio::test]
 async fn a_refused_registration_records_nothing_and_a_race_records_one() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let token = t.verified_token(PHONE, PHONE_E164).await;
     let (first, second) = join(
@@ -101,14 +117,16 @@ async fn a_refused_registration_records_nothing_and_a_race_records_one() {
 
     let again = t.post(Endpoint::Register, register_body(&token)).await;
     assert!((400..500).contains(&again.status), "{:?}", again.body);
-    let events = new_events(&t, 0).await;
+    let events = seen.new_events(&t).await;
     assert_eq!(types(&events), ["session.started.v1", "user.registered.v1"]);
 }
 
 #[tokio::test]
 async fn each_way_of_logging_in_records_its_method_and_a_failure_records_nothing() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let (_, user_id) = registered(&t).await;
+    seen.new_events(&t).await;
 
     let wrong = t
         .post(
@@ -117,7 +135,7 @@ async fn each_way_of_logging_in_records_its_method_and_a_failure_records_nothing
         )
         .await;
     assert_eq!(wrong.status, 401);
-    assert_eq!(new_events(&t, 2).await, []);
+    assert_eq!(seen.new_events(&t).await, []);
 
     let tokens = t.login(PHONE).await;
     let requested = t
@@ -133,8 +151,8 @@ async fn each_way_of_logging_in_records_its_method_and_a_failure_records_nothing
         .await;
     assert_eq!(by_code.status, 200, "{:?}", by_code.body);
 
-    let events = new_events(&t, 2).await;
-    let methods: Vec<(&Value, &Value)> = events
+    let events = seen.new_events(&t).await;
+    let mut methods: Vec<(&Value, &Value)> = events
         .iter()
         .map(|(t, detail)| {
             assert_eq!(t, "session.started.v1");
@@ -142,17 +160,19 @@ async fn each_way_of_logging_in_records_its_method_and_a_failure_records_nothing
             (&detail["method"], &detail["session_id"])
         })
         .collect();
+    methods.sort_by_key(|(method, _)| method.as_str());
     assert_eq!(
         methods,
         [
-            (&json!("password"), &json!(session_of(&tokens))),
             (&json!("code"), &json!(session_of(&by_code.body["tokens"]))),
+            (&json!("password"), &json!(session_of(&tokens))),
         ]
     );
 }
 
 #[tokio::test]
 async fn a_step_up_login_records_its_method() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     registered(&t).await;
     // Failures from ten networks, as strangers guessing would leave them, then a long run.
@@ -163,6 +183,7 @@ async fn a_step_up_login_records_its_method() {
             .await;
         assert_eq!(wrong.status, 401, "{:?}", wrong.body);
     }
+    seen.new_events(&t).await;
     let account = "acct#+989101234567";
     t.set_number(&t.tables().attempts, "pk", account, "failures", 100)
         .await;
@@ -172,15 +193,23 @@ async fn a_step_up_login_records_its_method() {
     let ip = "203.0.113.80";
     let body = json!({ "phone": PHONE, "password": PASSWORD });
     let stepped_up = t.post_from(Endpoint::Login, body, ip).await;
-    assert_eq!(stepped_up.body["code_required"], true, "{:?}", stepped_up.body);
-    assert_eq!(new_events(&t, 2).await, [], "a step-up asked for is no event");
+    assert_eq!(
+        stepped_up.body["code_required"], true,
+        "{:?}",
+        stepped_up.body
+    );
+    assert_eq!(
+        seen.new_events(&t).await,
+        [],
+        "a step-up asked for is no event"
+    );
     let code = t.last_code_for(PHONE_E164).unwrap();
     let body = json!({ "phone": PHONE, "password": PASSWORD, "code": code,
                        "verification_id": stepped_up.body["verification_id"] });
     let logged_in = t.post_from(Endpoint::Login, body, ip).await;
     assert_eq!(logged_in.status, 200, "{:?}", logged_in.body);
 
-    let events = new_events(&t, 2).await;
+    let events = seen.new_events(&t).await;
     let started = one(&events, "session.started.v1");
     assert_eq!(started["method"], "step_up");
     assert_eq!(started["client_network"], ip);
@@ -194,17 +223,19 @@ async fn logout(t: &TestApp, tokens: &Value, body: Value) -> TestResponse {
 
 #[tokio::test]
 async fn logging_out_records_the_end_of_each_session_once() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let (first, _) = registered(&t).await;
     let second = t.login(PHONE).await;
     let third = t.login(PHONE).await;
+    seen.new_events(&t).await;
     let refreshed = t.refresh(third["refresh"].as_str().unwrap()).await;
     assert_eq!(refreshed.status, 200);
-    assert_eq!(new_events(&t, 4).await, [], "a refresh is no event");
+    assert_eq!(seen.new_events(&t).await, [], "a refresh is no event");
 
     let out = logout(&t, &second, json!({ "refresh": first["refresh"] })).await;
     assert_eq!(out.status, 204, "{:?}", out.body);
-    let events = new_events(&t, 4).await;
+    let events = seen.new_events(&t).await;
     let mut ended: Vec<(String, String)> = events
         .iter()
         .map(|(t, detail)| {
@@ -225,8 +256,12 @@ async fn logging_out_records_the_end_of_each_session_once() {
 
     let everywhere = logout(&t, &refreshed.body["tokens"], json!({ "all": true })).await;
     assert_eq!(everywhere.status, 204, "{:?}", everywhere.body);
-    let events = new_events(&t, 6).await;
-    assert_eq!(events.len(), 1, "only the one live session was left: {events:?}");
+    let events = seen.new_events(&t).await;
+    assert_eq!(
+        events.len(),
+        1,
+        "only the one live session was left: {events:?}"
+    );
     let last = one(&events, "session.ended.v1");
     assert_eq!(last["session_id"], session_of(&third));
     assert_eq!(last["reason"], "logout_everywhere");
@@ -234,16 +269,18 @@ async fn logging_out_records_the_end_of_each_session_once() {
 
 #[tokio::test]
 async fn logging_out_everywhere_records_one_end_per_live_session() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let (first, _) = registered(&t).await;
     let mut sessions = vec![session_of(&first)];
     for _ in 0..4 {
         sessions.push(session_of(&t.login(PHONE).await));
     }
+    seen.new_events(&t).await;
     let everywhere = logout(&t, &first, json!({ "all": true })).await;
     assert_eq!(everywhere.status, 204, "{:?}", everywhere.body);
 
-    let events = new_events(&t, 6).await;
+    let events = seen.new_events(&t).await;
     let mut ended: Vec<String> = events
         .iter()
         .map(|(t, detail)| {
@@ -259,9 +296,11 @@ async fn logging_out_everywhere_records_one_end_per_live_session() {
 
 #[tokio::test]
 async fn revoking_a_session_records_its_end_and_a_second_revoke_records_nothing() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let (first, _) = registered(&t).await;
     let second = t.login(PHONE).await;
+    seen.new_events(&t).await;
     let id = session_of(&second);
     let revoke = || {
         t.send(
@@ -280,7 +319,7 @@ async fn revoking_a_session_records_its_end_and_a_second_revoke_records_nothing(
     statuses.sort_unstable();
     assert_eq!(statuses, [204, 404], "{:?} {:?}", once.body, twice.body);
 
-    let events = new_events(&t, 3).await;
+    let events = seen.new_events(&t).await;
     let ended = one(&events, "session.ended.v1");
     assert_eq!(ended["session_id"], id);
     assert_eq!(ended["reason"], "revoked");
@@ -289,8 +328,10 @@ async fn revoking_a_session_records_its_end_and_a_second_revoke_records_nothing(
 
 #[tokio::test]
 async fn wrong_passwords_that_end_a_session_record_its_end() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let (tokens, _) = registered(&t).await;
+    seen.new_events(&t).await;
     let max = t.app.config.limits.session_password_max_failures;
     for _ in 0..max {
         let wrong = t
@@ -298,12 +339,18 @@ async fn wrong_passwords_that_end_a_session_record_its_end() {
                 Endpoint::PasswordChange,
                 "POST",
                 access(&tokens),
-                Some(json!({ "old_password": "wrong password", "new_password": "another long one" })),
+                Some(
+                    json!({ "old_password": "wrong password", "new_password": "another long one" }),
+                ),
             )
             .await;
-        assert!(wrong.status == 401 || wrong.status == 403, "{:?}", wrong.body);
+        assert!(
+            wrong.status == 401 || wrong.status == 403,
+            "{:?}",
+            wrong.body
+        );
     }
-    let events = new_events(&t, 2).await;
+    let events = seen.new_events(&t).await;
     let ended = one(&events, "session.ended.v1");
     assert_eq!(ended["reason"], "wrong_passwords");
     assert_eq!(ended["session_id"], session_of(&tokens));
@@ -312,8 +359,10 @@ async fn wrong_passwords_that_end_a_session_record_its_end() {
 
 #[tokio::test]
 async fn a_replayed_refresh_token_records_the_reuse_once() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let (tokens, user_id) = registered(&t).await;
+    seen.new_events(&t).await;
     let first = tokens["refresh"].as_str().unwrap();
     assert_eq!(t.refresh(first).await.status, 200);
     t.app
@@ -323,7 +372,7 @@ async fn a_replayed_refresh_token_records_the_reuse_once() {
     assert_eq!(t.refresh(first).await.status, 401);
     assert_eq!(t.refresh(first).await.status, 401);
 
-    let events = new_events(&t, 2).await;
+    let events = seen.new_events(&t).await;
     let reused = one(&events, "session.reuse_detected.v1");
     assert_eq!(reused["session_id"], session_of(&tokens));
     assert_eq!(reused["user_id"], user_id);
@@ -332,8 +381,10 @@ async fn a_replayed_refresh_token_records_the_reuse_once() {
 
 #[tokio::test]
 async fn password_change_reset_and_deletion_record_theirs() {
+    let mut seen = Seen::default();
     let t = TestApp::new().await;
     let (tokens, user_id) = registered(&t).await;
+    seen.new_events(&t).await;
     let new_password = "a new long password";
     let changed = t
         .authed(
@@ -344,7 +395,7 @@ async fn password_change_reset_and_deletion_record_theirs() {
         )
         .await;
     assert_eq!(changed.status, 204, "{:?}", changed.body);
-    let events = new_events(&t, 2).await;
+    let events = seen.new_events(&t).await;
     assert_eq!(one(&events, "user.password_changed.v1")["by"], "change");
     assert_eq!(events.len(), 1, "the other sessions end with no event each");
 
@@ -360,13 +411,14 @@ async fn password_change_reset_and_deletion_record_theirs() {
         )
         .await;
     assert_eq!(reset.status, 204, "{:?}", reset.body);
-    let events = new_events(&t, 3).await;
+    let events = seen.new_events(&t).await;
     let reset = one(&events, "user.password_changed.v1");
     assert_eq!(reset["by"], "reset");
     assert_eq!(reset["user_id"], user_id);
     assert_eq!(events.len(), 1);
 
     let tokens = t.login(PHONE).await;
+    seen.new_events(&t).await;
     let deleted = t
         .authed(
             Endpoint::Profile,
@@ -376,7 +428,7 @@ async fn password_change_reset_and_deletion_record_theirs() {
         )
         .await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
-    let events = new_events(&t, 5).await;
+    let events = seen.new_events(&t).await;
     assert_eq!(one(&events, "user.deleted.v1")["user_id"], user_id);
     assert_eq!(events.len(), 1);
 }
@@ -384,9 +436,11 @@ async fn password_change_reset_and_deletion_record_theirs() {
 #[tokio::test]
 async fn a_change_of_number_records_both_numbers_in_full_only_when_configured() {
     for include_phone in [false, true] {
+        let mut seen = Seen::default();
         let setting = include_phone.to_string();
         let t = TestApp::with_env(&[("EVENTS_INCLUDE_PHONE", &setting)]).await;
         let (tokens, user_id) = registered(&t).await;
+        seen.new_events(&t).await;
         let requested = t
             .authed(
                 Endpoint::PhoneChangeRequest,
@@ -407,7 +461,7 @@ async fn a_change_of_number_records_both_numbers_in_full_only_when_configured() 
             .await;
         assert_eq!(moved.status, 200, "{:?}", moved.body);
 
-        let events = new_events(&t, 2).await;
+        let events = seen.new_events(&t).await;
         assert_eq!(events.len(), 1, "{events:?}");
         let changed = one(&events, "user.phone_changed.v1");
         assert_eq!(changed["user_id"], user_id);

@@ -16,20 +16,16 @@ async fn jwks(t: &TestApp) -> TestResponse {
 /// no private key (only the key publication secret, from the base environment): a verify-only
 /// function such as profile, logout or jwks.
 fn verify_only_env(t: &TestApp) -> Vec<(&'static str, String)> {
-    let tables = t.tables();
-    vec![
-        ("USERS_TABLE", tables.users.clone()),
-        ("OTPS_TABLE", tables.otps.clone()),
-        (
-            "REGISTRATION_TOKENS_TABLE",
-            tables.registration_tokens.clone(),
-        ),
-        ("ATTEMPTS_TABLE", tables.attempts.clone()),
-        ("SESSIONS_TABLE", tables.sessions.clone()),
-        ("SIGNING_KEYS_TABLE", tables.signing_keys.clone()),
-        ("LOCAL_JWT_SIGNING_KEY", String::new()),
-        ("LOCAL_OTP_HMAC_SECRET", String::new()),
-    ]
+    let tables = t.tables().variables();
+    let tables = tables
+        .iter()
+        .map(|(name, table)| (*name, (*table).to_owned()));
+    tables
+        .chain([
+            ("LOCAL_JWT_SIGNING_KEY", String::new()),
+            ("LOCAL_OTP_HMAC_SECRET", String::new()),
+        ])
+        .collect()
 }
 
 async fn app_with(env: &[(&'static str, String)]) -> TestApp {

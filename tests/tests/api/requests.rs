@@ -242,15 +242,9 @@ async fn dynamodb_unreachable_is_a_503_json_error() {
     let t = TestApp::new().await;
     // Same tables, but an SDK pointed at a port where nothing listens.
     let mut env = base_env(&[], &t.outbox);
-    env.insert("USERS_TABLE".into(), t.tables().users.clone());
-    env.insert("OTPS_TABLE".into(), t.tables().otps.clone());
-    env.insert(
-        "REGISTRATION_TOKENS_TABLE".into(),
-        t.tables().registration_tokens.clone(),
-    );
-    env.insert("ATTEMPTS_TABLE".into(), t.tables().attempts.clone());
-    env.insert("SESSIONS_TABLE".into(), t.tables().sessions.clone());
-    env.insert("SIGNING_KEYS_TABLE".into(), t.tables().signing_keys.clone());
+    for (variable, table) in t.tables().variables() {
+        env.insert(variable.into(), table.to_owned());
+    }
     let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
     let aws = auth_shared::load_aws_config().await;
     let unreachable = aws_sdk_dynamodb::config::Builder::from(&aws)

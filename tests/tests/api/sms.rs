@@ -407,17 +407,9 @@ async fn ten_digit_codes_work_for_reset_and_login_by_code() {
 #[tokio::test]
 async fn bad_sms_settings_stop_the_start_naming_the_variable() {
     let outbox = std::env::temp_dir().join("unused-outbox.jsonl");
-    let tables: Vec<(String, String)> = [
-        "USERS_TABLE",
-        "OTPS_TABLE",
-        "REGISTRATION_TOKENS_TABLE",
-        "ATTEMPTS_TABLE",
-        "SESSIONS_TABLE",
-        "SIGNING_KEYS_TABLE",
-    ]
-    .iter()
-    .map(|name| ((*name).to_owned(), "t".to_owned()))
-    .collect();
+    let tables: Vec<(String, String)> = auth_shared::settings::table_variables()
+        .map(|name| (name.to_owned(), "t".to_owned()))
+        .collect();
     let start = |settings: &[(&str, &str)]| {
         let mut env = base_env(&tables, &outbox);
         for (name, value) in settings {
