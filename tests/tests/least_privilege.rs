@@ -304,6 +304,27 @@ fn only_the_signing_functions_may_sign_with_kms() {
     );
 }
 
+/// The events reach the bus through the publisher alone: no other function's policy names
+/// `events:PutEvents` (or a wildcard that matches it), under any parameters.
+#[test]
+fn only_the_publisher_may_put_events() {
+    let policies = Policies::from_template(&template_path()).expect("the template's policies");
+    let putters: BTreeSet<&str> = policies
+        .functions
+        .iter()
+        .filter(|function| {
+            function.grants.iter().any(|grant| {
+                grant.effect == Effect::Allow
+                    && grant.actions.iter().any(|action| {
+                        auth_tests::policies::action_matches(action, "events:PutEvents")
+                    })
+            })
+        })
+        .map(|function| function.function.as_str())
+        .collect();
+    assert_eq!(putters, BTreeSet::from(["events-publisher"]));
+}
+
 #[test]
 fn the_example_route_may_only_write_its_logs() {
     // GET /hello answers from what API Gateway's JWT authorizer hands it: no table, secret or
