@@ -19,6 +19,7 @@ pub mod otp;
 pub mod password;
 pub mod phone;
 pub mod profile;
+pub mod publisher;
 pub mod refresh_tokens;
 pub mod secrets;
 pub mod service;

@@ -865,6 +865,21 @@ pub static SETTINGS: &[Setting] = &[
         "`true` puts the full phone numbers in the events' `phone` and `previous_phone`; \
          otherwise they carry only the masked ones",
     ),
+    row(
+        "EVENT_BUS_NAME",
+        Required,
+        Owner::Events,
+        Keep,
+        "the publisher's only: the EventBridge bus the events are put on, by name or ARN (set by \
+         the template: the bus it creates, or `ExistingEventBusName`)",
+    ),
+    row(
+        "EVENT_SOURCE",
+        Value("phone-auth"),
+        Owner::Events,
+        Keep,
+        "the publisher's only: the events' `source`, what a rule matches them by",
+    ),
     // Set by AWS Lambda.
     row(
         "AWS_REGION",

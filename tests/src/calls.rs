@@ -53,6 +53,9 @@ pub struct CallContext {
 pub enum Phase {
     ColdStart,
     Request,
+    /// Lambda's event source mapping reading a stream with the function's role, before it
+    /// invokes the function (not the function's time).
+    EventSource,
 }
 
 /// The longest run of calls one request or cold start made one after another (calls made side
@@ -317,8 +320,77 @@ fn authorised(
                 unknown("kms", operation)
             }
         }
+        "EventBridge" => {
+            use aws_sdk_eventbridge::operation::put_events::PutEventsInput;
+            match input.downcast_ref::<PutEventsInput>() {
+                // Authorised against each bus an entry names (the default bus without one).
+                Some(put) => {
+                    let mut buses: Vec<String> = put
+                        .entries()
+                        .iter()
+                        .map(|entry| event_bus_arn(region, entry.event_bus_name()))
+                        .collect();
+                    buses.sort();
+                    buses.dedup();
+                    buses
+                        .into_iter()
+                        .map(|bus| ("events:PutEvents".to_owned(), Some(bus)))
+                        .collect()
+                }
+                None => unknown("events", operation),
+            }
+        }
+        "DynamoDB Streams" => dynamodb_streams(operation, input, region),
         service => unknown(service, operation),
     }
+}
+
+/// The ARN of an event bus named by name or ARN (`None`: the account's default bus).
+fn event_bus_arn(region: &str, bus: Option<&str>) -> String {
+    match bus {
+        Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+        Some(name) => format!("arn:aws:events:{region}:{TEST_ACCOUNT}:event-bus/{name}"),
+        None => format!("arn:aws:events:{region}:{TEST_ACCOUNT}:event-bus/default"),
+    }
+}
+
+/// DynamoDB Streams' IAM actions (`dynamodb:` ones), on the stream: named by the request, or
+/// by the shard iterator of a GetRecords, which begins with its stream's ARN.
+fn dynamodb_streams(
+    operation: &Metadata,
+    input: &aws_smithy_runtime_api::client::interceptors::context::Input,
+    region: &str,
+) -> Authorised {
+    use aws_sdk_dynamodbstreams::operation::{
+        describe_stream::DescribeStreamInput, get_records::GetRecordsInput,
+        get_shard_iterator::GetShardIteratorInput,
+    };
+    let stream = if let Some(i) = input.downcast_ref::<DescribeStreamInput>() {
+        i.stream_arn()
+    } else if let Some(i) = input.downcast_ref::<GetShardIteratorInput>() {
+        i.stream_arn()
+    } else if let Some(i) = input.downcast_ref::<GetRecordsInput>() {
+        i.shard_iterator()
+            .and_then(|iterator| iterator.split('|').next())
+    } else {
+        return unknown("dynamodb", operation);
+    };
+    vec![(
+        format!("dynamodb:{}", operation.name()),
+        Some(
+            stream
+                .and_then(|arn| stream_arn(region, arn))
+                .unwrap_or_else(|| "<stream not known to CallRecorder>".to_owned()),
+        ),
+    )]
+}
+
+/// A stream's ARN with its table named by logical id, as `table_arn` names tables:
+/// `arn:aws:dynamodb:<region>:<account>:table/<LogicalId>/stream/<label>`.
+fn stream_arn(region: &str, arn: &str) -> Option<String> {
+    let (_, path) = arn.split_once(":table/")?;
+    let (table, label) = path.split_once("/stream/")?;
+    Some(format!("{}/stream/{label}", table_arn(region, table)))
 }
 
 /// The ARN IAM authorises a KMS call against: the key's (an alias would be authorised against

@@ -717,6 +717,28 @@ impl World<'_> {
             ("AWS::DynamoDB::Table", "Arn") => Ok(format!(
                 "arn:aws:dynamodb:{region}:{TEST_ACCOUNT}:table/{resource}"
             )),
+            // DynamoDB picks a stream's label (its creation time): any label of the table's.
+            ("AWS::DynamoDB::Table", "StreamArn") => Ok(format!(
+                "arn:aws:dynamodb:{region}:{TEST_ACCOUNT}:table/{resource}/stream/*"
+            )),
+            ("AWS::Events::EventBus", "Arn") => {
+                let name = self
+                    .template
+                    .resources
+                    .get(resource)
+                    .and_then(|r| r.get("Properties"))
+                    .and_then(|p| p.get("Name"))
+                    .ok_or_else(|| format!("the bus {resource} has no Name"))?;
+                let name = self
+                    .resolve(name)?
+                    .ok_or_else(|| format!("the bus {resource}'s Name has no value"))?;
+                Ok(format!(
+                    "arn:aws:events:{region}:{TEST_ACCOUNT}:event-bus/{name}"
+                ))
+            }
+            ("AWS::SQS::Queue", "Arn") => {
+                Ok(format!("arn:aws:sqs:{region}:{TEST_ACCOUNT}:{resource}"))
+            }
             ("AWS::Serverless::Function" | "AWS::Lambda::Function", "Arn") => Ok(format!(
                 "arn:aws:lambda:{region}:{TEST_ACCOUNT}:function:{resource}"
             )),

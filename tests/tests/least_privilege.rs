@@ -22,7 +22,22 @@ use auth_tests::tables::template_path;
 
 /// Actions a policy allows that no test makes, each with the reason it is allowed anyway:
 /// (function, action, resource as `Grant::resource_text` writes it, reason).
-const ALLOWED_BUT_UNTESTED: &[(&str, &str, &str, &str)] = &[];
+const ALLOWED_BUT_UNTESTED: &[(&str, &str, &str, &str)] = &[
+    (
+        "events-publisher",
+        "dynamodb:ListStreams",
+        "${EventsTable.Arn}/stream/*",
+        "Lambda's event source mapping may list the table's streams (AWS lists it among the \
+         stream permissions it needs); the tests' reader is given the stream's ARN",
+    ),
+    (
+        "events-publisher",
+        "sqs:SendMessage",
+        "EventsDeadLetterQueue.Arn",
+        "Lambda's event source mapping describes a batch it gave up on in the dead-letter queue; \
+         no test runs Lambda's poller",
+    ),
+];
 
 mod after_the_suite {
     use super::*;
@@ -289,6 +304,27 @@ fn only_the_signing_functions_may_sign_with_kms() {
     );
 }
 
+/// The events reach the bus through the publisher alone: no other function's policy names
+/// `events:PutEvents` (or a wildcard that matches it), under any parameters.
+#[test]
+fn only_the_publisher_may_put_events() {
+    let policies = Policies::from_template(&template_path()).expect("the template's policies");
+    let putters: BTreeSet<&str> = policies
+        .functions
+        .iter()
+        .filter(|function| {
+            function.grants.iter().any(|grant| {
+                grant.effect == Effect::Allow
+                    && grant.actions.iter().any(|action| {
+                        auth_tests::policies::action_matches(action, "events:PutEvents")
+                    })
+            })
+        })
+        .map(|function| function.function.as_str())
+        .collect();
+    assert_eq!(putters, BTreeSet::from(["events-publisher"]));
+}
+
 #[test]
 fn the_example_route_may_only_write_its_logs() {
     // GET /hello answers from what API Gateway's JWT authorizer hands it: no table, secret or
@@ -502,6 +538,12 @@ fn a_policy_the_checker_cannot_read_is_an_error_not_a_pass() {
 /// (action, resource as `Grant::resource_text` writes it, reason). Without this list, one call
 /// that "uses" a wildcard would hide every other resource the wildcard opens.
 const WIDE_GRANTS: &[(&str, &str, &str)] = &[
+    (
+        "dynamodb:ListStreams",
+        "${EventsTable.Arn}/stream/*",
+        "the events table's streams, whatever label DynamoDB gave them (SAM's \
+         DynamoDBStreamReadPolicy grants it so); lists ARNs, reads no record",
+    ),
     (
         "sns:Publish",
         "* [if UseSnsSms]",

@@ -33,6 +33,7 @@ mod phone_change;
 mod profile;
 mod proxy;
 mod published_keys;
+mod publisher;
 mod refresh_tokens;
 mod register;
 mod request_counts;

@@ -80,7 +80,12 @@ fn every_list_of_routes_and_functions_agrees_with_the_template() {
         }
     }
     let covered: BTreeSet<&str> = Endpoint::ALL.iter().map(|e| e.function()).collect();
-    for name in &binaries {
+    for function in &functions {
+        let name = &function.binary;
+        // The one function no route serves: the events table's stream invokes it.
+        if function.paths.is_empty() && name == auth_tests::publisher::PUBLISHER {
+            continue;
+        }
         if !covered.contains(name.as_str()) {
             problems.push(format!(
                 "template.yaml's function {name} has no Endpoint (tests/src/endpoint.rs)"

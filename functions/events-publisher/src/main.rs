@@ -1,0 +1,11 @@
+//! Lambda entry point for the events table's stream: builds the publisher once per cold start.
+
+use auth_shared::publisher::Publisher;
+use lambda_http::lambda_runtime::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    auth_shared::telemetry::init();
+    let publisher = Publisher::from_env().await?;
+    run(service_fn(|event| publisher.handle(event))).await
+}
