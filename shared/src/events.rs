@@ -1,7 +1,7 @@
 //! Domain events: what the rest of an app hears of (a sign-up, a new number, a session started
 //! or ended). An event is written to the events table in the same transaction as the change it
 //! reports (`store::events`), so it exists if and only if the change committed; the table's
-//! stream feeds the publisher (`publish`), which puts it on EventBridge.
+//! stream feeds the publisher (`publisher.rs`), which puts it on EventBridge.
 //!
 //! The `detail` of each `detail-type` is the contract a consumer codes against: its JSON Schema
 //! is in `schemas/events/`, and a test validates every event the suite produces against it.

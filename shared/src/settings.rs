@@ -101,7 +101,8 @@ impl Owner {
             Owner::Captcha => "shared/src/captcha.rs",
             Owner::Proxy => "shared/src/http.rs",
             Owner::Logging => "shared/src/telemetry.rs",
-            Owner::Events => "shared/src/events.rs",
+            // Rendered between backticks: two files.
+            Owner::Events => "shared/src/events.rs` and `shared/src/publisher.rs",
             Owner::Sdk => "the AWS SDK",
         }
     }
