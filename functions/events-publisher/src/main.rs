@@ -3,7 +3,9 @@
 use auth_shared::publisher::Publisher;
 use lambda_http::lambda_runtime::{Error, run, service_fn};
 
-#[tokio::main]
+// Lambda hands an instance one batch at a time: one thread, with no hand-offs between worker
+// threads (BENCHMARKS.md section 1).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     auth_shared::telemetry::init();
     let publisher = Publisher::from_env().await?;

@@ -51,10 +51,11 @@ pub async fn update_profile(
         .ok_or(AuthError::InvalidToken)
 }
 
-/// Deletes the stale session items of a user after their credentials changed; they are already
-/// dead (older credentials version), so a failure here is logged, not returned.
-async fn tidy_sessions(app: &App, user_id: &str, keep: Option<&str>) {
-    match app.store.sessions.revoke_all(user_id, keep).await {
+/// Deletes the stale session items of a user after their credentials changed to version
+/// `current`; they are already dead (an older credentials version), so a failure here is
+/// logged, not returned. A session started since, under the new version, stays.
+async fn tidy_sessions(app: &App, user_id: &str, current: u64) {
+    match app.store.sessions.remove_stale(user_id, current).await {
         Ok(revoked) => tracing::info!(user_id, revoked, "old sessions removed"),
         Err(error) => tracing::warn!(user_id, %error, "could not remove old sessions"),
     }
@@ -110,7 +111,7 @@ pub async fn delete_account(
         give_back_password_slot(app, session).await;
         return Err(error);
     }
-    tidy_sessions(app, &session.user_id, None).await;
+    tidy_sessions(app, &session.user_id, user.credentials_version + 1).await;
     tracing::info!(user_id = %session.user_id, "account deleted");
     Ok(())
 }
@@ -166,7 +167,7 @@ pub async fn change_password(
         give_back_password_slot(app, session).await;
         return Err(error);
     }
-    tidy_sessions(app, &session.user_id, Some(&session.session_id)).await;
+    tidy_sessions(app, &session.user_id, user.credentials_version + 1).await;
     tracing::info!(user_id = %session.user_id, "password changed");
     Ok(())
 }
@@ -394,7 +395,7 @@ pub async fn confirm_password_reset(
     app.store
         .apply(&transaction, |_| AuthError::NoActiveOtp)
         .await?;
-    tidy_sessions(app, &user.profile.id, None).await;
+    tidy_sessions(app, &user.profile.id, user.credentials_version + 1).await;
     let subject = Subject {
         phone: Some(phone),
         user_id: Some(&user.profile.id),

@@ -23,6 +23,7 @@ use crate::store::otps::{CodeTarget, StoredOtp};
 use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
 use crate::store::{LoginRecords, Transaction, TransactionError, Write};
 use crate::tokens::{TokenPair, TokenType};
+use futures_util::StreamExt;
 
 /// A new session of `user` started by `method`: its items and `session.started` event (for the
 /// transaction that starts it), and its first tokens.
@@ -596,12 +597,21 @@ pub(crate) async fn give_back_password_slot(app: &App, session: &Session) {
     }
 }
 
+/// The write that ends the user's session `session_id` if it is still live (of the credentials
+/// version of `session`, the caller's live one), for the transaction that records its end.
+fn end_live(app: &App, session: &Session, session_id: &str) -> Result<Write, AuthError> {
+    app.store.sessions.end_live(
+        &session.user_id,
+        session_id,
+        session.credentials_version,
+        app.config.session_max_seconds,
+        app.clock.now(),
+    )
+}
+
 /// Ends a session in which too many wrong passwords were entered.
 async fn end_session(app: &App, session: &Session, caller: &Caller) -> Result<(), AuthError> {
-    let end = app
-        .store
-        .sessions
-        .end(&session.user_id, &session.session_id)?;
+    let end = end_live(app, session, &session.session_id)?;
     let ended = Event::SessionEnded {
         session_id: &session.session_id,
         reason: SessionEndReason::WrongPasswords,
@@ -716,10 +726,7 @@ async fn end_on_reuse(
         None => false,
     };
     if spent {
-        let end = app
-            .store
-            .sessions
-            .end(&session.user_id, &session.session_id)?;
+        let end = end_live(app, session, &session.session_id)?;
         let reused = Event::SessionReuseDetected {
             session_id: &session.session_id,
         };
@@ -770,13 +777,7 @@ pub async fn revoke_session(
     session_id: &str,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    let end = app.store.sessions.end_live(
-        &session.user_id,
-        session_id,
-        session.credentials_version,
-        app.config.session_max_seconds,
-        app.clock.now(),
-    )?;
+    let end = end_live(app, session, session_id)?;
     let revoked = Event::SessionEnded {
         session_id,
         reason: SessionEndReason::Revoked,
@@ -821,34 +822,62 @@ pub async fn logout(
     Ok(())
 }
 
-/// Ends every live session of the user, side by side, each in its own transaction with its
-/// event. A session started meanwhile is not among them, as with any logout before a login.
+/// How many sessions a logout everywhere ends at once: the user's sessions share one partition.
+const LOGOUT_EVERYWHERE_AT_ONCE: usize = 8;
+
+/// Ends every live session of the user, each in its own transaction with its event, a few at
+/// once; every one is tried before a failure is answered, and the caller's own session ends
+/// last, only once the others did, so a failure leaves the caller able to try again. A session
+/// started meanwhile is not among them, as with any logout before a login.
 async fn logout_everywhere(app: &App, session: &Session, caller: &Caller) -> Result<(), AuthError> {
     let live = list_sessions(app, session).await?;
-    let ends = live.iter().map(|other| {
-        let end = app.store.sessions.end(&session.user_id, &other.session_id);
-        async move {
-            let ended = Event::SessionEnded {
-                session_id: &other.session_id,
-                reason: SessionEndReason::LogoutEverywhere,
-            };
-            end_with_event(app, end?, ended, session_subject(session, caller)).await
+    let mut others = Vec::new();
+    for other in &live {
+        if other.session_id != session.session_id {
+            others.push(end_everywhere(app, session, &other.session_id, caller));
         }
-    });
-    let ended = futures_util::future::try_join_all(ends).await?;
-    let revoked = ended.into_iter().filter(|ended| *ended).count();
+    }
+    let ended: Vec<Result<bool, AuthError>> = futures_util::stream::iter(others)
+        .buffer_unordered(LOGOUT_EVERYWHERE_AT_ONCE)
+        .collect()
+        .await;
+    let revoked = ended
+        .iter()
+        .filter(|ended| matches!(ended, Ok(true)))
+        .count();
+    if let Some(Err(error)) = ended.into_iter().find(Result::is_err) {
+        tracing::warn!(user_id = %session.user_id, revoked, "logout everywhere ended some sessions");
+        return Err(error);
+    }
+    end_everywhere(app, session, &session.session_id, caller).await?;
     tracing::info!(user_id = %session.user_id, revoked, "logged out everywhere");
     Ok(())
 }
 
-/// Ends the user's session `session_id` at a logout (nothing when it had already ended).
+/// Ends the user's session `session_id` at a logout everywhere, if it is still live.
+async fn end_everywhere(
+    app: &App,
+    session: &Session,
+    session_id: &str,
+    caller: &Caller,
+) -> Result<bool, AuthError> {
+    let end = end_live(app, session, session_id)?;
+    let ended = Event::SessionEnded {
+        session_id,
+        reason: SessionEndReason::LogoutEverywhere,
+    };
+    end_with_event(app, end, ended, session_subject(session, caller)).await
+}
+
+/// Ends the user's session `session_id` at a logout, if it is still live (nothing, and no event,
+/// when it had already ended, expired or outlived a change of password).
 async fn end_by_logout(
     app: &App,
     session: &Session,
     session_id: &str,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    let end = app.store.sessions.end(&session.user_id, session_id)?;
+    let end = end_live(app, session, session_id)?;
     let ended = Event::SessionEnded {
         session_id,
         reason: SessionEndReason::Logout,

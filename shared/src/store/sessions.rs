@@ -24,9 +24,7 @@ use aws_sdk_dynamodb::types::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Item, ItemKey, Snapshot, Write, decode, encode, get_items, get_text, num, text, unavailable,
-};
+use super::{Item, ItemKey, Snapshot, Write, decode, encode, get_items, num, text, unavailable};
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 use crate::refresh_tokens::PresentedRefresh;
@@ -446,18 +444,6 @@ impl SessionsTable {
         issued_to(item, presented, now)
     }
 
-    /// Ends one session (for the transaction that records its end): refused when it is gone.
-    pub fn end(&self, user_id: &str, session_id: &str) -> Result<Write, AuthError> {
-        let delete = Delete::builder()
-            .table_name(&self.name)
-            .key("user_id", text(user_id))
-            .key("sk", text(session_key(session_id)))
-            .condition_expression("attribute_exists(sk)")
-            .build()
-            .map_err(AuthError::internal)?;
-        Ok(Write::delete(delete))
-    }
-
     /// Ends the user's session `session_id` (for the transaction that records its end):
     /// refused unless it is live (unexpired, younger than `max_age`, of `credentials_version`,
     /// the current one).
@@ -506,16 +492,16 @@ impl SessionsTable {
         Ok(Write::update(update))
     }
 
-    /// Revokes every session of the user but `keep`; returns how many were revoked.
-    pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, AuthError> {
-        let keep = keep.map(session_key);
-        let doomed: Vec<String> = self
-            .session_items(user_id)
-            .await?
-            .iter()
-            .filter_map(|item| get_text(item, "sk"))
-            .filter(|sk| Some(sk) != keep.as_ref())
-            .collect();
+    /// Deletes the user's session items of a credentials version below `current` (dead since
+    /// the change of credentials); returns how many.
+    pub async fn remove_stale(&self, user_id: &str, current: u64) -> Result<usize, AuthError> {
+        let mut doomed = Vec::new();
+        for item in self.session_items(user_id).await? {
+            let session: SessionItem = decode("sessions", item)?;
+            if session.credentials_version < current {
+                doomed.push(session.sk);
+            }
+        }
         for chunk in doomed.chunks(BATCH_LIMIT) {
             let mut requests = chunk
                 .iter()

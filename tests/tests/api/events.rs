@@ -273,7 +273,8 @@ async fn logging_out_everywhere_records_one_end_per_live_session() {
     let t = TestApp::new().await;
     let (first, _) = registered(&t).await;
     let mut sessions = vec![session_of(&first)];
-    for _ in 0..4 {
+    // More sessions than are ended at once.
+    for _ in 0..19 {
         sessions.push(session_of(&t.login(PHONE).await));
     }
     seen.new_events(&t).await;
@@ -292,6 +293,33 @@ async fn logging_out_everywhere_records_one_end_per_live_session() {
     ended.sort();
     sessions.sort();
     assert_eq!(ended, sessions);
+}
+
+#[tokio::test]
+async fn a_password_change_removes_the_older_sessions_items_and_keeps_the_callers() {
+    let mut seen = Seen::default();
+    let t = TestApp::new().await;
+    let (tokens, _) = registered(&t).await;
+    let other = t.login(PHONE).await;
+    let new_password = "a new long password";
+    let changed = t
+        .authed(
+            Endpoint::PasswordChange,
+            "POST",
+            access(&tokens),
+            Some(json!({ "old_password": PASSWORD, "new_password": new_password })),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    seen.new_events(&t).await;
+    let sessions = t.scan(&t.tables().sessions).await;
+    let has = |id: &str| {
+        sessions.iter().any(|item| {
+            item.get("sk").and_then(|v| v.as_s().ok()) == Some(&format!("session#{id}"))
+        })
+    };
+    assert!(has(&session_of(&tokens)), "the caller's session stays");
+    assert!(!has(&session_of(&other)), "the other one is removed");
 }
 
 #[tokio::test]
