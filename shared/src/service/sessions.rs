@@ -777,13 +777,8 @@ pub async fn revoke_session(
     session_id: &str,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    let end = end_live(app, session, session_id)?;
-    let revoked = Event::SessionEnded {
-        session_id,
-        reason: SessionEndReason::Revoked,
-    };
-    let revoked = end_with_event(app, end, revoked, session_subject(session, caller)).await?;
-    if !revoked {
+    let revoked = end_live_session(app, session, session_id, SessionEndReason::Revoked, caller);
+    if !revoked.await? {
         return Err(AuthError::NotFound("No such session."));
     }
     tracing::info!(user_id = %session.user_id, "session revoked");
@@ -814,10 +809,12 @@ pub async fn logout(
             return Err(AuthError::InvalidToken);
         }
         if presented.session_id != session.session_id {
-            end_by_logout(app, session, &presented.session_id, caller).await?;
+            let other = &presented.session_id;
+            end_live_session(app, session, other, SessionEndReason::Logout, caller).await?;
         }
     }
-    end_by_logout(app, session, &session.session_id, caller).await?;
+    let own = &session.session_id;
+    end_live_session(app, session, own, SessionEndReason::Logout, caller).await?;
     tracing::info!(user_id = %session.user_id, "logged out");
     Ok(())
 }
@@ -834,7 +831,13 @@ async fn logout_everywhere(app: &App, session: &Session, caller: &Caller) -> Res
     let mut others = Vec::new();
     for other in &live {
         if other.session_id != session.session_id {
-            others.push(end_everywhere(app, session, &other.session_id, caller));
+            others.push(end_live_session(
+                app,
+                session,
+                &other.session_id,
+                SessionEndReason::LogoutEverywhere,
+                caller,
+            ));
         }
     }
     let ended: Vec<Result<bool, AuthError>> = futures_util::stream::iter(others)
@@ -849,39 +852,30 @@ async fn logout_everywhere(app: &App, session: &Session, caller: &Caller) -> Res
         tracing::warn!(user_id = %session.user_id, revoked, "logout everywhere ended some sessions");
         return Err(error);
     }
-    end_everywhere(app, session, &session.session_id, caller).await?;
+    let own = &session.session_id;
+    end_live_session(
+        app,
+        session,
+        own,
+        SessionEndReason::LogoutEverywhere,
+        caller,
+    )
+    .await?;
     tracing::info!(user_id = %session.user_id, revoked, "logged out everywhere");
     Ok(())
 }
 
-/// Ends the user's session `session_id` at a logout everywhere, if it is still live.
-async fn end_everywhere(
+/// Ends the user's session `session_id` for `reason` with its `session.ended` event, if it is
+/// still live; false (and no event) when it had already ended, expired or outlived a change of
+/// password.
+async fn end_live_session(
     app: &App,
     session: &Session,
     session_id: &str,
+    reason: SessionEndReason,
     caller: &Caller,
 ) -> Result<bool, AuthError> {
     let end = end_live(app, session, session_id)?;
-    let ended = Event::SessionEnded {
-        session_id,
-        reason: SessionEndReason::LogoutEverywhere,
-    };
+    let ended = Event::SessionEnded { session_id, reason };
     end_with_event(app, end, ended, session_subject(session, caller)).await
-}
-
-/// Ends the user's session `session_id` at a logout, if it is still live (nothing, and no event,
-/// when it had already ended, expired or outlived a change of password).
-async fn end_by_logout(
-    app: &App,
-    session: &Session,
-    session_id: &str,
-    caller: &Caller,
-) -> Result<(), AuthError> {
-    let end = end_live(app, session, session_id)?;
-    let ended = Event::SessionEnded {
-        session_id,
-        reason: SessionEndReason::Logout,
-    };
-    end_with_event(app, end, ended, session_subject(session, caller)).await?;
-    Ok(())
 }

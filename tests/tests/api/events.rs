@@ -70,6 +70,18 @@ fn one<'a>(events: &'a [(String, Value)], detail_type: &str) -> &'a Value {
     found[0]
 }
 
+async fn change_password(t: &TestApp, tokens: &Value) {
+    let changed = t
+        .authed(
+            Endpoint::PasswordChange,
+            "POST",
+            access(tokens),
+            Some(json!({ "old_password": PASSWORD, "new_password": "a new long password" })),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+}
+
 async fn registered(t: &TestApp) -> (Value, String) {
     let response = t.registered_user(PHONE, PHONE_E164).await;
     let user_id = response.body["user"]["id"].as_str().unwrap().to_owned();
@@ -301,16 +313,7 @@ async fn a_password_change_removes_the_older_sessions_items_and_keeps_the_caller
     let t = TestApp::new().await;
     let (tokens, _) = registered(&t).await;
     let other = t.login(PHONE).await;
-    let new_password = "a new long password";
-    let changed = t
-        .authed(
-            Endpoint::PasswordChange,
-            "POST",
-            access(&tokens),
-            Some(json!({ "old_password": PASSWORD, "new_password": new_password })),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    change_password(&t, &tokens).await;
     seen.new_events(&t).await;
     let sessions = t.scan(&t.tables().sessions).await;
     let has = |id: &str| {
@@ -413,16 +416,7 @@ async fn password_change_reset_and_deletion_record_theirs() {
     let t = TestApp::new().await;
     let (tokens, user_id) = registered(&t).await;
     seen.new_events(&t).await;
-    let new_password = "a new long password";
-    let changed = t
-        .authed(
-            Endpoint::PasswordChange,
-            "POST",
-            access(&tokens),
-            Some(json!({ "old_password": PASSWORD, "new_password": new_password })),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    change_password(&t, &tokens).await;
     let events = seen.new_events(&t).await;
     assert_eq!(one(&events, "user.password_changed.v1")["by"], "change");
     assert_eq!(events.len(), 1, "the other sessions end with no event each");
