@@ -611,12 +611,8 @@ fn end_live(app: &App, session: &Session, session_id: &str) -> Result<Write, Aut
 
 /// Ends a session in which too many wrong passwords were entered.
 async fn end_session(app: &App, session: &Session, caller: &Caller) -> Result<(), AuthError> {
-    let end = end_live(app, session, &session.session_id)?;
-    let ended = Event::SessionEnded {
-        session_id: &session.session_id,
-        reason: SessionEndReason::WrongPasswords,
-    };
-    end_with_event(app, end, ended, session_subject(session, caller)).await?;
+    let own = &session.session_id;
+    end_live_session(app, session, own, SessionEndReason::WrongPasswords, caller).await?;
     Ok(())
 }
 
