@@ -12,6 +12,7 @@ use auth_tests::{
     CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, PublishedEvent, PutEventsReply,
     PutEventsStub, TestApp,
 };
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
@@ -50,6 +51,15 @@ async fn recorded_ids(app: &TestApp) -> BTreeSet<String> {
         .await
         .into_iter()
         .map(|(_, detail)| detail["event_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The sequence numbers the publisher reported as failed (`batchItemFailures`).
+fn failed_records(response: &DynamoDbEventResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|failure| failure.item_identifier.clone().expect("a sequence number"))
         .collect()
 }
 
@@ -214,11 +224,7 @@ async fn entries_refused_every_time_are_reported_from_the_earliest_and_a_redeliv
     .await;
     let publisher = app.publisher(&stub, &[]).await;
     let response = app.invoke_publisher(&publisher, &records, &[]).await;
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap())
-        .collect();
+    let failed = failed_records(&response);
     assert_eq!(failed, [sequence_number(&records[1])]);
     let sizes: Vec<usize> = stub.requests().iter().map(Vec::len).collect();
     let mut expected = vec![4];
@@ -266,11 +272,7 @@ async fn an_eventbridge_failing_midway_through_a_batch_loses_nothing_when_it_com
     .await;
     let publisher = app.publisher(&stub, &[]).await;
     let response = app.invoke_publisher(&publisher, &records, &[]).await;
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap())
-        .collect();
+    let failed = failed_records(&response);
     // The first call held 10 entries: the second call's first record is the earliest failed.
     assert_eq!(failed, [sequence_number(&records[10])]);
     assert_eq!(stub.requests()[0].len(), 10);
@@ -312,11 +314,7 @@ async fn a_corrupt_item_is_reported_as_a_failure_and_nothing_after_it_is_lost() 
     let stub = PutEventsStub::accepting().await;
     let publisher = app.publisher(&stub, &[]).await;
     let response = app.invoke_publisher(&publisher, &records, &[]).await;
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap())
-        .collect();
+    let failed = failed_records(&response);
     assert_eq!(failed, [sequence_number(&records[2])]);
     assert_eq!(
         ids(&stub.published()),
