@@ -10,6 +10,7 @@
 mod binaries;
 mod capacity;
 mod emulator;
+mod events;
 mod flow;
 mod logins;
 mod report;
@@ -24,6 +25,14 @@ async fn main() {
     let options = Options::from_args();
     report::title(&options);
     let bench = Bench::start().await;
+
+    // 9. Events only: the publisher on the events of an in-process pass.
+    if options.events {
+        flow::in_process(&bench, options.calls).await;
+        sizing::events(&events::measure(&bench, &options).await);
+        bench.clean_up();
+        return;
+    }
 
     // 9. Token signing, by way of signing.
     let signing = signing::measure(&options).await;
@@ -65,6 +74,9 @@ async fn main() {
     report::login_cpu(&hash, &binaries);
     sizing::report(&binaries, &in_process);
     sizing::signing(&binaries, &in_process, &signing);
+
+    // 9. Events: the publisher's binary on the events the passes wrote.
+    sizing::events(&events::measure(&bench, &options).await);
 
     bench.clean_up();
 }

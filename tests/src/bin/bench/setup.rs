@@ -28,6 +28,8 @@ pub struct Options {
     pub sizing: bool,
     /// Only the token signing measurement (`--signing`).
     pub signing: bool,
+    /// Only the events publisher, on the events of an in-process pass (`--events`).
+    pub events: bool,
     /// Calls per endpoint in each pass over the API.
     pub calls: usize,
     /// Where the function binaries are: `--binaries DIR`, by default the release build.
@@ -41,6 +43,7 @@ impl Options {
         let smoke = args.iter().any(|a| a == "--smoke");
         let sizing = args.iter().any(|a| a == "--sizing");
         let signing = args.iter().any(|a| a == "--signing");
+        let events = args.iter().any(|a| a == "--events");
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -54,6 +57,7 @@ impl Options {
             smoke,
             sizing,
             signing,
+            events,
             calls: if smoke { 3 } else { 200 },
             binaries,
             cores: std::thread::available_parallelism().map_or(1, usize::from),

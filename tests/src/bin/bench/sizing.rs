@@ -13,7 +13,10 @@ use std::time::Duration;
 use auth_tests::routes::template_functions;
 use auth_tests::tables::{read_template, template_path};
 
+use auth_tests::publisher::PUBLISHER;
+
 use crate::binaries::Binaries;
+use crate::events::EventBatches;
 use crate::flow::{Sample, Scenario};
 use crate::report::warm;
 use crate::signing::SigningCost;
@@ -541,5 +544,66 @@ pub fn signing(binaries: &Binaries, in_process: &Scenario, costs: &[SigningCost]
             let cpu = median(calls.cpu.clone());
             println!("| {step} | {} | {cpu:.2} |{p50s}", cost.name);
         }
+    }
+}
+
+/// EventBridge custom events, per event (each under 64 KB).
+const PER_EVENTBRIDGE_EVENT: f64 = 1.00e-6;
+/// The outbox item of an event: 2 write units inside its change's transaction.
+const OUTBOX_WRITE_UNITS: f64 = 2.0;
+
+/// The publisher per invocation and per million events at its memory size in the template, the
+/// region model adding `REGION_MS_PER_REQUEST` per `PutEvents` call to the stub's time.
+pub fn events(batches: &[EventBatches]) {
+    let size = families()
+        .ok()
+        .and_then(|families| {
+            families
+                .into_iter()
+                .find(|family| family.functions.iter().any(|f| f == PUBLISHER))?
+                .default
+        })
+        .unwrap_or(SIZES_MB[0]);
+    let per_event_fixed = OUTBOX_WRITE_UNITS * PER_WRITE_UNIT + PER_EVENTBRIDGE_EVENT;
+    println!(
+        "\n### Events: the publisher's binary per invocation, and per 1,000,000 events at {size} MB\n"
+    );
+    println!(
+        "Warm invocations on a local PutEvents stub; the region model adds {REGION_MS_PER_REQUEST} ms per PutEvents call. All-in adds the outbox item ({OUTBOX_WRITE_UNITS} write units) and EventBridge's charge: ${:.2} per million events.\n",
+        1e6 * per_event_fixed
+    );
+    println!(
+        "| records per invocation | invocations | PutEvents calls each | CPU ms p50 | CPU µs per event | billed ms p50 here | modeled billed ms p50 (region) | Lambda $ per 1,000,000 events (region) | all-in $ per 1,000,000 events |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for batch in batches {
+        let records = batch.records_per_invocation as f64;
+        let region = Calls {
+            cpu: batch.cpu_ms.clone(),
+            wait: batch
+                .wait_ms
+                .iter()
+                .map(|wait| wait + batch.put_calls_per_invocation * REGION_MS_PER_REQUEST)
+                .collect(),
+        };
+        let cpu = median(batch.cpu_ms.clone());
+        let lambda = region.cost_per_million(size) / records;
+        println!(
+            "| {} | {} | {:.1} | {cpu:.2} | {:.0} | {:.2} | {:.0} | {lambda:.2} | {:.2} |",
+            batch.records_per_invocation,
+            batch.cpu_ms.len(),
+            batch.put_calls_per_invocation,
+            1000.0 * cpu / records,
+            median(
+                batch
+                    .cpu_ms
+                    .iter()
+                    .zip(&batch.wait_ms)
+                    .map(|(cpu, wait)| cpu + wait)
+                    .collect()
+            ),
+            region.p50(size),
+            lambda + 1e6 * per_event_fixed,
+        );
     }
 }
