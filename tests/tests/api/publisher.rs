@@ -4,9 +4,11 @@
 //! redelivery from the sequence number the handler reports, as the mapping makes it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::process::Output;
 use std::sync::Mutex;
 
-use auth_shared::publisher::MAX_RETRIES;
+use auth_shared::publisher::{MAX_RETRIES, PublisherSettings};
 use auth_tests::publisher::{by_event_id, from_sequence_number, sequence_number};
 use auth_tests::{
     CapturedLogs, Endpoint, PASSWORD, PHONE, PHONE_E164, PublishedEvent, PutEventsReply,
@@ -430,4 +432,98 @@ async fn the_publisher_logs_no_detail() {
         text.contains(&record_event_id(&records[0])),
         "event ids are logged"
     );
+}
+
+/// `scripts/replay-events` (the AWS CLI, from `AWS_CLI_DIR` when set, and jq) over the last
+/// five minutes of `app`'s events table, putting on `stub` (served by this test's runtime, so
+/// awaited, never waited for) with the publisher's bus and source.
+async fn replay_events(
+    app: &TestApp,
+    stub: &PutEventsStub,
+    settings: &PublisherSettings,
+) -> Output {
+    let now = auth_tests::now();
+    let path = match std::env::var("AWS_CLI_DIR") {
+        Ok(dir) => format!("{dir}:{}", std::env::var("PATH").unwrap_or_default()),
+        Err(_) => std::env::var("PATH").unwrap_or_default(),
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/replay-events");
+    tokio::process::Command::new(script)
+        .args([
+            "unused-stack".to_owned(),
+            (now - 300).to_string(),
+            (now + 300).to_string(),
+        ])
+        .env("PATH", path)
+        .env("EVENTS_TABLE", &app.tables().events)
+        .env("EVENT_BUS_NAME", &settings.event_bus_name)
+        .env("EVENT_SOURCE", &settings.source)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", auth_tests::dynamodb_endpoint())
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &stub.endpoint)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .await
+        .expect("run scripts/replay-events (needs the AWS CLI: scripts/test installs it)")
+}
+
+#[tokio::test]
+async fn the_replay_script_puts_again_what_the_publisher_put_in_order() {
+    let app = TestApp::new().await;
+    sign_ups(&app, 2).await;
+    let published = app.published_events().await;
+    assert_eq!(published.len(), 4, "{published:?}");
+
+    let stub = PutEventsStub::accepting().await;
+    let settings = app.publisher(&stub, &[]).await.settings().clone();
+    let replay = replay_events(&app, &stub, &settings).await;
+    assert!(replay.status.success(), "{replay:?}");
+    let replayed = stub.published();
+    // The same entries: source, bus, detail type, detail and time.
+    assert_eq!(by_event_id(&replayed), by_event_id(&published));
+    // In the order they occurred (ties by event id), in one call of at most 10.
+    let order: Vec<(i64, &str)> = replayed.iter().map(|e| (e.time, e.event_id())).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    assert_eq!(stub.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn the_replay_script_stops_at_a_refused_call_and_says_so() {
+    let app = TestApp::new().await;
+    sign_ups(&app, 6).await;
+    let recorded = recorded_ids(&app).await;
+    assert_eq!(recorded.len(), 12);
+
+    // The first call (10 entries) is accepted, the second refuses its first entry.
+    let stub = PutEventsStub::start(|n, entries| {
+        let mut codes = vec![None; entries.len()];
+        if n == 2 {
+            codes[0] = Some("InternalFailure");
+        }
+        PutEventsReply::Entries(codes)
+    })
+    .await;
+    let settings = app.publisher(&stub, &[]).await.settings().clone();
+    let replay = replay_events(&app, &stub, &settings).await;
+    assert_eq!(replay.status.code(), Some(1), "{replay:?}");
+    let said = String::from_utf8_lossy(&replay.stderr);
+    assert!(
+        said.contains("PutEvents refused 1 of events 10..19") && said.contains("InternalFailure"),
+        "{said}"
+    );
+    let requests = stub.requests();
+    assert_eq!(
+        requests.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![10, 2]
+    );
+    let put: BTreeSet<String> = requests
+        .iter()
+        .flatten()
+        .map(|entry| {
+            let detail: Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+            detail["event_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(put, recorded);
 }
