@@ -18,6 +18,7 @@ mod concurrency;
 mod contract;
 mod deployed;
 mod discovery;
+mod doc_figures;
 mod e2e;
 mod events;
 mod held_keys;
