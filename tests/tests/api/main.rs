@@ -50,3 +50,4 @@ mod sms_budgets;
 mod sms_providers;
 mod sms_pumping;
 mod verify;
+mod walk_through;
