@@ -110,6 +110,18 @@ pub struct Tables {
 }
 
 impl Tables {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            users: env.required("USERS_TABLE")?,
+            otps: env.required("OTPS_TABLE")?,
+            registration_tokens: env.required("REGISTRATION_TOKENS_TABLE")?,
+            attempts: env.required("ATTEMPTS_TABLE")?,
+            sessions: env.required("SESSIONS_TABLE")?,
+            signing_keys: env.required("SIGNING_KEYS_TABLE")?,
+            events: env.required("EVENTS_TABLE")?,
+        })
+    }
+
     /// Each table's environment variable and name, as the template passes them.
     pub fn variables(&self) -> [(&'static str, &str); 7] {
         [
@@ -208,26 +220,9 @@ impl Config {
         let otp_length = env.bounded("OTP_LENGTH", OTP_LENGTHS, " digits")?;
         let jwt_algorithm = jwt_algorithm(&env)?;
         let jwt_asymmetric_key = asymmetric_key(&env, jwt_algorithm)?;
-        let jwt_audience = env.text("JWT_AUDIENCE")?;
-        let jwt_refresh_audience = env
-            .get("JWT_REFRESH_AUDIENCE")?
-            .unwrap_or_else(|| format!("{jwt_audience}#refresh"));
-        if jwt_refresh_audience == jwt_audience {
-            return Err(ConfigError::Invalid {
-                name: "JWT_REFRESH_AUDIENCE",
-                reason: "must differ from JWT_AUDIENCE".to_owned(),
-            });
-        }
+        let (jwt_audience, jwt_refresh_audience) = audiences(&env)?;
         Ok(Self {
-            tables: Tables {
-                users: env.required("USERS_TABLE")?,
-                otps: env.required("OTPS_TABLE")?,
-                registration_tokens: env.required("REGISTRATION_TOKENS_TABLE")?,
-                attempts: env.required("ATTEMPTS_TABLE")?,
-                sessions: env.required("SESSIONS_TABLE")?,
-                signing_keys: env.required("SIGNING_KEYS_TABLE")?,
-                events: env.required("EVENTS_TABLE")?,
-            },
+            tables: Tables::from_env(&env)?,
             default_region,
             otp_ttl_seconds: env.parse("OTP_TTL_SECONDS")?,
             otp_resend_seconds: env.parse("OTP_RESEND_SECONDS")?,
@@ -282,6 +277,22 @@ impl Config {
         }
         self.allowed_country_codes.contains(&country_code)
     }
+}
+
+/// `JWT_AUDIENCE` and the refresh audience (`JWT_REFRESH_AUDIENCE`, by default the audience
+/// with `#refresh`), which must differ so that no verifier takes one token for the other.
+fn audiences(env: &Env<'_>) -> Result<(String, String), ConfigError> {
+    let audience = env.text("JWT_AUDIENCE")?;
+    let refresh_audience = env
+        .get("JWT_REFRESH_AUDIENCE")?
+        .unwrap_or_else(|| format!("{audience}#refresh"));
+    if refresh_audience == audience {
+        return Err(ConfigError::Invalid {
+            name: "JWT_REFRESH_AUDIENCE",
+            reason: "must differ from JWT_AUDIENCE".to_owned(),
+        });
+    }
+    Ok((audience, refresh_audience))
 }
 
 /// `JWT_ALGORITHM`: RS256, ES256 or EdDSA (the default when unset).

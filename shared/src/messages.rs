@@ -411,33 +411,11 @@ fn parse_language(
     entry: Entry,
     base: Option<Language>,
 ) -> Result<Language, String> {
-    let (message, purposes, digits) = match entry {
-        Entry::Template(message) => (Some(message), None, None),
-        Entry::Fields(fields) => {
-            let message = fields
-                .message
-                .given()
-                .map_err(|()| "'message' must be a string".to_owned())?;
-            let purposes = fields
-                .purposes
-                .given()
-                .map_err(|()| "'purposes' must be an object".to_owned())?;
-            let digits = match fields.digits.given() {
-                Ok(None) => None,
-                Ok(Some(name)) => Some(Digits::parse(&name).ok_or_else(|| {
-                    format!("'digits' is '{name}', not one of: latin, persian, arabic")
-                })?),
-                Err(()) => return Err("'digits' must be a string".to_owned()),
-            };
-            if let Some(unknown) = fields.unknown.keys().next() {
-                return Err(format!(
-                    "unknown field '{unknown}' (known: message, purposes, digits)"
-                ));
-            }
-            (message, purposes, digits)
-        }
-        Entry::Other(_) => return Err("must be a template string or an object".to_owned()),
-    };
+    let GivenLanguage {
+        message,
+        purposes,
+        digits,
+    } = GivenLanguage::from_entry(entry)?;
     let template = match (message, &base) {
         (Some(text), _) => {
             Template::parse(&text).map_err(|reason| format!("the message {reason}"))?
@@ -445,7 +423,78 @@ fn parse_language(
         (None, Some(base)) => base.template.clone(),
         (None, None) => return Err("'message' is required for a new language".to_owned()),
     };
-    let mut given = purposes.unwrap_or_default();
+    let names = purpose_names(purposes.unwrap_or_default(), base.as_ref())?;
+    // Unused words need not be given.
+    if template.uses(Placeholder::Purpose) && names.iter().any(Option::is_none) {
+        let [rest @ .., last] =
+            OtpPurpose::ALL.map(|purpose| format!("purposes.{}", purpose.as_str()));
+        return Err(format!(
+            "the message uses {{purpose}}: give {} and {last} for '{language}'",
+            rest.join(", ")
+        ));
+    }
+    Ok(Language {
+        template,
+        purposes: names.map(Option::unwrap_or_default),
+        digits: digits
+            .or(base.map(|base| base.digits))
+            .unwrap_or(Digits::Latin),
+    })
+}
+
+/// What one language's entry gives, each part checked for its type.
+struct GivenLanguage {
+    message: Option<String>,
+    purposes: Option<BTreeMap<String, Field<String>>>,
+    digits: Option<Digits>,
+}
+
+impl GivenLanguage {
+    fn from_entry(entry: Entry) -> Result<Self, String> {
+        let fields = match entry {
+            Entry::Template(message) => {
+                return Ok(Self {
+                    message: Some(message),
+                    purposes: None,
+                    digits: None,
+                });
+            }
+            Entry::Fields(fields) => fields,
+            Entry::Other(_) => return Err("must be a template string or an object".to_owned()),
+        };
+        let message = fields
+            .message
+            .given()
+            .map_err(|()| "'message' must be a string".to_owned())?;
+        let purposes = fields
+            .purposes
+            .given()
+            .map_err(|()| "'purposes' must be an object".to_owned())?;
+        let digits = match fields.digits.given() {
+            Ok(None) => None,
+            Ok(Some(name)) => Some(Digits::parse(&name).ok_or_else(|| {
+                format!("'digits' is '{name}', not one of: latin, persian, arabic")
+            })?),
+            Err(()) => return Err("'digits' must be a string".to_owned()),
+        };
+        if let Some(unknown) = fields.unknown.keys().next() {
+            return Err(format!(
+                "unknown field '{unknown}' (known: message, purposes, digits)"
+            ));
+        }
+        Ok(Self {
+            message,
+            purposes,
+            digits,
+        })
+    }
+}
+
+/// The word for each purpose: the one given, else the base language's, else none.
+fn purpose_names(
+    mut given: BTreeMap<String, Field<String>>,
+    base: Option<&Language>,
+) -> Result<[Option<String>; PURPOSES], String> {
     let mut names: [Option<String>; PURPOSES] = Default::default();
     for (slot, purpose) in names.iter_mut().zip(OtpPurpose::ALL) {
         *slot = match given.remove(purpose.as_str()).map(Field::given) {
@@ -464,7 +513,7 @@ fn parse_language(
                     purpose.as_str()
                 ));
             }
-            None => base.as_ref().map(|base| base.purpose(purpose).to_owned()),
+            None => base.map(|base| base.purpose(purpose).to_owned()),
         };
     }
     if let Some(unknown) = given.keys().next() {
@@ -477,23 +526,7 @@ fn parse_language(
             known.join(", ")
         ));
     }
-    // Unused words need not be given.
-    if template.uses(Placeholder::Purpose) && names.iter().any(Option::is_none) {
-        let [rest @ .., last] =
-            OtpPurpose::ALL.map(|purpose| format!("purposes.{}", purpose.as_str()));
-        return Err(format!(
-            "the message uses {{purpose}}: give {} and {last} for '{language}'",
-            rest.join(", ")
-        ));
-    }
-    let purposes = names.map(Option::unwrap_or_default);
-    Ok(Language {
-        template,
-        purposes,
-        digits: digits
-            .or(base.map(|base| base.digits))
-            .unwrap_or(Digits::Latin),
-    })
+    Ok(names)
 }
 
 /// A language tag as a request gives it (`fa`, `fa-IR`, `en_US`): its primary subtag.

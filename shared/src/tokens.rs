@@ -393,6 +393,45 @@ fn previous_public_key(value: &str) -> Result<VerificationKey, String> {
     VerificationKey::from_material(&KeyMaterial::Ed25519X(value.to_owned()), None)
 }
 
+/// The signer of a key held from a secret, and the key that verifies its tokens; it publishes
+/// that key under `publication`.
+fn held_signer(
+    config: &Config,
+    secret: &SecretString,
+    publication: Option<PublicationKey>,
+) -> Result<(Signer, VerificationKey), ConfigError> {
+    let publication = publication.ok_or(ConfigError::Missing("KEY_PUBLICATION_SECRET_ID"))?;
+    let (encoding_key, material) = held_key(config.jwt_algorithm, secret)?;
+    let key = VerificationKey::from_material(&material, None)
+        .map_err(|e| invalid_key("JWT_SIGNING_SECRET_ID", e))?;
+    let signer = HeldKey {
+        kid: key.kid.clone(),
+        algorithm: key.algorithm,
+        material,
+        encoding_key,
+        published_until: AtomicU64::new(0),
+        publication,
+    };
+    Ok((Signer::Held(signer), key))
+}
+
+/// The keys of a rotation's previous signer: its KMS key's, and `JWT_PREVIOUS_PUBLIC_KEY`.
+fn previous_keys(
+    config: &Config,
+    previous_kms: Option<PublicKey>,
+) -> Result<Vec<VerificationKey>, ConfigError> {
+    let mut keys: Vec<VerificationKey> = previous_kms
+        .map(|previous| VerificationKey::from_public(previous, None))
+        .into_iter()
+        .collect();
+    if let Some(previous) = &config.jwt_previous_public_key {
+        keys.push(
+            previous_public_key(previous).map_err(|e| invalid_key("JWT_PREVIOUS_PUBLIC_KEY", e))?,
+        );
+    }
+    Ok(keys)
+}
+
 impl TokenIssuer {
     /// `signing_key` is the secret holding the private key, for the functions that sign with a
     /// key they hold; `asymmetric` the RS256/ES256 keys of the configuration (KMS, a local
@@ -408,51 +447,24 @@ impl TokenIssuer {
         signing_keys: SigningKeysTable,
         clock: Clock,
     ) -> Result<Self, ConfigError> {
-        let mut own_keys = Vec::new();
-        let mut previous_keys = Vec::new();
-        let signer = match signing_key {
-            None => None,
-            Some(secret) => {
-                let publication = publication
-                    .clone()
-                    .ok_or(ConfigError::Missing("KEY_PUBLICATION_SECRET_ID"))?;
-                let (encoding_key, material) = held_key(config.jwt_algorithm, secret)?;
-                let key = VerificationKey::from_material(&material, None)
-                    .map_err(|e| invalid_key("JWT_SIGNING_SECRET_ID", e))?;
-                let signer = HeldKey {
-                    kid: key.kid.clone(),
-                    algorithm: key.algorithm,
-                    material,
-                    encoding_key,
-                    published_until: AtomicU64::new(0),
-                    publication,
-                };
-                own_keys.push(key);
-                Some(Signer::Held(signer))
-            }
-        };
-        let signer = match (signer, asymmetric.current) {
+        let held = signing_key
+            .map(|secret| held_signer(config, secret, publication.clone()))
+            .transpose()?;
+        let (signer, own_keys) = match (held, asymmetric.current) {
             (Some(_), Some(_)) => {
                 return Err(invalid_key(
                     "JWT_SIGNING_SECRET_ID",
                     "a key in a secret beside a key in KMS or a local key file",
                 ));
             }
-            (Some(held), None) => Some(held),
+            (Some((held, key)), None) => (Some(held), vec![key]),
             (None, Some(current)) => {
-                own_keys.push(VerificationKey::from_public(current.public.clone(), None));
-                Some(Signer::Configured(Box::new(current)))
+                let key = VerificationKey::from_public(current.public.clone(), None);
+                (Some(Signer::Configured(Box::new(current))), vec![key])
             }
-            (None, None) => None,
+            (None, None) => (None, Vec::new()),
         };
-        if let Some(previous) = asymmetric.previous {
-            previous_keys.push(VerificationKey::from_public(previous, None));
-        }
-        if let Some(previous) = &config.jwt_previous_public_key {
-            let key = previous_public_key(previous)
-                .map_err(|e| invalid_key("JWT_PREVIOUS_PUBLIC_KEY", e))?;
-            previous_keys.push(key);
-        }
+        let previous_keys = previous_keys(config, asymmetric.previous)?;
         Ok(Self {
             signer,
             own_keys,

@@ -26,7 +26,7 @@ use crate::service::sessions::{
 };
 use crate::store::otps::NewOtp;
 use crate::store::sessions::Session;
-use crate::store::{AccountCodeRecords, Refusal, Transaction};
+use crate::store::{AccountCodeRecords, Refusal, Transaction, Write};
 use crate::tokens::{hash_opaque_token, new_opaque_token};
 
 /// The account behind a live session (gone if it was deleted meanwhile).
@@ -130,32 +130,16 @@ pub async fn change_password(
     } = confirm_password(app, session, old_password, caller).await?;
     let changed = async {
         let hash = password::hash(new_password).await?;
-        let version = user.credentials_version;
+        let subject = session_subject(session, caller);
+        let new = NewPassword::writes(app, &user, hash, PasswordChangedBy::Change, subject)?;
         let transaction = Transaction::new()
-            .step(
-                AccountStep::Account,
-                app.store.users.set_password(&user, hash)?,
-            )
-            .step(
-                AccountStep::Account,
-                event_write(
-                    app,
-                    Event::UserPasswordChanged {
-                        by: PasswordChangedBy::Change,
-                    },
-                    session_subject(session, caller),
-                    app.clock.now(),
-                )?,
-            )
-            .step(
-                AccountStep::Credentials,
-                app.store
-                    .sessions
-                    .bump_credentials(&session.user_id, version)?,
-            )
+            .steps(AccountStep::Account, new.account)
+            .step(AccountStep::Credentials, new.credentials)
             .step(
                 AccountStep::KeepSession,
-                app.store.sessions.keep_under(session, version + 1)?,
+                app.store
+                    .sessions
+                    .keep_under(session, user.credentials_version + 1)?,
             )
             .steps(AccountStep::Clear, clear_counters);
         // A refusal: the account, its credentials or this session changed meanwhile.
@@ -361,34 +345,17 @@ pub async fn confirm_password_reset(
     let (matched, user) =
         match_account_code(app, phone, guess, caller, OtpPurpose::PasswordReset).await?;
     let hash = password::hash(new_password).await?;
+    let subject = EventSubject {
+        user_id: &user.profile.id,
+        phone,
+        network: Some(&caller.network),
+    };
+    let new = NewPassword::writes(app, &user, hash, PasswordChangedBy::Reset, subject)?;
     let now = app.clock.now();
     let transaction = Transaction::new()
         .steps(ResetStep::Code, matched.spend(app, phone, caller, now)?)
-        .step(
-            ResetStep::Account,
-            app.store.users.set_password(&user, hash)?,
-        )
-        .step(
-            ResetStep::Account,
-            event_write(
-                app,
-                Event::UserPasswordChanged {
-                    by: PasswordChangedBy::Reset,
-                },
-                EventSubject {
-                    user_id: &user.profile.id,
-                    phone,
-                    network: Some(&caller.network),
-                },
-                now,
-            )?,
-        )
-        .step(
-            ResetStep::Credentials,
-            app.store
-                .sessions
-                .bump_credentials(&user.profile.id, user.credentials_version)?,
-        )
+        .steps(ResetStep::Account, new.account)
+        .step(ResetStep::Credentials, new.credentials)
         .step(ResetStep::Clear, app.store.attempts.clear_account(phone)?)
         .steps(ResetStep::Clear, mark_proof(app, phone, caller, now)?);
     // The code was spent or replaced, or the account changed under the reset: try again.
@@ -404,6 +371,38 @@ pub async fn confirm_password_reset(
     audit::record(AuditEvent::OtpVerified, caller, subject);
     tracing::info!(user_id = %user.profile.id, "password reset");
     Ok(())
+}
+
+/// The writes of a new password, for a change or a reset: on the account, the hash and its
+/// event; and the user's credentials version bumped, which ends the sessions started under the
+/// old one (the caller keeps the one it must).
+struct NewPassword {
+    account: [Write; 2],
+    credentials: Write,
+}
+
+impl NewPassword {
+    fn writes(
+        app: &App,
+        user: &User,
+        hash: String,
+        by: PasswordChangedBy,
+        subject: EventSubject<'_>,
+    ) -> Result<Self, AuthError> {
+        let event = event_write(
+            app,
+            Event::UserPasswordChanged { by },
+            subject,
+            app.clock.now(),
+        )?;
+        Ok(Self {
+            account: [app.store.users.set_password(user, hash)?, event],
+            credentials: app
+                .store
+                .sessions
+                .bump_credentials(&user.profile.id, user.credentials_version)?,
+        })
+    }
 }
 
 /// The subject of an event a request of `session` caused.

@@ -14,7 +14,7 @@ use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::current_user;
 use crate::service::codes::{
-    CodeGuess, CodeToSend, SentCode, check_bot, match_owned_code, send_code,
+    CodeGuess, CodeToSend, MatchedCode, SentCode, check_bot, match_owned_code, send_code,
 };
 use crate::service::event_write;
 use crate::service::sessions::{confirm_password, mark_proof};
@@ -119,37 +119,7 @@ pub async fn confirm_phone_change(
     let user = current_user(app, session).await?;
     let mut moved = user.clone();
     moved.profile.phone = new_phone.as_str().to_owned();
-    let now = app.clock.now();
-    let old_phone = PhoneNumber::from_stored(user.profile.phone.clone());
-    let moved_event = event_write(
-        app,
-        Event::UserPhoneChanged {
-            previous: &old_phone,
-        },
-        EventSubject {
-            user_id: &user.profile.id,
-            phone: new_phone,
-            network: Some(&caller.network),
-        },
-        now,
-    )?;
-    let transaction = Transaction::new()
-        .steps(MoveStep::Code, matched.spend(app, new_phone, caller, now)?)
-        .step(
-            MoveStep::OldNumber,
-            app.store.users.delete_unchanged(&user)?,
-        )
-        .step(MoveStep::NewNumber, app.store.users.create(&moved)?)
-        .step(MoveStep::Proof, moved_event)
-        .step(
-            MoveStep::Sessions,
-            app.store.sessions.follow_phone(
-                &user.profile.id,
-                user.credentials_version,
-                new_phone,
-            )?,
-        )
-        .steps(MoveStep::Proof, mark_proof(app, new_phone, caller, now)?);
+    let transaction = move_account(app, (&user, &moved), (new_phone, &matched), caller)?;
     app.store
         .apply(&transaction, |step| match step {
             MoveStep::Code => AuthError::NoActiveOtp,
@@ -168,6 +138,44 @@ pub async fn confirm_phone_change(
     audit::record(AuditEvent::PhoneChanged, caller, subject);
     notify_old_number(app, &session.phone, &new_masked, language).await;
     Ok(moved)
+}
+
+/// The move's transaction: the code spent, `user` deleted under its old number and created as
+/// `moved` under `new_phone`, the sessions following it, the event and the proof of the number.
+fn move_account(
+    app: &App,
+    (user, moved): (&User, &User),
+    (new_phone, matched): (&PhoneNumber, &MatchedCode),
+    caller: &Caller,
+) -> Result<Transaction<MoveStep>, AuthError> {
+    let now = app.clock.now();
+    let old_phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let moved_event = event_write(
+        app,
+        Event::UserPhoneChanged {
+            previous: &old_phone,
+        },
+        EventSubject {
+            user_id: &user.profile.id,
+            phone: new_phone,
+            network: Some(&caller.network),
+        },
+        now,
+    )?;
+    Ok(Transaction::new()
+        .steps(MoveStep::Code, matched.spend(app, new_phone, caller, now)?)
+        .step(MoveStep::OldNumber, app.store.users.delete_unchanged(user)?)
+        .step(MoveStep::NewNumber, app.store.users.create(moved)?)
+        .step(MoveStep::Proof, moved_event)
+        .step(
+            MoveStep::Sessions,
+            app.store.sessions.follow_phone(
+                &user.profile.id,
+                user.credentials_version,
+                new_phone,
+            )?,
+        )
+        .steps(MoveStep::Proof, mark_proof(app, new_phone, caller, now)?))
 }
 
 /// Tells the old number that the account moved (by SMS, best effort: the move stands if the

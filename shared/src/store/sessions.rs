@@ -218,11 +218,34 @@ impl SessionsTable {
         seen: SeenFrom<'_>,
     ) -> Result<[Write; 4], AuthError> {
         let user_id = session.user_id.as_str();
-        let now = seen.at;
+        Ok([
+            self.spend_refresh(session, presented_id_hash, grace, seen.at)?,
+            self.extend_session(
+                session,
+                issued.refresh_expires_at.min(session_ends_at),
+                seen,
+            )?,
+            self.put(
+                self.refresh_item(user_id, &session.session_id, issued)?,
+                None,
+            )?,
+            self.credentials_are(user_id, session.credentials_version)?,
+        ])
+    }
+
+    /// `rotate`'s `Spend`: the presented refresh token marked spent, if it is live and unspent
+    /// or was spent less than `grace` seconds ago.
+    fn spend_refresh(
+        &self,
+        session: &Session,
+        presented_id_hash: &str,
+        grace: u64,
+        now: u64,
+    ) -> Result<Write, AuthError> {
         // `spent_at > :cutoff` is false when absent: tokens spent before grace existed never get it.
         let spend = Update::builder()
             .table_name(&self.name)
-            .key("user_id", text(user_id))
+            .key("user_id", text(&session.user_id))
             .key("sk", text(refresh_key(presented_id_hash)))
             .update_expression("SET spent = :true, spent_at = if_not_exists(spent_at, :now)")
             .condition_expression(
@@ -236,14 +259,37 @@ impl SessionsTable {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(AuthError::internal)?;
+        Ok(Write::update(spend))
+    }
+
+    /// `rotate`'s `Extend`: the live session's end moved to `until`, where it was used from
+    /// recorded, if its credentials are still the ones it was started with.
+    fn extend_session(
+        &self,
+        session: &Session,
+        until: u64,
+        seen: SeenFrom<'_>,
+    ) -> Result<Write, AuthError> {
         let agent = if seen.user_agent.is_some() {
             ", user_agent = :agent"
         } else {
             " REMOVE user_agent"
         };
+        let values = [
+            (":until".to_owned(), num(until)),
+            (":now".to_owned(), num(seen.at)),
+            (":ip".to_owned(), text(seen.ip)),
+            (":version".to_owned(), num(session.credentials_version)),
+        ]
+        .into_iter()
+        .chain(
+            seen.user_agent
+                .map(|agent| (":agent".to_owned(), text(agent))),
+        )
+        .collect();
         let extend = Update::builder()
             .table_name(&self.name)
-            .key("user_id", text(user_id))
+            .key("user_id", text(&session.user_id))
             .key("sk", text(session_key(&session.session_id)))
             .update_expression(format!(
                 "SET expires_at = :until, last_used_at = :now, ip = :ip{agent}"
@@ -252,34 +298,10 @@ impl SessionsTable {
                 "expires_at > :now AND {}",
                 is_version("credentials_version", session.credentials_version)
             ))
-            .set_expression_attribute_values(Some(
-                [
-                    (
-                        ":until".to_owned(),
-                        num(issued.refresh_expires_at.min(session_ends_at)),
-                    ),
-                    (":now".to_owned(), num(now)),
-                    (":ip".to_owned(), text(seen.ip)),
-                    (":version".to_owned(), num(session.credentials_version)),
-                ]
-                .into_iter()
-                .chain(
-                    seen.user_agent
-                        .map(|agent| (":agent".to_owned(), text(agent))),
-                )
-                .collect(),
-            ))
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(AuthError::internal)?;
-        Ok([
-            Write::update(spend),
-            Write::update(extend),
-            self.put(
-                self.refresh_item(user_id, &session.session_id, issued)?,
-                None,
-            )?,
-            self.credentials_are(user_id, session.credentials_version)?,
-        ])
+        Ok(Write::update(extend))
     }
 
     /// A check (for a transaction) that the user's credentials version is still `version`.
