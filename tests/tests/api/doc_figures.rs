@@ -712,6 +712,10 @@ fn claims() -> Vec<(&'static str, String)> {
                 word(resources_of("AWS::SecretsManager::Secret"))
             ),
             format!(
+                "stack, as are the {} secrets (so a redeploy gets new ones",
+                word(resources_of("AWS::SecretsManager::Secret"))
+            ),
+            format!(
                 "log groups for the {} functions that send codes",
                 word(resources_of("AWS::Logs::LogGroup"))
             ),
