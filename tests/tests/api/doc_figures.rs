@@ -822,6 +822,23 @@ fn claims() -> Vec<(&'static str, String)> {
                 "| `event_id` | {} hex digits",
                 uuid::Uuid::new_v4().simple().to_string().len()
             ),
+            {
+                // `PhoneNumber::masked`: the last digits shown, and a head of the length less
+                // this many characters, at most `most_head` of them.
+                let phone = "shared/src/phone.rs";
+                let tail = number_after(phone, "chars[chars.len().saturating_sub(");
+                let hidden_and_tail = number_after(phone, "chars.len().saturating_sub(");
+                let most_head = number_after(phone, ".clamp(1, ");
+                let hidden = hidden_and_tail - tail;
+                format!(
+                    "the first digits and the last {}, and hides {}: for a number of up to {} \
+                     digits {} candidates remain",
+                    word(tail),
+                    word(hidden),
+                    most_head + hidden_and_tail - 1,
+                    thousands(10_u64.pow(u32::try_from(hidden).expect("a few digits")))
+                )
+            },
             format!(
                 "`source` = the stack's `EventSource` (default `{}`)",
                 default_text("EVENT_SOURCE")
