@@ -420,6 +420,17 @@ fn claims() -> Vec<(&'static str, String)> {
                     "const KMS_MAX_MESSAGE_BYTES: usize = "
                 ) / 1024
             ),
+            format!(
+                "**{}** (RSA {}; the template's default",
+                template()["Parameters"]["JwtAlgorithm"]["Default"]
+                    .as_str()
+                    .expect("JwtAlgorithm's default"),
+                text_after(
+                    "template.yaml",
+                    "KeySpec: !If [UseEs256, ECC_NIST_P256, RSA_",
+                    ']'
+                )
+            ),
             format!("The KMS client gives up after {kms_timeouts}"),
             format!("RSA of {rsa_min} to {rsa_max} bits for RS256"),
             format!(
@@ -638,6 +649,11 @@ fn claims() -> Vec<(&'static str, String)> {
                     u64::try_from(file("shared/data/common-passwords.txt").lines().count())
                         .expect("a count")
                 )
+            ),
+            format!(
+                "`shared/data/common-passwords.txt` ({} KB, compiled in",
+                // To two significant figures, as the doc writes it.
+                (file("shared/data/common-passwords.txt").len() + 5_000) / 10_000 * 10
             ),
             format!(
                 "gives up on a connection after {} s, on one attempt after {} s and on an \
