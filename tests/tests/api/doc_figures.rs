@@ -1,6 +1,8 @@
 //! The figures the docs state in prose, held to the code: each claim below is a phrase of a doc
 //! rendered from the value the code has (a setting's default, a constant, a count of the
-//! things the code or the template holds), and the doc must contain it as rendered. Change a
+//! things the code or the template holds; a private constant, a literal client setting or a
+//! script's default is read from the text of the file that holds it), and the doc must contain
+//! it as rendered. Change a
 //! default and the phrase no longer matches: the test names the doc to fix. Figures that are
 //! not the code's (AWS quotas and prices) cite their source where they stand instead; the
 //! tables of limits and settings have their own tests (`settings.rs`), and the README's
