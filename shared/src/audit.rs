@@ -25,6 +25,10 @@ pub enum AuditEvent {
     /// The SMS provider gave no answer in time: the code was kept and counted, and may or may
     /// not have been texted (`detail` is its purpose).
     SmsSendUncertain,
+    /// An operator disabled the account (the admin API).
+    AccountDisabled,
+    /// An operator enabled it again.
+    AccountEnabled,
 }
 
 impl AuditEvent {
@@ -43,6 +47,8 @@ impl AuditEvent {
             Self::PhoneChanged => "phone_changed",
             Self::SmsBudgetPressure => "sms_budget_pressure",
             Self::SmsSendUncertain => "sms_send_uncertain",
+            Self::AccountDisabled => "account_disabled",
+            Self::AccountEnabled => "account_enabled",
         }
     }
 }
@@ -66,6 +72,25 @@ pub fn record(event: AuditEvent, caller: &Caller, subject: Subject<'_>) {
         detail = subject.detail,
         client_ip = %caller.ip,
         request_id = %caller.request_id,
+    );
+}
+
+/// An admin action on the account `user_id` (of `phone`, masked), with the operator's IAM
+/// identity instead of a client address.
+pub fn by_operator(
+    event: AuditEvent,
+    operator: &crate::service::admin::Operator,
+    phone: Option<&PhoneNumber>,
+    user_id: &str,
+) {
+    let phone = phone.map(PhoneNumber::masked);
+    tracing::info!(
+        target: "audit",
+        event = event.name(),
+        phone = phone.as_deref(),
+        user_id,
+        operator = %operator.arn,
+        request_id = %operator.request_id,
     );
 }
 

@@ -43,6 +43,10 @@ pub enum AuthError {
     /// A sensitive change needs a session whose login is recent.
     #[error("Log in again to make this change.")]
     RecentLoginRequired,
+    /// An operator disabled the account (the admin API): no login, refresh or access token
+    /// works until it is enabled again.
+    #[error("This account is disabled.")]
+    AccountDisabled,
     #[error("Too many failed attempts for this account. Try again later.")]
     BackingOff { retry_after: u64 },
     /// Step-up: the password was right, but after many failures the login also needs the code
@@ -95,9 +99,10 @@ impl AuthError {
             | Self::InvalidToken
             | Self::SessionEnded
             | Self::CodeRequired { .. } => StatusCode::UNAUTHORIZED,
-            Self::InvalidRegistrationToken | Self::Blocked { .. } | Self::RecentLoginRequired => {
-                StatusCode::FORBIDDEN
-            }
+            Self::InvalidRegistrationToken
+            | Self::Blocked { .. }
+            | Self::RecentLoginRequired
+            | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::PhoneAlreadyRegistered | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::ResendTooSoon { .. } | Self::RateLimited { .. } | Self::BackingOff { .. } => {
@@ -131,6 +136,9 @@ impl AuthError {
             }
             Self::RecentLoginRequired => {
                 body["login_required"] = Value::from(true);
+            }
+            Self::AccountDisabled => {
+                body["disabled"] = Value::from(true);
             }
             Self::CaptchaRequired(_) => {
                 body["captcha_required"] = Value::from(true);

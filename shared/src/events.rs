@@ -26,10 +26,12 @@ pub enum EventKind {
     SessionStarted,
     SessionEnded,
     SessionReuseDetected,
+    UserDisabled,
+    UserEnabled,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::UserRegistered,
         EventKind::UserPhoneChanged,
         EventKind::UserPasswordChanged,
@@ -37,6 +39,8 @@ impl EventKind {
         EventKind::SessionStarted,
         EventKind::SessionEnded,
         EventKind::SessionReuseDetected,
+        EventKind::UserDisabled,
+        EventKind::UserEnabled,
     ];
 
     /// The EventBridge `detail-type` (also the name of its schema file).
@@ -49,6 +53,8 @@ impl EventKind {
             Self::SessionStarted => "session.started.v1",
             Self::SessionEnded => "session.ended.v1",
             Self::SessionReuseDetected => "session.reuse_detected.v1",
+            Self::UserDisabled => "user.disabled.v1",
+            Self::UserEnabled => "user.enabled.v1",
         }
     }
 }
@@ -114,6 +120,10 @@ pub enum Event<'a> {
     SessionReuseDetected {
         session_id: &'a str,
     },
+    /// An operator disabled the account (its sessions ended with it).
+    UserDisabled,
+    /// An operator enabled it again.
+    UserEnabled,
 }
 
 impl Event<'_> {
@@ -126,6 +136,8 @@ impl Event<'_> {
             Self::SessionStarted { .. } => EventKind::SessionStarted,
             Self::SessionEnded { .. } => EventKind::SessionEnded,
             Self::SessionReuseDetected { .. } => EventKind::SessionReuseDetected,
+            Self::UserDisabled => EventKind::UserDisabled,
+            Self::UserEnabled => EventKind::UserEnabled,
         }
     }
 }
@@ -219,7 +231,10 @@ impl EventSettings {
             _ => None,
         };
         let extra = match event {
-            Event::UserRegistered | Event::UserDeleted => Extra::Nothing {},
+            Event::UserRegistered
+            | Event::UserDeleted
+            | Event::UserDisabled
+            | Event::UserEnabled => Extra::Nothing {},
             Event::UserPhoneChanged { previous } => Extra::PhoneChanged {
                 previous_phone_masked: previous.masked(),
                 previous_phone: previous_phone.as_deref(),

@@ -22,6 +22,8 @@ pub struct User {
     pub created_at: u64,
     /// Bumped by every password change or reset; a session of an older version is dead.
     pub credentials_version: u64,
+    /// An operator disabled the account: it cannot log in, refresh or use its tokens.
+    pub disabled: bool,
 }
 
 /// Profile fields to change; `None` keeps the stored value.

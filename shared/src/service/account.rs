@@ -54,7 +54,7 @@ pub async fn update_profile(
 /// Deletes the stale session items of a user after their credentials changed to version
 /// `current`; they are already dead (an older credentials version), so a failure here is
 /// logged, not returned. A session started since, under the new version, stays.
-async fn tidy_sessions(app: &App, user_id: &str, current: u64) {
+pub(crate) async fn tidy_sessions(app: &App, user_id: &str, current: u64) {
     match app.store.sessions.remove_stale(user_id, current).await {
         Ok(revoked) => tracing::info!(user_id, revoked, "old sessions removed"),
         Err(error) => tracing::warn!(user_id, %error, "could not remove old sessions"),

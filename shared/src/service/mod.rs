@@ -8,8 +8,10 @@
 //! - `sessions`: log in, refresh, authenticate a request, log out
 //! - `account`: profile, password change, password reset, account deletion
 //! - `phone_change`: moving the account to a new number
+//! - `admin`: what operators do to accounts (find, disable, enable)
 
 pub mod account;
+pub mod admin;
 pub mod codes;
 pub(crate) mod guard;
 pub mod phone_change;

@@ -135,6 +135,10 @@ pub async fn login(
         spend_step_up_code(app, phone, step_up_code.as_ref(), now).await?;
         return Err(AuthError::InvalidCredentials);
     };
+    // Said only to whoever has the password; no step-up code is sent for it.
+    if user.disabled {
+        return Err(AuthError::AccountDisabled);
+    }
     if step_up && step_up_code.is_none() {
         let step_up = StepUp {
             known_network: records.known_network,

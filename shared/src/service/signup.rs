@@ -130,6 +130,7 @@ async fn new_user(
         password_hash: password::hash(registration.password).await?,
         created_at: now,
         credentials_version: 0,
+        disabled: false,
     })
 }
 

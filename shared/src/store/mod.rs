@@ -108,6 +108,7 @@ pub struct LoginRecords {
 
 /// What a request for a code to a registered number reads, in one round trip.
 pub struct AccountCodeRecords {
+    /// The number has an account, and it is not disabled: a code may open it.
     pub registered: bool,
     /// The caller's network is one the number's owner proved it from.
     pub known_network: bool,
@@ -213,7 +214,7 @@ impl Store {
         )
         .await?;
         Ok(AccountCodeRecords {
-            registered: user.is_some(),
+            registered: UsersTable::user(user)?.is_some_and(|user| !user.disabled),
             known_network: AttemptsTable::live_mark(known, now)?,
             proved_recently: AttemptsTable::live_mark(proved, now)?,
         })

@@ -109,6 +109,9 @@ struct CredentialsItem {
     /// The account's phone since its last change of number.
     #[serde(default)]
     phone: Option<String>,
+    /// Set while an operator has the account disabled: every token of the user is refused.
+    #[serde(default)]
+    disabled: bool,
 }
 
 #[derive(Clone)]
@@ -331,6 +334,34 @@ impl SessionsTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::update(update))
+    }
+
+    /// Disables (or enables) the user's tokens and moves the credentials version from `from` to
+    /// `from + 1` (for the transaction that disables or enables the account): every session
+    /// ends either way, and while disabled every token of the user is refused as such.
+    pub fn set_disabled(
+        &self,
+        user_id: &str,
+        from: u64,
+        disabled: bool,
+    ) -> Result<Write, AuthError> {
+        let flag = if disabled {
+            "SET version = :next, disabled = :true"
+        } else {
+            "SET version = :next REMOVE disabled"
+        };
+        let mut update = Update::builder()
+            .table_name(&self.name)
+            .key("user_id", text(user_id))
+            .key("sk", text(CREDENTIALS_KEY))
+            .update_expression(flag)
+            .condition_expression(is_version("version", from))
+            .expression_attribute_values(":version", num(from))
+            .expression_attribute_values(":next", num(from + 1));
+        if disabled {
+            update = update.expression_attribute_values(":true", AttributeValue::Bool(true));
+        }
+        Ok(Write::update(update.build().map_err(AuthError::internal)?))
     }
 
     /// Moves one live session to credentials version `to` (for the transaction that changes
@@ -600,8 +631,12 @@ fn live_session(
         None => CredentialsItem {
             version: 0,
             phone: None,
+            disabled: false,
         },
     };
+    if credentials.disabled {
+        return Err(AuthError::AccountDisabled);
+    }
     let Some(item) = session_item else {
         return Ok(None);
     };

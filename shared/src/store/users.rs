@@ -2,7 +2,7 @@
 //! invariant DynamoDB enforces (a conditional put on the key).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, ReturnValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, ReturnValue, Update};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -25,6 +25,9 @@ struct UserItem {
     /// Accounts created before versions existed are at version 0.
     #[serde(default)]
     credentials_version: u64,
+    /// Set while an operator has the account disabled (the admin API).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    disabled: bool,
 }
 
 impl From<&User> for UserItem {
@@ -39,6 +42,7 @@ impl From<&User> for UserItem {
             password_hash: user.password_hash.clone(),
             created_at: user.created_at,
             credentials_version: user.credentials_version,
+            disabled: user.disabled,
         }
     }
 }
@@ -56,6 +60,7 @@ impl From<UserItem> for User {
             password_hash: item.password_hash,
             created_at: item.created_at,
             credentials_version: item.credentials_version,
+            disabled: item.disabled,
         }
     }
 }
@@ -63,6 +68,9 @@ impl From<UserItem> for User {
 fn user_from(item: Item) -> Result<User, AuthError> {
     decode::<UserItem>("users", item).map(User::from)
 }
+
+/// The index of the users table by account id (`template.yaml`).
+pub const USER_ID_INDEX: &str = "by-user-id";
 
 #[derive(Clone)]
 pub struct UsersTable {
@@ -164,6 +172,56 @@ impl UsersTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::update(update))
+    }
+
+    /// Disables (or enables) the account of `user` and bumps its credentials version (for a
+    /// transaction), provided it is still the one of `user_id` at the version the caller read:
+    /// a login that read the account before cannot start a session after.
+    pub fn set_disabled(&self, user: &User, disabled: bool) -> Result<Write, AuthError> {
+        let (condition, version) = same_credentials(user.credentials_version);
+        let flag = if disabled {
+            "SET disabled = :true, credentials_version = :next"
+        } else {
+            "SET credentials_version = :next REMOVE disabled"
+        };
+        let mut update = Update::builder()
+            .table_name(&self.name)
+            .key("phone", text(&user.profile.phone))
+            .update_expression(flag)
+            .condition_expression(format!("user_id = :user AND {condition}"))
+            .expression_attribute_values(":user", text(&user.profile.id))
+            .expression_attribute_values(":version", version)
+            .expression_attribute_values(":next", num(user.credentials_version + 1));
+        if disabled {
+            update = update.expression_attribute_values(":true", AttributeValue::Bool(true));
+        }
+        Ok(Write::update(update.build().map_err(AuthError::internal)?))
+    }
+
+    /// The account whose id is `user_id`, through the table's `by-user-id` index (the key is
+    /// the phone), read again from the table so that it is current.
+    pub async fn find_by_id(&self, user_id: &str) -> Result<Option<User>, AuthError> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .index_name(USER_ID_INDEX)
+            .key_condition_expression("user_id = :user")
+            .expression_attribute_values(":user", text(user_id))
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(phone) = found
+            .items()
+            .first()
+            .and_then(|item| item.get("phone"))
+            .and_then(|phone| phone.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        let user = self.get(&PhoneNumber::from_stored(phone.clone())).await?;
+        Ok(user.filter(|user| user.profile.id == user_id))
     }
 
     /// A check (for a transaction) that the account of `user` still has the credentials the

@@ -10,6 +10,7 @@
 //! current-thread runtime), no fixed port (stubs bind port 0) and no shared file (outboxes and
 //! temporary directories are named after the test's table prefix).
 
+mod admin;
 mod audit;
 mod authorizer;
 mod bad_input;

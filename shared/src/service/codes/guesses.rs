@@ -175,5 +175,9 @@ pub async fn match_account_code(
         .get(phone)
         .await?
         .ok_or(AuthError::NoActiveOtp)?;
+    // A code sent before the account was disabled opens nothing.
+    if user.disabled {
+        return Err(AuthError::AccountDisabled);
+    }
     Ok((matched, user))
 }
