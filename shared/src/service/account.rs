@@ -131,7 +131,8 @@ pub async fn change_password(
     let changed = async {
         let hash = password::hash(new_password).await?;
         let subject = session_subject(session, caller);
-        let new = NewPassword::writes(app, &user, hash, PasswordChangedBy::Change, subject)?;
+        let by = PasswordChangedBy::Change;
+        let new = NewPassword::writes(app, &user, hash, by, subject, app.clock.now())?;
         let transaction = Transaction::new()
             .steps(AccountStep::Account, new.account)
             .step(AccountStep::Credentials, new.credentials)
@@ -350,8 +351,8 @@ pub async fn confirm_password_reset(
         phone,
         network: Some(&caller.network),
     };
-    let new = NewPassword::writes(app, &user, hash, PasswordChangedBy::Reset, subject)?;
     let now = app.clock.now();
+    let new = NewPassword::writes(app, &user, hash, PasswordChangedBy::Reset, subject, now)?;
     let transaction = Transaction::new()
         .steps(ResetStep::Code, matched.spend(app, phone, caller, now)?)
         .steps(ResetStep::Account, new.account)
@@ -388,13 +389,9 @@ impl NewPassword {
         hash: String,
         by: PasswordChangedBy,
         subject: EventSubject<'_>,
+        now: u64,
     ) -> Result<Self, AuthError> {
-        let event = event_write(
-            app,
-            Event::UserPasswordChanged { by },
-            subject,
-            app.clock.now(),
-        )?;
+        let event = event_write(app, Event::UserPasswordChanged { by }, subject, now)?;
         Ok(Self {
             account: [app.store.users.set_password(user, hash)?, event],
             credentials: app

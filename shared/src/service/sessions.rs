@@ -137,6 +137,12 @@ pub async fn login(
     };
     // Said only to whoever has the password; no step-up code is sent for it.
     if user.disabled {
+        let subject = Subject {
+            phone: Some(phone),
+            user_id: Some(&user.profile.id),
+            detail: Some("disabled"),
+        };
+        audit::record(AuditEvent::LoginFailed, caller, subject);
         return Err(AuthError::AccountDisabled);
     }
     if step_up && step_up_code.is_none() {

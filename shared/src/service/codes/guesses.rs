@@ -177,6 +177,12 @@ pub async fn match_account_code(
         .ok_or(AuthError::NoActiveOtp)?;
     // A code sent before the account was disabled opens nothing.
     if user.disabled {
+        let subject = Subject {
+            phone: Some(phone),
+            user_id: Some(&user.profile.id),
+            detail: Some("disabled"),
+        };
+        audit::record(AuditEvent::LoginFailed, caller, subject);
         return Err(AuthError::AccountDisabled);
     }
     Ok((matched, user))
