@@ -4,9 +4,10 @@
 //! in the audit log with the operator's IAM identity.
 
 use crate::App;
-use crate::audit::{self, AuditEvent};
+use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::events::{Event, EventSubject};
+use crate::http::Caller;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::tidy_sessions;
@@ -81,4 +82,16 @@ pub async fn set_disabled(
     user.disabled = disabled;
     user.credentials_version = version + 1;
     Ok(user)
+}
+
+/// The refusal of a login (by password or code) that proved its credential on a disabled
+/// account, audited as a failed login.
+pub(crate) fn disabled_login(phone: &PhoneNumber, user: &User, caller: &Caller) -> AuthError {
+    let subject = Subject {
+        phone: Some(phone),
+        user_id: Some(&user.profile.id),
+        detail: Some("disabled"),
+    };
+    audit::record(AuditEvent::LoginFailed, caller, subject);
+    AuthError::AccountDisabled
 }

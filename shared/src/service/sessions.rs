@@ -12,6 +12,7 @@ use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::refresh_tokens::{self, PresentedRefresh};
 use crate::service::account::session_subject;
+use crate::service::admin::disabled_login;
 use crate::service::codes::{
     CodeGuess, CodeToSend, SendOutcome, SendRefusal, check_bot, match_account_code, matching_code,
     send_code,
@@ -137,13 +138,7 @@ pub async fn login(
     };
     // Said only to whoever has the password; no step-up code is sent for it.
     if user.disabled {
-        let subject = Subject {
-            phone: Some(phone),
-            user_id: Some(&user.profile.id),
-            detail: Some("disabled"),
-        };
-        audit::record(AuditEvent::LoginFailed, caller, subject);
-        return Err(AuthError::AccountDisabled);
+        return Err(disabled_login(phone, &user, caller));
     }
     if step_up && step_up_code.is_none() {
         let step_up = StepUp {

@@ -8,6 +8,7 @@ use crate::limits;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
 use crate::profile::User;
+use crate::service::admin::disabled_login;
 use crate::service::guard::{self, AccountGuard, CodeSlot, Guards};
 use crate::store::attempts::FailureKind;
 use crate::store::otps::{GuessBudget, StoredOtp};
@@ -177,13 +178,7 @@ pub async fn match_account_code(
         .ok_or(AuthError::NoActiveOtp)?;
     // A code sent before the account was disabled opens nothing.
     if user.disabled {
-        let subject = Subject {
-            phone: Some(phone),
-            user_id: Some(&user.profile.id),
-            detail: Some("disabled"),
-        };
-        audit::record(AuditEvent::LoginFailed, caller, subject);
-        return Err(AuthError::AccountDisabled);
+        return Err(disabled_login(phone, &user, caller));
     }
     Ok((matched, user))
 }
