@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::emulator::Function;
 use crate::setup::{Bench, Options};
+use crate::sizing::millis;
 
 /// The largest batch the event source mapping hands the publisher (`template.yaml`).
 fn template_batch_size() -> usize {
@@ -87,8 +88,4 @@ pub async fn measure(bench: &Bench, options: &Options) -> Vec<EventBatches> {
         });
     }
     measured
-}
-
-fn millis(duration: std::time::Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }

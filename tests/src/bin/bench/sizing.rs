@@ -62,7 +62,7 @@ struct Calls {
 /// the region model's 5 ms per DynamoDB request, for an HTTPS request plus the key's operation.
 const KMS_SIGN_MS: f64 = 10.0;
 
-fn millis(d: Duration) -> f64 {
+pub fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
