@@ -29,6 +29,14 @@ pub enum AuditEvent {
     AccountDisabled,
     /// An operator enabled it again.
     AccountEnabled,
+    /// An operator read the account or its sessions (the admin API).
+    AccountRead,
+    /// An operator ended every session of the account.
+    SignedOutEverywhere,
+    /// An operator ended one session of the account.
+    SessionRevoked,
+    /// An operator deleted the account.
+    AccountDeleted,
 }
 
 impl AuditEvent {
@@ -49,6 +57,10 @@ impl AuditEvent {
             Self::SmsSendUncertain => "sms_send_uncertain",
             Self::AccountDisabled => "account_disabled",
             Self::AccountEnabled => "account_enabled",
+            Self::AccountRead => "account_read",
+            Self::SignedOutEverywhere => "signed_out_everywhere",
+            Self::SessionRevoked => "session_revoked",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 }

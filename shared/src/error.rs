@@ -47,6 +47,9 @@ pub enum AuthError {
     /// works until it is enabled again.
     #[error("This account is disabled.")]
     AccountDisabled,
+    /// An admin route reached without API Gateway's IAM authorization (a misrouted request).
+    #[error("This route takes AWS IAM (SigV4) authorization only.")]
+    IamRequired,
     #[error("Too many failed attempts for this account. Try again later.")]
     BackingOff { retry_after: u64 },
     /// Step-up: the password was right, but after many failures the login also needs the code
@@ -102,7 +105,8 @@ impl AuthError {
             Self::InvalidRegistrationToken
             | Self::Blocked { .. }
             | Self::RecentLoginRequired
-            | Self::AccountDisabled => StatusCode::FORBIDDEN,
+            | Self::AccountDisabled
+            | Self::IamRequired => StatusCode::FORBIDDEN,
             Self::PhoneAlreadyRegistered | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::ResendTooSoon { .. } | Self::RateLimited { .. } | Self::BackingOff { .. } => {

@@ -28,10 +28,11 @@ pub enum EventKind {
     SessionReuseDetected,
     UserDisabled,
     UserEnabled,
+    UserSignedOut,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::UserRegistered,
         EventKind::UserPhoneChanged,
         EventKind::UserPasswordChanged,
@@ -41,6 +42,7 @@ impl EventKind {
         EventKind::SessionReuseDetected,
         EventKind::UserDisabled,
         EventKind::UserEnabled,
+        EventKind::UserSignedOut,
     ];
 
     /// The EventBridge `detail-type` (also the name of its schema file).
@@ -55,6 +57,7 @@ impl EventKind {
             Self::SessionReuseDetected => "session.reuse_detected.v1",
             Self::UserDisabled => "user.disabled.v1",
             Self::UserEnabled => "user.enabled.v1",
+            Self::UserSignedOut => "user.signed_out.v1",
         }
     }
 }
@@ -86,6 +89,16 @@ pub enum SessionEndReason {
     WrongPasswords,
 }
 
+/// Who deleted an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletedBy {
+    /// Its owner, with the password.
+    User,
+    /// An operator, through the admin API.
+    Operator,
+}
+
 /// How the password changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,7 +120,9 @@ pub enum Event<'a> {
     UserPasswordChanged {
         by: PasswordChangedBy,
     },
-    UserDeleted,
+    UserDeleted {
+        by: DeletedBy,
+    },
     SessionStarted {
         session_id: &'a str,
         method: SessionMethod,
@@ -124,6 +139,10 @@ pub enum Event<'a> {
     UserDisabled,
     /// An operator enabled it again.
     UserEnabled,
+    /// An operator ended the session `session_id`, or every session of the user (`None`).
+    UserSignedOut {
+        session_id: Option<&'a str>,
+    },
 }
 
 impl Event<'_> {
@@ -132,12 +151,13 @@ impl Event<'_> {
             Self::UserRegistered => EventKind::UserRegistered,
             Self::UserPhoneChanged { .. } => EventKind::UserPhoneChanged,
             Self::UserPasswordChanged { .. } => EventKind::UserPasswordChanged,
-            Self::UserDeleted => EventKind::UserDeleted,
+            Self::UserDeleted { .. } => EventKind::UserDeleted,
             Self::SessionStarted { .. } => EventKind::SessionStarted,
             Self::SessionEnded { .. } => EventKind::SessionEnded,
             Self::SessionReuseDetected { .. } => EventKind::SessionReuseDetected,
             Self::UserDisabled => EventKind::UserDisabled,
             Self::UserEnabled => EventKind::UserEnabled,
+            Self::UserSignedOut { .. } => EventKind::UserSignedOut,
         }
     }
 }
@@ -194,6 +214,13 @@ enum Extra<'a> {
     PasswordChanged {
         by: PasswordChangedBy,
     },
+    Deleted {
+        by: DeletedBy,
+    },
+    SignedOut {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_id: Option<&'a str>,
+    },
     SessionStarted {
         session_id: &'a str,
         method: SessionMethod,
@@ -231,10 +258,9 @@ impl EventSettings {
             _ => None,
         };
         let extra = match event {
-            Event::UserRegistered
-            | Event::UserDeleted
-            | Event::UserDisabled
-            | Event::UserEnabled => Extra::Nothing {},
+            Event::UserRegistered | Event::UserDisabled | Event::UserEnabled => Extra::Nothing {},
+            Event::UserDeleted { by } => Extra::Deleted { by },
+            Event::UserSignedOut { session_id } => Extra::SignedOut { session_id },
             Event::UserPhoneChanged { previous } => Extra::PhoneChanged {
                 previous_phone_masked: previous.masked(),
                 previous_phone: previous_phone.as_deref(),

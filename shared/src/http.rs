@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::ConfigError;
 use crate::error::AuthError;
+use crate::service::admin::Operator;
 use crate::settings::Env;
 
 /// Who made the request, as API Gateway saw it.
@@ -27,7 +28,7 @@ pub const MAX_USER_AGENT_CHARS: usize = 256;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Refuses any method but `method` (GET, DELETE or POST here) with a 405 naming the one allowed.
+/// Refuses any method but `method` (GET, DELETE, PUT or POST here) with a 405 naming the one allowed.
 pub fn require_method(request: &Request, method: Method) -> Result<(), AuthError> {
     if request.method() == method {
         return Ok(());
@@ -35,6 +36,7 @@ pub fn require_method(request: &Request, method: Method) -> Result<(), AuthError
     let allow = match method {
         Method::GET => "GET",
         Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
         _ => "POST",
     };
     Err(AuthError::MethodNotAllowed { allow })
@@ -309,6 +311,26 @@ pub fn caller(request: &Request, proxy: TrustedProxy) -> Result<Caller, AuthErro
         ip,
         request_id,
         user_agent,
+    })
+}
+
+/// The IAM identity API Gateway authenticated an admin request with (`AWS_IAM` authorization:
+/// `requestContext.authorizer.iam.userArn`), or a refusal: a request without it did not pass
+/// the authorizer, so nobody vouches for it.
+pub fn operator(request: &Request) -> Result<Operator, AuthError> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return Err(AuthError::IamRequired);
+    };
+    let arn = context
+        .authorizer
+        .as_ref()
+        .and_then(|authorizer| authorizer.iam.as_ref())
+        .and_then(|iam| iam.user_arn.as_deref())
+        .filter(|arn| arn.starts_with("arn:"))
+        .ok_or(AuthError::IamRequired)?;
+    Ok(Operator {
+        arn: arn.to_owned(),
+        request_id: context.request_id.clone().unwrap_or_default(),
     })
 }
 

@@ -24,6 +24,8 @@ pub struct User {
     pub credentials_version: u64,
     /// An operator disabled the account: it cannot log in, refresh or use its tokens.
     pub disabled: bool,
+    /// When it last logged in (any kind), if ever.
+    pub last_login_at: Option<u64>,
 }
 
 /// Profile fields to change; `None` keeps the stored value.

@@ -188,6 +188,11 @@ impl TestApp {
                 Endpoint::Jwks => handlers::jwks(app, request).await,
                 Endpoint::OpenIdConfiguration => handlers::openid_configuration(app, request).await,
                 Endpoint::Hello => handlers::hello(request).await,
+                Endpoint::AdminFindUsers => handlers::admin_find_users(app, request).await,
+                Endpoint::AdminUser => handlers::admin_user(app, request).await,
+                Endpoint::AdminUserStatus => handlers::admin_user_status(app, request).await,
+                Endpoint::AdminSessions => handlers::admin_sessions(app, request).await,
+                Endpoint::AdminSessionRevoke => handlers::admin_session_revoke(app, request).await,
             }
         }))
         .await;

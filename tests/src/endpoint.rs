@@ -54,6 +54,11 @@ endpoints! {
     Jwks => "/.well-known/jwks.json", "jwks";
     OpenIdConfiguration => "/.well-known/openid-configuration", "openid-configuration";
     Hello => "/hello", "hello";
+    AdminFindUsers => "/admin/users", "admin-find-users";
+    AdminUser => "/admin/users/{id}", "admin-user";
+    AdminUserStatus => "/admin/users/{id}/status", "admin-user-status";
+    AdminSessions => "/admin/users/{id}/sessions", "admin-sessions";
+    AdminSessionRevoke => "/admin/users/{id}/sessions/{session_id}", "admin-session-revoke";
 }
 
 impl Endpoint {

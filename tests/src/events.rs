@@ -63,6 +63,14 @@ pub struct RawRequest<'a> {
     pub user_agent: Option<&'a str>,
     /// The `{id}` of a path that has one (`/auth/sessions/{id}/`).
     pub path_id: Option<&'a str>,
+    /// The `{session_id}` of a path that has one (`/admin/users/{id}/sessions/{session_id}`).
+    pub session_id: Option<&'a str>,
+    /// The query string's parameters, in order (sent encoded in `rawQueryString` and decoded in
+    /// `queryStringParameters`, as API Gateway does).
+    pub query: &'a [(&'a str, &'a str)],
+    /// The ARN of the IAM identity API Gateway's `AWS_IAM` authorization checked the request's
+    /// SigV4 signature against (`requestContext.authorizer.iam`): what an admin route gets.
+    pub iam_arn: Option<&'a str>,
     /// What API Gateway's JWT authorizer puts into the request context of a route behind it
     /// (`requestContext.authorizer.jwt`: `claims`, every value a string, and `scopes`).
     pub authorizer_jwt: Option<&'a Value>,
@@ -84,6 +92,9 @@ impl Default for RawRequest<'_> {
             source_ip: CLIENT_IP,
             user_agent: None,
             path_id: None,
+            session_id: None,
+            query: &[],
+            iam_arn: None,
             authorizer_jwt: None,
         }
     }
@@ -93,8 +104,34 @@ impl Default for RawRequest<'_> {
 /// template's path; its `{id}`, if any, is `raw.path_id`.
 pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
     let id = raw.path_id.unwrap_or("none");
-    let path = route.replace("{id}", id);
-    let path_parameters = route.contains("{id}").then(|| json!({ "id": id }));
+    let session_id = raw.session_id.unwrap_or("none");
+    let path = route
+        .replace("{id}", id)
+        .replace("{session_id}", session_id);
+    let mut parameters = serde_json::Map::new();
+    if route.contains("{id}") {
+        parameters.insert("id".into(), json!(id));
+    }
+    if route.contains("{session_id}") {
+        parameters.insert("session_id".into(), json!(session_id));
+    }
+    let path_parameters = (!parameters.is_empty()).then_some(parameters);
+    let raw_query = raw
+        .query
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{name}={}",
+                form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let query_parameters: serde_json::Map<String, Value> = raw
+        .query
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), json!(value)))
+        .collect();
     let mut headers = serde_json::Map::new();
     if let Some(agent) = raw.user_agent {
         headers.insert("user-agent".into(), json!(agent));
@@ -127,7 +164,7 @@ pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
         "version": "2.0",
         "routeKey": format!("ANY {route}"),
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": raw_query,
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
@@ -148,11 +185,25 @@ pub fn api_gateway_event(route: &str, raw: &RawRequest<'_>) -> Value {
             "timeEpoch": 1_795_000_000_000u64
         },
         "pathParameters": path_parameters,
+        "queryStringParameters": (!query_parameters.is_empty()).then_some(query_parameters),
         "body": body,
         "isBase64Encoded": base64
     });
     if let Some(jwt) = raw.authorizer_jwt {
         event["requestContext"]["authorizer"] = json!({ "jwt": jwt });
+    }
+    if let Some(arn) = raw.iam_arn {
+        event["requestContext"]["authorizer"] = json!({
+            "iam": {
+                "accessKey": "ASIAEXAMPLEEXAMPLE00",
+                "accountId": "123456789012",
+                "callerId": "AROAEXAMPLEEXAMPLE000:operator",
+                "cognitoIdentity": null,
+                "principalOrgId": null,
+                "userArn": arn,
+                "userId": "AROAEXAMPLEEXAMPLE000:operator"
+            }
+        });
     }
     event
 }

@@ -1,6 +1,7 @@
 //! One handler per Lambda function: parse the request, call the service, shape the response.
 //! Each returns `Infallible`: every error is already a JSON response.
 
+mod admin;
 mod check_phone;
 mod hello;
 mod jwks;
@@ -14,6 +15,9 @@ mod register;
 mod sessions;
 mod verify;
 
+pub use admin::{
+    admin_find_users, admin_session_revoke, admin_sessions, admin_user, admin_user_status,
+};
 pub use check_phone::check_phone;
 pub use hello::hello;
 pub use jwks::{jwks, openid_configuration};
@@ -27,7 +31,7 @@ pub use register::register;
 pub use sessions::{session_revoke, sessions};
 pub use verify::verify;
 
-use lambda_http::Request;
+use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 
 use crate::App;
@@ -87,6 +91,15 @@ impl SentCodeView {
 fn rfc3339(seconds: u64) -> String {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
     humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// The path parameter `name` when it is a UUID (an account or session id this service issues),
+/// hyphenated; otherwise nothing.
+fn path_uuid(request: &Request, name: &str) -> Option<String> {
+    let raw = request.path_parameters_ref()?.first(name)?;
+    uuid::Uuid::try_parse(raw)
+        .ok()
+        .map(|id| id.hyphenated().to_string())
 }
 
 /// The live session of a request's `Authorization: Bearer` access token.

@@ -1,7 +1,7 @@
 use std::convert::Infallible;
 
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
 use crate::App;
@@ -16,7 +16,7 @@ struct SessionList {
 }
 
 #[derive(Serialize)]
-struct SessionView {
+pub(super) struct SessionView {
     id: String,
     /// RFC 3339, UTC.
     created_at: String,
@@ -25,14 +25,16 @@ struct SessionView {
     user_agent: Option<String>,
     /// As seen at the login or the last refresh.
     ip: Option<String>,
-    /// The session of the token that asked.
-    current: bool,
+    /// The session of the token that asked (the user's own list only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<bool>,
 }
 
 impl SessionView {
-    fn new(session: SessionSummary, current_id: &str) -> Self {
+    /// `current_id`: the session of the token that asked, in the user's own list.
+    pub(super) fn new(session: SessionSummary, current_id: Option<&str>) -> Self {
         Self {
-            current: session.session_id == current_id,
+            current: current_id.map(|id| session.session_id == id),
             id: session.session_id,
             created_at: super::rfc3339(session.created_at),
             last_used_at: super::rfc3339(session.last_used_at),
@@ -54,7 +56,7 @@ async fn list(app: &App, request: &Request) -> Result<SessionList, AuthError> {
     Ok(SessionList {
         sessions: sessions
             .into_iter()
-            .map(|summary| SessionView::new(summary, &session.session_id))
+            .map(|summary| SessionView::new(summary, Some(&session.session_id)))
             .collect(),
     })
 }
@@ -74,8 +76,5 @@ async fn revoke(app: &App, request: &Request) -> Result<(), AuthError> {
 
 /// The `{id}` of the path: a session id this service issues (a UUID), or nothing.
 fn session_id(request: &Request) -> Option<String> {
-    let raw = request.path_parameters_ref()?.first("id")?;
-    uuid::Uuid::try_parse(raw)
-        .ok()
-        .map(|id| id.hyphenated().to_string())
+    super::path_uuid(request, "id")
 }

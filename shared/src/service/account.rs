@@ -8,7 +8,7 @@
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
-use crate::events::{Event, EventSubject, PasswordChangedBy};
+use crate::events::{DeletedBy, Event, EventSubject, PasswordChangedBy};
 use crate::http::Caller;
 use crate::limits::{self, Requester, SendCounter, SendPool, SendScope};
 use crate::otp::OtpPurpose;
@@ -90,7 +90,9 @@ pub async fn delete_account(
                 AccountStep::Account,
                 event_write(
                     app,
-                    Event::UserDeleted,
+                    Event::UserDeleted {
+                        by: DeletedBy::User,
+                    },
                     session_subject(session, caller),
                     app.clock.now(),
                 )?,

@@ -6,13 +6,14 @@
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
-use crate::events::{Event, EventSubject};
+use crate::events::{DeletedBy, Event, EventSubject};
 use crate::http::Caller;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::tidy_sessions;
 use crate::service::event_write;
 use crate::store::Transaction;
+use crate::store::sessions::SessionSummary;
 
 /// Who made an admin request: the IAM identity API Gateway authenticated (its ARN), and the
 /// request's id.
@@ -32,7 +33,7 @@ pub async fn find_by_id(app: &App, user_id: &str) -> Result<User, AuthError> {
     app.store.users.find_by_id(user_id).await?.ok_or(NO_ACCOUNT)
 }
 
-const NO_ACCOUNT: AuthError = AuthError::NotFound("No account has this id or number.");
+pub const NO_ACCOUNT: AuthError = AuthError::NotFound("No account has this id or number.");
 
 /// Disables the account (`disabled`) or enables it again; every session ends either way. The
 /// account as it is now; one already so is left as it is (no event, its sessions untouched).
@@ -94,4 +95,182 @@ pub(crate) fn disabled_login(phone: &PhoneNumber, user: &User, caller: &Caller) 
     };
     audit::record(AuditEvent::LoginFailed, caller, subject);
     AuthError::AccountDisabled
+}
+
+/// An account as an operator reads it: the account and how many live sessions it has.
+pub struct AccountOverview {
+    pub user: User,
+    pub live_sessions: usize,
+}
+
+/// The account `user` as an operator reads it, audited as read by `operator`.
+pub async fn read(
+    app: &App,
+    user: User,
+    operator: &Operator,
+) -> Result<AccountOverview, AuthError> {
+    let overview = overview(app, user).await?;
+    let user = &overview.user;
+    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    audit::by_operator(
+        AuditEvent::AccountRead,
+        operator,
+        Some(&phone),
+        &user.profile.id,
+    );
+    Ok(overview)
+}
+
+/// The account `user` with its live sessions counted.
+pub async fn overview(app: &App, user: User) -> Result<AccountOverview, AuthError> {
+    let live = app
+        .store
+        .sessions
+        .list(
+            &user.profile.id,
+            user.credentials_version,
+            app.config.session_max_seconds,
+            app.clock.now(),
+        )
+        .await?;
+    Ok(AccountOverview {
+        user,
+        live_sessions: live.len(),
+    })
+}
+
+/// A page of at most `limit` of the account's live sessions (in the order of their ids) after
+/// the session `after`, and the id to continue after when more may follow; audited as a read.
+pub async fn sessions_page(
+    app: &App,
+    user_id: &str,
+    (limit, after): (usize, Option<&str>),
+    operator: &Operator,
+) -> Result<(Vec<SessionSummary>, Option<String>), AuthError> {
+    let user = find_by_id(app, user_id).await?;
+    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    audit::by_operator(AuditEvent::AccountRead, operator, Some(&phone), user_id);
+    let liveness = (
+        user.credentials_version,
+        app.config.session_max_seconds,
+        app.clock.now(),
+    );
+    app.store
+        .sessions
+        .page(user_id, liveness, limit, after)
+        .await
+}
+
+/// Ends every session of the account at once (its credentials version moves on, as a change of
+/// password does), so that a refresh in flight cannot keep one alive. A login after it starts
+/// a new session: to keep someone out, disable the account or have its password reset.
+pub async fn sign_out_everywhere(
+    app: &App,
+    user_id: &str,
+    operator: &Operator,
+) -> Result<(), AuthError> {
+    let user = find_by_id(app, user_id).await?;
+    let version = user.credentials_version;
+    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let signed_out = Event::UserSignedOut { session_id: None };
+    let transaction = Transaction::new()
+        .step((), app.store.users.bump_credentials(&user)?)
+        .step((), app.store.sessions.bump_credentials(user_id, version)?)
+        .step(
+            (),
+            event_write(
+                app,
+                signed_out,
+                operator_subject(&user, &phone),
+                app.clock.now(),
+            )?,
+        );
+    app.store
+        .apply(&transaction, |()| CHANGED_MEANWHILE)
+        .await?;
+    tidy_sessions(app, user_id, version + 1).await;
+    audit::by_operator(
+        AuditEvent::SignedOutEverywhere,
+        operator,
+        Some(&phone),
+        user_id,
+    );
+    Ok(())
+}
+
+/// Ends the account's live session `session_id`; `NotFound` when it names none.
+pub async fn revoke_session(
+    app: &App,
+    user_id: &str,
+    session_id: &str,
+    operator: &Operator,
+) -> Result<(), AuthError> {
+    let user = find_by_id(app, user_id).await?;
+    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let now = app.clock.now();
+    let end = app.store.sessions.end_live(
+        user_id,
+        session_id,
+        user.credentials_version,
+        app.config.session_max_seconds,
+        now,
+    )?;
+    let signed_out = Event::UserSignedOut {
+        session_id: Some(session_id),
+    };
+    let transaction = Transaction::new().step((), end).step(
+        (),
+        event_write(app, signed_out, operator_subject(&user, &phone), now)?,
+    );
+    app.store
+        .apply(&transaction, |()| AuthError::NotFound("No such session."))
+        .await?;
+    audit::by_operator(AuditEvent::SessionRevoked, operator, Some(&phone), user_id);
+    Ok(())
+}
+
+/// Deletes the account as its owner's deletion does: its sessions end, its number can register
+/// again, and the number's failure counters are cleared for the next owner.
+pub async fn delete_account(
+    app: &App,
+    user_id: &str,
+    operator: &Operator,
+) -> Result<(), AuthError> {
+    let user = find_by_id(app, user_id).await?;
+    let version = user.credentials_version;
+    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let deleted = Event::UserDeleted {
+        by: DeletedBy::Operator,
+    };
+    let transaction = Transaction::new()
+        .step((), app.store.users.delete(&phone, user_id)?)
+        .step((), app.store.sessions.bump_credentials(user_id, version)?)
+        .step((), app.store.attempts.clear_account(&phone)?)
+        .step(
+            (),
+            event_write(
+                app,
+                deleted,
+                operator_subject(&user, &phone),
+                app.clock.now(),
+            )?,
+        );
+    app.store
+        .apply(&transaction, |()| CHANGED_MEANWHILE)
+        .await?;
+    tidy_sessions(app, user_id, version + 1).await;
+    audit::by_operator(AuditEvent::AccountDeleted, operator, Some(&phone), user_id);
+    Ok(())
+}
+
+const CHANGED_MEANWHILE: AuthError =
+    AuthError::Conflict("The account changed meanwhile; try again.");
+
+/// The subject of an event an operator caused: no client network.
+fn operator_subject<'a>(user: &'a User, phone: &'a PhoneNumber) -> EventSubject<'a> {
+    EventSubject {
+        user_id: &user.profile.id,
+        phone,
+        network: None,
+    }
 }

@@ -327,8 +327,8 @@ async fn demand_step_up(
     send_step_up_code(app, phone, caller, step_up).await
 }
 
-/// Starts the session of a right login in one transaction: the session, the check that the
-/// password did not change since it was read, the counters cleared, the network marked as the
+/// Starts the session of a right login in one transaction: the session, the login recorded on
+/// the account if its password did not change since it was read, the counters cleared, the network marked as the
 /// owner's, and the step-up code spent when one was entered.
 async fn commit_login(
     app: &App,
@@ -354,7 +354,7 @@ async fn commit_login(
         .steps(LoginStep::Session, session_items)
         .step(
             LoginStep::Credentials,
-            app.store.users.credentials_unchanged(user)?,
+            app.store.users.record_login(user, now)?,
         )
         .step(
             LoginStep::Clear,
@@ -448,7 +448,7 @@ pub async fn login_with_code(
         .steps(CodeLoginStep::Session, session_items)
         .step(
             CodeLoginStep::Credentials,
-            app.store.users.credentials_unchanged(&user)?,
+            app.store.users.record_login(&user, now)?,
         )
         .step(
             CodeLoginStep::Clear,

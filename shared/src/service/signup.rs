@@ -131,6 +131,8 @@ async fn new_user(
         created_at: now,
         credentials_version: 0,
         disabled: false,
+        // Registering starts the account's first session.
+        last_login_at: Some(now),
     })
 }
 

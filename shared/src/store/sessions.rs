@@ -16,6 +16,8 @@
 //! Keeping a user's sessions in one partition makes "all sessions of a user" a strongly
 //! consistent query, so logout-all and password changes never miss a session just created.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, Put,
@@ -122,6 +124,19 @@ pub struct SessionsTable {
 
 fn session_key(session_id: &str) -> String {
     format!("session#{session_id}")
+}
+
+impl From<SessionItem> for SessionSummary {
+    fn from(item: SessionItem) -> Self {
+        let session_id = item.sk.strip_prefix("session#").unwrap_or(&item.sk);
+        Self {
+            session_id: session_id.to_owned(),
+            created_at: item.created_at,
+            last_used_at: item.last_used_at.unwrap_or(item.created_at),
+            user_agent: item.user_agent,
+            ip: item.ip,
+        }
+    }
 }
 
 fn refresh_key(refresh_id_hash: &str) -> String {
@@ -445,20 +460,61 @@ impl SessionsTable {
         let mut sessions = Vec::new();
         for item in self.session_items(user_id).await? {
             let item: SessionItem = decode("sessions", item)?;
-            if !item.is_live(credentials_version, max_age, now) {
-                continue;
+            if item.is_live(credentials_version, max_age, now) {
+                sessions.push(item.into());
             }
-            let session_id = item.sk.strip_prefix("session#").unwrap_or(&item.sk);
-            sessions.push(SessionSummary {
-                session_id: session_id.to_owned(),
-                created_at: item.created_at,
-                last_used_at: item.last_used_at.unwrap_or(item.created_at),
-                user_agent: item.user_agent,
-                ip: item.ip,
-            });
         }
-        sessions.sort_by_key(|session| std::cmp::Reverse(session.last_used_at));
+        sessions.sort_by_key(|session: &SessionSummary| std::cmp::Reverse(session.last_used_at));
         Ok(sessions)
+    }
+
+    /// Up to `limit` of the user's live sessions under `credentials_version`, in the order of
+    /// their ids, after the session `after` (for an operator's paginated list), and the id to
+    /// continue after when more may follow.
+    pub async fn page(
+        &self,
+        user_id: &str,
+        (credentials_version, max_age, now): (u64, u64, u64),
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<SessionSummary>, Option<String>), AuthError> {
+        let mut sessions: Vec<SessionSummary> = Vec::new();
+        let mut start_key = after.map(|id| {
+            HashMap::from([
+                ("user_id".to_owned(), text(user_id)),
+                ("sk".to_owned(), text(session_key(id))),
+            ])
+        });
+        loop {
+            let wanted = limit - sessions.len();
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("user_id = :user AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":user", text(user_id))
+                .expression_attribute_values(":prefix", text("session#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            start_key = page.last_evaluated_key;
+            for item in page.items.unwrap_or_default() {
+                let item: SessionItem = decode("sessions", item)?;
+                if item.is_live(credentials_version, max_age, now) {
+                    sessions.push(item.into());
+                }
+            }
+            if start_key.is_none() {
+                return Ok((sessions, None));
+            }
+            if sessions.len() == limit {
+                let next = sessions.last().map(|session| session.session_id.clone());
+                return Ok((sessions, next));
+            }
+        }
     }
 
     /// Every session item of the user (live or not), in one strongly consistent query.

@@ -2,7 +2,7 @@
 //! invariant DynamoDB enforces (a conditional put on the key).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, ReturnValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, Update};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -28,6 +28,9 @@ struct UserItem {
     /// Set while an operator has the account disabled (the admin API).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     disabled: bool,
+    /// The last login's time (any kind); absent before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_login_at: Option<u64>,
 }
 
 impl From<&User> for UserItem {
@@ -43,6 +46,7 @@ impl From<&User> for UserItem {
             created_at: user.created_at,
             credentials_version: user.credentials_version,
             disabled: user.disabled,
+            last_login_at: user.last_login_at,
         }
     }
 }
@@ -61,6 +65,7 @@ impl From<UserItem> for User {
             created_at: item.created_at,
             credentials_version: item.credentials_version,
             disabled: item.disabled,
+            last_login_at: item.last_login_at,
         }
     }
 }
@@ -198,6 +203,23 @@ impl UsersTable {
         Ok(Write::update(update.build().map_err(AuthError::internal)?))
     }
 
+    /// Bumps the credentials version of the account of `user` (for the transaction in which an
+    /// operator signs it out everywhere), provided it is still at the version the caller read.
+    pub fn bump_credentials(&self, user: &User) -> Result<Write, AuthError> {
+        let (condition, version) = same_credentials(user.credentials_version);
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("phone", text(&user.profile.phone))
+            .update_expression("SET credentials_version = :next")
+            .condition_expression(format!("user_id = :user AND {condition}"))
+            .expression_attribute_values(":user", text(&user.profile.id))
+            .expression_attribute_values(":version", version)
+            .expression_attribute_values(":next", num(user.credentials_version + 1))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::update(update))
+    }
+
     /// The account whose id is `user_id`, through the table's `by-user-id` index (the key is
     /// the phone), read again from the table so that it is current.
     pub async fn find_by_id(&self, user_id: &str) -> Result<Option<User>, AuthError> {
@@ -224,19 +246,22 @@ impl UsersTable {
         Ok(user.filter(|user| user.profile.id == user_id))
     }
 
-    /// A check (for a transaction) that the account of `user` still has the credentials the
-    /// caller verified: a session must never be created from a password that was replaced.
-    pub fn credentials_unchanged(&self, user: &User) -> Result<Write, AuthError> {
+    /// Records a login at `now` (for the transaction that starts its session), provided the
+    /// account of `user` still has the credentials the caller verified: a session must never be
+    /// created from a password that was replaced. Costs what a condition check would.
+    pub fn record_login(&self, user: &User, now: u64) -> Result<Write, AuthError> {
         let (condition, version) = same_credentials(user.credentials_version);
-        let check = ConditionCheck::builder()
+        let update = Update::builder()
             .table_name(&self.name)
             .key("phone", text(&user.profile.phone))
+            .update_expression("SET last_login_at = :now")
             .condition_expression(format!("user_id = :user AND {condition}"))
             .expression_attribute_values(":user", text(&user.profile.id))
             .expression_attribute_values(":version", version)
+            .expression_attribute_values(":now", num(now))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(Write::check(check))
+        Ok(Write::update(update))
     }
 
     /// Deletes the account of `user` if every stored field is still as `user` shows it (for the

@@ -11,6 +11,7 @@
 //! temporary directories are named after the test's table prefix).
 
 mod admin;
+mod admin_api;
 mod audit;
 mod authorizer;
 mod bad_input;

@@ -100,3 +100,81 @@ fn every_list_of_routes_and_functions_agrees_with_the_template() {
         lines(&routes).join("\n  ")
     );
 }
+
+/// The API as SAM turns `template.yaml` into it (aws-sam-translator, the library `sam deploy`
+/// runs, from the venv `scripts/test` installs): each path and the `security` of each of its
+/// methods (`[]` for none).
+fn translated_security() -> BTreeSet<(String, String)> {
+    const TRANSLATE: &str = r#"
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+template = yaml_parse(open(sys.argv[1]).read())
+# Only the API is read; the code's location does not matter to it.
+template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"
+class NoManagedPolicies:
+    def load(self):
+        return {}
+resources = transform(template, {}, NoManagedPolicies())["Resources"]
+paths = set()
+for resource in resources.values():
+    if resource["Type"] == "AWS::ApiGatewayV2::Api":
+        for path, methods in resource["Properties"]["Body"]["paths"].items():
+            for method in methods.values():
+                paths.add((path, json.dumps(method.get("security", []))))
+    if resource["Type"] == "AWS::ApiGatewayV2::Route":
+        auth = resource["Properties"].get("AuthorizationType", "NONE")
+        paths.add((resource["Properties"]["RouteKey"], json.dumps(auth)))
+print(json.dumps(sorted(paths)))
+"#;
+    let python = workspace_root().join(".local/venv/bin/python3");
+    let output = std::process::Command::new(&python)
+        .args(["-c", TRANSLATE])
+        .arg(template_path())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test installs it)", python.display()));
+    assert!(
+        output.status.success(),
+        "SAM's translator failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the translator's answer")
+}
+
+#[test]
+fn every_admin_route_and_only_those_take_iam_authorization() {
+    let routes = translated_security();
+    let iam = r#"[{"AWS_IAM": []}]"#;
+    let mut admin = BTreeSet::new();
+    for (path, security) in &routes {
+        if path.starts_with("/admin/") || path == "/admin" {
+            assert_eq!(security, iam, "{path} must take AWS_IAM");
+            admin.insert(path.as_str());
+        } else if path.contains("/admin") {
+            panic!("{path}: an admin path outside the API's body ({security})");
+        } else if path == "GET /hello" {
+            // The example route behind the JWT authorizer (its own ApiGatewayV2 resources).
+            assert_eq!(security, r#""JWT""#);
+        } else {
+            assert_eq!(security, "[]", "{path} is public and must stay so");
+        }
+    }
+    let endpoints: BTreeSet<&str> = Endpoint::ALL
+        .iter()
+        .map(|endpoint| endpoint.path())
+        .filter(|path| path.starts_with("/admin/"))
+        .collect();
+    assert_eq!(admin, endpoints, "every admin endpoint is in the API");
+    // Every public path is still there, in both slash forms.
+    for endpoint in Endpoint::ALL {
+        let path = endpoint.path();
+        if path.starts_with("/admin/") || path == "/hello" {
+            continue;
+        }
+        assert!(
+            routes.iter().any(|(served, _)| served == path),
+            "{path} is no longer served"
+        );
+    }
+}
