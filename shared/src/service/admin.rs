@@ -1,19 +1,20 @@
 //! What operators do to accounts (the admin API, behind IAM): find one by number or id,
 //! disable and enable it. A disabled account cannot log in in any way, refresh, or use a live
-//! access token, and its sessions end; enabling it does not bring them back. Every action is
-//! in the audit log with the operator's IAM identity.
+//! access token, and its sessions end; enabling it does not bring them back, nor the login and
+//! reset codes sent before. Every action is in the audit log with the operator's IAM identity.
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::events::{DeletedBy, Event, EventSubject};
 use crate::http::Caller;
+use crate::otp::OtpPurpose;
 use crate::phone::PhoneNumber;
 use crate::profile::User;
 use crate::service::account::tidy_sessions;
 use crate::service::event_write;
-use crate::store::Transaction;
 use crate::store::sessions::SessionSummary;
+use crate::store::{Transaction, Write};
 
 /// Who made an admin request: the IAM identity API Gateway authenticated (its ARN), and the
 /// request's id.
@@ -30,13 +31,43 @@ pub async fn find_by_phone(app: &App, phone: &PhoneNumber) -> Result<User, AuthE
 
 /// The account whose id is `user_id`.
 pub async fn find_by_id(app: &App, user_id: &str) -> Result<User, AuthError> {
-    app.store.users.find_by_id(user_id).await?.ok_or(NO_ACCOUNT)
+    let indexed = app.store.users.indexed_phone(user_id).await?;
+    find_by_id_from(app, user_id, indexed).await
+}
+
+/// The account `user_id`, starting from the phone the users index named for it (`indexed`).
+/// The index is eventually consistent: just after a change of number it may still name the old
+/// phone, which then holds no account or another's. Then the phone the sessions table's
+/// credentials item holds (strongly consistent, written in the change of number's own
+/// transaction) is read instead.
+pub async fn find_by_id_from(
+    app: &App,
+    user_id: &str,
+    indexed: Option<PhoneNumber>,
+) -> Result<User, AuthError> {
+    let users = &app.store.users;
+    if let Some(phone) = &indexed
+        && let Some(user) = users.get_of(phone, user_id).await?
+    {
+        return Ok(user);
+    }
+    let current = app.store.sessions.account_phone(user_id).await?;
+    let Some(phone) = current.filter(|phone| Some(phone) != indexed.as_ref()) else {
+        return Err(NO_ACCOUNT);
+    };
+    users.get_of(&phone, user_id).await?.ok_or(NO_ACCOUNT)
 }
 
 pub const NO_ACCOUNT: AuthError = AuthError::NotFound("No account has this id or number.");
 
 /// Disables the account (`disabled`) or enables it again; every session ends either way. The
 /// account as it is now; one already so is left as it is (no event, its sessions untouched).
+///
+/// The sessions live at the disable are answered `AccountDisabled` while it lasts, so their
+/// items stay (the disable removes only those already dead before it); the enable ends them
+/// for good (their version is no longer the one disabled at) and removes them. The enable also
+/// deletes the number's login and reset codes, in its own transaction: none is sent while the
+/// account is disabled, so every code it finds was sent before the disable (or raced it).
 pub async fn set_disabled(
     app: &App,
     user_id: &str,
@@ -59,6 +90,12 @@ pub async fn set_disabled(
         phone: &phone,
         network: None,
     };
+    let now = app.clock.now();
+    let codes = if disabled {
+        Vec::new()
+    } else {
+        outstanding_codes(app, &phone, now).await?
+    };
     let transaction = Transaction::new()
         .step((), app.store.users.set_disabled(&user, disabled)?)
         .step(
@@ -67,13 +104,16 @@ pub async fn set_disabled(
                 .sessions
                 .set_disabled(user_id, version, disabled)?,
         )
-        .step((), event_write(app, event, subject, app.clock.now())?);
+        .step((), event_write(app, event, subject, now)?)
+        .steps((), codes);
     app.store
         .apply(&transaction, |()| {
             AuthError::Conflict("The account changed meanwhile; try again.")
         })
         .await?;
-    tidy_sessions(app, user_id, version + 1).await;
+    // Disabled: only what was dead before (the sessions live at it are told they are disabled).
+    let live_from = if disabled { version } else { version + 1 };
+    tidy_sessions(app, user_id, live_from).await;
     let audit_event = if disabled {
         AuditEvent::AccountDisabled
     } else {
@@ -83,6 +123,42 @@ pub async fn set_disabled(
     user.disabled = disabled;
     user.credentials_version = version + 1;
     Ok(user)
+}
+
+/// The deletes of the number's live login and reset codes (for the enable's transaction),
+/// read strongly consistently. DynamoDB takes 100 writes in a transaction: codes beyond what
+/// fits beside the enable's own writes (only with send caps raised far above the defaults) are
+/// deleted first, before the account can use any.
+async fn outstanding_codes(
+    app: &App,
+    phone: &PhoneNumber,
+    now: u64,
+) -> Result<Vec<Write>, AuthError> {
+    const ROOM: usize = 90;
+    let otps = &app.store.otps;
+    let (login, reset) = tokio::join!(
+        otps.anonymous_target(phone, OtpPurpose::Login, now),
+        otps.anonymous_target(phone, OtpPurpose::PasswordReset, now),
+    );
+    let mut deletes = Vec::new();
+    for (purpose, target) in [
+        (OtpPurpose::Login, login?),
+        (OtpPurpose::PasswordReset, reset?),
+    ] {
+        for code in target.codes() {
+            deletes.push(otps.delete_code(phone, purpose, code)?);
+        }
+    }
+    while deletes.len() > ROOM {
+        let excess = deletes.split_off(deletes.len().saturating_sub(ROOM).max(ROOM));
+        let transaction = Transaction::new().steps((), excess);
+        app.store
+            .apply(&transaction, |()| {
+                AuthError::internal("a delete was refused")
+            })
+            .await?;
+    }
+    Ok(deletes)
 }
 
 /// The refusal of a login (by password or code) that proved its credential on a disabled

@@ -21,7 +21,7 @@ use crate::service::event_write;
 use crate::service::guard::{self, AccountGuard, CodeSlot, Guards, Taken};
 use crate::store::attempts::{FailureKind, SessionSlot};
 use crate::store::otps::{CodeTarget, StoredOtp};
-use crate::store::sessions::{SeenFrom, Session, SessionSummary, was_spent};
+use crate::store::sessions::{RefreshStanding, SeenFrom, Session, SessionSummary, was_spent};
 use crate::store::{LoginRecords, Transaction, TransactionError, Write};
 use crate::tokens::{TokenPair, TokenType};
 use futures_util::StreamExt;
@@ -136,8 +136,10 @@ pub async fn login(
         spend_step_up_code(app, phone, step_up_code.as_ref(), now).await?;
         return Err(AuthError::InvalidCredentials);
     };
-    // Said only to whoever has the password; no step-up code is sent for it.
+    // Said only to whoever has the password; no step-up code is sent for it. The right
+    // password was no guess: the account's back-off slot is given back, as for a step-up.
     if user.disabled {
+        give_back_account_slot(app, phone, &taken).await;
         return Err(disabled_login(phone, &user, caller));
     }
     if step_up && step_up_code.is_none() {
@@ -317,19 +319,27 @@ async fn demand_step_up(
         ..Subject::default()
     };
     audit::record(AuditEvent::StepUpRequired, caller, subject);
-    if let Some(counted) = taken.account_failures {
-        let attempts = &app.store.attempts;
-        let refund = attempts.refund_account_slot(phone, taken.account_before, counted);
-        if let Err(error) = refund.await {
-            tracing::warn!(%error, "could not refund the step-up attempt");
-        }
-    }
+    give_back_account_slot(app, phone, taken).await;
     send_step_up_code(app, phone, caller, step_up).await
 }
 
+/// Gives back the account back-off slot a login with the right password took (it was no
+/// guess), unless another attempt was counted since (`refund_account_slot`). The (phone,
+/// network) pair's count stays. Best effort.
+async fn give_back_account_slot(app: &App, phone: &PhoneNumber, taken: &Taken) {
+    let Some(counted) = taken.account_failures else {
+        return;
+    };
+    let attempts = &app.store.attempts;
+    let refund = attempts.refund_account_slot(phone, taken.account_before, counted);
+    if let Err(error) = refund.await {
+        tracing::warn!(%error, "could not give back the account's back-off slot");
+    }
+}
+
 /// Starts the session of a right login in one transaction: the session, the login recorded on
-/// the account if its password did not change since it was read, the counters cleared, the network marked as the
-/// owner's, and the step-up code spent when one was entered.
+/// the account if its password did not change since it was read, the counters cleared, the
+/// network marked as the owner's, and the step-up code spent when one was entered.
 async fn commit_login(
     app: &App,
     (phone, user): (&PhoneNumber, &User),
@@ -661,7 +671,9 @@ enum RotationStep {
 /// (the token leaked, or two clients share it): the whole session is revoked, so the thief and
 /// the owner both have to log in again. A session never outlives `session_max_seconds` from its
 /// login, nor a change of the password. The token is opaque (`refresh_tokens`; a legacy refresh
-/// JWT until the last expires), and the new pair signs one token, the access token.
+/// JWT until the last expires), and the new pair signs one token, the access token. A token of
+/// a session live when an operator disabled the account is answered `AccountDisabled`, unless
+/// it is a replay: that is reuse, as on any account.
 pub async fn refresh(
     app: &App,
     refresh_token: &str,
@@ -675,20 +687,32 @@ pub async fn refresh(
     } = &presented;
     let now = app.clock.now();
     let max_age = app.config.session_max_seconds;
+    let grace = app.config.refresh_reuse_grace_seconds;
     // Only a token issued to a live session gets as far as a signature.
-    let session = app
+    let found = app
         .store
         .sessions
-        .live_for_refresh(&presented, max_age, now)
-        .await?
-        .ok_or(AuthError::InvalidToken)?;
+        .live_for_refresh(&presented, (max_age, grace), now)
+        .await?;
+    let session = match found {
+        RefreshStanding::Live(session) => session,
+        RefreshStanding::Disabled {
+            session,
+            replayed: true,
+        } => {
+            end_reused(app, &session, caller).await?;
+            return Err(AuthError::InvalidToken);
+        }
+        RefreshStanding::Disabled { .. } => return Err(AuthError::AccountDisabled),
+        RefreshStanding::Ended => return Err(AuthError::InvalidToken),
+    };
     let issued = app.tokens.issue(user_id, session_id, now).await?;
     let [spend, extend, store, credentials] = app.store.sessions.rotate(
         &session,
         id_hash,
         &issued,
         session.created_at.saturating_add(max_age),
-        app.config.refresh_reuse_grace_seconds,
+        grace,
         seen_from(caller, now),
     )?;
     let transaction = Transaction::new()
@@ -727,17 +751,24 @@ async fn end_on_reuse(
         None => false,
     };
     if spent {
-        let end = end_live(app, session, &session.session_id)?;
-        let reused = Event::SessionReuseDetected {
-            session_id: &session.session_id,
-        };
-        end_with_event(app, end, reused, session_subject(session, caller)).await?;
-        let subject = Subject {
-            user_id: Some(&session.user_id),
-            ..Subject::default()
-        };
-        audit::record(AuditEvent::TokenReuseDetected, caller, subject);
+        end_reused(app, session, caller).await?;
     }
+    Ok(())
+}
+
+/// Revokes a session whose spent refresh token was presented again (reuse), with its event and
+/// audit line.
+async fn end_reused(app: &App, session: &Session, caller: &Caller) -> Result<(), AuthError> {
+    let end = end_live(app, session, &session.session_id)?;
+    let reused = Event::SessionReuseDetected {
+        session_id: &session.session_id,
+    };
+    end_with_event(app, end, reused, session_subject(session, caller)).await?;
+    let subject = Subject {
+        user_id: Some(&session.user_id),
+        ..Subject::default()
+    };
+    audit::record(AuditEvent::TokenReuseDetected, caller, subject);
     Ok(())
 }
 

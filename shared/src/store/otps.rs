@@ -362,6 +362,23 @@ impl OtpsTable {
         Ok(Write::delete(delete))
     }
 
+    /// Deletes the code `code` whatever its state (for the transaction that enables an account
+    /// again: a code sent before its disable must not outlive it).
+    pub fn delete_code(
+        &self,
+        phone: &PhoneNumber,
+        purpose: OtpPurpose,
+        code: &StoredOtp,
+    ) -> Result<Write, AuthError> {
+        let delete = Delete::builder()
+            .table_name(&self.name)
+            .key("phone", text(key(phone, purpose)))
+            .key("verification", text(&code.verification_hash))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::delete(delete))
+    }
+
     /// Ends `network`'s resend cooldown (for the transaction that spends a code guessed from
     /// there: the code did its job, and the next one may come at once).
     pub fn end_cooldown(

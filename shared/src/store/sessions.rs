@@ -11,7 +11,9 @@
 //! - `credentials`: the user's credentials version (absent: 0), bumped in the transaction that
 //!   changes or resets the password. A session lives only while its version is the current one,
 //!   so a credential change ends every older session at once, before any clean-up runs. It also
-//!   holds the account's phone once the number was changed, so the sessions follow the account.
+//!   holds the account's phone once the number was changed, so the sessions follow the account,
+//!   and, while an operator has the account disabled, the version it was disabled at: the
+//!   sessions live at the disable are told so (and stay until the enable ends them for good).
 //!
 //! Keeping a user's sessions in one partition makes "all sessions of a user" a strongly
 //! consistent query, so logout-all and password changes never miss a session just created.
@@ -111,9 +113,57 @@ struct CredentialsItem {
     /// The account's phone since its last change of number.
     #[serde(default)]
     phone: Option<String>,
-    /// Set while an operator has the account disabled: every token of the user is refused.
+    /// Set while an operator has the account disabled.
     #[serde(default)]
     disabled: bool,
+    /// While disabled: the version the account was disabled at. The sessions live under it at
+    /// the disable are answered `AccountDisabled` (every other token as on any account). Absent
+    /// on an item disabled before it was recorded: no session is told (they were deleted then).
+    #[serde(default)]
+    disabled_version: Option<u64>,
+}
+
+impl CredentialsItem {
+    /// The item in `credentials`, absent: version 0, never changed, never disabled.
+    fn read(credentials: Option<Item>) -> Result<Self, AuthError> {
+        match credentials {
+            Some(item) => decode("sessions", item),
+            None => Ok(Self {
+                version: 0,
+                phone: None,
+                disabled: false,
+                disabled_version: None,
+            }),
+        }
+    }
+
+    /// The version whose live sessions an operator's disable holds (told `AccountDisabled`).
+    fn held_version(&self) -> Option<u64> {
+        self.disabled_version.filter(|_| self.disabled)
+    }
+}
+
+/// What a presented token's session is, under the user's credentials item.
+enum Standing {
+    /// Live: the token works.
+    Live(Session),
+    /// Was live when an operator disabled the account, and would be live still: its tokens are
+    /// answered `AccountDisabled` until the account is enabled (which ends it).
+    Disabled(Session),
+    /// Revoked, expired, outlived or of older credentials: as on any account.
+    Ended,
+}
+
+/// What a presented refresh token finds (`SessionsTable::live_for_refresh`).
+pub enum RefreshStanding {
+    /// A live session the token was issued to (spent or not: the rotation decides).
+    Live(Session),
+    /// A session live when an operator disabled the account. `replayed` when the token was
+    /// spent before the grace window (the rotation would have refused it as reuse): then it is
+    /// reuse as on any account, else the answer is `AccountDisabled`.
+    Disabled { session: Session, replayed: bool },
+    /// No live session: a made-up, expired or foreign token, or its session ended.
+    Ended,
 }
 
 #[derive(Clone)]
@@ -353,7 +403,8 @@ impl SessionsTable {
 
     /// Disables (or enables) the user's tokens and moves the credentials version from `from` to
     /// `from + 1` (for the transaction that disables or enables the account): every session
-    /// ends either way, and while disabled every token of the user is refused as such.
+    /// ends either way. While disabled, the sessions live under `from` (the version disabled
+    /// at, kept as `disabled_version`) are told so; the enable removes it, and they are dead.
     pub fn set_disabled(
         &self,
         user_id: &str,
@@ -361,9 +412,9 @@ impl SessionsTable {
         disabled: bool,
     ) -> Result<Write, AuthError> {
         let flag = if disabled {
-            "SET version = :next, disabled = :true"
+            "SET version = :next, disabled = :true, disabled_version = :version"
         } else {
-            "SET version = :next REMOVE disabled"
+            "SET version = :next REMOVE disabled, disabled_version"
         };
         let mut update = Update::builder()
             .table_name(&self.name)
@@ -400,6 +451,7 @@ impl SessionsTable {
 
     /// The session, while it is live: present, unexpired, younger than `max_age` and of the
     /// user's current credentials version (one batch read of the session and the version).
+    /// `AccountDisabled` when it was live at an operator's disable and the account still is.
     pub async fn live(
         &self,
         user_id: &str,
@@ -415,19 +467,33 @@ impl SessionsTable {
             ],
         )
         .await?;
-        live_session(user_id, session_id, session, credentials, max_age, now)
+        match standing(user_id, session_id, session, credentials, max_age, now)? {
+            Standing::Live(session) => Ok(Some(session)),
+            Standing::Disabled(_) => Err(AuthError::AccountDisabled),
+            Standing::Ended => Ok(None),
+        }
+    }
+
+    /// The account's phone as the credentials item holds it (strongly consistent): set by each
+    /// change of number in the transaction that moves the account, absent before the first.
+    pub async fn account_phone(&self, user_id: &str) -> Result<Option<PhoneNumber>, AuthError> {
+        let [credentials] =
+            get_items(&self.client, [self.item_key(user_id, CREDENTIALS_KEY)]).await?;
+        let credentials = CredentialsItem::read(credentials)?;
+        Ok(credentials.phone.map(PhoneNumber::from_stored))
     }
 
     /// The live session `presented` names, when the token was issued to it and has not expired
     /// (spent or not: the rotation decides), read with the session in one batch. A made-up
     /// secret, another session's token or an expired one finds none, so it costs no signature
-    /// and no write.
+    /// and no write. A session held by a disable is told apart, with whether the token is a
+    /// replay (spent more than `grace` seconds ago).
     pub async fn live_for_refresh(
         &self,
         presented: &PresentedRefresh,
-        max_age: u64,
+        (max_age, grace): (u64, u64),
         now: u64,
-    ) -> Result<Option<Session>, AuthError> {
+    ) -> Result<RefreshStanding, AuthError> {
         let PresentedRefresh {
             user_id,
             session_id,
@@ -442,10 +508,19 @@ impl SessionsTable {
             ],
         )
         .await?;
-        if !issued_to(token, presented, now)? {
-            return Ok(None);
-        }
-        live_session(user_id, session_id, session, credentials, max_age, now)
+        let Some(token) = issued_token(token, presented, now)? else {
+            return Ok(RefreshStanding::Ended);
+        };
+        Ok(
+            match standing(user_id, session_id, session, credentials, max_age, now)? {
+                Standing::Live(session) => RefreshStanding::Live(session),
+                Standing::Disabled(session) => RefreshStanding::Disabled {
+                    session,
+                    replayed: token.is_replay(grace, now),
+                },
+                Standing::Ended => RefreshStanding::Ended,
+            },
+        )
     }
 
     /// The user's live sessions under `credentials_version` (the current one, as the caller's
@@ -550,7 +625,7 @@ impl SessionsTable {
             [self.item_key(&presented.user_id, &refresh_key(&presented.id_hash))],
         )
         .await?;
-        issued_to(item, presented, now)
+        Ok(issued_token(item, presented, now)?.is_some())
     }
 
     /// Ends the user's session `session_id` (for the transaction that records its end):
@@ -659,53 +734,64 @@ pub fn was_spent(old_item: Option<&Snapshot>, session_id: &str) -> Result<bool, 
     Ok(item.spent && item.sid == session_id)
 }
 
-/// Whether the refresh token item `item` (found by the hash of the presented secret) was issued
-/// to the session `presented` names and has not expired.
-fn issued_to(
+/// The refresh token item `item` (found by the hash of the presented secret), when it was
+/// issued to the session `presented` names and has not expired.
+fn issued_token(
     item: Option<Item>,
     presented: &PresentedRefresh,
     now: u64,
-) -> Result<bool, AuthError> {
+) -> Result<Option<RefreshItem>, AuthError> {
     let Some(item) = item else {
-        return Ok(false);
+        return Ok(None);
     };
     let item: RefreshItem = decode("sessions", item)?;
-    Ok(item.sid == presented.session_id && item.expires_at > now)
+    Ok((item.sid == presented.session_id && item.expires_at > now).then_some(item))
 }
 
-/// The session of `session_item` when it is live under the user's `credentials` item.
-fn live_session(
+impl RefreshItem {
+    /// Whether presenting it now is a replay: spent, and not less than `grace` seconds ago (the
+    /// refusal of `spend_refresh`'s condition, which a spent token without `spent_at` fails).
+    fn is_replay(&self, grace: u64, now: u64) -> bool {
+        self.spent
+            && self
+                .spent_at
+                .is_none_or(|spent_at| spent_at <= now.saturating_sub(grace))
+    }
+}
+
+/// What the session of `session_item` is under the user's `credentials` item: live under the
+/// current version, held by a disable (it would be live under the version disabled at), or
+/// ended.
+fn standing(
     user_id: &str,
     session_id: &str,
     session_item: Option<Item>,
     credentials: Option<Item>,
     max_age: u64,
     now: u64,
-) -> Result<Option<Session>, AuthError> {
-    let credentials = match credentials {
-        Some(item) => decode::<CredentialsItem>("sessions", item)?,
-        None => CredentialsItem {
-            version: 0,
-            phone: None,
-            disabled: false,
-        },
-    };
-    if credentials.disabled {
-        return Err(AuthError::AccountDisabled);
-    }
+) -> Result<Standing, AuthError> {
+    let credentials = CredentialsItem::read(credentials)?;
     let Some(item) = session_item else {
-        return Ok(None);
+        return Ok(Standing::Ended);
     };
     let item: SessionItem = decode("sessions", item)?;
-    if !item.is_live(credentials.version, max_age, now) {
-        return Ok(None);
+    let held = credentials
+        .held_version()
+        .is_some_and(|version| item.is_live(version, max_age, now));
+    if !held && !item.is_live(credentials.version, max_age, now) {
+        return Ok(Standing::Ended);
     }
-    Ok(Some(Session {
+    let session = Session {
         user_id: user_id.to_owned(),
         session_id: session_id.to_owned(),
         // A session started before a change of number follows the account to the new one.
         phone: PhoneNumber::from_stored(credentials.phone.unwrap_or(item.phone)),
         credentials_version: item.credentials_version,
         created_at: item.created_at,
-    }))
+    };
+    Ok(if held {
+        Standing::Disabled(session)
+    } else {
+        Standing::Live(session)
+    })
 }

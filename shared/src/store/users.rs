@@ -220,9 +220,10 @@ impl UsersTable {
         Ok(Write::update(update))
     }
 
-    /// The account whose id is `user_id`, through the table's `by-user-id` index (the key is
-    /// the phone), read again from the table so that it is current.
-    pub async fn find_by_id(&self, user_id: &str) -> Result<Option<User>, AuthError> {
+    /// The phone the table's `by-user-id` index names for the account `user_id` (the key of its
+    /// item). The index is eventually consistent: just after a change of number it may still
+    /// name the old phone (`service::admin::find_by_id` reads on from there).
+    pub async fn indexed_phone(&self, user_id: &str) -> Result<Option<PhoneNumber>, AuthError> {
         let found = self
             .client
             .query()
@@ -234,15 +235,21 @@ impl UsersTable {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(phone) = found
+        Ok(found
             .items()
             .first()
             .and_then(|item| item.get("phone"))
             .and_then(|phone| phone.as_s().ok())
-        else {
-            return Ok(None);
-        };
-        let user = self.get(&PhoneNumber::from_stored(phone.clone())).await?;
+            .map(|phone| PhoneNumber::from_stored(phone.clone())))
+    }
+
+    /// The account of `phone`, when it is still the account `user_id`.
+    pub async fn get_of(
+        &self,
+        phone: &PhoneNumber,
+        user_id: &str,
+    ) -> Result<Option<User>, AuthError> {
+        let user = self.get(phone).await?;
         Ok(user.filter(|user| user.profile.id == user_id))
     }
 
