@@ -37,6 +37,8 @@ pub enum AuditEvent {
     SessionRevoked,
     /// An operator deleted the account.
     AccountDeleted,
+    /// An operator set the account's app claims.
+    ClaimsChanged,
 }
 
 impl AuditEvent {
@@ -61,6 +63,7 @@ impl AuditEvent {
             Self::SignedOutEverywhere => "signed_out_everywhere",
             Self::SessionRevoked => "session_revoked",
             Self::AccountDeleted => "account_deleted",
+            Self::ClaimsChanged => "claims_changed",
         }
     }
 }

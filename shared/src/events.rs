@@ -29,10 +29,11 @@ pub enum EventKind {
     UserDisabled,
     UserEnabled,
     UserSignedOut,
+    UserClaimsChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::UserRegistered,
         EventKind::UserPhoneChanged,
         EventKind::UserPasswordChanged,
@@ -43,6 +44,7 @@ impl EventKind {
         EventKind::UserDisabled,
         EventKind::UserEnabled,
         EventKind::UserSignedOut,
+        EventKind::UserClaimsChanged,
     ];
 
     /// The EventBridge `detail-type` (also the name of its schema file).
@@ -58,6 +60,7 @@ impl EventKind {
             Self::UserDisabled => "user.disabled.v1",
             Self::UserEnabled => "user.enabled.v1",
             Self::UserSignedOut => "user.signed_out.v1",
+            Self::UserClaimsChanged => "user.claims_changed.v1",
         }
     }
 }
@@ -143,6 +146,8 @@ pub enum Event<'a> {
     UserSignedOut {
         session_id: Option<&'a str>,
     },
+    /// An operator set the user's app claims (shown in the next access token).
+    UserClaimsChanged,
 }
 
 impl Event<'_> {
@@ -158,6 +163,7 @@ impl Event<'_> {
             Self::UserDisabled => EventKind::UserDisabled,
             Self::UserEnabled => EventKind::UserEnabled,
             Self::UserSignedOut { .. } => EventKind::UserSignedOut,
+            Self::UserClaimsChanged => EventKind::UserClaimsChanged,
         }
     }
 }
@@ -258,7 +264,10 @@ impl EventSettings {
             _ => None,
         };
         let extra = match event {
-            Event::UserRegistered | Event::UserDisabled | Event::UserEnabled => Extra::Nothing {},
+            Event::UserRegistered
+            | Event::UserDisabled
+            | Event::UserEnabled
+            | Event::UserClaimsChanged => Extra::Nothing {},
             Event::UserDeleted { by } => Extra::Deleted { by },
             Event::UserSignedOut { session_id } => Extra::SignedOut { session_id },
             Event::UserPhoneChanged { previous } => Extra::PhoneChanged {

@@ -1,6 +1,7 @@
 //! The phone + OTP authentication library behind every Lambda function: the domain rules,
 //! the DynamoDB storage and the HTTP handlers, so that all of it is testable in-process.
 
+pub mod app_claims;
 pub mod audit;
 pub mod authorizer;
 pub mod captcha;

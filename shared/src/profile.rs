@@ -2,6 +2,7 @@
 
 use email_address::EmailAddress;
 
+use crate::app_claims::AppClaims;
 use crate::error::AuthError;
 
 /// The public part of an account.
@@ -26,6 +27,8 @@ pub struct User {
     pub disabled: bool,
     /// When it last logged in (any kind), if ever.
     pub last_login_at: Option<u64>,
+    /// What its access tokens carry under `app` (set by operators).
+    pub app_claims: AppClaims,
 }
 
 /// Profile fields to change; `None` keeps the stored value.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use crate::app_claims::AppClaims;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, IssuerSetting, JwtAlgorithm};
 use crate::error::AuthError;
@@ -69,6 +70,9 @@ pub struct Claims {
     /// authorizer can require.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Access tokens only: the user's app claims (`app_claims`), when an operator set any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -677,14 +681,14 @@ impl TokenIssuer {
     /// the signing key answers 500: it was deployed without a capability its route needs.
     pub async fn issue(
         &self,
-        user_id: &str,
-        session_id: &str,
+        (user_id, session_id): (&str, &str),
+        app_claims: &AppClaims,
         now: u64,
     ) -> Result<IssuedTokens, AuthError> {
         let refresh = new_refresh_token(user_id, session_id)?;
-        let (access, _) = self
-            .sign_claims(TokenType::Access, user_id, session_id, now)
-            .await?;
+        let mut claims = self.claims(TokenType::Access, user_id, session_id, now)?;
+        claims.app = app_claims.in_token().cloned();
+        let access = self.sign_claims(&claims, now).await?;
         Ok(IssuedTokens {
             refresh_id_hash: refresh.id_hash,
             refresh_expires_at: now + self.refresh_ttl,
@@ -697,42 +701,45 @@ impl TokenIssuer {
         })
     }
 
-    /// A signed token of `token_type` for `user_id` in session `session_id`, issued at `now`,
-    /// and its claims.
-    async fn sign_claims(
+    /// The claims of a token of `token_type` for `user_id` in session `session_id`, issued at
+    /// `now`.
+    fn claims(
         &self,
         token_type: TokenType,
         user_id: &str,
         session_id: &str,
         now: u64,
-    ) -> Result<(String, Claims), AuthError> {
-        let signer = self.signer.as_ref().ok_or_else(|| {
-            AuthError::internal(
-                "this function has no signing key (JWT_SIGNING_SECRET_ID or JWT_KMS_KEY_ID)",
-            )
-        })?;
-        let issuer = self.issuer()?;
-        if let Signer::Held(signer) = signer {
-            self.ensure_published(signer, now).await?;
-        }
+    ) -> Result<Claims, AuthError> {
         let ttl = match token_type {
             TokenType::Access => self.access_ttl,
             TokenType::Refresh => self.refresh_ttl,
         };
-        let claims = Claims {
+        Ok(Claims {
             sub: user_id.to_owned(),
             sid: session_id.to_owned(),
             iat: now,
             nbf: Some(now),
             exp: now + ttl,
-            iss: issuer.to_owned(),
+            iss: self.issuer()?.to_owned(),
             aud: self.audience_of(token_type).to_owned(),
             jti: uuid::Uuid::new_v4().to_string(),
             token_type,
             scope: (token_type == TokenType::Access).then(|| self.scope.clone()),
-        };
-        let token = self.sign(signer, &claims).await?;
-        Ok((token, claims))
+            app: None,
+        })
+    }
+
+    /// `claims` signed (the held key published first, as of `now`, when it signs).
+    async fn sign_claims(&self, claims: &Claims, now: u64) -> Result<String, AuthError> {
+        let signer = self.signer.as_ref().ok_or_else(|| {
+            AuthError::internal(
+                "this function has no signing key (JWT_SIGNING_SECRET_ID or JWT_KMS_KEY_ID)",
+            )
+        })?;
+        if let Signer::Held(signer) = signer {
+            self.ensure_published(signer, now).await?;
+        }
+        self.sign(signer, claims).await
     }
 
     /// LEGACY, test support only (remove with `refresh_tokens::legacy`): a refresh JWT exactly
@@ -746,9 +753,8 @@ impl TokenIssuer {
         session_id: &str,
         now: u64,
     ) -> Result<(String, String), AuthError> {
-        let (token, claims) = self
-            .sign_claims(TokenType::Refresh, user_id, session_id, now)
-            .await?;
+        let claims = self.claims(TokenType::Refresh, user_id, session_id, now)?;
+        let token = self.sign_claims(&claims, now).await?;
         Ok((token, hash_opaque_token(&claims.jti)))
     }
 

@@ -191,6 +191,7 @@ impl TestApp {
                 Endpoint::AdminFindUsers => handlers::admin_find_users(app, request).await,
                 Endpoint::AdminUser => handlers::admin_user(app, request).await,
                 Endpoint::AdminUserStatus => handlers::admin_user_status(app, request).await,
+                Endpoint::AdminUserClaims => handlers::admin_user_claims(app, request).await,
                 Endpoint::AdminSessions => handlers::admin_sessions(app, request).await,
                 Endpoint::AdminSessionRevoke => handlers::admin_session_revoke(app, request).await,
             }
@@ -244,7 +245,7 @@ impl TestApp {
     pub async fn access_token(&self) -> String {
         self.app
             .tokens
-            .issue("user", "session", crate::now())
+            .issue(("user", "session"), &Default::default(), crate::now())
             .await
             .expect("issue a token")
             .pair

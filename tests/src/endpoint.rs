@@ -57,6 +57,7 @@ endpoints! {
     AdminFindUsers => "/admin/users", "admin-find-users";
     AdminUser => "/admin/users/{id}", "admin-user";
     AdminUserStatus => "/admin/users/{id}/status", "admin-user-status";
+    AdminUserClaims => "/admin/users/{id}/claims", "admin-user-claims";
     AdminSessions => "/admin/users/{id}/sessions", "admin-sessions";
     AdminSessionRevoke => "/admin/users/{id}/sessions/{session_id}", "admin-session-revoke";
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sessions::SessionView;
 use crate::App;
+use crate::app_claims::AppClaims;
 use crate::error::AuthError;
 use crate::http::{operator, parse_json_body, require_method, respond, respond_no_content};
 use crate::service::admin::{self, AccountOverview, Operator};
@@ -27,6 +28,8 @@ struct AdminUserView {
     last_login_at: Option<String>,
     disabled: bool,
     live_sessions: usize,
+    /// What its access tokens carry under `app`.
+    app_claims: AppClaims,
 }
 
 impl From<AccountOverview> for AdminUserView {
@@ -37,6 +40,7 @@ impl From<AccountOverview> for AdminUserView {
             last_login_at: user.last_login_at.map(super::rfc3339),
             disabled: user.disabled,
             live_sessions: overview.live_sessions,
+            app_claims: user.app_claims,
             user: user.profile.into(),
         }
     }
@@ -53,6 +57,12 @@ struct SessionPage {
     /// Pass as `after` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     next: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimsBody {
+    app_claims: serde_json::Value,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +143,32 @@ async fn set_status(app: &App, request: &Request) -> Result<AdminUserView, AuthE
     let change: StatusChange = parse_json_body(request)?;
     let user = admin::set_disabled(app, &user_id, change.disabled, &operator).await?;
     Ok(admin::overview(app, user).await?.into())
+}
+
+/// `GET | PUT /admin/users/{id}/claims` `{"app_claims": {...}}`: the account's app claims, or
+/// set them (`{}`: none).
+pub async fn admin_user_claims(app: &App, request: Request) -> Result<Response<Body>, Infallible> {
+    respond(StatusCode::OK, claims(app, &request).await)
+}
+
+async fn claims(app: &App, request: &Request) -> Result<ClaimsBody, AuthError> {
+    let put = match *request.method() {
+        Method::GET => false,
+        Method::PUT => true,
+        _ => return Err(AuthError::MethodNotAllowed { allow: "GET, PUT" }),
+    };
+    let (operator, user_id) = operator_and_user(request)?;
+    let user = if put {
+        let body: ClaimsBody = parse_json_body(request)?;
+        let claims = AppClaims::parse(body.app_claims)?;
+        admin::set_app_claims(app, &user_id, claims, &operator).await?
+    } else {
+        let user = admin::find_by_id(app, &user_id).await?;
+        admin::read(app, user, &operator).await?.user
+    };
+    Ok(ClaimsBody {
+        app_claims: serde_json::to_value(&user.app_claims).map_err(AuthError::internal)?,
+    })
 }
 
 /// `GET | DELETE /admin/users/{id}/sessions`: a page of the account's live sessions

@@ -16,7 +16,8 @@ mod sessions;
 mod verify;
 
 pub use admin::{
-    admin_find_users, admin_session_revoke, admin_sessions, admin_user, admin_user_status,
+    admin_find_users, admin_session_revoke, admin_sessions, admin_user, admin_user_claims,
+    admin_user_status,
 };
 pub use check_phone::check_phone;
 pub use hello::hello;

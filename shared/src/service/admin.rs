@@ -4,6 +4,7 @@
 //! reset codes sent before. Every action is in the audit log with the operator's IAM identity.
 
 use crate::App;
+use crate::app_claims::AppClaims;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::events::{DeletedBy, Event, EventSubject};
@@ -107,9 +108,7 @@ pub async fn set_disabled(
         .step((), event_write(app, event, subject, now)?)
         .steps((), codes);
     app.store
-        .apply(&transaction, |()| {
-            AuthError::Conflict("The account changed meanwhile; try again.")
-        })
+        .apply(&transaction, |()| CHANGED_MEANWHILE)
         .await?;
     // Disabled: only what was dead before (the sessions live at it are told they are disabled).
     let live_from = if disabled { version } else { version + 1 };
@@ -337,6 +336,37 @@ pub async fn delete_account(
     tidy_sessions(app, user_id, version + 1).await;
     audit::by_operator(AuditEvent::AccountDeleted, operator, Some(&phone), user_id);
     Ok(())
+}
+
+/// Sets the account's app claims (`claims`; empty: none), which every access token issued from
+/// then on carries under `app`: at the next login or refresh, not in tokens already issued.
+pub async fn set_app_claims(
+    app: &App,
+    user_id: &str,
+    claims: AppClaims,
+    operator: &Operator,
+) -> Result<User, AuthError> {
+    let mut user = find_by_id(app, user_id).await?;
+    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let changed = Event::UserClaimsChanged;
+    let transaction = Transaction::new()
+        .step((), app.store.users.set_app_claims(&user, &claims)?)
+        .step((), app.store.sessions.set_app_claims(user_id, &claims)?)
+        .step(
+            (),
+            event_write(
+                app,
+                changed,
+                operator_subject(&user, &phone),
+                app.clock.now(),
+            )?,
+        );
+    app.store
+        .apply(&transaction, |()| CHANGED_MEANWHILE)
+        .await?;
+    audit::by_operator(AuditEvent::ClaimsChanged, operator, Some(&phone), user_id);
+    user.app_claims = claims;
+    Ok(user)
 }
 
 const CHANGED_MEANWHILE: AuthError =

@@ -40,10 +40,15 @@ pub async fn new_session(
         phone: PhoneNumber::from_stored(user.profile.phone.clone()),
         credentials_version: user.credentials_version,
         created_at: now,
+        app_claims: user.app_claims.clone(),
     };
     let issued = app
         .tokens
-        .issue(&session.user_id, &session.session_id, now)
+        .issue(
+            (&session.user_id, &session.session_id),
+            &session.app_claims,
+            now,
+        )
         .await?;
     let mut items = app
         .store
@@ -706,7 +711,10 @@ pub async fn refresh(
         RefreshStanding::Disabled { .. } => return Err(AuthError::AccountDisabled),
         RefreshStanding::Ended => return Err(AuthError::InvalidToken),
     };
-    let issued = app.tokens.issue(user_id, session_id, now).await?;
+    let issued = app
+        .tokens
+        .issue((user_id, session_id), &session.app_claims, now)
+        .await?;
     let [spend, extend, store, credentials] = app.store.sessions.rotate(
         &session,
         id_hash,

@@ -1,6 +1,7 @@
 //! Sign-up: a verified phone gets a registration token, which creates the account.
 
 use crate::App;
+use crate::app_claims::AppClaims;
 use crate::audit::{self, AuditEvent, Subject};
 use crate::error::AuthError;
 use crate::events::{Event, EventSubject, SessionMethod};
@@ -133,6 +134,7 @@ async fn new_user(
         disabled: false,
         // Registering starts the account's first session.
         last_login_at: Some(now),
+        app_claims: AppClaims::default(),
     })
 }
 

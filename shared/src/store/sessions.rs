@@ -29,6 +29,7 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use super::{Item, ItemKey, Snapshot, Write, decode, encode, get_items, num, text, unavailable};
+use crate::app_claims::AppClaims;
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 use crate::refresh_tokens::PresentedRefresh;
@@ -43,6 +44,8 @@ pub struct Session {
     /// The credentials version the session was started (or last kept) under.
     pub credentials_version: u64,
     pub created_at: u64,
+    /// What its access tokens carry under `app`: the user's app claims as last read.
+    pub app_claims: AppClaims,
 }
 
 /// Where a session was used from: its login, then each refresh.
@@ -121,6 +124,10 @@ struct CredentialsItem {
     /// on an item disabled before it was recorded: no session is told (they were deleted then).
     #[serde(default)]
     disabled_version: Option<u64>,
+    /// A copy of the user's app claims (`AppClaims`, compact JSON) for the refresh, which reads
+    /// this item and not the account.
+    #[serde(default)]
+    app_claims: Option<String>,
 }
 
 impl CredentialsItem {
@@ -133,6 +140,7 @@ impl CredentialsItem {
                 phone: None,
                 disabled: false,
                 disabled_version: None,
+                app_claims: None,
             }),
         }
     }
@@ -383,6 +391,22 @@ impl SessionsTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::check(check))
+    }
+
+    /// Sets the copy of the user's app claims the refresh reads (for the transaction that sets
+    /// them on the account; none: removed).
+    pub fn set_app_claims(&self, user_id: &str, claims: &AppClaims) -> Result<Write, AuthError> {
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("user_id", text(user_id))
+            .key("sk", text(CREDENTIALS_KEY));
+        let update = match claims.to_stored() {
+            Some(stored) => update
+                .update_expression("SET app_claims = :claims")
+                .expression_attribute_values(":claims", text(stored)),
+            None => update.update_expression("REMOVE app_claims"),
+        };
+        Ok(Write::update(update.build().map_err(AuthError::internal)?))
     }
 
     /// Moves the user's credentials version from `from` to `from + 1` (for the transaction that
@@ -788,6 +812,7 @@ fn standing(
         phone: PhoneNumber::from_stored(credentials.phone.unwrap_or(item.phone)),
         credentials_version: item.credentials_version,
         created_at: item.created_at,
+        app_claims: AppClaims::from_stored(credentials.app_claims.as_deref())?,
     };
     Ok(if held {
         Standing::Disabled(session)

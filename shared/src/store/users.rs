@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Item, ItemKey, Write, condition_failed, decode, encode, get_item, num, text, unavailable,
 };
+use crate::app_claims::AppClaims;
 use crate::error::AuthError;
 use crate::phone::PhoneNumber;
 use crate::profile::{ProfileChanges, User, UserProfile};
@@ -31,6 +32,9 @@ struct UserItem {
     /// The last login's time (any kind); absent before the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_login_at: Option<u64>,
+    /// The app claims as compact JSON (`AppClaims`); absent when none are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_claims: Option<String>,
 }
 
 impl From<&User> for UserItem {
@@ -47,13 +51,17 @@ impl From<&User> for UserItem {
             credentials_version: user.credentials_version,
             disabled: user.disabled,
             last_login_at: user.last_login_at,
+            app_claims: user.app_claims.to_stored(),
         }
     }
 }
 
-impl From<UserItem> for User {
-    fn from(item: UserItem) -> Self {
-        Self {
+impl TryFrom<UserItem> for User {
+    type Error = AuthError;
+
+    fn try_from(item: UserItem) -> Result<Self, AuthError> {
+        Ok(Self {
+            app_claims: AppClaims::from_stored(item.app_claims.as_deref())?,
             profile: UserProfile {
                 id: item.user_id,
                 phone: item.phone,
@@ -66,12 +74,12 @@ impl From<UserItem> for User {
             credentials_version: item.credentials_version,
             disabled: item.disabled,
             last_login_at: item.last_login_at,
-        }
+        })
     }
 }
 
 fn user_from(item: Item) -> Result<User, AuthError> {
-    decode::<UserItem>("users", item).map(User::from)
+    decode::<UserItem>("users", item).and_then(User::try_from)
 }
 
 /// The index of the users table by account id (`template.yaml`).
@@ -203,6 +211,25 @@ impl UsersTable {
         Ok(Write::update(update.build().map_err(AuthError::internal)?))
     }
 
+    /// Sets the app claims of the account of `user` (for a transaction; none: removed), provided
+    /// it is still the one of `user_id` at the version the caller read.
+    pub fn set_app_claims(&self, user: &User, claims: &AppClaims) -> Result<Write, AuthError> {
+        let (condition, version) = same_credentials(user.credentials_version);
+        let mut update = Update::builder()
+            .table_name(&self.name)
+            .key("phone", text(&user.profile.phone))
+            .condition_expression(format!("user_id = :user AND {condition}"))
+            .expression_attribute_values(":user", text(&user.profile.id))
+            .expression_attribute_values(":version", version);
+        update = match claims.to_stored() {
+            Some(stored) => update
+                .update_expression("SET app_claims = :claims")
+                .expression_attribute_values(":claims", text(stored)),
+            None => update.update_expression("REMOVE app_claims"),
+        };
+        Ok(Write::update(update.build().map_err(AuthError::internal)?))
+    }
+
     /// Bumps the credentials version of the account of `user` (for the transaction in which an
     /// operator signs it out everywhere), provided it is still at the version the caller read.
     pub fn bump_credentials(&self, user: &User) -> Result<Write, AuthError> {
@@ -277,22 +304,28 @@ impl UsersTable {
     pub fn delete_unchanged(&self, user: &User) -> Result<Write, AuthError> {
         let (credentials, version) = same_credentials(user.credentials_version);
         let profile = &user.profile;
-        let delete = Delete::builder()
+        let stored_claims = user.app_claims.to_stored();
+        let claims = match stored_claims {
+            Some(_) => "app_claims = :claims",
+            None => "attribute_not_exists(app_claims)",
+        };
+        let mut delete = Delete::builder()
             .table_name(&self.name)
             .key("phone", text(&profile.phone))
             .condition_expression(format!(
                 "user_id = :user AND password_hash = :hash AND first_name = :first \
-                 AND last_name = :last AND email = :email AND {credentials}"
+                 AND last_name = :last AND email = :email AND {credentials} AND {claims}"
             ))
             .expression_attribute_values(":user", text(&profile.id))
             .expression_attribute_values(":hash", text(&user.password_hash))
             .expression_attribute_values(":first", text(&profile.first_name))
             .expression_attribute_values(":last", text(&profile.last_name))
             .expression_attribute_values(":email", text(&profile.email))
-            .expression_attribute_values(":version", version)
-            .build()
-            .map_err(AuthError::internal)?;
-        Ok(Write::delete(delete))
+            .expression_attribute_values(":version", version);
+        if let Some(stored) = stored_claims {
+            delete = delete.expression_attribute_values(":claims", text(stored));
+        }
+        Ok(Write::delete(delete.build().map_err(AuthError::internal)?))
     }
 
     /// Deletes the account of `phone` if it is still the one of `user_id` (for a transaction).

@@ -520,3 +520,202 @@ async fn every_read_is_audited_with_the_operator() {
         assert!(read["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     }
 }
+
+async fn app_claim(t: &TestApp, access: &str) -> Option<Value> {
+    let claims = t
+        .app
+        .tokens
+        .verify(access, auth_shared::tokens::TokenType::Access)
+        .await
+        .expect("a valid access token");
+    claims.app.map(Value::Object)
+}
+
+async fn set_claims(t: &TestApp, user_id: &str, claims: Value) -> TestResponse {
+    let mut request = Admin::new(Endpoint::AdminUserClaims, "PUT").id(user_id);
+    request.body = Some(json!({ "app_claims": claims }));
+    request.send(t).await
+}
+
+#[tokio::test]
+async fn app_claims_appear_in_the_next_access_token_of_a_login_or_refresh_and_not_before() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
+    let t = TestApp::new().await;
+    let (user_id, tokens) = user_with_sessions(&t, 1).await;
+    let (old_access, refresh) = &tokens[0];
+    assert_eq!(app_claim(&t, old_access).await, None);
+
+    let claims =
+        json!({ "roles": ["support", "billing"], "tenant": "acme", "plan": { "seats": 5 } });
+    let set = set_claims(&t, &user_id, claims.clone()).await;
+    assert_eq!(
+        (set.status, &set.body),
+        (200, &json!({ "app_claims": claims }))
+    );
+    // Stored on the account and on the copy the refresh reads.
+    let stored = t.user(PHONE_E164).await.unwrap();
+    let on_account: Value = serde_json::from_str(text(&stored, "app_claims").unwrap()).unwrap();
+    assert_eq!(on_account, claims);
+    let credentials = t.session_item(&user_id, "credentials").await.unwrap();
+    assert_eq!(
+        text(&credentials, "app_claims"),
+        text(&stored, "app_claims")
+    );
+
+    // A token issued before keeps what it carried; the next ones carry the claims.
+    assert_eq!(app_claim(&t, old_access).await, None);
+    let refreshed = t.refresh(refresh).await;
+    let access = refreshed.body["tokens"]["access"].as_str().unwrap();
+    assert_eq!(app_claim(&t, access).await, Some(claims.clone()));
+    let logged_in = t.login(PHONE).await;
+    let access = logged_in["access"].as_str().unwrap();
+    assert_eq!(app_claim(&t, access).await, Some(claims.clone()));
+    // Read back, and shown with the account.
+    let read = Admin::new(Endpoint::AdminUserClaims, "GET")
+        .id(&user_id)
+        .send(&t)
+        .await;
+    assert_eq!(read.body, json!({ "app_claims": claims }));
+    let shown = Admin::new(Endpoint::AdminUser, "GET")
+        .id(&user_id)
+        .send(&t)
+        .await;
+    assert_eq!(shown.body["app_claims"], claims);
+
+    // `{}` removes them: from the items, and from the next token.
+    let cleared = set_claims(&t, &user_id, json!({})).await;
+    assert_eq!(cleared.body, json!({ "app_claims": {} }));
+    assert!(!t.user(PHONE_E164).await.unwrap().contains_key("app_claims"));
+    let credentials = t.session_item(&user_id, "credentials").await.unwrap();
+    assert!(!credentials.contains_key("app_claims"));
+    let logged_in = t.login(PHONE).await;
+    assert_eq!(
+        app_claim(&t, logged_in["access"].as_str().unwrap()).await,
+        None
+    );
+
+    let changed = events_named(&t.recorded_events().await, "user.claims_changed.v1");
+    assert_eq!(changed.len(), 2);
+    assert_eq!(changed[0]["user_id"], user_id.as_str());
+    let audited = logs
+        .audit_events()
+        .into_iter()
+        .filter(|event| event["event"] == "claims_changed")
+        .count();
+    assert_eq!(audited, 2);
+}
+
+#[tokio::test]
+async fn app_claims_that_break_the_rules_are_refused_and_nothing_is_stored() {
+    let t = TestApp::new().await;
+    let (user_id, _) = user_with_sessions(&t, 0).await;
+    let limit = auth_shared::app_claims::MAX_APP_CLAIMS_BYTES;
+    // `{"a":"…"}` of exactly the limit fits; one byte more does not.
+    let fits = "x".repeat(limit - r#"{"a":""}"#.len());
+    let over = format!("{fits}x");
+    for name in auth_shared::app_claims::RESERVED_NAMES {
+        let refused = set_claims(&t, &user_id, json!({ name: "x" })).await;
+        assert_eq!(refused.status, 400, "{name}: {refused:?}");
+        assert!(refused.error().contains(name), "{refused:?}");
+    }
+    for claims in [
+        json!({ "a": over }),
+        json!(["roles"]),
+        json!("admin"),
+        json!(null),
+    ] {
+        let refused = set_claims(&t, &user_id, claims.clone()).await;
+        assert_eq!(refused.status, 400, "{claims}: {refused:?}");
+    }
+    assert!(!t.user(PHONE_E164).await.unwrap().contains_key("app_claims"));
+    assert!(events_named(&t.recorded_events().await, "user.claims_changed.v1").is_empty());
+    let taken = set_claims(&t, &user_id, json!({ "a": fits })).await;
+    assert_eq!(taken.status, 200, "{taken:?}");
+    let logged_in = t.login(PHONE).await;
+    let access = logged_in["access"].as_str().unwrap();
+    assert_eq!(app_claim(&t, access).await, Some(json!({ "a": fits })));
+    let unknown = set_claims(&t, UNKNOWN_ID, json!({})).await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn app_claims_follow_the_account_to_a_new_number() {
+    let t = TestApp::new().await;
+    let (user_id, tokens) = user_with_sessions(&t, 1).await;
+    let claims = json!({ "tenant": "acme" });
+    set_claims(&t, &user_id, claims.clone()).await;
+    let new_phone = "09121234567";
+    let access = &tokens[0].0;
+    let change = |endpoint, body| t.authed(endpoint, "POST", access, Some(body));
+    let body = json!({ "new_phone": new_phone, "password": PASSWORD });
+    assert_eq!(change(Endpoint::PhoneChangeRequest, body).await.status, 200);
+    let code = t.last_code_for("+989121234567").unwrap();
+    let body = json!({ "new_phone": new_phone, "code": code });
+    assert_eq!(change(Endpoint::PhoneChangeConfirm, body).await.status, 200);
+    let moved = t.user("+989121234567").await.unwrap();
+    assert_eq!(text(&moved, "app_claims"), Some(r#"{"tenant":"acme"}"#));
+    let login = t
+        .post(
+            Endpoint::Login,
+            json!({ "phone": new_phone, "password": PASSWORD }),
+        )
+        .await;
+    let access = login.body["tokens"]["access"].as_str().unwrap();
+    assert_eq!(app_claim(&t, access).await, Some(claims));
+}
+
+#[tokio::test]
+async fn every_route_answers_an_unknown_account_with_404_or_an_empty_list() {
+    let t = TestApp::new().await;
+    let routes = [
+        (Endpoint::AdminUser, "GET", None),
+        (Endpoint::AdminUser, "DELETE", None),
+        (
+            Endpoint::AdminUserStatus,
+            "PUT",
+            Some(json!({ "disabled": true })),
+        ),
+        (Endpoint::AdminUserClaims, "GET", None),
+        (
+            Endpoint::AdminUserClaims,
+            "PUT",
+            Some(json!({ "app_claims": {} })),
+        ),
+        (Endpoint::AdminSessions, "GET", None),
+        (Endpoint::AdminSessions, "DELETE", None),
+        (Endpoint::AdminSessionRevoke, "DELETE", None),
+    ];
+    for (endpoint, method, body) in routes {
+        let mut request = Admin::new(endpoint, method).id(UNKNOWN_ID);
+        request.session_id = Some(UNKNOWN_ID);
+        request.body = body;
+        let answer = request.send(&t).await;
+        assert_eq!(answer.status, 404, "{endpoint:?} {method}: {answer:?}");
+        assert_eq!(answer.error(), "No account has this id or number.");
+    }
+    let found = find(&t, &[("id", UNKNOWN_ID)]).await;
+    assert_eq!(found.body, json!({ "users": [] }));
+    assert!(t.recorded_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_enable_through_the_route_deletes_the_codes_sent_before_the_disable() {
+    let t = TestApp::new().await;
+    let (user_id, _) = user_with_sessions(&t, 0).await;
+    let sent = t
+        .post(Endpoint::LoginOtpRequest, json!({ "phone": PHONE }))
+        .await;
+    assert_eq!(sent.status, 200, "{sent:?}");
+    let code = t.last_code_for(PHONE_E164).unwrap();
+    assert_eq!(t.codes_for(PHONE_E164, "login").await.len(), 1);
+    for disabled in [true, false] {
+        let mut status = Admin::new(Endpoint::AdminUserStatus, "PUT").id(&user_id);
+        status.body = Some(json!({ "disabled": disabled }));
+        assert_eq!(status.send(&t).await.status, 200);
+    }
+    assert!(t.codes_for(PHONE_E164, "login").await.is_empty());
+    let login = t
+        .post(Endpoint::LoginOtp, json!({ "phone": PHONE, "code": code }))
+        .await;
+    assert_eq!(login.status, 400, "{login:?}");
+}

@@ -125,13 +125,13 @@ async fn the_jwt_authorizer_accepts_the_stacks_rs256_tokens_and_the_example_rout
     let signer = &stack.app(Endpoint::Register).app.tokens;
     let now = auth_tests::now();
     let expired = signer
-        .issue("user", "session", now - 8 * 86_400)
+        .issue(("user", "session"), &Default::default(), now - 8 * 86_400)
         .await
         .unwrap()
         .pair
         .access;
     let not_yet_valid = signer
-        .issue("user", "session", now + 600)
+        .issue(("user", "session"), &Default::default(), now + 600)
         .await
         .unwrap()
         .pair

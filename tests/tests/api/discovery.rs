@@ -125,7 +125,11 @@ async fn a_token_not_yet_valid_is_refused() {
     let later = t
         .app
         .tokens
-        .issue("user", "session", auth_tests::now() + 600)
+        .issue(
+            ("user", "session"),
+            &Default::default(),
+            auth_tests::now() + 600,
+        )
         .await
         .unwrap()
         .pair
@@ -145,7 +149,11 @@ async fn pyjwt_verifies_access_tokens_through_discovery_and_refuses_the_rest() {
     let expired = t
         .app
         .tokens
-        .issue("user", "session", auth_tests::now() - 8 * 86_400)
+        .issue(
+            ("user", "session"),
+            &Default::default(),
+            auth_tests::now() - 8 * 86_400,
+        )
         .await
         .unwrap()
         .pair

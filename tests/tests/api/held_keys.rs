@@ -113,7 +113,11 @@ async fn a_key_held_in_a_secret_signs_without_kms_and_its_tokens_verify_through_
             .app(Endpoint::Login)
             .app
             .tokens
-            .issue("user", "session", auth_tests::now() - 8 * 86_400)
+            .issue(
+                ("user", "session"),
+                &Default::default(),
+                auth_tests::now() - 8 * 86_400,
+            )
             .await
             .unwrap()
             .pair
@@ -135,7 +139,7 @@ async fn a_key_held_in_a_secret_signs_without_kms_and_its_tokens_verify_through_
             .app(Endpoint::Login)
             .app
             .tokens
-            .issue("user", "session", auth_tests::now())
+            .issue(("user", "session"), &Default::default(), auth_tests::now())
             .await
             .unwrap()
             .pair

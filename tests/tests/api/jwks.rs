@@ -197,7 +197,7 @@ async fn tokens_with_another_algorithm_or_unknown_kid_are_refused() {
     let foreign = stranger
         .app
         .tokens
-        .issue("x", "y", auth_tests::now())
+        .issue(("x", "y"), &Default::default(), auth_tests::now())
         .await
         .unwrap()
         .pair
@@ -443,7 +443,7 @@ async fn unknown_kids_reread_the_published_keys_at_most_once_a_minute() {
     let foreign = stranger
         .app
         .tokens
-        .issue("x", "y", auth_tests::now())
+        .issue(("x", "y"), &Default::default(), auth_tests::now())
         .await
         .unwrap()
         .pair

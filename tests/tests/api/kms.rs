@@ -173,7 +173,11 @@ async fn tokens_signed_in_kms_verify_with_pyjwt_through_discovery_and_the_wrong_
 
         let signer = &stack.app(Endpoint::Login).app.tokens;
         let expired = signer
-            .issue("user", "session", auth_tests::now() - 8 * 86_400)
+            .issue(
+                ("user", "session"),
+                &Default::default(),
+                auth_tests::now() - 8 * 86_400,
+            )
             .await
             .unwrap()
             .pair

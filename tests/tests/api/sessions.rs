@@ -206,7 +206,7 @@ async fn access_malformed_foreign_and_expired_tokens_are_refused_as_refresh() {
     let foreign = other_service
         .app
         .tokens
-        .issue("someone", "some-session", now())
+        .issue(("someone", "some-session"), &Default::default(), now())
         .await
         .unwrap()
         .pair

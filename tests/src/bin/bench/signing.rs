@@ -130,7 +130,10 @@ pub async fn measure(options: &Options) -> Vec<SigningCost> {
         let tokens = &t.app.tokens;
         let pair = async || {
             let now = auth_tests::now();
-            tokens.issue("user", "session", now).await.expect("a pair");
+            tokens
+                .issue(("user", "session"), &Default::default(), now)
+                .await
+                .expect("a pair");
             if mode.legacy_pair {
                 tokens
                     .legacy_refresh_jwt("user", "session", now)
