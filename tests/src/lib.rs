@@ -9,6 +9,7 @@ pub mod contract;
 mod endpoint;
 mod events;
 mod gate;
+pub mod iam_gateway;
 pub mod kms;
 mod logs;
 pub mod policies;

@@ -50,6 +50,11 @@ impl Listener {
         let base_url = format!("http://{}", listener.local_addr().expect("address"));
         Self { listener, base_url }
     }
+
+    /// The bound socket, for a server of one's own.
+    pub fn into_inner(self) -> tokio::net::TcpListener {
+        self.listener
+    }
 }
 
 /// A `Stack` (one app per function, as deployed) served on a `Listener`.

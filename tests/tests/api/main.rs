@@ -12,6 +12,7 @@
 
 mod admin;
 mod admin_api;
+mod admin_script;
 mod audit;
 mod authorizer;
 mod bad_input;
