@@ -160,6 +160,9 @@ pub struct Config {
     pub jwt_issuer: IssuerSetting,
     /// `scope` of access tokens (`SCOPES_DEFAULT`, space-separated; `profile` by default).
     pub scopes: Vec<String>,
+    /// The operator's function that adds claims to each access token (`TOKEN_HOOK_FUNCTION`:
+    /// name or ARN), if any.
+    pub token_hook_function: Option<String>,
     /// `aud` of access tokens, the audience other services verify.
     pub jwt_audience: String,
     /// `aud` of refresh tokens: never the access audience, so that no service verifying access
@@ -236,6 +239,9 @@ impl Config {
             service_name: env.text("SERVICE_NAME")?,
             jwt_issuer: issuer_setting(&env)?,
             scopes: scopes(&env)?,
+            token_hook_function: env
+                .get("TOKEN_HOOK_FUNCTION")?
+                .map(|function| function.trim().to_owned()),
             jwt_audience,
             jwt_refresh_audience,
             jwt_algorithm,

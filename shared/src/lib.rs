@@ -28,6 +28,7 @@ pub mod settings;
 pub mod sms;
 pub mod store;
 pub mod telemetry;
+pub mod token_hook;
 pub mod tokens;
 
 use std::time::Duration;
@@ -47,6 +48,7 @@ use crate::secrets::AppSecrets;
 use crate::sms::SmsSender;
 use crate::store::Store;
 use crate::store::signing_keys::SigningKeysTable;
+use crate::token_hook::TokenHook;
 use crate::tokens::TokenIssuer;
 
 pub use crate::error::AuthError;
@@ -65,6 +67,8 @@ pub struct App {
     pub sms: SmsSender,
     /// The bot check before codes are sent, when `CAPTCHA_PROVIDER` is set.
     pub captcha: Option<CaptchaVerifier>,
+    /// The function that adds claims to each access token, when `TOKEN_HOOK_FUNCTION` is set.
+    pub token_hook: Option<TokenHook>,
 }
 
 impl App {
@@ -155,6 +159,10 @@ impl App {
                 clock.clone(),
             )?,
             sms: SmsSender::new(&config.sms, config.sms_timeout, aws),
+            token_hook: config
+                .token_hook_function
+                .as_deref()
+                .map(|function| TokenHook::new(function, aws, &[])),
             clock,
             config,
         })

@@ -360,6 +360,15 @@ pub static SETTINGS: &[Setting] = &[
         "space-separated `scope` of access tokens (RFC 6749 scope tokens)",
     ),
     row(
+        "TOKEN_HOOK_FUNCTION",
+        Nothing,
+        Owner::Tokens,
+        Keep,
+        "name or ARN of a function that adds claims to each access token before it is signed \
+         (registration, login, refresh): fail-closed, 1 s at most \
+         (see [Tokens](api.md#tokens))",
+    ),
+    row(
         "JWT_AUDIENCE",
         Value("phone-auth-clients"),
         Owner::Tokens,

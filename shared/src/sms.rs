@@ -330,7 +330,7 @@ async fn invoke_hook(
 
 /// The provider clients' settings: `aws` with one attempt per call (no retry: a retried send
 /// may text the code twice or three times) and `timeout` for the whole call.
-fn provider_client_settings(aws: &SdkConfig, timeout: Duration) -> SdkConfig {
+pub(crate) fn provider_client_settings(aws: &SdkConfig, timeout: Duration) -> SdkConfig {
     aws.to_builder()
         .retry_config(RetryConfig::disabled())
         .timeout_config(

@@ -73,6 +73,18 @@ pub struct Claims {
     /// Access tokens only: the user's app claims (`app_claims`), when an operator set any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Access tokens only: what the token hook added (`token_hook`), each a claim of its own.
+    #[serde(flatten)]
+    pub hook: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What an access token carries besides its own claims.
+#[derive(Debug, Default)]
+pub struct ExtraClaims {
+    /// The user's app claims, under `app`.
+    pub app: AppClaims,
+    /// The token hook's claims, beside the token's own.
+    pub hook: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -682,12 +694,13 @@ impl TokenIssuer {
     pub async fn issue(
         &self,
         (user_id, session_id): (&str, &str),
-        app_claims: &AppClaims,
+        extra: &ExtraClaims,
         now: u64,
     ) -> Result<IssuedTokens, AuthError> {
         let refresh = new_refresh_token(user_id, session_id)?;
         let mut claims = self.claims(TokenType::Access, user_id, session_id, now)?;
-        claims.app = app_claims.in_token().cloned();
+        claims.app = extra.app.in_token().cloned();
+        claims.hook = extra.hook.clone();
         let access = self.sign_claims(&claims, now).await?;
         Ok(IssuedTokens {
             refresh_id_hash: refresh.id_hash,
@@ -726,6 +739,7 @@ impl TokenIssuer {
             token_type,
             scope: (token_type == TokenType::Access).then(|| self.scope.clone()),
             app: None,
+            hook: serde_json::Map::new(),
         })
     }
 

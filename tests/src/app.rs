@@ -9,6 +9,7 @@ use auth_shared::jwt_keys::AsymmetricKeys;
 use auth_shared::secrets::AppSecrets;
 use auth_shared::sms::SmsSender;
 use auth_shared::store::Item;
+use auth_shared::token_hook::TokenHook;
 use auth_shared::{App, handlers};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
@@ -110,7 +111,7 @@ impl TestApp {
         let secrets = AppSecrets::local(&config).expect("local secrets");
         let app = App::with_keys(config, secrets, keys, &clients, Client::from_conf(recorded))
             .expect("valid keys");
-        Self::from_app(with_recorded_sms(app, &clients), dynamodb, outbox)
+        Self::from_app(with_recorded_providers(app, &clients), dynamodb, outbox)
     }
 
     /// A test app around `app`, whose calls are recorded under the parameters its SMS settings
@@ -586,20 +587,26 @@ impl TestApp {
 /// The app of `config` with its SMS provider's client recording its calls too (`dynamodb`
 /// comes with the recorder already).
 pub(crate) fn recorded_app(config: Config, aws: &SdkConfig, dynamodb: Client) -> App {
-    with_recorded_sms(
+    with_recorded_providers(
         App::with_dynamodb(config, aws, dynamodb).expect("valid keys"),
         aws,
     )
 }
 
-/// `app` with its SMS provider's client built anew from `aws`, with the call recorder on.
-pub(crate) fn with_recorded_sms(mut app: App, aws: &SdkConfig) -> App {
+/// `app` with its SMS provider's and token hook's clients built anew from `aws`, with the call
+/// recorder on.
+pub(crate) fn with_recorded_providers(mut app: App, aws: &SdkConfig) -> App {
     app.sms = SmsSender::with_interceptors(
         &app.config.sms,
         app.config.sms_timeout,
         aws,
         &[CallRecorder::shared()],
     );
+    app.token_hook = app
+        .config
+        .token_hook_function
+        .as_deref()
+        .map(|function| TokenHook::new(function, aws, &[CallRecorder::shared()]));
     app
 }
 
@@ -611,6 +618,9 @@ pub fn template_parameters(config: &Config) -> BTreeMap<String, String> {
         parameters.insert(name.to_owned(), value.to_owned());
     };
     set("JwtAlgorithm", config.jwt_algorithm.name());
+    if let Some(function) = &config.token_hook_function {
+        set("TokenHookFunction", function);
+    }
     if let Some(AsymmetricKeySource::Kms { key_id }) = &config.jwt_asymmetric_key {
         set("JwtKmsKeyId", key_id);
     }

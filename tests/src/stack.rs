@@ -13,7 +13,7 @@ use auth_shared::secrets::AppSecrets;
 use aws_sdk_dynamodb::Client;
 use serde_json::{Value, json};
 
-use crate::app::with_recorded_sms;
+use crate::app::with_recorded_providers;
 use crate::calls::{self, CallContext, CallRecorder, Phase};
 use crate::policies::Policies;
 use crate::{Endpoint, HttpStub, StubAnswer, TestApp, TestResponse, base_env, tables};
@@ -170,7 +170,7 @@ impl Stack {
             let app = App::with_keys(config, secrets, keys, &sms_aws, recorded_dynamodb.clone())
                 .unwrap_or_else(|e| panic!("{function}: {e}"));
             let mut test_app = TestApp::from_app(
-                with_recorded_sms(app, &sms_aws),
+                with_recorded_providers(app, &sms_aws),
                 dynamodb.clone(),
                 outbox.clone(),
             );

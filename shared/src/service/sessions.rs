@@ -23,7 +23,8 @@ use crate::store::attempts::{FailureKind, SessionSlot};
 use crate::store::otps::{CodeTarget, StoredOtp};
 use crate::store::sessions::{RefreshStanding, SeenFrom, Session, SessionSummary, was_spent};
 use crate::store::{LoginRecords, Transaction, TransactionError, Write};
-use crate::tokens::{TokenPair, TokenType};
+use crate::token_hook::HookRequest;
+use crate::tokens::{ExtraClaims, TokenPair, TokenType};
 use futures_util::StreamExt;
 
 /// A new session of `user` started by `method`: its items and `session.started` event (for the
@@ -42,13 +43,14 @@ pub async fn new_session(
         created_at: now,
         app_claims: user.app_claims.clone(),
     };
+    let trigger = match method {
+        SessionMethod::Registration => "registration",
+        _ => "login",
+    };
+    let extra = extra_claims(app, &session, trigger).await?;
     let issued = app
         .tokens
-        .issue(
-            (&session.user_id, &session.session_id),
-            &session.app_claims,
-            now,
-        )
+        .issue((&session.user_id, &session.session_id), &extra, now)
         .await?;
     let mut items = app
         .store
@@ -65,6 +67,32 @@ pub async fn new_session(
     };
     items.push(event_write(app, started, subject, now)?);
     Ok((items, issued.pair))
+}
+
+/// What the access token of `session` carries besides its own claims: the user's app claims,
+/// and what the token hook adds for `trigger` (`registration`, `login` or `refresh`) when one
+/// is configured. A hook that fails refuses the token.
+async fn extra_claims(
+    app: &App,
+    session: &Session,
+    trigger: &'static str,
+) -> Result<ExtraClaims, AuthError> {
+    let hook = match &app.token_hook {
+        None => serde_json::Map::new(),
+        Some(hook) => {
+            let request = HookRequest {
+                trigger,
+                user_id: &session.user_id,
+                session_id: &session.session_id,
+                app_claims: &session.app_claims,
+            };
+            hook.claims(&request).await?
+        }
+    };
+    Ok(ExtraClaims {
+        app: session.app_claims.clone(),
+        hook,
+    })
 }
 
 /// The writes that mark a proof of `phone`'s account from the caller's network
@@ -156,7 +184,11 @@ pub async fn login(
         };
         return Err(demand_step_up(app, phone, caller, &taken, step_up).await?);
     }
-    commit_login(app, (phone, &user), caller, step_up_code.as_ref(), now).await
+    let committed = commit_login(app, (phone, &user), caller, step_up_code.as_ref(), now).await;
+    if committed.is_err() {
+        forget_right_password(app, phone, caller, &taken).await;
+    }
+    committed
 }
 
 /// What a login reads before it takes its slot: its records and, only when a step-up code was
@@ -339,6 +371,25 @@ async fn give_back_account_slot(app: &App, phone: &PhoneNumber, taken: &Taken) {
     let refund = attempts.refund_account_slot(phone, taken.account_before, counted);
     if let Err(error) = refund.await {
         tracing::warn!(%error, "could not give back the account's back-off slot");
+    }
+}
+
+/// After a right password whose login then failed (the token hook, DynamoDB): it was no guess,
+/// so the account's back-off slot is given back and the (phone, network) pair's failures are
+/// cleared, as the success would have. Best effort.
+async fn forget_right_password(app: &App, phone: &PhoneNumber, caller: &Caller, taken: &Taken) {
+    give_back_account_slot(app, phone, taken).await;
+    let clear = app
+        .store
+        .attempts
+        .clear_pair(FailureKind::Login, phone, &caller.network)
+        .map(|write| Transaction::new().step((), write));
+    let cleared = match clear {
+        Ok(transaction) => app.store.commit(&transaction).await.map_err(|_| ()),
+        Err(_) => Err(()),
+    };
+    if cleared.is_err() {
+        tracing::warn!("could not clear the pair's failures after a right password");
     }
 }
 
@@ -711,10 +762,8 @@ pub async fn refresh(
         RefreshStanding::Disabled { .. } => return Err(AuthError::AccountDisabled),
         RefreshStanding::Ended => return Err(AuthError::InvalidToken),
     };
-    let issued = app
-        .tokens
-        .issue((user_id, session_id), &session.app_claims, now)
-        .await?;
+    let extra = extra_claims(app, &session, "refresh").await?;
+    let issued = app.tokens.issue((user_id, session_id), &extra, now).await?;
     let [spend, extend, store, credentials] = app.store.sessions.rotate(
         &session,
         id_hash,

@@ -52,5 +52,6 @@ mod sms;
 mod sms_budgets;
 mod sms_providers;
 mod sms_pumping;
+mod token_hook;
 mod verify;
 mod walk_through;
