@@ -19,6 +19,9 @@ UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 def api_url(args, session):
     url = args.api or os.environ.get("PHONE_AUTH_API_URL")
     if url:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme != "https" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+            sys.exit("scripts/admin: the API's URL must be https (signed requests are not sent in clear)")
         return url.rstrip("/")
     if not args.stack:
         sys.exit("scripts/admin: give --api URL, PHONE_AUTH_API_URL or --stack NAME")
@@ -48,7 +51,9 @@ class Admin:
         self.url, self.signer = url, SigV4Auth(credentials, "execute-api", region)
 
     def call(self, method, path, query=None, body=None):
-        url = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        # %20, not +, for a space: what API Gateway's signature check encodes.
+        encoded = urllib.parse.urlencode(query, quote_via=urllib.parse.quote) if query else ""
+        url = self.url + path + ("?" + encoded if encoded else "")
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if data is not None else {}
         request = AWSRequest(method=method, url=url, data=data, headers=headers)
@@ -60,16 +65,27 @@ class Admin:
             with urllib.request.urlopen(prepared, timeout=30) as response:
                 text = response.read().decode()
         except urllib.error.HTTPError as refused:
-            text = refused.read().decode()
+            text = refused.read().decode(errors="replace")
             print(f"scripts/admin: {method} {path} answered {refused.code}: {text}", file=sys.stderr)
             sys.exit(1)
-        return json.loads(text) if text else None
+        except urllib.error.URLError as failed:
+            sys.exit(f"scripts/admin: {method} {path} failed: {failed.reason}")
+        try:
+            return json.loads(text) if text else None
+        except json.JSONDecodeError:
+            sys.exit(f"scripts/admin: {method} {path} answered no JSON: {text[:200]}")
 
 
 def user_path(user_id, tail=""):
     if not UUID.match(user_id):
         sys.exit(f"scripts/admin: {user_id!r} is no account id (a UUID); try: find {user_id}")
     return f"/admin/users/{user_id}{tail}"
+
+
+def session_path(user_id, session_id):
+    if not UUID.match(session_id):
+        sys.exit(f"scripts/admin: {session_id!r} is no session id (a UUID); see: sessions ID")
+    return user_path(user_id, f"/sessions/{session_id}")
 
 
 def run(admin, args):
@@ -105,7 +121,7 @@ def run(admin, args):
         return admin.call("DELETE", user_path(rest[0], "/sessions"))
     if command == "end-session":
         need(2, "ID SESSION")
-        return admin.call("DELETE", user_path(rest[0], f"/sessions/{urllib.parse.quote(rest[1])}"))
+        return admin.call("DELETE", session_path(rest[0], rest[1]))
     if command == "claims":
         if len(rest) == 1:
             return admin.call("GET", user_path(rest[0], "/claims"))

@@ -1,9 +1,9 @@
 //! App claims: a JSON object per user that operators set through the admin API (roles, a
-//! tenant, a plan), copied into every new access token under the one claim `app`, so that an
-//! API Gateway route or a downstream service reads them without calling back. Tokens already
-//! issued keep what they carry: a change shows in the next login's or refresh's token.
+//! tenant, a plan), copied into every new access token under the one claim `app`, so that a
+//! service verifying the token reads them without calling back (API Gateway's JWT authorizer
+//! cannot authorize on them; it hands them to the function behind it). Tokens already issued
+//! keep what they carry: a change shows in the next login's or refresh's token.
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::AuthError;
@@ -30,10 +30,14 @@ pub const RESERVED_NAMES: [&str; 11] = [
     APP_CLAIM,
 ];
 
-/// A user's app claims; empty when none are set (then tokens carry no `app` claim).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct AppClaims(Map<String, Value>);
+/// A user's app claims, kept as the tables keep them: the compact JSON of a non-empty object,
+/// or nothing. The text is kept as read, so that a condition comparing it with the stored value
+/// holds (a float need not print back as it was written), and it is parsed only where it is
+/// used, so that a corrupt stored value fails those uses and nothing else.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppClaims {
+    stored: Option<String>,
+}
 
 impl AppClaims {
     /// The claims an operator sent: a JSON object of at most `MAX_APP_CLAIMS_BYTES`, none of
@@ -50,38 +54,45 @@ impl AppClaims {
                 "Invalid field 'app_claims': '{name}' is a name the token itself uses."
             )));
         }
-        let claims = Self(claims);
-        if claims.stored().len() > MAX_APP_CLAIMS_BYTES {
+        if claims.is_empty() {
+            return Ok(Self::default());
+        }
+        let stored = Value::Object(claims).to_string();
+        if stored.len() > MAX_APP_CLAIMS_BYTES {
             return Err(invalid(&format!(
                 "at most {MAX_APP_CLAIMS_BYTES} bytes as JSON"
             )));
         }
-        Ok(claims)
+        Ok(Self {
+            stored: Some(stored),
+        })
     }
 
-    /// The claims as the tables keep them (compact JSON), or nothing when there are none.
+    /// The claims as the tables keep them, or nothing when there are none.
     pub fn to_stored(&self) -> Option<String> {
-        (!self.0.is_empty()).then(|| self.stored())
+        self.stored.clone()
     }
 
-    /// The claims the tables keep (`to_stored`); kept JSON that is no object is a corrupt item.
-    pub fn from_stored(stored: Option<&str>) -> Result<Self, AuthError> {
-        match stored {
-            None => Ok(Self::default()),
-            Some(text) => match serde_json::from_str(text) {
-                Ok(Value::Object(claims)) => Ok(Self(claims)),
-                _ => Err(AuthError::internal("stored app_claims is no JSON object")),
-            },
+    /// The claims the tables keep (`to_stored`), as read.
+    pub fn from_stored(stored: Option<String>) -> Self {
+        Self { stored }
+    }
+
+    /// What the access token's `app` claim carries: nothing when there are no claims. A stored
+    /// value that is no JSON object is a corrupt item.
+    pub fn in_token(&self) -> Result<Option<Map<String, Value>>, AuthError> {
+        let Some(text) = &self.stored else {
+            return Ok(None);
+        };
+        match serde_json::from_str(text) {
+            Ok(Value::Object(claims)) => Ok(Some(claims)),
+            _ => Err(AuthError::internal("stored app_claims is no JSON object")),
         }
     }
 
-    /// What the access token's `app` claim carries: nothing when there are no claims.
-    pub fn in_token(&self) -> Option<&Map<String, Value>> {
-        (!self.0.is_empty()).then_some(&self.0)
-    }
-
-    fn stored(&self) -> String {
-        Value::Object(self.0.clone()).to_string()
+    /// The claims as a JSON object (`{}` when there are none), as the admin API shows them.
+    pub fn to_value(&self) -> Result<Value, AuthError> {
+        Ok(Value::Object(self.in_token()?.unwrap_or_default()))
     }
 }
 
@@ -96,11 +107,27 @@ mod tests {
 
     #[test]
     fn an_object_within_the_size_without_reserved_names_is_taken() {
-        let claims = AppClaims::parse(json!({ "roles": ["admin"], "tenant": "t-1" })).unwrap();
+        let sent = json!({ "roles": ["admin"], "tenant": "t-1" });
+        let claims = AppClaims::parse(sent.clone()).unwrap();
         let stored = claims.to_stored().unwrap();
-        assert_eq!(AppClaims::from_stored(Some(&stored)).unwrap(), claims);
+        assert_eq!(AppClaims::from_stored(Some(stored)), claims);
+        assert_eq!(claims.to_value().unwrap(), sent);
         assert_eq!(AppClaims::parse(json!({})).unwrap().to_stored(), None);
-        assert_eq!(AppClaims::parse(json!({})).unwrap().in_token(), None);
+        assert_eq!(
+            AppClaims::parse(json!({})).unwrap().in_token().unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn stored_text_is_kept_as_read_and_a_corrupt_one_fails_only_its_uses() {
+        // A float need not print back as written: the text read is the text compared.
+        let read = r#"{"a":2.5000000000000002e-30}"#.to_owned();
+        let claims = AppClaims::from_stored(Some(read.clone()));
+        assert_eq!(claims.to_stored(), Some(read));
+        let corrupt = AppClaims::from_stored(Some("[1]".to_owned()));
+        assert!(corrupt.in_token().is_err());
+        assert!(corrupt.to_value().is_err());
     }
 
     #[test]

@@ -95,16 +95,18 @@ pub fn record(event: AuditEvent, caller: &Caller, subject: Subject<'_>) {
 pub fn by_operator(
     event: AuditEvent,
     operator: &crate::service::admin::Operator,
-    phone: Option<&PhoneNumber>,
-    user_id: &str,
+    subject: Subject<'_>,
 ) {
-    let phone = phone.map(PhoneNumber::masked);
+    let phone = subject.phone.map(PhoneNumber::masked);
     tracing::info!(
         target: "audit",
         event = event.name(),
         phone = phone.as_deref(),
-        user_id,
+        user_id = subject.user_id,
+        detail = subject.detail,
         operator = %operator.arn,
+        operator_id = operator.principal_id.as_deref(),
+        access_key = operator.access_key.as_deref(),
         request_id = %operator.request_id,
     );
 }

@@ -321,15 +321,20 @@ pub fn operator(request: &Request) -> Result<Operator, AuthError> {
     let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
         return Err(AuthError::IamRequired);
     };
-    let arn = context
+    let iam = context
         .authorizer
         .as_ref()
         .and_then(|authorizer| authorizer.iam.as_ref())
-        .and_then(|iam| iam.user_arn.as_deref())
+        .ok_or(AuthError::IamRequired)?;
+    let arn = iam
+        .user_arn
+        .as_deref()
         .filter(|arn| arn.starts_with("arn:"))
         .ok_or(AuthError::IamRequired)?;
     Ok(Operator {
         arn: arn.to_owned(),
+        principal_id: iam.user_id.clone(),
+        access_key: iam.access_key.clone(),
         request_id: context.request_id.clone().unwrap_or_default(),
     })
 }

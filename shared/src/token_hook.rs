@@ -14,7 +14,7 @@ use aws_sdk_lambda::types::InvocationType;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::app_claims::{AppClaims, RESERVED_NAMES};
+use crate::app_claims::RESERVED_NAMES;
 use crate::error::AuthError;
 
 /// The most one invocation may take, the call to Lambda included.
@@ -30,8 +30,8 @@ pub struct HookRequest<'a> {
     pub trigger: &'static str,
     pub user_id: &'a str,
     pub session_id: &'a str,
-    /// The user's app claims (the token carries them under `app` anyway).
-    pub app_claims: &'a AppClaims,
+    /// The user's app claims (the token carries them under `app` anyway), `{}` when none.
+    pub app_claims: Value,
 }
 
 #[derive(Clone)]

@@ -699,7 +699,7 @@ impl TokenIssuer {
     ) -> Result<IssuedTokens, AuthError> {
         let refresh = new_refresh_token(user_id, session_id)?;
         let mut claims = self.claims(TokenType::Access, user_id, session_id, now)?;
-        claims.app = extra.app.in_token().cloned();
+        claims.app = extra.app.in_token()?;
         claims.hook = extra.hook.clone();
         let access = self.sign_claims(&claims, now).await?;
         Ok(IssuedTokens {

@@ -29,20 +29,22 @@ struct AdminUserView {
     disabled: bool,
     live_sessions: usize,
     /// What its access tokens carry under `app`.
-    app_claims: AppClaims,
+    app_claims: serde_json::Value,
 }
 
-impl From<AccountOverview> for AdminUserView {
-    fn from(overview: AccountOverview) -> Self {
+impl TryFrom<AccountOverview> for AdminUserView {
+    type Error = AuthError;
+
+    fn try_from(overview: AccountOverview) -> Result<Self, AuthError> {
         let user = overview.user;
-        Self {
+        Ok(Self {
             created_at: super::rfc3339(user.created_at),
             last_login_at: user.last_login_at.map(super::rfc3339),
             disabled: user.disabled,
             live_sessions: overview.live_sessions,
-            app_claims: user.app_claims,
+            app_claims: user.app_claims.to_value()?,
             user: user.profile.into(),
-        }
+        })
     }
 }
 
@@ -88,8 +90,9 @@ async fn find_users(app: &App, request: &Request) -> Result<FoundUsers, AuthErro
     let query = request.query_string_parameters_ref();
     let phone = query.and_then(|query| query.first("phone"));
     let id = query.and_then(|query| query.first("id"));
-    let found = match (phone, id) {
-        (Some(phone), None) => admin::find_by_phone(app, &app.phones.parse(phone)?).await,
+    let searched = phone.map(|phone| app.phones.parse(phone)).transpose()?;
+    let found = match (&searched, id) {
+        (Some(phone), None) => admin::find_by_phone(app, phone).await,
         (None, Some(id)) => match uuid::Uuid::try_parse(id) {
             Ok(id) => admin::find_by_id(app, &id.hyphenated().to_string()).await,
             Err(_) => return Err(invalid("Invalid query parameter 'id': not a UUID.")),
@@ -98,12 +101,15 @@ async fn find_users(app: &App, request: &Request) -> Result<FoundUsers, AuthErro
     };
     let user = match found {
         Ok(user) => user,
-        Err(AuthError::NotFound(_)) => return Ok(FoundUsers { users: Vec::new() }),
+        Err(AuthError::NotFound(_)) => {
+            admin::searched_in_vain(&operator, searched.as_ref());
+            return Ok(FoundUsers { users: Vec::new() });
+        }
         Err(error) => return Err(error),
     };
     let overview = admin::read(app, user, &operator).await?;
     Ok(FoundUsers {
-        users: vec![overview.into()],
+        users: vec![overview.try_into()?],
     })
 }
 
@@ -124,7 +130,7 @@ const GET_OR_DELETE: AuthError = AuthError::MethodNotAllowed {
 async fn show_user(app: &App, request: &Request) -> Result<AdminUserView, AuthError> {
     let (operator, user_id) = operator_and_user(request)?;
     let user = admin::find_by_id(app, &user_id).await?;
-    Ok(admin::read(app, user, &operator).await?.into())
+    admin::read(app, user, &operator).await?.try_into()
 }
 
 async fn delete_user(app: &App, request: &Request) -> Result<(), AuthError> {
@@ -142,7 +148,7 @@ async fn set_status(app: &App, request: &Request) -> Result<AdminUserView, AuthE
     let (operator, user_id) = operator_and_user(request)?;
     let change: StatusChange = parse_json_body(request)?;
     let user = admin::set_disabled(app, &user_id, change.disabled, &operator).await?;
-    Ok(admin::overview(app, user).await?.into())
+    admin::overview(app, user).await?.try_into()
 }
 
 /// `GET | PUT /admin/users/{id}/claims` `{"app_claims": {...}}`: the account's app claims, or
@@ -167,7 +173,7 @@ async fn claims(app: &App, request: &Request) -> Result<ClaimsBody, AuthError> {
         admin::read(app, user, &operator).await?.user
     };
     Ok(ClaimsBody {
-        app_claims: serde_json::to_value(&user.app_claims).map_err(AuthError::internal)?,
+        app_claims: user.app_claims.to_value()?,
     })
 }
 
@@ -190,7 +196,11 @@ async fn list_sessions(app: &App, request: &Request) -> Result<SessionPage, Auth
             .parse::<usize>()
             .ok()
             .filter(|limit| (1..=MAX_PAGE).contains(limit))
-            .ok_or_else(|| invalid("Invalid query parameter 'limit': 1 to 100."))?,
+            .ok_or_else(|| {
+                AuthError::InvalidRequest(format!(
+                    "Invalid query parameter 'limit': 1 to {MAX_PAGE}."
+                ))
+            })?,
     };
     let after = match query.and_then(|query| query.first("after")) {
         None => None,

@@ -17,11 +17,15 @@ use crate::service::event_write;
 use crate::store::sessions::SessionSummary;
 use crate::store::{Transaction, Write};
 
-/// Who made an admin request: the IAM identity API Gateway authenticated (its ARN), and the
-/// request's id.
-#[derive(Debug, Clone)]
+/// Who made an admin request: the IAM identity API Gateway authenticated, and the request's id.
+#[derive(Debug, Clone, Default)]
 pub struct Operator {
+    /// The caller's ARN (for a role, its session name is the caller's choice).
     pub arn: String,
+    /// The principal's unique id (`AROA...:session` for a role), which the caller cannot choose.
+    pub principal_id: Option<String>,
+    /// The access key the request was signed with.
+    pub access_key: Option<String>,
     pub request_id: String,
 }
 
@@ -77,6 +81,12 @@ pub async fn set_disabled(
 ) -> Result<User, AuthError> {
     let mut user = find_by_id(app, user_id).await?;
     if user.disabled == disabled {
+        let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+        let unchanged = Subject {
+            detail: Some("unchanged"),
+            ..account(&phone, user_id)
+        };
+        audit::by_operator(status_event(disabled), operator, unchanged);
         return Ok(user);
     }
     let version = user.credentials_version;
@@ -110,15 +120,10 @@ pub async fn set_disabled(
     app.store
         .apply(&transaction, |()| CHANGED_MEANWHILE)
         .await?;
+    audit::by_operator(status_event(disabled), operator, account(&phone, user_id));
     // Disabled: only what was dead before (the sessions live at it are told they are disabled).
     let live_from = if disabled { version } else { version + 1 };
     tidy_sessions(app, user_id, live_from).await;
-    let audit_event = if disabled {
-        AuditEvent::AccountDisabled
-    } else {
-        AuditEvent::AccountEnabled
-    };
-    audit::by_operator(audit_event, operator, Some(&phone), user_id);
     user.disabled = disabled;
     user.credentials_version = version + 1;
     Ok(user)
@@ -190,8 +195,7 @@ pub async fn read(
     audit::by_operator(
         AuditEvent::AccountRead,
         operator,
-        Some(&phone),
-        &user.profile.id,
+        account(&phone, &user.profile.id),
     );
     Ok(overview)
 }
@@ -224,7 +228,7 @@ pub async fn sessions_page(
 ) -> Result<(Vec<SessionSummary>, Option<String>), AuthError> {
     let user = find_by_id(app, user_id).await?;
     let phone = PhoneNumber::from_stored(user.profile.phone.clone());
-    audit::by_operator(AuditEvent::AccountRead, operator, Some(&phone), user_id);
+    audit::by_operator(AuditEvent::AccountRead, operator, account(&phone, user_id));
     let liveness = (
         user.credentials_version,
         app.config.session_max_seconds,
@@ -263,13 +267,12 @@ pub async fn sign_out_everywhere(
     app.store
         .apply(&transaction, |()| CHANGED_MEANWHILE)
         .await?;
-    tidy_sessions(app, user_id, version + 1).await;
     audit::by_operator(
         AuditEvent::SignedOutEverywhere,
         operator,
-        Some(&phone),
-        user_id,
+        account(&phone, user_id),
     );
+    tidy_sessions(app, user_id, version + 1).await;
     Ok(())
 }
 
@@ -300,7 +303,11 @@ pub async fn revoke_session(
     app.store
         .apply(&transaction, |()| AuthError::NotFound("No such session."))
         .await?;
-    audit::by_operator(AuditEvent::SessionRevoked, operator, Some(&phone), user_id);
+    audit::by_operator(
+        AuditEvent::SessionRevoked,
+        operator,
+        account(&phone, user_id),
+    );
     Ok(())
 }
 
@@ -333,8 +340,12 @@ pub async fn delete_account(
     app.store
         .apply(&transaction, |()| CHANGED_MEANWHILE)
         .await?;
+    audit::by_operator(
+        AuditEvent::AccountDeleted,
+        operator,
+        account(&phone, user_id),
+    );
     tidy_sessions(app, user_id, version + 1).await;
-    audit::by_operator(AuditEvent::AccountDeleted, operator, Some(&phone), user_id);
     Ok(())
 }
 
@@ -364,13 +375,45 @@ pub async fn set_app_claims(
     app.store
         .apply(&transaction, |()| CHANGED_MEANWHILE)
         .await?;
-    audit::by_operator(AuditEvent::ClaimsChanged, operator, Some(&phone), user_id);
+    audit::by_operator(
+        AuditEvent::ClaimsChanged,
+        operator,
+        account(&phone, user_id),
+    );
     user.app_claims = claims;
     Ok(user)
 }
 
 const CHANGED_MEANWHILE: AuthError =
     AuthError::Conflict("The account changed meanwhile; try again.");
+
+/// The audit subject of an operator's action on the account `user_id` of `phone`.
+fn account<'a>(phone: &'a PhoneNumber, user_id: &'a str) -> Subject<'a> {
+    Subject {
+        phone: Some(phone),
+        user_id: Some(user_id),
+        detail: None,
+    }
+}
+
+fn status_event(disabled: bool) -> AuditEvent {
+    if disabled {
+        AuditEvent::AccountDisabled
+    } else {
+        AuditEvent::AccountEnabled
+    }
+}
+
+/// A search that found no account, audited as a read (`detail` `no_account`): which numbers
+/// an operator looked up is part of the record.
+pub fn searched_in_vain(operator: &Operator, phone: Option<&PhoneNumber>) {
+    let subject = Subject {
+        phone,
+        user_id: None,
+        detail: Some("no_account"),
+    };
+    audit::by_operator(AuditEvent::AccountRead, operator, subject);
+}
 
 /// The subject of an event an operator caused: no client network.
 fn operator_subject<'a>(user: &'a User, phone: &'a PhoneNumber) -> EventSubject<'a> {

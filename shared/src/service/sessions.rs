@@ -84,7 +84,7 @@ async fn extra_claims(
                 trigger,
                 user_id: &session.user_id,
                 session_id: &session.session_id,
-                app_claims: &session.app_claims,
+                app_claims: session.app_claims.to_value()?,
             };
             hook.claims(&request).await?
         }

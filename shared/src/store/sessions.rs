@@ -812,7 +812,7 @@ fn standing(
         phone: PhoneNumber::from_stored(credentials.phone.unwrap_or(item.phone)),
         credentials_version: item.credentials_version,
         created_at: item.created_at,
-        app_claims: AppClaims::from_stored(credentials.app_claims.as_deref())?,
+        app_claims: AppClaims::from_stored(credentials.app_claims),
     };
     Ok(if held {
         Standing::Disabled(session)

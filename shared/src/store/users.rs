@@ -56,12 +56,9 @@ impl From<&User> for UserItem {
     }
 }
 
-impl TryFrom<UserItem> for User {
-    type Error = AuthError;
-
-    fn try_from(item: UserItem) -> Result<Self, AuthError> {
-        Ok(Self {
-            app_claims: AppClaims::from_stored(item.app_claims.as_deref())?,
+impl From<UserItem> for User {
+    fn from(item: UserItem) -> Self {
+        Self {
             profile: UserProfile {
                 id: item.user_id,
                 phone: item.phone,
@@ -74,12 +71,13 @@ impl TryFrom<UserItem> for User {
             credentials_version: item.credentials_version,
             disabled: item.disabled,
             last_login_at: item.last_login_at,
-        })
+            app_claims: AppClaims::from_stored(item.app_claims),
+        }
     }
 }
 
 fn user_from(item: Item) -> Result<User, AuthError> {
-    decode::<UserItem>("users", item).and_then(User::try_from)
+    decode::<UserItem>("users", item).map(User::from)
 }
 
 /// The index of the users table by account id (`template.yaml`).

@@ -11,6 +11,7 @@ fn operator() -> Operator {
     Operator {
         arn: "arn:aws:sts::123456789012:assumed-role/Support/alice".to_owned(),
         request_id: "admin-request".to_owned(),
+        ..Operator::default()
     }
 }
 

@@ -93,6 +93,15 @@ async fn current_session(t: &TestApp, access: &str) -> String {
         .to_owned()
 }
 
+/// The accounts of the audit events `name` the operator caused.
+fn operator_audit(logs: &CapturedLogs, name: &str) -> Vec<String> {
+    logs.audit_events()
+        .iter()
+        .filter(|event| event["event"] == name && event["operator"] == OPERATOR)
+        .map(|event| event["user_id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 fn events_named(events: &[(String, Value)], detail_type: &str) -> Vec<Value> {
     events
         .iter()
@@ -387,6 +396,7 @@ async fn the_session_list_comes_in_pages_that_together_hold_every_live_session_o
 
 #[tokio::test]
 async fn signing_out_everywhere_ends_every_session_at_once_even_while_they_refresh() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
     let t = TestApp::new().await;
     let (user_id, tokens) = user_with_sessions(&t, 6).await;
     // Every session refreshes while the operator signs the account out.
@@ -416,6 +426,10 @@ async fn signing_out_everywhere_ends_every_session_at_once_even_while_they_refre
     assert_eq!(signed[0]["user_id"], user_id.as_str());
     assert!(signed[0].get("session_id").is_none());
     assert!(signed[0].get("client_network").is_none());
+    assert_eq!(
+        operator_audit(&logs, "signed_out_everywhere"),
+        [user_id.as_str()]
+    );
 
     // The owner can log in again.
     assert_eq!(t.login(PHONE).await["token_type"], "Bearer");
@@ -423,6 +437,7 @@ async fn signing_out_everywhere_ends_every_session_at_once_even_while_they_refre
 
 #[tokio::test]
 async fn one_session_is_ended_and_the_others_live_on() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
     let t = TestApp::new().await;
     let (user_id, tokens) = user_with_sessions(&t, 2).await;
     let (ended_access, ended_refresh) = &tokens[0];
@@ -446,6 +461,7 @@ async fn one_session_is_ended_and_the_others_live_on() {
     let signed = events_named(&t.recorded_events().await, "user.signed_out.v1");
     assert_eq!(signed.len(), 1);
     assert_eq!(signed[0]["session_id"], ended_id.as_str());
+    assert_eq!(operator_audit(&logs, "session_revoked"), [user_id.as_str()]);
 
     // Again, or a session that is not one of its own: 404.
     assert_eq!(revoke(ended_id).await.status, 404);
@@ -505,9 +521,7 @@ async fn every_read_is_audited_with_the_operator() {
         .id(&user_id)
         .send(&t)
         .await;
-    let mut find = Admin::new(Endpoint::AdminFindUsers, "GET");
-    find.query = &[("phone", PHONE)];
-    find.send(&t).await;
+    find(&t, &[("phone", PHONE)]).await;
     let reads: Vec<Value> = logs
         .audit_events()
         .into_iter()
@@ -516,9 +530,19 @@ async fn every_read_is_audited_with_the_operator() {
     assert_eq!(reads.len(), 3, "{reads:?}");
     for read in reads {
         assert_eq!(read["operator"], OPERATOR);
+        assert_eq!(read["operator_id"], "AROAEXAMPLEEXAMPLE000:operator");
+        assert_eq!(read["access_key"], "ASIAEXAMPLEEXAMPLE00");
         assert_eq!(read["user_id"], user_id.as_str());
         assert!(read["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     }
+    // A search that finds nothing is on the record too: which number was looked up.
+    find(&t, &[("phone", "09121234567")]).await;
+    let events = logs.audit_events();
+    let missed = events.last().unwrap();
+    assert_eq!(missed["event"], "account_read");
+    assert_eq!(missed["detail"], "no_account");
+    assert_eq!(missed["phone"], "+98912***4567");
+    assert!(missed.get("user_id").is_none_or(Value::is_null), "{missed}");
 }
 
 async fn app_claim(t: &TestApp, access: &str) -> Option<Value> {
@@ -642,7 +666,8 @@ async fn app_claims_that_break_the_rules_are_refused_and_nothing_is_stored() {
 async fn app_claims_follow_the_account_to_a_new_number() {
     let t = TestApp::new().await;
     let (user_id, tokens) = user_with_sessions(&t, 1).await;
-    let claims = json!({ "tenant": "acme" });
+    // A float that need not print back as written: the move compares the stored text.
+    let claims = json!({ "tenant": "acme", "weight": 2.5e-30 });
     set_claims(&t, &user_id, claims.clone()).await;
     let new_phone = "09121234567";
     let access = &tokens[0].0;
@@ -653,7 +678,10 @@ async fn app_claims_follow_the_account_to_a_new_number() {
     let body = json!({ "new_phone": new_phone, "code": code });
     assert_eq!(change(Endpoint::PhoneChangeConfirm, body).await.status, 200);
     let moved = t.user("+989121234567").await.unwrap();
-    assert_eq!(text(&moved, "app_claims"), Some(r#"{"tenant":"acme"}"#));
+    let stored = t.user(PHONE_E164).await;
+    assert!(stored.is_none(), "moved away");
+    let moved_claims: Value = serde_json::from_str(text(&moved, "app_claims").unwrap()).unwrap();
+    assert_eq!(moved_claims, claims);
     let login = t
         .post(
             Endpoint::Login,

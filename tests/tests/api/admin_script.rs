@@ -62,6 +62,9 @@ async fn every_command_signs_its_request_and_does_what_it_says() {
 
     let found = admin(&gateway, &["find", PHONE]).await;
     assert_eq!(found["users"][0]["id"], id);
+    // A space is signed as API Gateway checks it (%20).
+    let spaced = admin(&gateway, &["find", "0910 123 4567"]).await;
+    assert_eq!(spaced["users"][0]["id"], id);
     let by_id = admin(&gateway, &["find", id]).await;
     assert_eq!(by_id["users"][0]["phone"], PHONE_E164);
     let shown = admin(&gateway, &["show", id]).await;
@@ -94,6 +97,10 @@ async fn every_command_signs_its_request_and_does_what_it_says() {
     assert_eq!(admin(&gateway, &["sign-out", id]).await, Value::Null);
     assert_eq!(admin(&gateway, &["show", id]).await["live_sessions"], 0);
 
+    // Ids are UUIDs, never a path.
+    let path = admin_with(&gateway, OPERATOR_SECRET, &["end-session", id, "../../x"]).await;
+    assert!(!path.status.success());
+    assert!(String::from_utf8_lossy(&path.stderr).contains("is no session id"));
     // A delete needs --yes.
     let unconfirmed = admin_with(&gateway, OPERATOR_SECRET, &["delete", id]).await;
     assert!(!unconfirmed.status.success());

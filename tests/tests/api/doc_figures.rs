@@ -1023,6 +1023,45 @@ fn claims() -> Vec<(&'static str, String)> {
             ),
         ],
     ));
+
+    // The admin API, app claims and the token hook (docs/api.md, README, docs/operations.md).
+    let claims_bytes = auth_shared::app_claims::MAX_APP_CLAIMS_BYTES;
+    let hook_bytes = auth_shared::token_hook::MAX_HOOK_CLAIMS_BYTES;
+    let hook_seconds = auth_shared::token_hook::TOKEN_HOOK_TIMEOUT.as_secs();
+    let access = duration(default_of("ACCESS_TOKEN_TTL_SECONDS"));
+    let admin = "shared/src/handlers/admin.rs";
+    claims.extend(in_doc(
+        "docs/api.md",
+        vec![
+            format!(
+                "a page of its live sessions (1 to {}, {} by default)",
+                number_after(admin, "const MAX_PAGE: usize = "),
+                number_after(admin, "const DEFAULT_PAGE: usize = ")
+            ),
+            format!("a JSON object of at most {claims_bytes} bytes as compact JSON"),
+            format!("(roles, a tenant, a plan: at most {claims_bytes} bytes,"),
+            format!("(within `ACCESS_TOKEN_TTL_SECONDS`, {access} by default)"),
+            format!("it takes longer than {hook_seconds} s"),
+            format!("exceed {hook_bytes} bytes as compact JSON"),
+            format!(
+                "Only the {} functions that sign tokens may invoke it",
+                word(signing_functions())
+            ),
+        ],
+    ));
+    claims.extend(in_doc(
+        "README.md",
+        vec![format!(
+            "at most {} KB, that every access token",
+            claims_bytes / 1024
+        )],
+    ));
+    claims.extend(in_doc(
+        "docs/operations.md",
+        vec![format!(
+            "accept them until they expire, {access} by default"
+        )],
+    ));
     claims
 }
 
