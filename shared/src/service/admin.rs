@@ -96,31 +96,17 @@ pub async fn set_disabled(
     } else {
         Event::UserEnabled
     };
-    let subject = EventSubject {
-        user_id,
-        phone: &phone,
-        network: None,
-    };
-    let now = app.clock.now();
-    let codes = if disabled {
-        Vec::new()
-    } else {
-        outstanding_codes(app, &phone, now).await?
-    };
-    let transaction = Transaction::new()
-        .step((), app.store.users.set_disabled(&user, disabled)?)
-        .step(
-            (),
-            app.store
-                .sessions
-                .set_disabled(user_id, version, disabled)?,
-        )
-        .step((), event_write(app, event, subject, now)?)
-        .steps((), codes);
-    app.store
-        .apply(&transaction, |()| CHANGED_MEANWHILE)
-        .await?;
-    audit::by_operator(status_event(disabled), operator, account(&phone, user_id));
+    let mut writes = vec![
+        app.store.users.set_disabled(&user, disabled)?,
+        app.store
+            .sessions
+            .set_disabled(user_id, version, disabled)?,
+    ];
+    if !disabled {
+        writes.extend(outstanding_codes(app, &phone, app.clock.now()).await?);
+    }
+    let action = (event, status_event(disabled));
+    operator_change(app, (&user, operator), writes, action, changed_meanwhile).await?;
     // Disabled: only what was dead before (the sessions live at it are told they are disabled).
     let live_from = if disabled { version } else { version + 1 };
     tidy_sessions(app, user_id, live_from).await;
@@ -250,28 +236,13 @@ pub async fn sign_out_everywhere(
 ) -> Result<(), AuthError> {
     let user = find_by_id(app, user_id).await?;
     let version = user.credentials_version;
-    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let writes = vec![
+        app.store.users.bump_credentials(&user)?,
+        app.store.sessions.bump_credentials(user_id, version)?,
+    ];
     let signed_out = Event::UserSignedOut { session_id: None };
-    let transaction = Transaction::new()
-        .step((), app.store.users.bump_credentials(&user)?)
-        .step((), app.store.sessions.bump_credentials(user_id, version)?)
-        .step(
-            (),
-            event_write(
-                app,
-                signed_out,
-                operator_subject(&user, &phone),
-                app.clock.now(),
-            )?,
-        );
-    app.store
-        .apply(&transaction, |()| CHANGED_MEANWHILE)
-        .await?;
-    audit::by_operator(
-        AuditEvent::SignedOutEverywhere,
-        operator,
-        account(&phone, user_id),
-    );
+    let action = (signed_out, AuditEvent::SignedOutEverywhere);
+    operator_change(app, (&user, operator), writes, action, changed_meanwhile).await?;
     tidy_sessions(app, user_id, version + 1).await;
     Ok(())
 }
@@ -284,31 +255,21 @@ pub async fn revoke_session(
     operator: &Operator,
 ) -> Result<(), AuthError> {
     let user = find_by_id(app, user_id).await?;
-    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
-    let now = app.clock.now();
     let end = app.store.sessions.end_live(
         user_id,
         session_id,
         user.credentials_version,
         app.config.session_max_seconds,
-        now,
+        app.clock.now(),
     )?;
     let signed_out = Event::UserSignedOut {
         session_id: Some(session_id),
     };
-    let transaction = Transaction::new().step((), end).step(
-        (),
-        event_write(app, signed_out, operator_subject(&user, &phone), now)?,
-    );
-    app.store
-        .apply(&transaction, |()| AuthError::NotFound("No such session."))
-        .await?;
-    audit::by_operator(
-        AuditEvent::SessionRevoked,
-        operator,
-        account(&phone, user_id),
-    );
-    Ok(())
+    let action = (signed_out, AuditEvent::SessionRevoked);
+    operator_change(app, (&user, operator), vec![end], action, || {
+        AuthError::NotFound("No such session.")
+    })
+    .await
 }
 
 /// Deletes the account as its owner's deletion does: its sessions end, its number can register
@@ -321,30 +282,16 @@ pub async fn delete_account(
     let user = find_by_id(app, user_id).await?;
     let version = user.credentials_version;
     let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let writes = vec![
+        app.store.users.delete(&phone, user_id)?,
+        app.store.sessions.bump_credentials(user_id, version)?,
+        app.store.attempts.clear_account(&phone)?,
+    ];
     let deleted = Event::UserDeleted {
         by: DeletedBy::Operator,
     };
-    let transaction = Transaction::new()
-        .step((), app.store.users.delete(&phone, user_id)?)
-        .step((), app.store.sessions.bump_credentials(user_id, version)?)
-        .step((), app.store.attempts.clear_account(&phone)?)
-        .step(
-            (),
-            event_write(
-                app,
-                deleted,
-                operator_subject(&user, &phone),
-                app.clock.now(),
-            )?,
-        );
-    app.store
-        .apply(&transaction, |()| CHANGED_MEANWHILE)
-        .await?;
-    audit::by_operator(
-        AuditEvent::AccountDeleted,
-        operator,
-        account(&phone, user_id),
-    );
+    let action = (deleted, AuditEvent::AccountDeleted);
+    operator_change(app, (&user, operator), writes, action, changed_meanwhile).await?;
     tidy_sessions(app, user_id, version + 1).await;
     Ok(())
 }
@@ -358,34 +305,39 @@ pub async fn set_app_claims(
     operator: &Operator,
 ) -> Result<User, AuthError> {
     let mut user = find_by_id(app, user_id).await?;
-    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
-    let changed = Event::UserClaimsChanged;
-    let transaction = Transaction::new()
-        .step((), app.store.users.set_app_claims(&user, &claims)?)
-        .step((), app.store.sessions.set_app_claims(user_id, &claims)?)
-        .step(
-            (),
-            event_write(
-                app,
-                changed,
-                operator_subject(&user, &phone),
-                app.clock.now(),
-            )?,
-        );
-    app.store
-        .apply(&transaction, |()| CHANGED_MEANWHILE)
-        .await?;
-    audit::by_operator(
-        AuditEvent::ClaimsChanged,
-        operator,
-        account(&phone, user_id),
-    );
+    let writes = vec![
+        app.store.users.set_app_claims(&user, &claims)?,
+        app.store.sessions.set_app_claims(user_id, &claims)?,
+    ];
+    let action = (Event::UserClaimsChanged, AuditEvent::ClaimsChanged);
+    operator_change(app, (&user, operator), writes, action, changed_meanwhile).await?;
     user.app_claims = claims;
     Ok(user)
 }
 
-const CHANGED_MEANWHILE: AuthError =
-    AuthError::Conflict("The account changed meanwhile; try again.");
+/// An operator's change of `user`: `writes` and the domain event of `action` in one
+/// transaction (a refusal is `refused()`), then the audit line of `action`, before anything
+/// else can fail.
+async fn operator_change(
+    app: &App,
+    (user, operator): (&User, &Operator),
+    writes: Vec<Write>,
+    (event, audited): (Event<'_>, AuditEvent),
+    refused: fn() -> AuthError,
+) -> Result<(), AuthError> {
+    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let subject = operator_subject(user, &phone);
+    let transaction = Transaction::new()
+        .steps((), writes)
+        .step((), event_write(app, event, subject, app.clock.now())?);
+    app.store.apply(&transaction, |()| refused()).await?;
+    audit::by_operator(audited, operator, account(&phone, &user.profile.id));
+    Ok(())
+}
+
+fn changed_meanwhile() -> AuthError {
+    AuthError::Conflict("The account changed meanwhile; try again.")
+}
 
 /// The audit subject of an operator's action on the account `user_id` of `phone`.
 fn account<'a>(phone: &'a PhoneNumber, user_id: &'a str) -> Subject<'a> {
