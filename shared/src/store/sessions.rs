@@ -587,14 +587,7 @@ impl SessionsTable {
         loop {
             let wanted = limit - sessions.len();
             let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("user_id = :user AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":user", text(user_id))
-                .expression_attribute_values(":prefix", text("session#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
+                .session_query(user_id, start_key)
                 .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
                 .send()
                 .await
@@ -616,20 +609,29 @@ impl SessionsTable {
         }
     }
 
+    /// A strongly consistent query of the user's session items, from `start_key`.
+    fn session_query(
+        &self,
+        user_id: &str,
+        start_key: Option<HashMap<String, AttributeValue>>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.name)
+            .key_condition_expression("user_id = :user AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":user", text(user_id))
+            .expression_attribute_values(":prefix", text("session#"))
+            .consistent_read(true)
+            .set_exclusive_start_key(start_key)
+    }
+
     /// Every session item of the user (live or not), in one strongly consistent query.
     async fn session_items(&self, user_id: &str) -> Result<Vec<Item>, AuthError> {
         let mut items = Vec::new();
         let mut start_key = None;
         loop {
             let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("user_id = :user AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":user", text(user_id))
-                .expression_attribute_values(":prefix", text("session#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
+                .session_query(user_id, start_key)
                 .send()
                 .await
                 .map_err(unavailable)?;
