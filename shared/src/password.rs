@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
 use crate::error::AuthError;
+use crate::imported_hash::ImportedHash;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -239,17 +240,38 @@ pub async fn hash(password: Password) -> Result<String, AuthError> {
 }
 
 /// True when `password` matches `stored`. With no stored hash (unknown user) it verifies against
-/// a dummy hash and returns false, so the caller cannot be timed.
+/// a dummy hash and returns false, so the caller cannot be timed. A hash imported from another
+/// system (`imported_hash`) is verified by its own scheme.
 pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, AuthError> {
+    Ok(verify_upgrading(password, stored).await?.0)
+}
+
+/// As `verify`, and when `stored` is an imported hash that matches, this service's own hash of
+/// `password` to replace it with (made on the same thread, right after).
+pub async fn verify_upgrading(
+    password: Password,
+    stored: Option<String>,
+) -> Result<(bool, Option<String>), AuthError> {
     on_hashing_threads(move || {
         let (hash, real) = match stored {
             Some(hash) => (hash, true),
             None => (DUMMY_HASH.to_owned(), false),
         };
-        let parsed = PasswordHash::new(&hash).map_err(AuthError::internal)?;
-        // As `PasswordVerifier` did: a stored hash that cannot be recomputed matches nothing.
-        let matches = matches(password.0.expose_secret().as_bytes(), &parsed).unwrap_or(false);
-        Ok(real && matches)
+        let password = password.0.expose_secret().as_bytes();
+        if hash.starts_with("$argon2") {
+            let parsed = PasswordHash::new(&hash).map_err(AuthError::internal)?;
+            // As `PasswordVerifier` did: a stored hash that cannot be recomputed matches nothing.
+            let matches = matches(password, &parsed).unwrap_or(false);
+            return Ok((real && matches, None));
+        }
+        // Refused at import; one that got in anyway matches nothing.
+        let matches = ImportedHash::parse(&hash).is_ok_and(|imported| imported.verify(password));
+        let upgraded = if matches {
+            Some(hash_now(password)?)
+        } else {
+            None
+        };
+        Ok((real && matches, upgraded))
     })
     .await
 }

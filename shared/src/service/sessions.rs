@@ -164,8 +164,8 @@ pub async fn login(
     let guess = attempt.code.as_ref().zip(codes);
     let step_up_code = check_step_up_code(app, phone, guess, &taken, caller)?;
     let user = records.user.take();
-    let Some(user) = check_password(app, phone, attempt.password, user, &taken, caller).await?
-    else {
+    let checked = check_password(app, phone, attempt.password, user, &taken, caller).await?;
+    let Some((user, upgraded)) = checked else {
         spend_step_up_code(app, phone, step_up_code.as_ref(), now).await?;
         return Err(AuthError::InvalidCredentials);
     };
@@ -184,7 +184,8 @@ pub async fn login(
         };
         return Err(demand_step_up(app, phone, caller, &taken, step_up).await?);
     }
-    let committed = commit_login(app, (phone, &user), caller, step_up_code.as_ref(), now).await;
+    let login = (phone, &user, upgraded.as_deref());
+    let committed = commit_login(app, login, caller, step_up_code.as_ref(), now).await;
     if committed.is_err() {
         forget_right_password(app, phone, caller, &taken).await;
     }
@@ -298,10 +299,11 @@ async fn check_password(
     user: Option<User>,
     taken: &Taken,
     caller: &Caller,
-) -> Result<Option<User>, AuthError> {
+) -> Result<Option<(User, Option<String>)>, AuthError> {
     let hash = user.as_ref().map(|user| user.password_hash.clone());
-    if password::verify(password, hash).await? {
-        return Ok(user);
+    let (matches, upgraded) = password::verify_upgrading(password, hash).await?;
+    if matches {
+        return Ok(user.map(|user| (user, upgraded)));
     }
     let subject = || Subject {
         phone: Some(phone),
@@ -394,11 +396,12 @@ async fn forget_right_password(app: &App, phone: &PhoneNumber, caller: &Caller, 
 }
 
 /// Starts the session of a right login in one transaction: the session, the login recorded on
-/// the account if its password did not change since it was read, the counters cleared, the
-/// network marked as the owner's, and the step-up code spent when one was entered.
+/// the account if its password did not change since it was read (with this service's hash in
+/// place of an imported one, `upgraded`), the counters cleared, the network marked as the
+/// owner's, and the step-up code spent when one was entered.
 async fn commit_login(
     app: &App,
-    (phone, user): (&PhoneNumber, &User),
+    (phone, user, upgraded): (&PhoneNumber, &User, Option<&str>),
     caller: &Caller,
     step_up_code: Option<&StoredOtp>,
     now: u64,
@@ -420,7 +423,7 @@ async fn commit_login(
         .steps(LoginStep::Session, session_items)
         .step(
             LoginStep::Credentials,
-            app.store.users.record_login(user, now)?,
+            app.store.users.record_login(user, now, upgraded)?,
         )
         .step(
             LoginStep::Clear,
@@ -514,7 +517,7 @@ pub async fn login_with_code(
         .steps(CodeLoginStep::Session, session_items)
         .step(
             CodeLoginStep::Credentials,
-            app.store.users.record_login(&user, now)?,
+            app.store.users.record_login(&user, now, None)?,
         )
         .step(
             CodeLoginStep::Clear,

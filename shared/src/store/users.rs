@@ -280,20 +280,35 @@ impl UsersTable {
 
     /// Records a login at `now` (for the transaction that starts its session), provided the
     /// account of `user` still has the credentials the caller verified: a session must never be
-    /// created from a password that was replaced. Costs what a condition check would.
-    pub fn record_login(&self, user: &User, now: u64) -> Result<Write, AuthError> {
+    /// created from a password that was replaced. Costs what a condition check would. With
+    /// `upgraded`, the hash the login verified (an imported one) is replaced by it, if it is
+    /// still the stored one; the credentials version stays, so no other session ends.
+    pub fn record_login(
+        &self,
+        user: &User,
+        now: u64,
+        upgraded: Option<&str>,
+    ) -> Result<Write, AuthError> {
         let (condition, version) = same_credentials(user.credentials_version);
         let update = Update::builder()
             .table_name(&self.name)
             .key("phone", text(&user.profile.phone))
-            .update_expression("SET last_login_at = :now")
-            .condition_expression(format!("user_id = :user AND {condition}"))
             .expression_attribute_values(":user", text(&user.profile.id))
             .expression_attribute_values(":version", version)
-            .expression_attribute_values(":now", num(now))
-            .build()
-            .map_err(AuthError::internal)?;
-        Ok(Write::update(update))
+            .expression_attribute_values(":now", num(now));
+        let update = match upgraded {
+            None => update
+                .update_expression("SET last_login_at = :now")
+                .condition_expression(format!("user_id = :user AND {condition}")),
+            Some(hash) => update
+                .update_expression("SET last_login_at = :now, password_hash = :hash")
+                .condition_expression(format!(
+                    "user_id = :user AND {condition} AND password_hash = :old"
+                ))
+                .expression_attribute_values(":hash", text(hash))
+                .expression_attribute_values(":old", text(&user.password_hash)),
+        };
+        Ok(Write::update(update.build().map_err(AuthError::internal)?))
     }
 
     /// Deletes the account of `user` if every stored field is still as `user` shows it (for the
