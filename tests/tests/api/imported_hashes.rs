@@ -91,3 +91,29 @@ async fn a_hash_of_a_scheme_this_service_does_not_verify_matches_nothing() {
         assert_eq!(stored_hash(&t).await, unusable);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_parallel_burst_against_an_imported_hash_checks_no_more_than_the_limits_allow() {
+    let t = TestApp::new().await;
+    t.registered_user(PHONE, PHONE_E164).await;
+    store_hash(&t, DJANGO_PBKDF2_SHA256).await;
+
+    let responses = futures::future::join_all((0..20).map(|_| login(&t, "wrong password"))).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert!(
+        statuses.iter().all(|&s| s == 401 || s == 403),
+        "{statuses:?}"
+    );
+    // Only an attempt that got its slot reaches PBKDF2 (and is answered 401).
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    assert!((1..=3).contains(&checked), "{checked} hashes were checked");
+    let failures: u64 = t
+        .scan(&t.tables().attempts)
+        .await
+        .iter()
+        .filter(|item| text(item, "pk").is_some_and(|pk| pk.starts_with("fail#login#")))
+        .filter_map(|item| auth_tests::num(item, "failures"))
+        .sum();
+    assert_eq!(failures, checked as u64);
+    assert_eq!(stored_hash(&t).await, DJANGO_PBKDF2_SHA256);
+}
