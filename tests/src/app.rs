@@ -241,6 +241,15 @@ impl TestApp {
         .await
     }
 
+    /// The claims of `access`, an access token this app signed, as its own verifier reads them.
+    pub async fn access_claims(&self, access: &str) -> auth_shared::tokens::Claims {
+        self.app
+            .tokens
+            .verify(access, auth_shared::tokens::TokenType::Access)
+            .await
+            .expect("a valid access token")
+    }
+
     /// An access token this app signs for a made-up session, straight from its issuer (no
     /// request): a token of a key another deployment does not know, say.
     pub async fn access_token(&self) -> String {

@@ -169,8 +169,7 @@ async fn claims(app: &App, request: &Request) -> Result<ClaimsBody, AuthError> {
         let claims = AppClaims::parse(body.app_claims)?;
         admin::set_app_claims(app, &user_id, claims, &operator).await?
     } else {
-        let user = admin::find_by_id(app, &user_id).await?;
-        admin::read(app, user, &operator).await?.user
+        admin::read_account(app, &user_id, &operator).await?
     };
     Ok(ClaimsBody {
         app_claims: user.app_claims.to_value()?,

@@ -176,14 +176,25 @@ pub async fn read(
     operator: &Operator,
 ) -> Result<AccountOverview, AuthError> {
     let overview = overview(app, user).await?;
-    let user = &overview.user;
-    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
-    audit::by_operator(
-        AuditEvent::AccountRead,
-        operator,
-        account(&phone, &user.profile.id),
-    );
+    audit_read(&overview.user, operator);
     Ok(overview)
+}
+
+/// The account `user_id` alone (no session count: one request fewer), audited as read.
+pub async fn read_account(
+    app: &App,
+    user_id: &str,
+    operator: &Operator,
+) -> Result<User, AuthError> {
+    let user = find_by_id(app, user_id).await?;
+    audit_read(&user, operator);
+    Ok(user)
+}
+
+fn audit_read(user: &User, operator: &Operator) {
+    let phone = PhoneNumber::from_stored(user.profile.phone.clone());
+    let subject = account(&phone, &user.profile.id);
+    audit::by_operator(AuditEvent::AccountRead, operator, subject);
 }
 
 /// The account `user` with its live sessions counted.

@@ -2,6 +2,7 @@
 //! invariant DynamoDB enforces (a conditional put on the key).
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, Update};
 use serde::{Deserialize, Serialize};
 
@@ -166,83 +167,68 @@ impl UsersTable {
         }
     }
 
-    /// Replaces the password hash of the account of `phone` and bumps its credentials version
-    /// (for a transaction), provided the account is still the one of `user_id` at the version
-    /// the caller read.
-    pub fn set_password(&self, user: &User, password_hash: String) -> Result<Write, AuthError> {
+    /// An update of the account of `user` (for a transaction), provided it is still the one of
+    /// `user_id` at the credentials version the caller read, and `also` (` AND ...`) holds.
+    fn guarded_update(&self, user: &User, also: &str) -> UpdateBuilder {
         let (condition, version) = same_credentials(user.credentials_version);
-        let update = Update::builder()
+        Update::builder()
             .table_name(&self.name)
             .key("phone", text(&user.profile.phone))
-            .update_expression("SET password_hash = :hash, credentials_version = :next")
-            .condition_expression(format!("user_id = :user AND {condition}"))
-            .expression_attribute_values(":hash", text(password_hash))
+            .condition_expression(format!("user_id = :user AND {condition}{also}"))
             .expression_attribute_values(":user", text(&user.profile.id))
             .expression_attribute_values(":version", version)
+    }
+
+    /// `guarded_update` that also moves the credentials version on: every session of the
+    /// version read is dead from the commit on.
+    fn bumping_update(&self, user: &User) -> UpdateBuilder {
+        self.guarded_update(user, "")
             .expression_attribute_values(":next", num(user.credentials_version + 1))
-            .build()
-            .map_err(AuthError::internal)?;
-        Ok(Write::update(update))
+    }
+
+    /// Replaces the password hash of the account and bumps its credentials version (for a
+    /// transaction).
+    pub fn set_password(&self, user: &User, password_hash: String) -> Result<Write, AuthError> {
+        let update = self
+            .bumping_update(user)
+            .update_expression("SET password_hash = :hash, credentials_version = :next")
+            .expression_attribute_values(":hash", text(password_hash));
+        write(update)
     }
 
     /// Disables (or enables) the account of `user` and bumps its credentials version (for a
-    /// transaction), provided it is still the one of `user_id` at the version the caller read:
-    /// a login that read the account before cannot start a session after.
+    /// transaction): a login that read the account before cannot start a session after.
     pub fn set_disabled(&self, user: &User, disabled: bool) -> Result<Write, AuthError> {
-        let (condition, version) = same_credentials(user.credentials_version);
-        let flag = if disabled {
-            "SET disabled = :true, credentials_version = :next"
+        let update = self.bumping_update(user);
+        let update = if disabled {
+            update
+                .update_expression("SET disabled = :true, credentials_version = :next")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
         } else {
-            "SET credentials_version = :next REMOVE disabled"
+            update.update_expression("SET credentials_version = :next REMOVE disabled")
         };
-        let mut update = Update::builder()
-            .table_name(&self.name)
-            .key("phone", text(&user.profile.phone))
-            .update_expression(flag)
-            .condition_expression(format!("user_id = :user AND {condition}"))
-            .expression_attribute_values(":user", text(&user.profile.id))
-            .expression_attribute_values(":version", version)
-            .expression_attribute_values(":next", num(user.credentials_version + 1));
-        if disabled {
-            update = update.expression_attribute_values(":true", AttributeValue::Bool(true));
-        }
-        Ok(Write::update(update.build().map_err(AuthError::internal)?))
+        write(update)
     }
 
-    /// Sets the app claims of the account of `user` (for a transaction; none: removed), provided
-    /// it is still the one of `user_id` at the version the caller read.
+    /// Sets the app claims of the account of `user` (for a transaction; none: removed).
     pub fn set_app_claims(&self, user: &User, claims: &AppClaims) -> Result<Write, AuthError> {
-        let (condition, version) = same_credentials(user.credentials_version);
-        let mut update = Update::builder()
-            .table_name(&self.name)
-            .key("phone", text(&user.profile.phone))
-            .condition_expression(format!("user_id = :user AND {condition}"))
-            .expression_attribute_values(":user", text(&user.profile.id))
-            .expression_attribute_values(":version", version);
-        update = match claims.to_stored() {
+        let update = self.guarded_update(user, "");
+        let update = match claims.to_stored() {
             Some(stored) => update
                 .update_expression("SET app_claims = :claims")
                 .expression_attribute_values(":claims", text(stored)),
             None => update.update_expression("REMOVE app_claims"),
         };
-        Ok(Write::update(update.build().map_err(AuthError::internal)?))
+        write(update)
     }
 
     /// Bumps the credentials version of the account of `user` (for the transaction in which an
-    /// operator signs it out everywhere), provided it is still at the version the caller read.
+    /// operator signs it out everywhere).
     pub fn bump_credentials(&self, user: &User) -> Result<Write, AuthError> {
-        let (condition, version) = same_credentials(user.credentials_version);
-        let update = Update::builder()
-            .table_name(&self.name)
-            .key("phone", text(&user.profile.phone))
-            .update_expression("SET credentials_version = :next")
-            .condition_expression(format!("user_id = :user AND {condition}"))
-            .expression_attribute_values(":user", text(&user.profile.id))
-            .expression_attribute_values(":version", version)
-            .expression_attribute_values(":next", num(user.credentials_version + 1))
-            .build()
-            .map_err(AuthError::internal)?;
-        Ok(Write::update(update))
+        write(
+            self.bumping_update(user)
+                .update_expression("SET credentials_version = :next"),
+        )
     }
 
     /// The phone the table's `by-user-id` index names for the account `user_id` (the key of its
@@ -289,26 +275,17 @@ impl UsersTable {
         now: u64,
         upgraded: Option<&str>,
     ) -> Result<Write, AuthError> {
-        let (condition, version) = same_credentials(user.credentials_version);
-        let update = Update::builder()
-            .table_name(&self.name)
-            .key("phone", text(&user.profile.phone))
-            .expression_attribute_values(":user", text(&user.profile.id))
-            .expression_attribute_values(":version", version)
-            .expression_attribute_values(":now", num(now));
         let update = match upgraded {
-            None => update
-                .update_expression("SET last_login_at = :now")
-                .condition_expression(format!("user_id = :user AND {condition}")),
-            Some(hash) => update
+            None => self
+                .guarded_update(user, "")
+                .update_expression("SET last_login_at = :now"),
+            Some(hash) => self
+                .guarded_update(user, " AND password_hash = :old")
                 .update_expression("SET last_login_at = :now, password_hash = :hash")
-                .condition_expression(format!(
-                    "user_id = :user AND {condition} AND password_hash = :old"
-                ))
                 .expression_attribute_values(":hash", text(hash))
                 .expression_attribute_values(":old", text(&user.password_hash)),
         };
-        Ok(Write::update(update.build().map_err(AuthError::internal)?))
+        write(update.expression_attribute_values(":now", num(now)))
     }
 
     /// Deletes the account of `user` if every stored field is still as `user` shows it (for the
@@ -352,6 +329,10 @@ impl UsersTable {
             .map_err(AuthError::internal)?;
         Ok(Write::delete(delete))
     }
+}
+
+fn write(update: UpdateBuilder) -> Result<Write, AuthError> {
+    Ok(Write::update(update.build().map_err(AuthError::internal)?))
 }
 
 /// The condition that the stored credentials version is `version` (absent counts as 0), and the

@@ -294,26 +294,14 @@ async fn only_the_sessions_live_at_the_disable_are_told_it_is_disabled() {
     let next = t.refresh(&spent).await;
     assert_eq!(next.status, 200, "{next:?}");
     let rotated_sid = t
-        .app
-        .tokens
-        .verify(
-            &token(&next.body["tokens"], "access"),
-            auth_shared::tokens::TokenType::Access,
-        )
+        .access_claims(&token(&next.body["tokens"], "access"))
         .await
-        .unwrap()
         .sid;
 
     admin::set_disabled(&t.app, &user_id, true, &operator())
         .await
         .unwrap();
-    let held_sid = t
-        .app
-        .tokens
-        .verify(&access, auth_shared::tokens::TokenType::Access)
-        .await
-        .unwrap()
-        .sid;
+    let held_sid = t.access_claims(&access).await.sid;
 
     // After the disable returned (nothing tidies them away): the live session is told.
     let held = format!("session#{held_sid}");

@@ -546,13 +546,7 @@ async fn every_read_is_audited_with_the_operator() {
 }
 
 async fn app_claim(t: &TestApp, access: &str) -> Option<Value> {
-    let claims = t
-        .app
-        .tokens
-        .verify(access, auth_shared::tokens::TokenType::Access)
-        .await
-        .expect("a valid access token");
-    claims.app.map(Value::Object)
+    t.access_claims(access).await.app.map(Value::Object)
 }
 
 async fn set_claims(t: &TestApp, user_id: &str, claims: Value) -> TestResponse {

@@ -20,13 +20,7 @@ fn hook_answers(answer: &Value) -> StubAnswer {
 
 async fn claims_of(t: &TestApp, tokens: &Value) -> Value {
     let access = tokens["access"].as_str().expect("an access token");
-    let claims = t
-        .app
-        .tokens
-        .verify(access, auth_shared::tokens::TokenType::Access)
-        .await
-        .expect("a valid access token");
-    serde_json::to_value(claims).unwrap()
+    serde_json::to_value(t.access_claims(access).await).unwrap()
 }
 
 async fn password_login(t: &TestApp) -> TestResponse {
@@ -169,8 +163,17 @@ async fn any_failure_of_the_hook_issues_no_token_and_writes_nothing() {
     assert_eq!(refused.status, 503, "{refused:?}");
     assert!(t.user("+989121234567").await.is_none());
 
-    // Nothing was written: no session, the refresh token unspent, no back-off for the owner.
+    // Nothing was written: no session, the refresh token unspent, and the right passwords left
+    // no failure on the pair or the account.
     assert_eq!(session_items(&t).await, sessions_before);
+    let counted: Vec<String> = t
+        .scan(&t.tables().attempts)
+        .await
+        .iter()
+        .filter_map(|item| auth_tests::text(item, "pk").map(str::to_owned))
+        .filter(|pk| pk.starts_with("fail#login#") || pk.starts_with("acct#"))
+        .collect();
+    assert!(counted.is_empty(), "{counted:?}");
     stub.delay_answers(Duration::ZERO);
     let refreshed = t.refresh(&refresh).await;
     assert_eq!(refreshed.status, 200, "{refreshed:?}");
