@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod handlers;
 pub mod http;
+pub mod import;
 pub mod imported_hash;
 pub mod jwt_keys;
 pub mod key_publication;

@@ -140,6 +140,11 @@ fn argon2_into(
     })
 }
 
+/// How every hash `hash_now` makes begins: the algorithm, version and parameters.
+fn current_prefix() -> String {
+    format!("$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}$")
+}
+
 /// A new PHC string for `password`: argon2id with the parameters above and a random salt, in
 /// the format the `argon2` crate writes (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`).
 fn hash_now(password: &[u8]) -> Result<String, AuthError> {
@@ -261,8 +266,14 @@ pub async fn verify_upgrading(
         if hash.starts_with("$argon2") {
             let parsed = PasswordHash::new(&hash).map_err(AuthError::internal)?;
             // As `PasswordVerifier` did: a stored hash that cannot be recomputed matches nothing.
-            let matches = matches(password, &parsed).unwrap_or(false);
-            return Ok((real && matches, None));
+            let matches = real && matches(password, &parsed).unwrap_or(false);
+            // An argon2 hash of other parameters (imported) is replaced by today's.
+            let upgraded = if matches && !hash.starts_with(&current_prefix()) {
+                Some(hash_now(password)?)
+            } else {
+                None
+            };
+            return Ok((matches, upgraded));
         }
         // Refused at import; one that got in anyway matches nothing.
         let matches = ImportedHash::parse(&hash).is_ok_and(|imported| imported.verify(password));
@@ -358,6 +369,9 @@ mod tests {
             .await
             .unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let presented = Password::presented("correct horse".into());
+        let verified = verify_upgrading(presented, Some(hash.clone())).await;
+        assert_eq!(verified.unwrap(), (true, None), "today's hashes stay");
         assert!(
             verify(
                 Password::presented("correct horse".into()),
@@ -420,7 +434,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hashes_with_other_parameters_still_verify() {
+    async fn hashes_with_other_parameters_still_verify_and_are_replaced_by_todays() {
         use argon2::password_hash::PasswordHasher as _;
         for (algorithm, version, m, t, p) in [
             (Algorithm::Argon2id, Version::V0x13, 8 * 1024, 3, 1),
@@ -436,10 +450,10 @@ mod tests {
                 .unwrap()
                 .to_string();
             let right = Password::presented("correct horse".into());
-            assert!(
-                verify(right, Some(stored.clone())).await.unwrap(),
-                "{stored}"
-            );
+            let (verified, upgraded) = verify_upgrading(right, Some(stored.clone())).await.unwrap();
+            assert!(verified, "{stored}");
+            let upgraded = upgraded.expect("a hash of today's parameters");
+            assert!(upgraded.starts_with(&current_prefix()), "{upgraded}");
             let wrong = Password::presented("wrong horse".into());
             assert!(
                 !verify(wrong, Some(stored.clone())).await.unwrap(),

@@ -8,6 +8,7 @@ pub mod calls;
 pub mod contract;
 mod endpoint;
 mod events;
+pub mod fixtures;
 mod gate;
 pub mod iam_gateway;
 pub mod kms;

@@ -2,8 +2,12 @@
 //! invariant DynamoDB enforces (a conditional put on the key).
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnConsumedCapacity, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, Update,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -118,6 +122,54 @@ impl UsersTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::put(put))
+    }
+}
+
+/// What an import's write of one account did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Imported {
+    /// Written, for this many write units (the table's and its index's).
+    Written { write_units: f64 },
+    /// An account holds the number: nothing was written.
+    Present { user_id: String },
+}
+
+impl UsersTable {
+    /// Writes an imported account unless an account holds its number (never overwritten).
+    pub async fn import(&self, user: &User) -> Result<Imported, AuthError> {
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(encode(&UserItem::from(user))?))
+            .condition_expression("attribute_not_exists(phone)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match written {
+            Ok(output) => Ok(Imported::Written {
+                write_units: output
+                    .consumed_capacity
+                    .and_then(|consumed| consumed.capacity_units)
+                    .unwrap_or_default(),
+            }),
+            Err(error) if condition_failed(&error) => {
+                let holder = error
+                    .as_service_error()
+                    .and_then(|refusal| match refusal {
+                        PutItemError::ConditionalCheckFailedException(refusal) => {
+                            refusal.item.as_ref()
+                        }
+                        _ => None,
+                    })
+                    .and_then(|item| super::get_text(item, "user_id"));
+                Ok(Imported::Present {
+                    user_id: holder.unwrap_or_default(),
+                })
+            }
+            Err(error) => Err(unavailable(error)),
+        }
     }
 }
 

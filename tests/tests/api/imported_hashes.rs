@@ -5,6 +5,7 @@
 //! `hashlib` in Django's format; argon2-cffi's documented example), written into the users table
 //! as an import would.
 
+use auth_tests::fixtures::python_fixture;
 use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, text};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
@@ -119,25 +120,10 @@ async fn a_parallel_burst_against_an_imported_hash_checks_no_more_than_the_limit
     assert_eq!(stored_hash(&t).await, DJANGO_PBKDF2_SHA256);
 }
 
-/// `password` hashed by Django itself with each of its hashers: algorithm -> encoded hash
-/// (`tests/fixtures/django_hashes.py`, with the Python of `.local/django`).
+/// `password` hashed by Django itself with each of its hashers: algorithm -> encoded hash.
 async fn django_hashes(password: &str) -> serde_json::Map<String, serde_json::Value> {
-    use tokio::io::AsyncWriteExt;
-    let root = auth_tests::routes::workspace_root();
-    let python = root.join(".local/django/bin/python3");
-    let mut child = tokio::process::Command::new(&python)
-        .arg(root.join("tests/fixtures/django_hashes.py"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test installs it)", python.display()));
-    let input = json!({ "password": password }).to_string();
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).await.expect("write");
-    drop(stdin);
-    let output = child.wait_with_output().await.expect("Django ran");
-    assert!(output.status.success(), "Django failed");
-    serde_json::from_slice(&output.stdout).expect("Django's hashes as JSON")
+    let made = python_fixture("django_hashes.py", &[], &json!({ "password": password })).await;
+    made.as_object().expect("an object").clone()
 }
 
 #[tokio::test]

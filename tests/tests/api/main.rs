@@ -25,6 +25,7 @@ mod doc_figures;
 mod e2e;
 mod events;
 mod held_keys;
+mod import_users;
 mod imported_hashes;
 mod jwks;
 mod kms;
