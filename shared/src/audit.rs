@@ -39,6 +39,8 @@ pub enum AuditEvent {
     AccountDeleted,
     /// An operator set the account's app claims.
     ClaimsChanged,
+    /// A login moved a user of the Cognito pool being moved from: its account was created.
+    AccountMigrated,
 }
 
 impl AuditEvent {
@@ -64,6 +66,7 @@ impl AuditEvent {
             Self::SessionRevoked => "session_revoked",
             Self::AccountDeleted => "account_deleted",
             Self::ClaimsChanged => "claims_changed",
+            Self::AccountMigrated => "account_migrated",
         }
     }
 }

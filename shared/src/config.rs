@@ -10,6 +10,7 @@ use std::time::Duration;
 use phonenumber::country;
 
 pub use crate::captcha::CaptchaConfig;
+use crate::cognito::CognitoMigrationConfig;
 use crate::events::EventSettings;
 use crate::http::TrustedProxy;
 pub use crate::limits::Limits;
@@ -208,6 +209,8 @@ pub struct Config {
     pub trusted_proxy: TrustedProxy,
     /// What the domain events carry.
     pub events: EventSettings,
+    /// The Cognito pool whose users are moved on their first login, if any.
+    pub cognito_migration: Option<CognitoMigrationConfig>,
 }
 
 impl Config {
@@ -269,6 +272,7 @@ impl Config {
             captcha: CaptchaConfig::from_env(&env)?,
             trusted_proxy: TrustedProxy::from_env(&env)?,
             events: EventSettings::from_env(&env)?,
+            cognito_migration: CognitoMigrationConfig::from_env(&env)?,
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authorizer;
 pub mod captcha;
 pub mod clock;
+pub mod cognito;
 pub mod config;
 pub mod discovery;
 pub mod error;
@@ -41,6 +42,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::captcha::CaptchaVerifier;
 use crate::clock::Clock;
+use crate::cognito::CognitoMigration;
 use crate::config::{Config, ConfigError};
 use crate::jwt_keys::AsymmetricKeys;
 use crate::key_publication::PublicationKey;
@@ -71,6 +73,8 @@ pub struct App {
     pub captcha: Option<CaptchaVerifier>,
     /// The function that adds claims to each access token, when `TOKEN_HOOK_FUNCTION` is set.
     pub token_hook: Option<TokenHook>,
+    /// The Cognito pool users are moved from, when `COGNITO_MIGRATION_USER_POOL_ID` is set.
+    pub cognito_migration: Option<CognitoMigration>,
 }
 
 impl App {
@@ -165,6 +169,10 @@ impl App {
                 .token_hook_function
                 .as_deref()
                 .map(|function| TokenHook::new(function, aws, &[])),
+            cognito_migration: config
+                .cognito_migration
+                .as_ref()
+                .map(|pool| CognitoMigration::new(pool, aws, &[])),
             clock,
             config,
         })

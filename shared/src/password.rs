@@ -61,6 +61,11 @@ impl Password {
         Ok(Self(raw.into()))
     }
 
+    /// The password itself, for a call that must send it (a Cognito pool being moved from).
+    pub(crate) fn exposed(&self) -> &str {
+        self.0.expose_secret()
+    }
+
     /// A password presented at login: not length-checked (that would leak the policy), but it
     /// is still only ever held as a secret.
     pub fn presented(raw: String) -> Self {

@@ -67,6 +67,8 @@ pub enum Owner {
     Logging,
     /// `events.rs`: the domain events and their publisher.
     Events,
+    /// `cognito.rs`: users moved from a Cognito user pool on their first login.
+    Migration,
     /// Set by AWS Lambda, read by `config.rs` and `secrets.rs`.
     Lambda,
     /// Read by the AWS SDK itself, never by this code.
@@ -74,7 +76,7 @@ pub enum Owner {
 }
 
 impl Owner {
-    pub const ALL: [Owner; 13] = [
+    pub const ALL: [Owner; 14] = [
         Owner::Tables,
         Owner::Codes,
         Owner::Tokens,
@@ -86,6 +88,7 @@ impl Owner {
         Owner::Proxy,
         Owner::Logging,
         Owner::Events,
+        Owner::Migration,
         Owner::Lambda,
         Owner::Sdk,
     ];
@@ -103,6 +106,7 @@ impl Owner {
             Owner::Logging => "shared/src/telemetry.rs",
             // Rendered between backticks: two files.
             Owner::Events => "shared/src/events.rs` and `shared/src/publisher.rs",
+            Owner::Migration => "shared/src/cognito.rs",
             Owner::Sdk => "the AWS SDK",
         }
     }
@@ -121,6 +125,7 @@ impl Owner {
             Owner::Proxy => "Client address",
             Owner::Logging => "Logging",
             Owner::Events => "Events",
+            Owner::Migration => "Moving users in",
             Owner::Lambda => "Set by AWS Lambda",
             Owner::Sdk => "Read by the AWS SDK",
         }
@@ -367,6 +372,23 @@ pub static SETTINGS: &[Setting] = &[
         "name or ARN of a function that adds claims to each access token before it is signed \
          (registration, login, refresh): fail-closed, 1 s at most \
          (see [Tokens](api.md#tokens))",
+    ),
+    row(
+        "COGNITO_MIGRATION_USER_POOL_ID",
+        Nothing,
+        Owner::Migration,
+        Keep,
+        "a Cognito user pool whose users are moved on their first login: a login for a number \
+         unknown here is tried against it (see [Moving users in](../README.md#moving-users-in)); \
+         set with `COGNITO_MIGRATION_CLIENT_ID`",
+    ),
+    row(
+        "COGNITO_MIGRATION_CLIENT_ID",
+        Nothing,
+        Owner::Migration,
+        Keep,
+        "an app client of that pool that allows `ALLOW_ADMIN_USER_PASSWORD_AUTH` and has no \
+         client secret",
     ),
     row(
         "JWT_AUDIENCE",

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use auth_shared::cognito::CognitoMigration;
 use auth_shared::config::{AsymmetricKeySource, Config, SmsProviderConfig};
 use auth_shared::jwt_keys::AsymmetricKeys;
 use auth_shared::secrets::AppSecrets;
@@ -616,6 +617,10 @@ pub(crate) fn with_recorded_providers(mut app: App, aws: &SdkConfig) -> App {
         .token_hook_function
         .as_deref()
         .map(|function| TokenHook::new(function, aws, &[CallRecorder::shared()]));
+    app.cognito_migration = app.config.cognito_migration.as_ref().map(|pool| {
+        let aws = crate::cognito::emulated(aws);
+        CognitoMigration::new(pool, &aws, &[CallRecorder::shared()])
+    });
     app
 }
 
@@ -629,6 +634,10 @@ pub fn template_parameters(config: &Config) -> BTreeMap<String, String> {
     set("JwtAlgorithm", config.jwt_algorithm.name());
     if let Some(function) = &config.token_hook_function {
         set("TokenHookFunction", function);
+    }
+    if let Some(pool) = &config.cognito_migration {
+        set("CognitoMigrationUserPoolId", &pool.user_pool_id);
+        set("CognitoMigrationClientId", &pool.client_id);
     }
     if let Some(AsymmetricKeySource::Kms { key_id }) = &config.jwt_asymmetric_key {
         set("JwtKmsKeyId", key_id);

@@ -77,14 +77,15 @@ impl RecordedChain {
 }
 
 /// The most one call may take: an SMS provider's (Amazon SNS, End User Messaging, or a Lambda
-/// hook) as long as `SMS_TIMEOUT_SECONDS` allows at most, every other AWS call
-/// `AWS_CALL_TIMEOUT`, its retries included.
+/// hook) as long as `SMS_TIMEOUT_SECONDS` allows at most, a Cognito pool's (users moved on
+/// login) `COGNITO_CALL_TIMEOUT`, every other AWS call `AWS_CALL_TIMEOUT`, retries included.
 pub fn call_time_limit(call: &str) -> Duration {
     let service = call.split_once(':').map_or(call, |(service, _)| service);
     match service {
         "SNS" | "Pinpoint SMS Voice V2" | "Lambda" => {
             Duration::from_secs(*SMS_TIMEOUT_SECONDS.end())
         }
+        "Cognito Identity Provider" => auth_shared::cognito::COGNITO_CALL_TIMEOUT,
         _ => AWS_CALL_TIMEOUT,
     }
 }
@@ -339,6 +340,24 @@ fn authorised(
                 }
                 None => unknown("events", operation),
             }
+        }
+        "Cognito Identity Provider" => {
+            use aws_sdk_cognitoidentityprovider::operation::{
+                admin_get_user::AdminGetUserInput, admin_initiate_auth::AdminInitiateAuthInput,
+            };
+            let pool = if let Some(i) = input.downcast_ref::<AdminInitiateAuthInput>() {
+                i.user_pool_id()
+            } else if let Some(i) = input.downcast_ref::<AdminGetUserInput>() {
+                i.user_pool_id()
+            } else {
+                return unknown("cognito-idp", operation);
+            };
+            vec![(
+                format!("cognito-idp:{}", operation.name()),
+                pool.map(|pool| {
+                    format!("arn:aws:cognito-idp:{region}:{TEST_ACCOUNT}:userpool/{pool}")
+                }),
+            )]
         }
         "DynamoDB Streams" => dynamodb_streams(operation, input, region),
         service => unknown(service, operation),

@@ -5,6 +5,7 @@
 
 mod app;
 pub mod calls;
+pub mod cognito;
 pub mod contract;
 mod endpoint;
 mod events;

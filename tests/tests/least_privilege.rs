@@ -304,6 +304,32 @@ fn only_the_signing_functions_may_sign_with_kms() {
     );
 }
 
+/// Users are moved from a Cognito pool by the login function alone, on that pool alone: no
+/// other function's policy names a `cognito-idp:` action (or a wildcard that matches one), under
+/// any parameters, and the login's names the pool of `CognitoMigrationUserPoolId`.
+#[test]
+fn only_the_login_function_may_ask_the_cognito_pool() {
+    let policies = Policies::from_template(&template_path()).expect("the template's policies");
+    let mut askers = BTreeSet::new();
+    for function in &policies.functions {
+        for grant in &function.grants {
+            let cognito = grant.actions.iter().any(|action| {
+                ["cognito-idp:AdminInitiateAuth", "cognito-idp:AdminGetUser"]
+                    .iter()
+                    .any(|asked| auth_tests::policies::action_matches(action, asked))
+            });
+            if grant.effect == Effect::Allow && cognito {
+                askers.insert(function.function.as_str());
+                assert_eq!(
+                    grant.resource_text(),
+                    "arn:${AWS::Partition}:cognito-idp:${AWS::Region}:${AWS::AccountId}:userpool/${CognitoMigrationUserPoolId} [if HasCognitoMigration]"
+                );
+            }
+        }
+    }
+    assert_eq!(askers, BTreeSet::from(["login"]));
+}
+
 /// The events reach the bus through the publisher alone: no other function's policy names
 /// `events:PutEvents` (or a wildcard that matches it), under any parameters.
 #[test]

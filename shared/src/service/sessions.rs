@@ -1,7 +1,9 @@
 //! Sessions: log in, rotate refresh tokens (with reuse detection), authenticate requests, log out.
 
 use crate::App;
+use crate::app_claims::AppClaims;
 use crate::audit::{self, AuditEvent, Subject};
+use crate::cognito::CognitoMigration;
 use crate::error::AuthError;
 use crate::events::{Event, EventSubject, SessionEndReason, SessionMethod};
 use crate::http::Caller;
@@ -9,7 +11,7 @@ use crate::limits::{self, SendPool};
 use crate::otp::OtpPurpose;
 use crate::password::{self, Password};
 use crate::phone::PhoneNumber;
-use crate::profile::User;
+use crate::profile::{self, User, UserProfile};
 use crate::refresh_tokens::{self, PresentedRefresh};
 use crate::service::account::session_subject;
 use crate::service::admin::disabled_login;
@@ -165,7 +167,7 @@ pub async fn login(
     let step_up_code = check_step_up_code(app, phone, guess, &taken, caller)?;
     let user = records.user.take();
     let checked = check_password(app, phone, attempt.password, user, &taken, caller).await?;
-    let Some((user, upgraded)) = checked else {
+    let Some((user, verified)) = checked else {
         spend_step_up_code(app, phone, step_up_code.as_ref(), now).await?;
         return Err(AuthError::InvalidCredentials);
     };
@@ -184,7 +186,7 @@ pub async fn login(
         };
         return Err(demand_step_up(app, phone, caller, &taken, step_up).await?);
     }
-    let login = (phone, &user, upgraded.as_deref());
+    let login = (phone, &user, &verified);
     let committed = commit_login(app, login, caller, step_up_code.as_ref(), now).await;
     if committed.is_err() {
         forget_right_password(app, phone, caller, &taken).await;
@@ -288,10 +290,19 @@ fn check_step_up_code(
     })
 }
 
+/// How the account of a right password is written by the login's transaction.
+enum Verified {
+    /// The account here; `upgraded`: the argon2id hash that replaces an imported one.
+    Stored { upgraded: Option<String> },
+    /// A user of the Cognito pool being moved from: the account is created.
+    Migrated,
+}
+
 /// The login's credentials check, once the attempt has its slot: argon2 against `user`'s hash
 /// (a dummy hash for no user, so that both cost the same, and never a match), the user when it
-/// matches. A wrong password is audited as a failed login (and a lock-out when it blocked the
-/// pair or put the account into back-off); the success clears the counters (`commit_login`).
+/// matches. A number unknown here is tried against the Cognito pool being moved from, when one
+/// is configured. A wrong password is audited as a failed login (and a lock-out when it blocked
+/// the pair or put the account into back-off); the success clears the counters (`commit_login`).
 async fn check_password(
     app: &App,
     phone: &PhoneNumber,
@@ -299,11 +310,18 @@ async fn check_password(
     user: Option<User>,
     taken: &Taken,
     caller: &Caller,
-) -> Result<Option<(User, Option<String>)>, AuthError> {
-    let hash = user.as_ref().map(|user| user.password_hash.clone());
-    let (matches, upgraded) = password::verify_upgrading(password, hash).await?;
-    if matches {
-        return Ok(user.map(|user| (user, upgraded)));
+) -> Result<Option<(User, Verified)>, AuthError> {
+    let checked = match (user, &app.cognito_migration) {
+        (None, Some(pool)) => migrated_account(app, pool, phone, password).await?,
+        (user, _) => {
+            let hash = user.as_ref().map(|user| user.password_hash.clone());
+            let (matches, upgraded) = password::verify_upgrading(password, hash).await?;
+            user.filter(|_| matches)
+                .map(|user| (user, Verified::Stored { upgraded }))
+        }
+    };
+    if checked.is_some() {
+        return Ok(checked);
     }
     let subject = || Subject {
         phone: Some(phone),
@@ -314,6 +332,47 @@ async fn check_password(
         audit::record(AuditEvent::Lockout, caller, subject());
     }
     Ok(None)
+}
+
+/// The account a Cognito pool's user becomes here when the pool takes `password` for `phone`:
+/// its `sub` as the id, its names and email where they pass this service's rules, the password
+/// hashed by this service. A `sub` that already has an account here (moved before, under a
+/// number since changed) is not moved twice: one id, one account.
+async fn migrated_account(
+    app: &App,
+    pool: &CognitoMigration,
+    phone: &PhoneNumber,
+    password: Password,
+) -> Result<Option<(User, Verified)>, AuthError> {
+    let Some(found) = pool.authenticate(phone, &password).await? else {
+        return Ok(None);
+    };
+    if app.store.users.indexed_phone(&found.sub).await?.is_some() {
+        tracing::warn!(user_id = %found.sub, "a Cognito user already moved under another number");
+        return Ok(None);
+    }
+    let now = app.clock.now();
+    let field = |value: Option<String>, check: fn(&str) -> Result<String, AuthError>| {
+        value
+            .and_then(|value| check(&value).ok())
+            .unwrap_or_default()
+    };
+    let user = User {
+        profile: UserProfile {
+            id: found.sub,
+            phone: phone.as_str().to_owned(),
+            first_name: field(found.given_name, |name| profile::name("first_name", name)),
+            last_name: field(found.family_name, |name| profile::name("last_name", name)),
+            email: field(found.email, profile::email),
+        },
+        password_hash: password::hash(password).await?,
+        created_at: found.created_at.unwrap_or(now).min(now),
+        credentials_version: 0,
+        disabled: false,
+        last_login_at: Some(now),
+        app_claims: AppClaims::default(),
+    };
+    Ok(Some((user, Verified::Migrated)))
 }
 
 /// A right step-up code with a wrong password: the code is spent, so that whoever reads the SMS
@@ -401,7 +460,7 @@ async fn forget_right_password(app: &App, phone: &PhoneNumber, caller: &Caller, 
 /// owner's, and the step-up code spent when one was entered.
 async fn commit_login(
     app: &App,
-    (phone, user, upgraded): (&PhoneNumber, &User, Option<&str>),
+    (phone, user, verified): (&PhoneNumber, &User, &Verified),
     caller: &Caller,
     step_up_code: Option<&StoredOtp>,
     now: u64,
@@ -423,7 +482,16 @@ async fn commit_login(
         .steps(LoginStep::Session, session_items)
         .step(
             LoginStep::Credentials,
-            app.store.users.record_login(user, now, upgraded)?,
+            match verified {
+                Verified::Stored { upgraded } => {
+                    app.store
+                        .users
+                        .record_login(user, now, upgraded.as_deref())?
+                }
+                // Refused if the number was registered meanwhile: then the password is checked
+                // against that account at the next try.
+                Verified::Migrated => app.store.users.create(user)?,
+            },
         )
         .step(
             LoginStep::Clear,
@@ -442,12 +510,15 @@ async fn commit_login(
             }
         })
         .await?;
-    let subject = Subject {
+    let subject = || Subject {
         phone: Some(phone),
         user_id: Some(&user.profile.id),
         ..Subject::default()
     };
-    audit::record(AuditEvent::LoginSucceeded, caller, subject);
+    if matches!(verified, Verified::Migrated) {
+        audit::record(AuditEvent::AccountMigrated, caller, subject());
+    }
+    audit::record(AuditEvent::LoginSucceeded, caller, subject());
     Ok(tokens)
 }
 

@@ -17,6 +17,7 @@ mod audit;
 mod authorizer;
 mod bad_input;
 mod check_phone;
+mod cognito_migration;
 mod concurrency;
 mod contract;
 mod deployed;
