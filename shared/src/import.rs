@@ -75,9 +75,9 @@ pub fn phone_of(row: &SourceRow, phones: &PhoneParser) -> Result<PhoneNumber, Re
     phones.parse(raw).map_err(|_| Rejection::InvalidPhone)
 }
 
-/// The account `row` describes, under a new id, as created at `now` unless the row says when.
-pub fn account(row: &SourceRow, phones: &PhoneParser, now: u64) -> Result<User, Rejection> {
-    let phone = phone_of(row, phones)?;
+/// The account `row` describes under its number `phone` (`phone_of`) and a new id, as created
+/// at `now` unless the row says when.
+pub fn account(row: &SourceRow, phone: &PhoneNumber, now: u64) -> Result<User, Rejection> {
     let password_hash = usable_hash(row.password_hash.as_deref())?;
     Ok(User {
         profile: UserProfile {
@@ -170,6 +170,10 @@ mod tests {
         PhoneParser::new(country::Id::IR, [])
     }
 
+    fn account_of(source: &SourceRow, now: u64) -> Result<User, Rejection> {
+        account(source, &phone_of(source, &parser())?, now)
+    }
+
     fn row(phone: &str) -> SourceRow {
         SourceRow {
             phone: Some(phone.to_owned()),
@@ -187,7 +191,7 @@ mod tests {
             active: Some("False".into()),
             ..row("0912 123 4567")
         };
-        let user = account(&source, &parser(), 2_000_000_000).unwrap();
+        let user = account_of(&source, 2_000_000_000).unwrap();
         assert_eq!(user.profile.phone, "+989121234567");
         assert_eq!(user.profile.first_name, "Sara");
         assert_eq!(user.profile.last_name, "");
@@ -196,17 +200,12 @@ mod tests {
         assert_eq!(user.created_at, 1_704_164_645);
         assert!(user.disabled);
         assert!(uuid::Uuid::parse_str(&user.profile.id).is_ok());
-        assert_eq!(
-            account(&row("+989121234567"), &parser(), 7)
-                .unwrap()
-                .created_at,
-            7
-        );
+        assert_eq!(account_of(&row("+989121234567"), 7).unwrap().created_at, 7);
     }
 
     #[test]
     fn rows_the_service_could_not_use_are_rejected_with_their_reason() {
-        let reason = |source: SourceRow| account(&source, &parser(), 2_000_000_000).unwrap_err();
+        let reason = |source: SourceRow| account_of(&source, 2_000_000_000).unwrap_err();
         assert_eq!(reason(row("12")), Rejection::InvalidPhone);
         assert_eq!(
             reason(SourceRow {

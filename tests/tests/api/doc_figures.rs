@@ -1062,6 +1062,24 @@ fn claims() -> Vec<(&'static str, String)> {
             "accept them until they expire, {access} by default"
         )],
     ));
+
+    // Moving users in: the importer and the Cognito migration (README).
+    claims.extend(in_doc(
+        "README.md",
+        vec![
+            format!(
+                "`--concurrency` puts in flight, {} by default",
+                number_after(
+                    "tools/import-users/src/options.rs",
+                    "#[arg(long, default_value_t = "
+                )
+            ),
+            format!(
+                "may take {} s, its retry included",
+                auth_shared::cognito::COGNITO_CALL_TIMEOUT.as_secs()
+            ),
+        ],
+    ));
     claims
 }
 

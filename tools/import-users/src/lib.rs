@@ -169,7 +169,11 @@ async fn numbers_seen_twice(
         let (mut rows, mut seen, mut twice) = (0, HashSet::new(), HashSet::new());
         source::read(&file, format, &fields, model.as_deref(), |record| {
             rows += 1;
-            let number = record.row.ok().and_then(|row| number_key(&row, &phones));
+            let phone = record
+                .row
+                .ok()
+                .and_then(|row| import::phone_of(&row, &phones).ok());
+            let number = phone.as_ref().and_then(number_key);
             if let Some(number) = number
                 && !seen.insert(number)
             {
@@ -184,8 +188,7 @@ async fn numbers_seen_twice(
 }
 
 /// A normalised number as an integer: E.164 has at most 15 digits.
-fn number_key(row: &import::SourceRow, phones: &PhoneParser) -> Option<u64> {
-    let phone = import::phone_of(row, phones).ok()?;
+fn number_key(phone: &PhoneNumber) -> Option<u64> {
     phone.as_str().trim_start_matches('+').parse().ok()
 }
 
@@ -213,10 +216,10 @@ fn check(
     };
     let verdict = match import::phone_of(&source, phones) {
         Err(rejection) => Verdict::Report(Outcome::Rejected(rejection)),
-        Ok(_) if number_key(&source, phones).is_some_and(|key| duplicates.contains(&key)) => {
+        Ok(phone) if number_key(&phone).is_some_and(|key| duplicates.contains(&key)) => {
             Verdict::Report(Outcome::Rejected(Rejection::DuplicateInSource))
         }
-        Ok(phone) => match import::account(&source, phones, now) {
+        Ok(phone) => match import::account(&source, &phone, now) {
             Ok(user) => Verdict::Write(user, phone),
             Err(rejection) => Verdict::Report(Outcome::Rejected(rejection)),
         },

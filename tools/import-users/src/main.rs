@@ -7,9 +7,15 @@ use import_users::Options;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match import_users::run(Options::parse()).await {
+    let options = Options::parse();
+    let json = options.json;
+    match import_users::run(options).await {
         Ok(summary) => {
-            println!("{summary}");
+            if json {
+                println!("{}", serde_json::json!(summary));
+            } else {
+                println!("{summary}");
+            }
             // Rows to look at (rejected or failed) make the run's status 1.
             ExitCode::from(u8::from(summary.rejected() > 0))
         }

@@ -49,6 +49,10 @@ pub struct Options {
     #[arg(long)]
     pub ids: Option<PathBuf>,
 
+    /// Print the summary as one JSON object (for scripts) instead of text.
+    #[arg(long)]
+    pub json: bool,
+
     /// Writes in flight at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub concurrency: u16,

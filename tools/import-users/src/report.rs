@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use auth_shared::import::Rejection;
+use serde::{Serialize, Serializer};
 use serde_json::json;
 
 use crate::ImportError;
 
-/// The counts of a run.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The counts of a run (`--json` prints them as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub dry_run: bool,
     /// Rows read (objects of other Django models not counted).
@@ -30,8 +31,13 @@ pub struct Summary {
     pub failed: u64,
     /// Write units the table reported for the accounts written (table and index).
     pub write_units: f64,
+    #[serde(rename = "seconds", serialize_with = "seconds")]
     pub elapsed: Duration,
     pub rejects: PathBuf,
+}
+
+fn seconds<S: Serializer>(elapsed: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(elapsed.as_secs_f64())
 }
 
 impl Summary {
@@ -177,6 +183,10 @@ impl Reports {
             } => {
                 self.summary.imported += 1;
                 self.summary.write_units += write_units;
+                // A dry run's ids are made up: nothing maps to them.
+                if self.summary.dry_run {
+                    return Ok(());
+                }
                 return self.map_id(row, &user_id, "imported");
             }
             Outcome::Rejected(rejection) => {

@@ -12,6 +12,7 @@ mod capacity;
 mod emulator;
 mod events;
 mod flow;
+mod import;
 mod logins;
 mod report;
 mod setup;
@@ -25,6 +26,13 @@ async fn main() {
     let options = Options::from_args();
     report::title(&options);
     let bench = Bench::start().await;
+
+    // 12. The importer only.
+    if options.import.is_some() {
+        report::import(&import::measure(&bench, &options).await);
+        bench.clean_up();
+        return;
+    }
 
     // 9. Events only: the publisher on the events of an in-process pass.
     if options.events {
@@ -77,6 +85,9 @@ async fn main() {
 
     // 9. Events: the publisher's binary on the events the passes wrote.
     sizing::events(&events::measure(&bench, &options).await);
+
+    // 12. The importer.
+    report::import(&import::measure(&bench, &options).await);
 
     bench.clean_up();
 }

@@ -324,3 +324,33 @@ pub fn signing(costs: &[SigningCost]) {
         );
     }
 }
+
+/// The importer's runs (BENCHMARKS.md, section 12).
+pub fn import(runs: &[crate::import::ImportRun]) {
+    println!("## The importer (`import-users`, its binary, JSON lines, into DynamoDB Local)\n");
+    println!(
+        "| rows | run | seconds | rows/s | imported | already present | write units per account written (as DynamoDB Local reports them) | importer's peak memory (MiB) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for run in runs {
+        let count = |name: &str| run.summary[name].as_u64().unwrap_or_default();
+        let imported = count("imported");
+        let units = run.summary["write_units"].as_f64().unwrap_or_default();
+        let per_account = if run.summary["dry_run"].as_bool() == Some(true) || imported == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", units / imported as f64)
+        };
+        println!(
+            "| {} | {} | {:.1} | {:.0} | {} | {} | {per_account} | {:.1} |",
+            run.rows,
+            run.label,
+            run.seconds,
+            run.rows as f64 / run.seconds,
+            imported,
+            count("already_present"),
+            run.peak_rss_mib
+        );
+    }
+    println!();
+}

@@ -30,6 +30,8 @@ pub struct Options {
     pub signing: bool,
     /// Only the events publisher, on the events of an in-process pass (`--events`).
     pub events: bool,
+    /// Only the importer, on this many generated rows (`--import N`).
+    pub import: Option<u64>,
     /// Calls per endpoint in each pass over the API.
     pub calls: usize,
     /// Where the function binaries are: `--binaries DIR`, by default the release build.
@@ -44,6 +46,11 @@ impl Options {
         let sizing = args.iter().any(|a| a == "--sizing");
         let signing = args.iter().any(|a| a == "--signing");
         let events = args.iter().any(|a| a == "--events");
+        let import = args.iter().position(|a| a == "--import").map(|i| {
+            args.get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(100_000)
+        });
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -58,6 +65,7 @@ impl Options {
             sizing,
             signing,
             events,
+            import,
             calls: if smoke { 3 } else { 200 },
             binaries,
             cores: std::thread::available_parallelism().map_or(1, usize::from),
