@@ -121,14 +121,18 @@ impl CognitoMigration {
             Err(error) if refused(&error) => return Ok(None),
             Err(error) => return Err(unavailable("AdminInitiateAuth", &error)),
         };
-        if answer.authentication_result().is_none() {
+        let Some(signed_in) = answer
+            .authentication_result()
+            .and_then(|result| result.access_token())
+            .and_then(token_subject)
+        else {
             // A challenge (MFA, a new password): not something a login here can answer.
             tracing::info!(
                 challenge = ?answer.challenge_name(),
                 "the Cognito pool asked a challenge: the user is not moved"
             );
             return Ok(None);
-        }
+        };
         let user = self
             .client
             .admin_get_user()
@@ -157,6 +161,12 @@ impl CognitoMigration {
         let Some(sub) = attribute("sub").filter(|sub| uuid::Uuid::parse_str(sub).is_ok()) else {
             return Err(AuthError::unavailable("a Cognito user without a UUID sub"));
         };
+        // The number named another user between the two calls (its alias moved): the password
+        // was that other user's.
+        if sub != signed_in {
+            tracing::warn!(phone = %phone.masked(), "the Cognito number changed hands: not moved");
+            return Ok(None);
+        }
         Ok(Some(CognitoUser {
             sub,
             given_name: attribute("given_name"),
@@ -167,6 +177,18 @@ impl CognitoMigration {
                 .and_then(|date| u64::try_from(date.secs()).ok()),
         }))
     }
+}
+
+/// The `sub` of the access token the pool just issued (read, not verified: it came from the
+/// pool over the SDK's TLS, in answer to this call).
+fn token_subject(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
 }
 
 /// The pool's answers that mean "not this password" (or no such user, or one that cannot log

@@ -21,12 +21,17 @@ pub struct SourceRow {
     pub created_at: Option<String>,
     /// `false` imports the account disabled (Django's `is_active`); absent: active.
     pub active: Option<String>,
+    /// Whether the source system verified the number (read only when the import asks for it:
+    /// `phone_verified`).
+    pub phone_verified: Option<String>,
 }
 
 /// Why a row was not written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
     InvalidPhone,
+    /// The source never verified the number: its account here would be whoever holds it.
+    UnverifiedPhone,
     /// Two or more rows of the source give this number once normalised: none of them is
     /// written, since the service cannot tell whose account it is.
     DuplicateInSource,
@@ -43,6 +48,7 @@ impl Rejection {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::InvalidPhone => "invalid_phone",
+            Self::UnverifiedPhone => "unverified_phone",
             Self::DuplicateInSource => "duplicate_after_normalising",
             Self::AlreadyPresent { .. } => "already_present",
             Self::UnsupportedHash(_) => "unsupported_hash",
@@ -55,6 +61,11 @@ impl Rejection {
         match self {
             Self::InvalidPhone => {
                 "not a valid phone number as the API reads it (default region as configured)"
+                    .to_owned()
+            }
+            Self::UnverifiedPhone => {
+                "the source does not have this number as verified: whoever holds it could take \
+                 the account by SMS"
                     .to_owned()
             }
             Self::DuplicateInSource => {
@@ -73,6 +84,14 @@ impl Rejection {
 pub fn phone_of(row: &SourceRow, phones: &PhoneParser) -> Result<PhoneNumber, Rejection> {
     let raw = row.phone.as_deref().ok_or(Rejection::InvalidPhone)?;
     phones.parse(raw).map_err(|_| Rejection::InvalidPhone)
+}
+
+/// Whether the source verified the row's number (for imports that require it).
+pub fn phone_verified(row: &SourceRow) -> Result<(), Rejection> {
+    match truth(row.phone_verified.as_deref(), "phone_verified") {
+        Ok(Some(true)) => Ok(()),
+        _ => Err(Rejection::UnverifiedPhone),
+    }
 }
 
 /// The account `row` describes under its number `phone` (`phone_of`) and a new id, as created
@@ -149,11 +168,17 @@ fn created_at(raw: Option<&str>, now: u64) -> Result<u64, Rejection> {
 }
 
 fn active(raw: Option<&str>) -> Result<bool, Rejection> {
+    Ok(truth(raw, "active")?.unwrap_or(true))
+}
+
+/// A boolean as sources write it (JSON, Django's CSV `True`, `1`, `yes`); `None` when absent.
+fn truth(raw: Option<&str>, field: &str) -> Result<Option<bool>, Rejection> {
     match raw.map(|raw| raw.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("true" | "t" | "1" | "yes") => Ok(true),
-        Some("false" | "f" | "0" | "no") => Ok(false),
+        None | Some("") => Ok(None),
+        Some("true" | "t" | "1" | "yes") => Ok(Some(true)),
+        Some("false" | "f" | "0" | "no") => Ok(Some(false)),
         Some(other) => Err(Rejection::InvalidProfile(format!(
-            "Invalid field 'active': {other:?} is no boolean."
+            "Invalid field '{field}': {other:?} is no boolean."
         ))),
     }
 }
@@ -201,6 +226,23 @@ mod tests {
         assert!(user.disabled);
         assert!(uuid::Uuid::parse_str(&user.profile.id).is_ok());
         assert_eq!(account_of(&row("+989121234567"), 7).unwrap().created_at, 7);
+    }
+
+    #[test]
+    fn a_number_counts_as_verified_only_when_the_source_says_true() {
+        for (flag, verified) in [
+            (Some("True"), true),
+            (Some("1"), true),
+            (Some("false"), false),
+            (Some("maybe"), false),
+            (None, false),
+        ] {
+            let source = SourceRow {
+                phone_verified: flag.map(str::to_owned),
+                ..row("09121234567")
+            };
+            assert_eq!(phone_verified(&source).is_ok(), verified, "{flag:?}");
+        }
     }
 
     #[test]

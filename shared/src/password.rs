@@ -269,6 +269,10 @@ pub async fn verify_upgrading(
         };
         let password = password.0.expose_secret().as_bytes();
         if hash.starts_with("$argon2") {
+            // Another service's parameters only within the imports' ceilings.
+            if !hash.starts_with(&current_prefix()) && ImportedHash::parse(&hash).is_err() {
+                return Ok((false, None));
+            }
             let parsed = PasswordHash::new(&hash).map_err(AuthError::internal)?;
             // As `PasswordVerifier` did: a stored hash that cannot be recomputed matches nothing.
             let matches = real && matches(password, &parsed).unwrap_or(false);

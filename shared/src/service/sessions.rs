@@ -312,7 +312,14 @@ async fn check_password(
     caller: &Caller,
 ) -> Result<Option<(User, Verified)>, AuthError> {
     let checked = match (user, &app.cognito_migration) {
-        (None, Some(pool)) => migrated_account(app, pool, phone, password).await?,
+        (None, Some(pool)) => match migrated_account(app, pool, phone, password).await {
+            Ok(found) => found,
+            // The pool could not be asked: no guess was checked, so none is counted.
+            Err(error) => {
+                give_back_account_slot(app, phone, taken).await;
+                return Err(error);
+            }
+        },
         (user, _) => {
             let hash = user.as_ref().map(|user| user.password_hash.clone());
             let (matches, upgraded) = password::verify_upgrading(password, hash).await?;
@@ -337,7 +344,8 @@ async fn check_password(
 /// The account a Cognito pool's user becomes here when the pool takes `password` for `phone`:
 /// its `sub` as the id, its names and email where they pass this service's rules, the password
 /// hashed by this service. A `sub` that already has an account here (moved before, under a
-/// number since changed) is not moved twice: one id, one account.
+/// number since changed) is not moved twice: one id, one account; nor is one whose account was
+/// deleted here (`commit_login` checks its credentials were never changed).
 async fn migrated_account(
     app: &App,
     pool: &CognitoMigration,
@@ -493,6 +501,10 @@ async fn commit_login(
                 Verified::Migrated => app.store.users.create(user)?,
             },
         )
+        .steps(
+            LoginStep::Credentials,
+            first_credentials(app, user, verified)?,
+        )
         .step(
             LoginStep::Clear,
             attempts.clear_pair(FailureKind::Login, phone, &caller.network)?,
@@ -520,6 +532,21 @@ async fn commit_login(
     }
     audit::record(AuditEvent::LoginSucceeded, caller, subject());
     Ok(tokens)
+}
+
+/// For a user moved from the Cognito pool: the check that its id's credentials were never
+/// changed here. An account deleted here bumped them, so the pool cannot bring it back.
+fn first_credentials(
+    app: &App,
+    user: &User,
+    verified: &Verified,
+) -> Result<Option<Write>, AuthError> {
+    match verified {
+        Verified::Migrated => Ok(Some(
+            app.store.sessions.credentials_are(&user.profile.id, 0)?,
+        )),
+        Verified::Stored { .. } => Ok(None),
+    }
 }
 
 /// What the step-up code of a login is sent with.

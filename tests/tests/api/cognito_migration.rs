@@ -97,6 +97,33 @@ async fn a_pool_user_is_moved_at_the_first_right_login_and_keeps_their_id() {
     assert_eq!(t.scan(&t.tables().users).await.len(), 1);
 }
 
+#[tokio::test]
+async fn an_account_moved_then_deleted_here_is_not_brought_back_by_the_pool() {
+    let (t, subs) = app_moving_from_a_pool().await;
+    let moved = login(&t, SARA, SARA_PASSWORD).await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    let access = moved.body["tokens"]["access"].as_str().unwrap().to_owned();
+    let deleted = t
+        .authed(
+            Endpoint::Profile,
+            "DELETE",
+            &access,
+            Some(json!({ "password": SARA_PASSWORD })),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert!(t.user(SARA).await.is_none());
+
+    // The pool still takes the password, but the deletion stands; the number is free for a
+    // new sign-up.
+    let again = login(&t, SARA, SARA_PASSWORD).await;
+    assert_eq!(again.status, 401, "{again:?}");
+    assert!(t.user(SARA).await.is_none());
+    assert!(t.scan(&t.tables().users).await.is_empty());
+    let registered = t.registered_user("09120000001", SARA).await;
+    assert_ne!(registered.body["user"]["id"], subs[0].as_str());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_parallel_burst_of_wrong_passwords_asks_the_pool_no_more_than_the_limits_allow() {
     let (t, _) = app_moving_from_a_pool().await;

@@ -1063,6 +1063,14 @@ fn claims() -> Vec<(&'static str, String)> {
         )],
     ));
 
+    claims.extend(in_doc(
+        "docs/security.md",
+        vec![format!(
+            "up to the ceiling's {} MiB",
+            auth_shared::imported_hash::MAX_ARGON2_MEMORY_KIB / 1024
+        )],
+    ));
+
     // Moving users in: the importer and the Cognito migration (README).
     claims.extend(in_doc(
         "README.md",

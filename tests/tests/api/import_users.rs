@@ -251,25 +251,35 @@ async fn json_lines_and_csv_with_library_hashes_import_and_log_in() {
     let t = TestApp::new().await;
     let jsonl = dir.join("users.jsonl");
     let rows = [
-        json!({ "id": 1, "phone": "09120000001", "password_hash": bcrypt, "first_name": "Ali" }),
+        json!({ "id": 1, "phone": "09120000001", "password_hash": bcrypt, "first_name": "Ali",
+                "phone_verified": true }),
         json!({ "id": 2, "phone": "+98 912 000 0002", "password_hash": argon2,
-                "created_at": 1_600_000_000, "active": true }),
-        json!({ "id": 3, "phone": "09120000003", "password_hash": "sha1$salt$abc" }),
+                "created_at": 1_600_000_000, "active": true, "phone_verified": "True" }),
+        json!({ "id": 3, "phone": "09120000003", "password_hash": "sha1$salt$abc",
+                "phone_verified": true }),
+        json!({ "id": 4, "phone": "09120000004", "password_hash": bcrypt,
+                "phone_verified": false }),
+        json!({ "id": 5, "phone": "09120000005", "password_hash": bcrypt }),
     ];
     let mut text_lines: Vec<String> = rows.iter().map(Value::to_string).collect();
     text_lines.insert(1, "not json at all".to_owned());
     std::fs::write(&jsonl, text_lines.join("\n") + "\n").unwrap();
-    let summary = import(&t, &jsonl, &["--format", "jsonl"]).await;
+    let verified_only = ["--format", "jsonl", "--verified-field", "phone_verified"];
+    let summary = import(&t, &jsonl, &verified_only).await;
     assert_eq!(
         (
             summary.rows,
             summary.imported,
             summary.unreadable,
-            summary.unsupported_hash
+            summary.unsupported_hash,
+            summary.unverified_phone
         ),
-        (4, 2, 1, 1),
+        (6, 2, 1, 1, 2),
         "{summary}"
     );
+    for e164 in ["+989120000004", "+989120000005"] {
+        assert!(t.user(e164).await.is_none(), "{e164}: unverified");
+    }
     assert_eq!(
         num(&t.user("+989120000002").await.unwrap(), "created_at"),
         Some(1_600_000_000)
@@ -405,6 +415,23 @@ async fn a_dry_run_writes_nothing_and_an_account_here_is_never_overwritten() {
     std::fs::write(&file, format!("{rows}\n")).unwrap();
     let ids = dir.join("ids.csv");
     let args = ["--format", "jsonl", "--ids", ids.to_str().unwrap()];
+
+    // Refused before anything is read: a Django dump without its model, a file that is not
+    // one (it is read twice).
+    let refused = |file: &Path, args: &[&str]| {
+        let mut command = vec!["import-users", file.to_str().unwrap()];
+        command.extend(["--table", "t", "--default-region", "IR"]);
+        command.extend(args);
+        let options = Options::try_parse_from(command).expect("valid flags");
+        async move { import_users::run(options).await.expect_err("refused") }
+    };
+    let no_model = refused(&file, &["--format", "django"]).await;
+    assert!(no_model.to_string().contains("--model"), "{no_model}");
+    let not_a_file = refused(&dir, &["--format", "jsonl"]).await;
+    assert!(
+        not_a_file.to_string().contains("regular file"),
+        "{not_a_file}"
+    );
 
     let dry = import(&t, &file, &[&args[..], &["--dry-run"]].concat()).await;
     assert_eq!((dry.imported, dry.already_present), (3, 1), "{dry}");

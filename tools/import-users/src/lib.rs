@@ -56,7 +56,15 @@ pub async fn run(options: Options) -> Result<Summary, ImportError> {
             options.default_region
         ))
     })?;
+    if options.format == Format::Django && options.model.is_none() {
+        return Err(ImportError::Usage(
+            "--format django needs --model (the user model, e.g. accounts.user): a dump holds \
+             other models too"
+                .to_owned(),
+        ));
+    }
     let phones = PhoneParser::new(region, []);
+    let before = SourceFile::of(&options.file)?;
     let users = users_table(&options).await?;
     let (total_rows, duplicates) = numbers_seen_twice(&options, phones.clone()).await?;
 
@@ -76,12 +84,13 @@ pub async fn run(options: Options) -> Result<Summary, ImportError> {
     let reader = {
         let (file, format, model) = (options.file.clone(), options.format, options.model.clone());
         let fields = options.fields();
+        let verified_only = options.verified_field.is_some();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
         tokio::task::spawn_blocking(move || {
             source::read(&file, format, &fields, model.as_deref(), |record| {
-                let checked = check(record, &phones, &duplicates, now);
+                let checked = check(record, &phones, &duplicates, verified_only, now);
                 checked_rows
                     .blocking_send(checked)
                     .map_err(|_| ImportError::Stopped)
@@ -115,7 +124,39 @@ pub async fn run(options: Options) -> Result<Summary, ImportError> {
     reader
         .await
         .map_err(|error| ImportError::Source(error.to_string()))??;
+    // Both readings saw the same file, or the duplicates found in the first mean nothing.
+    if SourceFile::of(&options.file)? != before {
+        return Err(ImportError::Source(format!(
+            "{} changed during the import: run again on a file nothing writes to",
+            options.file.display()
+        )));
+    }
     reports.finish()
+}
+
+/// What tells a file's versions apart: its size and last change.
+#[derive(Debug, PartialEq)]
+struct SourceFile {
+    length: u64,
+    modified: Option<SystemTime>,
+}
+
+impl SourceFile {
+    /// A regular file's (it is read twice: no pipe or device).
+    fn of(path: &std::path::Path) -> Result<Self, ImportError> {
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| ImportError::Source(format!("{}: {error}", path.display())))?;
+        if !metadata.is_file() {
+            return Err(ImportError::Usage(format!(
+                "{} is not a regular file: it is read twice",
+                path.display()
+            )));
+        }
+        Ok(Self {
+            length: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
 }
 
 /// The users table, once its key is checked: a wrong `--table` fails here, not on every row.
@@ -202,6 +243,7 @@ fn check(
     record: source::Record,
     phones: &PhoneParser,
     duplicates: &HashSet<u64>,
+    verified_only: bool,
     now: u64,
 ) -> (RowRef, Verdict) {
     let phone = record.row.as_ref().ok().and_then(|row| row.phone.clone());
@@ -218,6 +260,9 @@ fn check(
         Err(rejection) => Verdict::Report(Outcome::Rejected(rejection)),
         Ok(phone) if number_key(&phone).is_some_and(|key| duplicates.contains(&key)) => {
             Verdict::Report(Outcome::Rejected(Rejection::DuplicateInSource))
+        }
+        Ok(_) if verified_only && import::phone_verified(&source).is_err() => {
+            Verdict::Report(Outcome::Rejected(Rejection::UnverifiedPhone))
         }
         Ok(phone) => match import::account(&source, &phone, now) {
             Ok(user) => Verdict::Write(user, phone),

@@ -75,6 +75,11 @@ pub struct Options {
     /// A false value imports the account disabled (the admin API enables it).
     #[arg(long, default_value = "is_active")]
     pub active_field: String,
+    /// Import only rows whose number the source verified (this field true); the others are
+    /// rejected as `unverified_phone`. Without it, every number is taken as the source's users'
+    /// own: import only numbers your old system verified.
+    #[arg(long)]
+    pub verified_field: Option<String>,
     /// The source's id of a row, for the rejects and ids files. [default: `pk` with django, else
     /// `id`]
     #[arg(long)]
@@ -105,6 +110,8 @@ impl Options {
             email: self.email_field.clone(),
             created_at: pick(&self.created_at_field, "date_joined", "created_at"),
             active: self.active_field.clone(),
+            // Unset: a name no source has, so nothing is read.
+            verified: self.verified_field.clone().unwrap_or_default(),
             id: pick(&self.id_field, "pk", "id"),
         }
     }
@@ -120,6 +127,7 @@ pub struct Fields<T> {
     pub email: T,
     pub created_at: T,
     pub active: T,
+    pub verified: T,
     pub id: T,
 }
 
@@ -133,6 +141,7 @@ impl<T> Fields<T> {
             email: each(&self.email),
             created_at: each(&self.created_at),
             active: each(&self.active),
+            verified: each(&self.verified),
             id: each(&self.id),
         }
     }
@@ -147,6 +156,7 @@ impl<T> Fields<T> {
             email: get(&self.email),
             created_at: get(&self.created_at),
             active: get(&self.active),
+            phone_verified: get(&self.verified),
         }
     }
 }

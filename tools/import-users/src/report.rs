@@ -21,6 +21,8 @@ pub struct Summary {
     pub imported: u64,
     pub already_present: u64,
     pub invalid_phone: u64,
+    /// With `--verified-field`: numbers the source had not verified.
+    pub unverified_phone: u64,
     pub duplicates: u64,
     pub unsupported_hash: u64,
     pub invalid_profile: u64,
@@ -44,6 +46,7 @@ impl Summary {
     /// Rows not imported for a reason someone should look at (the rejects file has them all).
     pub fn rejected(&self) -> u64 {
         self.invalid_phone
+            + self.unverified_phone
             + self.duplicates
             + self.unsupported_hash
             + self.invalid_profile
@@ -54,6 +57,7 @@ impl Summary {
     fn count(&mut self, rejection: &Rejection) {
         let counter = match rejection {
             Rejection::InvalidPhone => &mut self.invalid_phone,
+            Rejection::UnverifiedPhone => &mut self.unverified_phone,
             Rejection::DuplicateInSource => &mut self.duplicates,
             Rejection::AlreadyPresent { .. } => &mut self.already_present,
             Rejection::UnsupportedHash(_) => &mut self.unsupported_hash,
@@ -85,6 +89,7 @@ impl std::fmt::Display for Summary {
             (imported, self.imported),
             ("already present", self.already_present),
             ("invalid phone", self.invalid_phone),
+            ("unverified phone", self.unverified_phone),
             ("duplicate after normalising", self.duplicates),
             ("unsupported hash", self.unsupported_hash),
             ("invalid profile", self.invalid_profile),
@@ -145,8 +150,14 @@ impl Reports {
         dry_run: bool,
         total_rows: u64,
     ) -> Result<Self, ImportError> {
+        // Readable by the operator alone: they name people's numbers.
         let create = |path: &Path| {
-            File::create(path)
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options
+                .open(path)
                 .map_err(|error| ImportError::Output(format!("{}: {error}", path.display())))
         };
         let ids = match ids {
