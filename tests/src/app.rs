@@ -311,6 +311,15 @@ impl TestApp {
             .item
     }
 
+    /// The answer to a login of `phone` with `password`.
+    pub async fn login_with(&self, phone: &str, password: &str) -> TestResponse {
+        self.post(
+            Endpoint::Login,
+            json!({ "phone": phone, "password": password }),
+        )
+        .await
+    }
+
     /// Logs `phone` in with `PASSWORD`; returns the `tokens` object.
     pub async fn login(&self, phone: &str) -> Value {
         let response = self

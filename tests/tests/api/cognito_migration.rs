@@ -39,14 +39,6 @@ async fn app_moving_from_a_pool() -> (TestApp, Vec<String>) {
     (t, subs)
 }
 
-async fn login(t: &TestApp, phone: &str, password: &str) -> auth_tests::TestResponse {
-    t.post(
-        Endpoint::Login,
-        json!({ "phone": phone, "password": password }),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_pool_user_is_moved_at_the_first_right_login_and_keeps_their_id() {
     let (t, subs) = app_moving_from_a_pool().await;
@@ -57,7 +49,7 @@ async fn a_pool_user_is_moved_at_the_first_right_login_and_keeps_their_id() {
         ("+989120000003", SARA_PASSWORD),
         (UNVERIFIED, SARA_PASSWORD),
     ] {
-        let refused = login(&t, phone, password).await;
+        let refused = t.login_with(phone, password).await;
         assert_eq!(refused.status, 401, "{phone}: {refused:?}");
         assert_eq!(refused.body["error"], "Invalid phone number or password.");
         assert!(t.user(phone).await.is_none(), "{phone}");
@@ -72,7 +64,7 @@ async fn a_pool_user_is_moved_at_the_first_right_login_and_keeps_their_id() {
 
     // The right password, typed in the national form: the account is created with the pool's
     // sub as its id, its profile, and this service's hash.
-    let moved = login(&t, "0912 000 0001", SARA_PASSWORD).await;
+    let moved = t.login_with("0912 000 0001", SARA_PASSWORD).await;
     assert_eq!(moved.status, 200, "{moved:?}");
     let access = moved.body["tokens"]["access"].as_str().unwrap();
     assert_eq!(t.access_claims(access).await.sub, subs[0]);
@@ -90,17 +82,17 @@ async fn a_pool_user_is_moved_at_the_first_right_login_and_keeps_their_id() {
 
     // From now on this service answers: a wrong password is refused, the right one works even
     // once the pool would refuse it.
-    assert_eq!(login(&t, SARA, "not the password").await.status, 401);
+    assert_eq!(t.login_with(SARA, "not the password").await.status, 401);
     auth_tests::cognito::set_password(&t, SARA, "Another pass 2!").await;
-    assert_eq!(login(&t, SARA, SARA_PASSWORD).await.status, 200);
-    assert_eq!(login(&t, SARA, "Another pass 2!").await.status, 401);
+    assert_eq!(t.login_with(SARA, SARA_PASSWORD).await.status, 200);
+    assert_eq!(t.login_with(SARA, "Another pass 2!").await.status, 401);
     assert_eq!(t.scan(&t.tables().users).await.len(), 1);
 }
 
 #[tokio::test]
 async fn an_account_moved_then_deleted_here_is_not_brought_back_by_the_pool() {
     let (t, subs) = app_moving_from_a_pool().await;
-    let moved = login(&t, SARA, SARA_PASSWORD).await;
+    let moved = t.login_with(SARA, SARA_PASSWORD).await;
     assert_eq!(moved.status, 200, "{moved:?}");
     let access = moved.body["tokens"]["access"].as_str().unwrap().to_owned();
     let deleted = t
@@ -116,7 +108,7 @@ async fn an_account_moved_then_deleted_here_is_not_brought_back_by_the_pool() {
 
     // The pool still takes the password, but the deletion stands; the number is free for a
     // new sign-up.
-    let again = login(&t, SARA, SARA_PASSWORD).await;
+    let again = t.login_with(SARA, SARA_PASSWORD).await;
     assert_eq!(again.status, 401, "{again:?}");
     assert!(t.user(SARA).await.is_none());
     assert!(t.scan(&t.tables().users).await.is_empty());
@@ -128,7 +120,7 @@ async fn an_account_moved_then_deleted_here_is_not_brought_back_by_the_pool() {
 async fn a_parallel_burst_of_wrong_passwords_asks_the_pool_no_more_than_the_limits_allow() {
     let (t, _) = app_moving_from_a_pool().await;
     let responses =
-        futures::future::join_all((0..20).map(|_| login(&t, SARA, "wrong password"))).await;
+        futures::future::join_all((0..20).map(|_| t.login_with(SARA, "wrong password"))).await;
     let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     assert!(
         statuses.iter().all(|&s| s == 401 || s == 403),
@@ -141,6 +133,6 @@ async fn a_parallel_burst_of_wrong_passwords_asks_the_pool_no_more_than_the_limi
         "{checked} passwords were checked"
     );
     // The right password after the burst: the pair is blocked, as for any account.
-    assert_eq!(login(&t, SARA, SARA_PASSWORD).await.status, 403);
+    assert_eq!(t.login_with(SARA, SARA_PASSWORD).await.status, 403);
     assert!(t.user(SARA).await.is_none());
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use auth_tests::fixtures::{python_fixture, scratch_dir};
-use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, num, text};
+use auth_tests::{PASSWORD, PHONE, PHONE_E164, TestApp, num, text};
 use clap::Parser;
 use import_users::{Options, Summary};
 use serde_json::{Value, json};
@@ -43,15 +43,6 @@ fn rejects(summary: &Summary) -> HashMap<String, String> {
             )
         })
         .collect()
-}
-
-async fn login(t: &TestApp, phone: &str, password: &str) -> u16 {
-    t.post(
-        Endpoint::Login,
-        json!({ "phone": phone, "password": password }),
-    )
-    .await
-    .status
 }
 
 async fn stored_hash(t: &TestApp, e164: &str) -> Option<String> {
@@ -188,16 +179,27 @@ async fn a_django_dump_is_imported_and_each_user_logs_in_with_their_own_password
             "09120000005" => "+989120000005",
             _ => continue,
         };
-        assert_eq!(login(&t, username, "the wrong password").await, 401);
+        assert_eq!(
+            t.login_with(username, "the wrong password").await.status,
+            401
+        );
         if e164 == "+989120000005" {
-            assert_eq!(login(&t, username, password).await, 403, "disabled");
+            assert_eq!(
+                t.login_with(username, password).await.status,
+                403,
+                "disabled"
+            );
             assert_eq!(
                 stored_hash(&t, e164).await.as_ref(),
                 django_hashes.get(username)
             );
             continue;
         }
-        assert_eq!(login(&t, username, password).await, 200, "{username}");
+        assert_eq!(
+            t.login_with(username, password).await.status,
+            200,
+            "{username}"
+        );
         let upgraded = stored_hash(&t, e164).await.unwrap();
         assert!(
             upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -285,7 +287,7 @@ async fn json_lines_and_csv_with_library_hashes_import_and_log_in() {
         Some(1_600_000_000)
     );
     for e164 in ["+989120000001", "+989120000002"] {
-        assert_eq!(login(&t, e164, PASSWORD).await, 200, "{e164}");
+        assert_eq!(t.login_with(e164, PASSWORD).await.status, 200, "{e164}");
         let upgraded = stored_hash(&t, e164).await.unwrap();
         assert!(
             upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -332,8 +334,11 @@ async fn json_lines_and_csv_with_library_hashes_import_and_log_in() {
         text(&t.user("+989120000012").await.unwrap(), "first_name"),
         Some("Mina, Jr")
     );
-    assert_eq!(login(&t, "09120000010", PASSWORD).await, 200);
-    assert_eq!(login(&t, "09120000012", "not the password").await, 401);
+    assert_eq!(t.login_with("09120000010", PASSWORD).await.status, 200);
+    assert_eq!(
+        t.login_with("09120000012", "not the password").await.status,
+        401
+    );
     let unreadable = std::fs::read_to_string(&summary.rejects).unwrap();
     assert!(
         unreadable.contains("\"row\":3") && unreadable.contains("\"id\":null"),
@@ -442,7 +447,7 @@ async fn a_dry_run_writes_nothing_and_an_account_here_is_never_overwritten() {
     assert_eq!((real.imported, real.already_present), (3, 1), "{real}");
     assert_eq!(real.rejected(), 0, "already present is no rejection");
     assert_eq!(stored_hash(&t, PHONE_E164).await.unwrap(), own_hash);
-    assert_eq!(login(&t, PHONE, PASSWORD).await, 200);
+    assert_eq!(t.login_with(PHONE, PASSWORD).await.status, 200);
     let mapped = std::fs::read_to_string(&ids).unwrap();
     assert!(
         mapped.contains(&format!("x,{user_id},already_present")),

@@ -6,7 +6,7 @@
 //! as an import would.
 
 use auth_tests::fixtures::python_fixture;
-use auth_tests::{Endpoint, PASSWORD, PHONE, PHONE_E164, TestApp, TestResponse, text};
+use auth_tests::{PASSWORD, PHONE, PHONE_E164, TestApp, text};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
@@ -34,14 +34,6 @@ async fn stored_hash(t: &TestApp) -> String {
     text(&user, "password_hash").unwrap().to_owned()
 }
 
-async fn login(t: &TestApp, password: &str) -> TestResponse {
-    t.post(
-        Endpoint::Login,
-        json!({ "phone": PHONE, "password": password }),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn an_imported_hash_verifies_once_and_is_replaced_by_argon2id() {
     for (imported, password) in [
@@ -58,11 +50,11 @@ async fn an_imported_hash_verifies_once_and_is_replaced_by_argon2id() {
         store_hash(&t, imported).await;
 
         // A wrong password: refused, and the imported hash stays.
-        let wrong = login(&t, "not the password at all").await;
+        let wrong = t.login_with(PHONE, "not the password at all").await;
         assert_eq!(wrong.status, 401, "{imported}: {wrong:?}");
         assert_eq!(stored_hash(&t).await, imported);
 
-        let right = login(&t, password).await;
+        let right = t.login_with(PHONE, password).await;
         assert_eq!(right.status, 200, "{imported}: {right:?}");
         let upgraded = stored_hash(&t).await;
         assert!(
@@ -72,8 +64,11 @@ async fn an_imported_hash_verifies_once_and_is_replaced_by_argon2id() {
         // The upgrade is no change of password: the other session lives on.
         assert_eq!(t.profile_status(&access).await, 200);
         // From now on the new hash answers.
-        assert_eq!(login(&t, password).await.status, 200);
-        assert_eq!(login(&t, "not the password at all").await.status, 401);
+        assert_eq!(t.login_with(PHONE, password).await.status, 200);
+        assert_eq!(
+            t.login_with(PHONE, "not the password at all").await.status,
+            401
+        );
         assert_eq!(stored_hash(&t).await, upgraded);
     }
 }
@@ -88,7 +83,7 @@ async fn a_hash_of_a_scheme_this_service_does_not_verify_matches_nothing() {
         "pbkdf2_sha256$99999999$salt$5zF9IsNQDpP/iTgRXoPHDpEmj7hd6ORDYHrjjCbs5No=",
     ] {
         store_hash(&t, unusable).await;
-        let refused = login(&t, PASSWORD).await;
+        let refused = t.login_with(PHONE, PASSWORD).await;
         assert_eq!(refused.status, 401, "{unusable}: {refused:?}");
         assert_eq!(stored_hash(&t).await, unusable);
     }
@@ -100,7 +95,8 @@ async fn a_parallel_burst_against_an_imported_hash_checks_no_more_than_the_limit
     t.registered_user(PHONE, PHONE_E164).await;
     store_hash(&t, DJANGO_PBKDF2_SHA256).await;
 
-    let responses = futures::future::join_all((0..20).map(|_| login(&t, "wrong password"))).await;
+    let responses =
+        futures::future::join_all((0..20).map(|_| t.login_with(PHONE, "wrong password"))).await;
     let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     assert!(
         statuses.iter().all(|&s| s == 401 || s == 403),
@@ -136,11 +132,11 @@ async fn hashes_made_by_django_verify_with_their_password_and_are_upgraded() {
         t.registered_user(PHONE, PHONE_E164).await;
         store_hash(&t, encoded).await;
         assert_eq!(
-            login(&t, "not the password at all").await.status,
+            t.login_with(PHONE, "not the password at all").await.status,
             401,
             "{algorithm}"
         );
-        let right = login(&t, PASSWORD).await;
+        let right = t.login_with(PHONE, PASSWORD).await;
         match algorithm.as_str() {
             // Schemes this service does not verify match nothing (the importer refuses them).
             "scrypt" | "md5" => {
