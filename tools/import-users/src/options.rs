@@ -36,7 +36,8 @@ pub struct Options {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// With `--format django`: import only the objects of this model (e.g. `accounts.user`).
+    /// Required with `--format django`: the objects of this model are imported (e.g.
+    /// `accounts.user`), the dump's others skipped.
     #[arg(long)]
     pub model: Option<String>,
 
