@@ -1071,6 +1071,17 @@ fn claims() -> Vec<(&'static str, String)> {
         )],
     ));
 
+    claims.extend(in_doc(
+        "docs/development.md",
+        vec![format!(
+            "generated users ({} by default)",
+            thousands(number_after(
+                "tests/src/bin/bench/setup.rs",
+                "const DEFAULT_IMPORT_ROWS: u64 = "
+            ))
+        )],
+    ));
+
     // Moving users in: the importer and the Cognito migration (README).
     claims.extend(in_doc(
         "README.md",

@@ -20,6 +20,9 @@ pub fn bench_limits() -> impl Iterator<Item = (&'static str, &'static str)> {
         .filter_map(|setting| Some((setting.name, setting.bench_value()?)))
 }
 
+/// The rows of `--import` without a number.
+const DEFAULT_IMPORT_ROWS: u64 = 100_000;
+
 /// The command line: `--smoke`, `--sizing` and `--binaries DIR`.
 pub struct Options {
     pub smoke: bool,
@@ -49,7 +52,7 @@ impl Options {
         let import = args.iter().position(|a| a == "--import").map(|i| {
             args.get(i + 1)
                 .and_then(|n| n.parse().ok())
-                .unwrap_or(100_000)
+                .unwrap_or(DEFAULT_IMPORT_ROWS)
         });
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
