@@ -14,6 +14,10 @@ const SARA_PASSWORD: &str = "Cognito pass 1!";
 const UNVERIFIED: &str = "+989120000002";
 
 async fn app_moving_from_a_pool() -> (TestApp, Vec<String>) {
+    app_moving_from_a_pool_with(&[]).await
+}
+
+async fn app_moving_from_a_pool_with(settings: &[(&str, &str)]) -> (TestApp, Vec<String>) {
     let (pool, subs) = pool_with(&[
         PoolUser {
             phone: SARA,
@@ -31,11 +35,12 @@ async fn app_moving_from_a_pool() -> (TestApp, Vec<String>) {
         },
     ])
     .await;
-    let t = TestApp::with_env(&[
-        ("COGNITO_MIGRATION_USER_POOL_ID", &pool.user_pool_id),
-        ("COGNITO_MIGRATION_CLIENT_ID", &pool.client_id),
-    ])
-    .await;
+    let mut env = vec![
+        ("COGNITO_MIGRATION_USER_POOL_ID", pool.user_pool_id.as_str()),
+        ("COGNITO_MIGRATION_CLIENT_ID", pool.client_id.as_str()),
+    ];
+    env.extend_from_slice(settings);
+    let t = TestApp::with_env(&env).await;
     (t, subs)
 }
 
@@ -135,4 +140,35 @@ async fn a_parallel_burst_of_wrong_passwords_asks_the_pool_no_more_than_the_limi
     // The right password after the burst: the pair is blocked, as for any account.
     assert_eq!(t.login_with(SARA, SARA_PASSWORD).await.status, 403);
     assert!(t.user(SARA).await.is_none());
+}
+
+#[tokio::test]
+async fn a_number_in_step_up_is_moved_with_the_code_sent_to_it() {
+    let (t, subs) = app_moving_from_a_pool_with(&[
+        ("ACCOUNT_MAX_FAILURES", "1"),
+        ("ACCOUNT_BACKOFF_AFTER_FAILURES", "50"),
+    ])
+    .await;
+    assert_eq!(t.login_with(SARA, "not the password").await.status, 401);
+
+    // The right password alone now earns a code by SMS, not the account.
+    let stepped_up = t.login_with(SARA, SARA_PASSWORD).await;
+    assert_eq!(stepped_up.status, 401, "{stepped_up:?}");
+    assert_eq!(stepped_up.body["code_required"], true);
+    assert!(t.user(SARA).await.is_none());
+    let code = t.last_code_for(SARA).expect("a login code to the number");
+    let with_code = t
+        .post(
+            Endpoint::Login,
+            json!({
+                "phone": SARA,
+                "password": SARA_PASSWORD,
+                "code": code,
+                "verification_id": stepped_up.body["verification_id"],
+            }),
+        )
+        .await;
+    assert_eq!(with_code.status, 200, "{with_code:?}");
+    let item = t.user(SARA).await.expect("moved");
+    assert_eq!(text(&item, "user_id"), Some(subs[0].as_str()));
 }
