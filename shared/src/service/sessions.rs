@@ -343,9 +343,9 @@ async fn check_password(
 
 /// The account a Cognito pool's user becomes here when the pool takes `password` for `phone`:
 /// its `sub` as the id, its names and email where they pass this service's rules, the password
-/// hashed by this service. A `sub` that already has an account here (moved before, under a
-/// number since changed) is not moved twice: one id, one account; nor is one whose account was
-/// deleted here (`commit_login` checks its credentials were never changed).
+/// hashed by this service. `commit_login` claims the `sub`'s credentials item, so a `sub` moved
+/// before (under a number since changed, or deleted here) is not moved again: one id, one
+/// account, and a deletion stands.
 async fn migrated_account(
     app: &App,
     pool: &CognitoMigration,
@@ -355,10 +355,6 @@ async fn migrated_account(
     let Some(found) = pool.authenticate(phone, &password).await? else {
         return Ok(None);
     };
-    if app.store.users.indexed_phone(&found.sub).await?.is_some() {
-        tracing::warn!(user_id = %found.sub, "a Cognito user already moved under another number");
-        return Ok(None);
-    }
     let now = app.clock.now();
     let field = |value: Option<String>, check: fn(&str) -> Result<String, AuthError>| {
         value
@@ -534,8 +530,8 @@ async fn commit_login(
     Ok(tokens)
 }
 
-/// For a user moved from the Cognito pool: the check that its id's credentials were never
-/// changed here. An account deleted here bumped them, so the pool cannot bring it back.
+/// For a user moved from the Cognito pool: its id's credentials item, created, so that the
+/// pool can move that id once (refused as a wrong password when it was moved before).
 fn first_credentials(
     app: &App,
     user: &User,
@@ -543,7 +539,7 @@ fn first_credentials(
 ) -> Result<Option<Write>, AuthError> {
     match verified {
         Verified::Migrated => Ok(Some(
-            app.store.sessions.credentials_are(&user.profile.id, 0)?,
+            app.store.sessions.claim_credentials(&user.profile.id)?,
         )),
         Verified::Stored { .. } => Ok(None),
     }

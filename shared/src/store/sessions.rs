@@ -380,6 +380,19 @@ impl SessionsTable {
         Ok(Write::update(extend))
     }
 
+    /// Creates the user's credentials item at version 0, if the id never had one (for the
+    /// transaction that creates an account under an id from elsewhere: a Cognito `sub`). Any
+    /// account that was ever under the id and changed its number, credentials or status, or
+    /// was deleted, left one; a moved account creates one: so an id is moved once.
+    pub fn claim_credentials(&self, user_id: &str) -> Result<Write, AuthError> {
+        let item = Item::from([
+            ("user_id".to_owned(), text(user_id)),
+            ("sk".to_owned(), text(CREDENTIALS_KEY)),
+            ("version".to_owned(), num(0)),
+        ]);
+        self.put(item, Some("attribute_not_exists(user_id)"))
+    }
+
     /// A check (for a transaction) that the user's credentials version is still `version`.
     pub fn credentials_are(&self, user_id: &str, version: u64) -> Result<Write, AuthError> {
         let check = ConditionCheck::builder()
