@@ -256,3 +256,15 @@ start_local_api() {
 stop_local_api() {
   if [ -n "${LOCAL_API_PID:-}" ]; then kill -TERM -- "-$LOCAL_API_PID" 2>/dev/null || true; fi
 }
+
+# The TypeScript client's npm packages (clients/typescript: openapi-typescript, TypeScript,
+# puppeteer-core), by `npm ci`, so package-lock.json decides; again only when it changed.
+ensure_client_packages() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  local dir="$ROOT/clients/typescript" stamp="$ROOT/clients/typescript/node_modules/.installed-from"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$(sha256sum <"$dir/package-lock.json")" ]; then
+    log "installing clients/typescript's npm packages (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    sha256sum <"$dir/package-lock.json" >"$stamp"
+  fi
+}

@@ -1,0 +1,67 @@
+// The bot check: with the stack of scripts/test-web (CAPTCHA_PROVIDER=turnstile under pressure,
+// OTP_SENDS_PER_RANGE_PER_HOUR=4, CAPTCHA_VERIFY_URL pointing here), the third code to one
+// range asks for the captcha; the client's `captcha` hook answers it and the request goes again.
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { test } from "node:test";
+import { AuthError } from "../src/index.js";
+import { client, freshPhone } from "./support.js";
+
+const PORT = Number(process.env.PHONE_AUTH_CAPTCHA_STUB_PORT);
+const GOOD_TOKEN = "a token the stub provider accepts";
+
+/** Turnstile's siteverify as the service calls it: a form with `secret`, `response`, `remoteip`. */
+async function stubProvider(): Promise<{ tokens: string[]; close: () => void }> {
+  const tokens: string[] = [];
+  const server = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => (body += chunk));
+    request.on("end", () => {
+      const token = new URLSearchParams(body).get("response") ?? "";
+      tokens.push(token);
+      response.setHeader("content-type", "application/json");
+      response.end(JSON.stringify(token === GOOD_TOKEN ? { success: true } : { success: false, "error-codes": ["invalid-input-response"] }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(PORT, "127.0.0.1", resolve));
+  return { tokens, close: () => server.close() };
+}
+
+test("captcha_required is answered by the captcha hook and the code is sent", { skip: !PORT && "PHONE_AUTH_CAPTCHA_STUB_PORT is not set" }, async () => {
+  const provider = await stubProvider();
+  try {
+    const range = freshPhone().slice(0, -4);
+    const plain = client();
+    // Half of the range's budget (4): no check yet.
+    for (let i = 0; i < 2; i++) assert.equal((await plain.checkPhone({ phone: freshPhone(range) })).exists, false);
+
+    const refused = await plain.checkPhone({ phone: freshPhone(range) }).then(
+      () => assert.fail("no bot check under pressure"),
+      (error: unknown) => error as AuthError,
+    );
+    assert.ok(refused instanceof AuthError);
+    assert.deepEqual([refused.kind, refused.status, refused.captchaRequired], ["captcha_required", 400, true]);
+
+    let asked = 0;
+    const solving = client({
+      captcha: async () => {
+        asked++;
+        return GOOD_TOKEN;
+      },
+    });
+    const sent = await solving.checkPhone({ phone: freshPhone(range) });
+    assert.equal(sent.exists, false);
+    assert.equal(asked, 1);
+    assert.deepEqual(provider.tokens, [GOOD_TOKEN]);
+
+    // A token the provider refuses is asked again once, then the refusal is the caller's.
+    const failing = client({ captcha: async () => "a token the stub provider refuses" });
+    const stillRefused = await failing.checkPhone({ phone: freshPhone(range) }).then(
+      () => assert.fail("a refused token passed"),
+      (error: unknown) => error as AuthError,
+    );
+    assert.equal(stillRefused.kind, "captcha_required");
+  } finally {
+    provider.close();
+  }
+});
