@@ -2,32 +2,12 @@
 // OTP_SENDS_PER_RANGE_PER_HOUR=4, CAPTCHA_VERIFY_URL pointing here), the third code to one
 // range asks for the captcha; the client's `captcha` hook answers it and the request goes again.
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { test } from "node:test";
 import { AuthError } from "../src/index.js";
+import { CAPTCHA_STUB_PORT, GOOD_TOKEN, stubProvider } from "./captcha-stub.js";
 import { client, freshPhone } from "./support.js";
 
-const PORT = Number(process.env.PHONE_AUTH_CAPTCHA_STUB_PORT);
-const GOOD_TOKEN = "a token the stub provider accepts";
-
-/** Turnstile's siteverify as the service calls it: a form with `secret`, `response`, `remoteip`. */
-async function stubProvider(): Promise<{ tokens: string[]; close: () => void }> {
-  const tokens: string[] = [];
-  const server = createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk) => (body += chunk));
-    request.on("end", () => {
-      const token = new URLSearchParams(body).get("response") ?? "";
-      tokens.push(token);
-      response.setHeader("content-type", "application/json");
-      response.end(JSON.stringify(token === GOOD_TOKEN ? { success: true } : { success: false, "error-codes": ["invalid-input-response"] }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(PORT, "127.0.0.1", resolve));
-  return { tokens, close: () => server.close() };
-}
-
-test("captcha_required is answered by the captcha hook and the code is sent", { skip: !PORT && "PHONE_AUTH_CAPTCHA_STUB_PORT is not set" }, async () => {
+test("captcha_required is answered by the captcha hook and the code is sent", { skip: !CAPTCHA_STUB_PORT && "PHONE_AUTH_CAPTCHA_STUB_PORT is not set" }, async () => {
   const provider = await stubProvider();
   try {
     const range = freshPhone().slice(0, -4);
@@ -62,6 +42,6 @@ test("captcha_required is answered by the captcha hook and the code is sent", { 
     );
     assert.equal(stillRefused.kind, "captcha_required");
   } finally {
-    provider.close();
+    await provider.close();
   }
 });

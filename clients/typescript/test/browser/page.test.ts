@@ -7,6 +7,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { CAPTCHA_STUB_PORT, GOOD_TOKEN, stubProvider } from "../captcha-stub.js";
 import { PASSWORD, client, codeSentTo, freshPhone, signUp, smsCount } from "../support.js";
 
 const PAGE_URL = process.env.PHONE_AUTH_PAGE_URL ?? "";
@@ -185,3 +186,31 @@ async function walkThrough(problems: string[]): Promise<void> {
   await screenshot(page, "logged-in-by-code");
   await context.close();
 }
+
+test("under pressure the page shows the bot check's widget and sends its token", { skip: !CAPTCHA_STUB_PORT && "PHONE_AUTH_CAPTCHA_STUB_PORT is not set" }, async () => {
+  // scripts/test-web serves the page with CAPTCHA_PROVIDER=turnstile, CAPTCHA_SITE_KEY and the
+  // stub's widget script; the stack asks for the check once a range has had 2 of its 4 codes.
+  const provider = await stubProvider();
+  const context = await browser.createBrowserContext();
+  try {
+    const range = freshPhone().slice(0, -4);
+    for (let i = 0; i < 2; i++) await client().checkPhone({ phone: freshPhone(range) });
+    const page = await context.newPage();
+    await page.goto(PAGE_URL);
+    await visibleStep(page, "phone-step");
+    const phone = freshPhone(range);
+    await submit(page, "phone-step", { phone });
+    await page.waitForSelector("#captcha:not([hidden]) #stub-captcha");
+    assert.equal(await statusText(page), "Please confirm you are not a robot.");
+    assert.equal(await page.$eval("#stub-captcha", (button) => (button as HTMLElement).dataset.sitekey), "test-site-key");
+    assert.deepEqual(provider.tokens, [], "nothing verified before the widget is solved");
+    await screenshot(page, "captcha");
+    await page.click("#stub-captcha");
+    await visibleStep(page, "code-step");
+    assert.deepEqual(provider.tokens, [GOOD_TOKEN]);
+    assert.ok(await codeSentTo(phone), "the code went out once the check passed");
+  } finally {
+    await context.close();
+    await provider.close();
+  }
+});
