@@ -9,7 +9,7 @@ const steps = [...document.querySelectorAll("[data-step]")];
 
 const auth = createClient({
   // Empty: the API is on this page's origin (serve.mjs forwards /auth/ to it).
-  baseUrl: config.apiUrl ?? window.location.origin,
+  baseUrl: config.apiUrl || window.location.origin,
   // Survives reloads and is shared by this origin's tabs, which refresh one at a time.
   store: indexedDbStore(),
   captcha: config.captcha ? solveCaptcha : undefined,
@@ -180,9 +180,14 @@ async function solveCaptcha() {
   container.replaceChildren();
   container.hidden = false;
   status.textContent = "Please confirm you are not a robot.";
-  const token = await new Promise((callback) => window[global].render(container, { sitekey: siteKey, callback }));
-  container.hidden = true;
-  return token;
+  try {
+    return await new Promise((callback, reject) => {
+      const failed = () => reject(new Error("The bot check did not complete. Try again."));
+      window[global].render(container, { sitekey: siteKey, callback, "error-callback": failed, "expired-callback": failed });
+    });
+  } finally {
+    container.hidden = true;
+  }
 }
 
 // A kept session goes straight to the profile (refreshed first if its access token expired).

@@ -1,4 +1,4 @@
-import { AuthError, errorFromResponse } from "./errors.js";
+import { AuthError, errorFromResponse, type RouteKind } from "./errors.js";
 import type { operations } from "./schema.js";
 import { memoryStore, type StoredTokens, type TokenStore } from "./storage.js";
 import type {
@@ -32,6 +32,11 @@ export interface ClientOptions {
   captcha?: () => Promise<string | null>;
   /** Told when the session ends: a logout, the account deleted, or the service ended it. */
   onSignedOut?: (reason: SignOutReason) => void;
+  /**
+   * Origins of your own APIs that `authorizedFetch` may send the access token to, besides
+   * this API's (`https://api.example.com`).
+   */
+  tokenOrigins?: string[];
   /** The Web Locks name that serialises refreshes across tabs sharing a store. */
   lockName?: string;
   /** For tests and other runtimes. */
@@ -46,8 +51,8 @@ interface CallOptions {
   body?: object;
   /** Sends the session's access token (refreshed first if it is about to expire). */
   auth?: boolean;
-  /** Refusals of a code (wrong, none, out of tries) are `code_refused`. */
-  codeRoute?: boolean;
+  /** `code`: refusals of a code (wrong, none, out of tries) are `code_refused`; `register`: a 403 is `registration_expired`. */
+  route?: RouteKind;
   /** The route takes `captcha_token`: `captcha_required` is answered with `options.captcha`. */
   captcha?: boolean;
 }
@@ -76,7 +81,12 @@ export class AuthClient {
   private readonly now: () => number;
   private readonly lockName: string;
   private readonly options: ClientOptions;
+  private readonly tokenOrigins: string[];
   private refreshing: Promise<StoredTokens> | null = null;
+  /** Bumped by each new session and each sign-out, so that a refresh in flight cannot undo them. */
+  private generation = 0;
+  /** Whether this client last saw a session, so that finding it gone is reported once. */
+  private expectsSession = false;
 
   constructor(options: ClientOptions) {
     this.options = options;
@@ -86,6 +96,7 @@ export class AuthClient {
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.now = options.now ?? Date.now;
     this.lockName = options.lockName ?? "phone-auth.refresh";
+    this.tokenOrigins = [absolute(this.baseUrl || "/").origin, ...(options.tokenOrigins ?? []).map((origin) => absolute(origin).origin)];
   }
 
   // Sign-up.
@@ -97,12 +108,12 @@ export class AuthClient {
 
   /** Exchanges the sign-up code for a registration token. */
   verify(body: RequestBody<"verify">): Promise<VerifyResult> {
-    return this.call("POST", "/auth/verify/", { body, codeRoute: true });
+    return this.call("POST", "/auth/verify/", { body, route: "code" });
   }
 
   /** Creates the account and signs in. */
   async register(body: RequestBody<"register">): Promise<RegisterResult> {
-    const registered = await this.call<RegisterResult>("POST", "/auth/register/", { body });
+    const registered = await this.call<RegisterResult>("POST", "/auth/register/", { body, route: "register" });
     await this.keep(registered.tokens);
     return registered;
   }
@@ -115,8 +126,8 @@ export class AuthClient {
    * again with `code` and `verification_id`.
    */
   async login(body: RequestBody<"login">): Promise<LoginResult> {
-    const codeRoute = body.code != null;
-    const loggedIn = await this.call<LoginResult>("POST", "/auth/login/", { body, captcha: true, codeRoute });
+    const route = body.code != null ? "code" : "other";
+    const loggedIn = await this.call<LoginResult>("POST", "/auth/login/", { body, captcha: true, route });
     await this.keep(loggedIn.tokens);
     return loggedIn;
   }
@@ -128,7 +139,7 @@ export class AuthClient {
 
   /** Signs in with a login code. */
   async loginWithCode(body: RequestBody<"loginWithCode">): Promise<LoginResult> {
-    const loggedIn = await this.call<LoginResult>("POST", "/auth/login/otp/", { body, codeRoute: true });
+    const loggedIn = await this.call<LoginResult>("POST", "/auth/login/otp/", { body, route: "code" });
     await this.keep(loggedIn.tokens);
     return loggedIn;
   }
@@ -140,10 +151,12 @@ export class AuthClient {
     return this.call("POST", "/auth/password/reset/request/", { body, captcha: true });
   }
 
-  /** Sets a new password with the reset code. Every session ends, this client's too. */
+  /**
+   * Sets a new password with the reset code. Every session of that account ends: if this
+   * client holds one, its next call finds it ended and signs out.
+   */
   async confirmPasswordReset(body: RequestBody<"passwordResetConfirm">): Promise<void> {
-    await this.call("POST", "/auth/password/reset/confirm/", { body, codeRoute: true });
-    if (await this.store.get()) await this.signOutLocally("session_ended");
+    await this.call("POST", "/auth/password/reset/confirm/", { body, route: "code" });
   }
 
   /** Replaces the password; this session stays, the others end. */
@@ -160,7 +173,7 @@ export class AuthClient {
 
   /** Moves the account to the new number with the code sent to it. */
   async confirmPhoneChange(body: RequestBody<"phoneChangeConfirm">): Promise<void> {
-    await this.call("POST", "/auth/phone/change/confirm/", { body, auth: true, codeRoute: true });
+    await this.call("POST", "/auth/phone/change/confirm/", { body, auth: true, route: "code" });
   }
 
   // The account.
@@ -201,10 +214,9 @@ export class AuthClient {
     try {
       await this.call("POST", "/auth/logout/", { body, auth: true });
     } catch (error) {
-      if (!(error instanceof AuthError && error.kind === "signed_out")) {
-        await this.signOutLocally("logout");
-        throw error;
-      }
+      await this.signOutLocally("logout"); // nothing happens if the call dropped it already
+      if (error instanceof AuthError && error.kind === "signed_out") return;
+      throw error;
     }
     await this.signOutLocally("logout");
   }
@@ -217,70 +229,84 @@ export class AuthClient {
   }
 
   /**
-   * A live access token for `Authorization: Bearer` on your own API, refreshed first when it
-   * expires within the margin. Throws `signed_out` without a session.
+   * A live access token for `Authorization: Bearer`, refreshed first when it expires within
+   * the margin. Throws `signed_out` without a session.
    */
   async accessToken(): Promise<string> {
-    const tokens = await this.store.get();
-    if (!tokens) throw notSignedIn();
+    const tokens = await this.session();
     if (tokens.expiresAt - this.marginMs > this.now()) return tokens.access;
     return (await this.refreshFrom(tokens.refresh)).access;
   }
 
   /** Refreshes now (one request however many callers ask at once). */
   async refresh(): Promise<StoredTokens> {
-    const tokens = await this.store.get();
-    if (!tokens) throw notSignedIn();
-    return this.refreshFrom(tokens.refresh);
+    return this.refreshFrom((await this.session()).refresh);
   }
 
   /**
    * `fetch` with the session's access token, for your own routes behind API Gateway's JWT
-   * authorizer. A 401 is answered by one refresh and one retry.
+   * authorizer. Only to the origins of `tokenOrigins` (the API's own by default): an access
+   * token works against this API too, so it goes nowhere else. Redirects are not followed
+   * unless `init.redirect` says so. A 401 is answered by one refresh and one retry, when the
+   * body can be sent again.
    */
   async authorizedFetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    const url = absolute(input);
+    if (!this.tokenOrigins.includes(url.origin)) {
+      throw new TypeError(`authorizedFetch: ${url.origin} is not in tokenOrigins`);
+    }
     const send = (token: string) => {
       const headers = new Headers(init.headers);
       headers.set("authorization", `Bearer ${token}`);
-      return this.fetchImpl(input, { ...init, headers });
+      return this.fetchImpl(url, { redirect: "error", ...init, headers });
     };
     const token = await this.accessToken();
     const response = await send(token);
-    if (response.status !== 401) return response;
+    const replayable = init.body == null || typeof init.body === "string" || init.body instanceof URLSearchParams;
+    if (response.status !== 401 || !replayable) return response;
     return send(await this.renewAfterRefusal(token));
   }
 
-  /** Forgets the session without telling the service (it lives on until it expires). */
+  /**
+   * Forgets the session without telling the service (it lives on until it expires), and
+   * tells `onSignedOut` if there was one.
+   */
   async signOutLocally(reason: SignOutReason = "logout"): Promise<void> {
+    this.generation++;
+    const had = (await this.store.get()) !== null || this.expectsSession;
+    this.expectsSession = false;
     await this.store.set(null);
-    this.options.onSignedOut?.(reason);
+    if (had) this.options.onSignedOut?.(reason);
   }
 
   // Internals.
 
   private async call<T>(method: Method, path: string, options: CallOptions): Promise<T> {
     let body = options.body;
-    let token = options.auth ? await this.accessToken() : undefined;
-    let answer = await this.send(method, path, body, token);
-    if (token && answer.response.status === 401 && answer.response.headers.has("www-authenticate")) {
-      // Refused before anything was done: the token expired early (a slow clock) or the
-      // session was refreshed elsewhere. One refresh, one retry.
-      token = await this.renewAfterRefusal(token);
-      answer = await this.send(method, path, body, token);
-    }
+    let answer = await this.sendAuthorized(method, path, body, options.auth);
     if (options.captcha && this.options.captcha && isCaptchaRequired(answer.json)) {
       const captchaToken = await this.options.captcha();
       if (captchaToken) {
         body = { ...body, captcha_token: captchaToken };
-        answer = await this.send(method, path, body, token);
+        // The widget may have taken long enough for the access token to fall due.
+        answer = await this.sendAuthorized(method, path, body, options.auth);
       }
     }
     if (answer.response.ok) return answer.json as T;
-    const error = errorFromResponse(answer.response.status, answer.json, answer.response.headers, options.codeRoute);
-    if (options.auth && (error.kind === "signed_out" || error.kind === "disabled")) {
-      await this.signOutLocally("session_ended");
-    }
+    const error = errorFromResponse(answer.response.status, answer.json, answer.response.headers, options.route);
+    if (options.auth && error.kind === "signed_out") await this.signOutLocally("session_ended");
     throw error;
+  }
+
+  /** Sends with the session's access token if `auth`, and once more after a refresh if the service refuses the token. */
+  private async sendAuthorized(method: Method, path: string, body: object | undefined, auth?: boolean): Promise<Answer> {
+    if (!auth) return this.send(method, path, body);
+    const token = await this.accessToken();
+    const answer = await this.send(method, path, body, token);
+    if (answer.response.status !== 401 || !answer.response.headers.has("www-authenticate")) return answer;
+    // Refused before anything was done: the token expired early (a slow clock) or the
+    // session was refreshed elsewhere. One refresh, one retry.
+    return this.send(method, path, body, await this.renewAfterRefusal(token));
   }
 
   private async send(method: Method, path: string, body: object | undefined, token?: string): Promise<Answer> {
@@ -309,10 +335,20 @@ export class AuthClient {
     return { response, json };
   }
 
+  /** The kept session; when it is gone (another tab signed out), that is reported once. */
+  private async session(): Promise<StoredTokens> {
+    const tokens = await this.store.get();
+    if (tokens) {
+      this.expectsSession = true;
+      return tokens;
+    }
+    if (this.expectsSession) await this.signOutLocally("session_ended");
+    throw notSignedIn();
+  }
+
   /** A new access token after the service refused `refused`: the kept one if it is newer, else a refresh. */
   private async renewAfterRefusal(refused: string): Promise<string> {
-    const tokens = await this.store.get();
-    if (!tokens) throw notSignedIn();
+    const tokens = await this.session();
     if (tokens.access !== refused) return tokens.access;
     return (await this.refreshFrom(tokens.refresh)).access;
   }
@@ -335,34 +371,52 @@ export class AuthClient {
 
   /** Spends `seen` for a new pair, unless the kept pair moved on since it was read. */
   private async rotate(seen: string): Promise<StoredTokens> {
-    const current = await this.store.get();
-    if (!current) throw notSignedIn();
+    const generation = this.generation;
+    const current = await this.session();
     // Rotated meanwhile (by this client, or by another tab inside the lock): use that pair.
     if (current.refresh !== seen) return current;
     const answer = await this.send("POST", "/auth/refresh/", { refresh: seen });
+    // A logout, a login or another tab's refresh while this one was in flight wins: the
+    // answer is not stored over it (nor a signed-out session brought back).
+    const now = await this.session();
+    if (this.generation !== generation || now.refresh !== seen) return now;
     if (answer.response.ok) {
-      return this.keep((answer.json as { tokens: TokenPair }).tokens);
+      const pair = (answer.json as { tokens: TokenPair }).tokens;
+      const tokens = this.tokensOf(pair);
+      await this.store.set(tokens);
+      return tokens;
     }
     const error = errorFromResponse(answer.response.status, answer.json, answer.response.headers);
-    // 401: expired, revoked, or presented twice (the service ended the session); 403: disabled.
-    if (answer.response.status === 401 || answer.response.status === 403) {
-      const now = await this.store.get();
-      if (now && now.refresh !== seen) return now;
+    // 401: expired, revoked, or presented twice (the service ended the session); 403 with
+    // `disabled`: an operator disabled the account. Any other refusal leaves the session.
+    if (error.status === 401 || error.kind === "disabled") {
       await this.signOutLocally("session_ended");
-      throw new AuthError("signed_out", answer.response.status, error.message, { body: answer.json });
+      throw new AuthError("signed_out", error.status, error.message, { body: answer.json });
     }
     throw error;
   }
 
+  /** Keeps the pair of a new session (a login or a registration). */
   private async keep(pair: TokenPair): Promise<StoredTokens> {
-    const tokens = { access: pair.access, refresh: pair.refresh, expiresAt: this.now() + pair.expires_in * 1000 };
+    this.generation++;
+    this.expectsSession = true;
+    const tokens = this.tokensOf(pair);
     await this.store.set(tokens);
     return tokens;
+  }
+
+  private tokensOf(pair: TokenPair): StoredTokens {
+    return { access: pair.access, refresh: pair.refresh, expiresAt: this.now() + pair.expires_in * 1000 };
   }
 }
 
 function isCaptchaRequired(json: unknown): boolean {
   return typeof json === "object" && json !== null && (json as { captcha_required?: unknown }).captcha_required === true;
+}
+
+/** `url` resolved against the page's address where there is one (a relative `baseUrl` in a browser). */
+function absolute(url: string | URL): URL {
+  return new URL(url, (globalThis as { location?: { href: string } }).location?.href);
 }
 
 function notSignedIn(): AuthError {

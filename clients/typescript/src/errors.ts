@@ -22,6 +22,10 @@ export type ErrorKind =
   | "disabled"
   /** The number already has an account (409). */
   | "phone_taken"
+  /** The account changed while this request ran (409): send it again. */
+  | "conflict"
+  /** The registration token is unknown, expired or used: start the sign-up again. */
+  | "registration_expired"
   /** No such session (404). */
   | "not_found"
   /** The service or one of its dependencies failed (5xx): retry after `retryAfter` seconds. */
@@ -80,7 +84,10 @@ interface AuthErrorDetails {
 }
 
 /** The error for a refused response: its kind from the status and the flags in `body`. */
-export function errorFromResponse(status: number, body: unknown, headers: Headers, codeRoute = false): AuthError {
+/** What the route tells apart that the status alone does not. */
+export type RouteKind = "code" | "register" | "other";
+
+export function errorFromResponse(status: number, body: unknown, headers: Headers, route: RouteKind = "other"): AuthError {
   const fields: RefusalBody = typeof body === "object" && body !== null ? (body as RefusalBody) : {};
   // API Gateway's own answers (throttling, unknown path) carry `message` instead of `error`.
   const text = typeof fields.error === "string" ? fields.error : typeof fields.message === "string" ? fields.message : `HTTP ${status}`;
@@ -92,7 +99,7 @@ export function errorFromResponse(status: number, body: unknown, headers: Header
     verificationId: typeof fields.verification_id === "string" ? fields.verification_id : undefined,
     body,
   };
-  return new AuthError(kindOf(status, fields, headers, codeRoute), status, text, details);
+  return new AuthError(kindOf(status, fields, headers, route), status, text, details);
 }
 
 /** The refusals of a code that carry no `attempts_left`, as openapi.yaml's `CodeRefused` words them. */
@@ -100,15 +107,17 @@ const CODE_REFUSALS = [
   "No active OTP for this phone number. Request a new code.",
   "Too many incorrect attempts for this code. Request a new code.",
 ];
+/** openapi.yaml's `PhoneTaken`; the other 409 is a conflict to retry. */
+const PHONE_TAKEN = "This phone number is already registered.";
 
-function kindOf(status: number, fields: RefusalBody, headers: Headers, codeRoute: boolean): ErrorKind {
+function kindOf(status: number, fields: RefusalBody, headers: Headers, route: RouteKind): ErrorKind {
   if (fields.captcha_required === true) return "captcha_required";
   if (fields.code_required === true) return "code_required";
   if (fields.login_required === true) return "login_required";
   if (fields.disabled === true) return "disabled";
   switch (status) {
     case 400:
-      if (codeRoute && (fields.attempts_left !== undefined || CODE_REFUSALS.includes(String(fields.error)))) {
+      if (route === "code" && (fields.attempts_left !== undefined || CODE_REFUSALS.includes(String(fields.error)))) {
         return "code_refused";
       }
       return "bad_request";
@@ -116,11 +125,11 @@ function kindOf(status: number, fields: RefusalBody, headers: Headers, codeRoute
       // A token the service no longer takes comes with a Bearer challenge; a wrong password does not.
       return headers.has("www-authenticate") ? "signed_out" : "wrong_credentials";
     case 403:
-      return "blocked";
+      return route === "register" ? "registration_expired" : "blocked";
     case 404:
       return "not_found";
     case 409:
-      return "phone_taken";
+      return fields.error === PHONE_TAKEN ? "phone_taken" : "conflict";
     case 429:
       return "rate_limited";
     default:

@@ -35,12 +35,20 @@ test("captcha_required is answered by the captcha hook and the code is sent", { 
     assert.deepEqual(provider.tokens, [GOOD_TOKEN]);
 
     // A token the provider refuses is asked again once, then the refusal is the caller's.
-    const failing = client({ captcha: async () => "a token the stub provider refuses" });
+    let failingAsked = 0;
+    const failing = client({
+      captcha: async () => {
+        failingAsked++;
+        return "a token the stub provider refuses";
+      },
+    });
     const stillRefused = await failing.checkPhone({ phone: freshPhone(range) }).then(
       () => assert.fail("a refused token passed"),
       (error: unknown) => error as AuthError,
     );
     assert.equal(stillRefused.kind, "captcha_required");
+    assert.equal(failingAsked, 1, "asked once, not in a loop");
+    assert.deepEqual(provider.tokens, [GOOD_TOKEN, "a token the stub provider refuses"]);
   } finally {
     await provider.close();
   }

@@ -143,7 +143,8 @@ test("password change keeps this session; a reset ends every session", async () 
     new_password: reset,
     verification_id: requested.verification_id,
   });
-  assert.equal(await auth.isSignedIn(), false, "a reset ends this session too");
+  assert.equal((await refusal(auth.getProfile())).kind, "signed_out", "a reset ends this session too");
+  assert.equal(await auth.isSignedIn(), false);
   assert.equal((await refusal(client().login({ phone, password: changed }))).kind, "wrong_credentials");
   await client().login({ phone, password: reset });
 });
@@ -169,4 +170,16 @@ test("deleting the account signs out and frees the number", async () => {
   await auth.deleteAccount({ password: PASSWORD });
   assert.deepEqual(signedOut, ["account_deleted"]);
   assert.equal((await client().checkPhone({ phone })).exists, false);
+});
+
+test("logging out of a session ended elsewhere signs out once, as ended", async () => {
+  const reasons: string[] = [];
+  const auth = client({ onSignedOut: (reason) => reasons.push(reason) });
+  const { phone } = await signUp(auth);
+  const other = client();
+  await other.login({ phone, password: PASSWORD });
+  await other.logout({ all: true });
+  await auth.logout();
+  assert.deepEqual(reasons, ["session_ended"]);
+  assert.equal(await auth.isSignedIn(), false);
 });

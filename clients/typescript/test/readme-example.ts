@@ -2,7 +2,7 @@
 import { AuthError, createClient, indexedDbStore } from "../src/index.js";
 
 export async function tenLines(askForTheCode: () => Promise<string>, phone: string, password: string): Promise<void> {
-  const auth = createClient({ baseUrl: "https://abc123.execute-api.eu-central-1.amazonaws.com", store: indexedDbStore() });
+  const auth = createClient({ baseUrl: "https://abc123.execute-api.eu-central-1.amazonaws.com", store: indexedDbStore(), tokenOrigins: ["https://api.example.com"] });
 
   const checked = await auth.checkPhone({ phone: "09101234567" });
   if (!checked.exists) {

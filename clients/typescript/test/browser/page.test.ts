@@ -145,9 +145,19 @@ async function walkThrough(problems: string[]): Promise<void> {
   assert.equal(await statusText(page), "You are signed out.");
   await screenshot(page, "logged-out");
   assert.equal(await page.evaluate(async (client) => (await import(client)).indexedDbStore().get(), CLIENT), null);
-  await second.reload();
+  // The second tab finds the session gone at its next call and says so.
+  await second.bringToFront();
+  const kind = await second.evaluate(() =>
+    (window as unknown as { phoneAuth: { getProfile(): Promise<unknown> } }).phoneAuth.getProfile().then(
+      () => "still signed in",
+      (error: { kind: string }) => error.kind,
+    ),
+  );
+  assert.equal(kind, "signed_out");
   await visibleStep(second, "phone-step");
+  assert.equal(await statusText(second), "You are signed out.");
   await second.close();
+  await page.bringToFront();
 
   step("login with step-up");
   // Login: two wrong passwords, then the right one asks for the SMS code (step-up).
