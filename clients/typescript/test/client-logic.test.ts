@@ -28,16 +28,20 @@ function signedIn(fetch: typeof globalThis.fetch, reasons: string[], extra: Part
   return { store, auth: new AuthClient({ baseUrl: BASE, store, fetch, onSignedOut: (reason) => reasons.push(reason), ...extra }) };
 }
 
-test("a refresh answered after the logout does not bring the session back", async () => {
+/** An API whose refresh answers (with `pair(1)`) only once `answerRefresh` is called; other requests get `other`. */
+function heldRefresh(other: Reply) {
   let answerRefresh!: () => void;
   const held = new Promise<void>((resolve) => (answerRefresh = resolve));
   const api = scripted(async (request) => {
-    if (request.startsWith("POST /auth/refresh/")) {
-      await held;
-      return { status: 200, body: { tokens: pair(1) } };
-    }
-    return { status: 204 };
+    if (!request.startsWith("POST /auth/refresh/")) return other;
+    await held;
+    return { status: 200, body: { tokens: pair(1) } };
   });
+  return { api, answerRefresh };
+}
+
+test("a refresh answered after the logout does not bring the session back", async () => {
+  const { api, answerRefresh } = heldRefresh({ status: 204 });
   const reasons: string[] = [];
   const { auth, store } = signedIn(api.fetch, reasons);
   const refreshing = auth.refresh();
@@ -49,15 +53,7 @@ test("a refresh answered after the logout does not bring the session back", asyn
 });
 
 test("a login while a refresh of the old session is in flight keeps the login's pair", async () => {
-  let answerRefresh!: () => void;
-  const held = new Promise<void>((resolve) => (answerRefresh = resolve));
-  const api = scripted(async (request) => {
-    if (request.startsWith("POST /auth/refresh/")) {
-      await held;
-      return { status: 200, body: { tokens: pair(1) } };
-    }
-    return { status: 200, body: { message: "Login successful.", tokens: pair(2) } };
-  });
+  const { api, answerRefresh } = heldRefresh({ status: 200, body: { message: "Login successful.", tokens: pair(2) } });
   const { auth, store } = signedIn(api.fetch, []);
   const refreshing = auth.refresh();
   await auth.login({ phone: "09101234567", password: "p" });
