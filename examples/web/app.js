@@ -22,11 +22,11 @@ window.phoneAuth = auth;
 const flow = { phone: "", verificationId: null, registrationToken: null, byCode: false };
 let waitingForSms = null;
 
-function show(id, message = "", isError = false) {
+function show(id, message = "") {
   for (const step of steps) step.hidden = step.id !== id;
   for (const span of document.querySelectorAll(".phone")) span.textContent = flow.phone;
   status.textContent = message;
-  status.classList.toggle("error", isError);
+  status.classList.remove("error");
   waitingForSms?.abort();
   const inputs = [...(document.getElementById(id)?.querySelectorAll("input") ?? [])];
   inputs.find((input) => !input.closest("[hidden]"))?.focus();
@@ -40,6 +40,11 @@ function fillCodeFromSms(input) {
   webOtp(waitingForSms.signal).then((code) => {
     if (code && !input.value) input.value = code;
   });
+}
+
+function showError(error) {
+  status.textContent = explain(error);
+  status.classList.add("error");
 }
 
 /** A message for the person in front of the page. */
@@ -70,8 +75,7 @@ function onSubmit(id, action) {
     try {
       await action(fields);
     } catch (error) {
-      status.textContent = explain(error);
-      status.classList.add("error");
+      showError(error);
     } finally {
       for (const button of form.querySelectorAll("button")) button.disabled = false;
     }
@@ -117,8 +121,7 @@ document.getElementById("use-code").addEventListener("click", async () => {
     flow.verificationId = sent.verification_id;
     show("code-step", "If this number has an account, we sent it a code by SMS.");
   } catch (error) {
-    status.textContent = explain(error);
-    status.classList.add("error");
+    showError(error);
   }
 });
 

@@ -1,5 +1,4 @@
 import { AuthError, errorFromResponse, type RouteKind } from "./errors.js";
-import type { operations } from "./schema.js";
 import { memoryStore, type StoredTokens, type TokenStore } from "./storage.js";
 import type {
   CheckPhoneResult,
@@ -210,15 +209,15 @@ export class AuthClient {
    * dropped even when the service cannot be reached; the error is thrown after.
    */
   async logout(body: RequestBody<"logout"> = {}): Promise<void> {
-    if (!(await this.store.get())) return;
+    if (!(await this.isSignedIn())) return;
     try {
       await this.call("POST", "/auth/logout/", { body, auth: true });
     } catch (error) {
+      // The service had ended the session already: nothing is left to end.
+      if (!(error instanceof AuthError && error.kind === "signed_out")) throw error;
+    } finally {
       await this.signOutLocally("logout"); // nothing happens if the call dropped it already
-      if (error instanceof AuthError && error.kind === "signed_out") return;
-      throw error;
     }
-    await this.signOutLocally("logout");
   }
 
   // Tokens.
@@ -378,8 +377,8 @@ export class AuthClient {
     const answer = await this.send("POST", "/auth/refresh/", { refresh: seen });
     // A logout, a login or another tab's refresh while this one was in flight wins: the
     // answer is not stored over it (nor a signed-out session brought back).
-    const now = await this.session();
-    if (this.generation !== generation || now.refresh !== seen) return now;
+    const kept = await this.session();
+    if (this.generation !== generation || kept.refresh !== seen) return kept;
     if (answer.response.ok) {
       const pair = (answer.json as { tokens: TokenPair }).tokens;
       const tokens = this.tokensOf(pair);
@@ -397,12 +396,10 @@ export class AuthClient {
   }
 
   /** Keeps the pair of a new session (a login or a registration). */
-  private async keep(pair: TokenPair): Promise<StoredTokens> {
+  private async keep(pair: TokenPair): Promise<void> {
     this.generation++;
     this.expectsSession = true;
-    const tokens = this.tokensOf(pair);
-    await this.store.set(tokens);
-    return tokens;
+    await this.store.set(this.tokensOf(pair));
   }
 
   private tokensOf(pair: TokenPair): StoredTokens {
@@ -428,4 +425,3 @@ export function createClient(options: ClientOptions): AuthClient {
   return new AuthClient(options);
 }
 
-export type { operations };

@@ -58,8 +58,6 @@ export class AuthError extends Error {
   readonly attemptsLeft?: number;
   /** The step-up code's id, to send back with the code (`code_required`). */
   readonly verificationId?: string;
-  readonly captchaRequired: boolean;
-  readonly codeRequired: boolean;
   /** The body as the API sent it. */
   readonly body: unknown;
 
@@ -70,9 +68,17 @@ export class AuthError extends Error {
     this.retryAfter = details.retryAfter;
     this.attemptsLeft = details.attemptsLeft;
     this.verificationId = details.verificationId;
-    this.captchaRequired = kind === "captcha_required";
-    this.codeRequired = kind === "code_required";
     this.body = details.body;
+  }
+
+  /** The body's `captcha_required`: solve the bot check and send again with its token. */
+  get captchaRequired(): boolean {
+    return this.kind === "captcha_required";
+  }
+
+  /** The body's `code_required`: log in again with the SMS code and `verificationId`. */
+  get codeRequired(): boolean {
+    return this.kind === "code_required";
   }
 }
 
@@ -83,10 +89,10 @@ interface AuthErrorDetails {
   body: unknown;
 }
 
-/** The error for a refused response: its kind from the status and the flags in `body`. */
 /** What the route tells apart that the status alone does not. */
 export type RouteKind = "code" | "register" | "other";
 
+/** The error for a refused response: its kind from the status, the flags in `body` and the route. */
 export function errorFromResponse(status: number, body: unknown, headers: Headers, route: RouteKind = "other"): AuthError {
   const fields: RefusalBody = typeof body === "object" && body !== null ? (body as RefusalBody) : {};
   // API Gateway's own answers (throttling, unknown path) carry `message` instead of `error`.

@@ -3,9 +3,8 @@
 // range asks for the captcha; the client's `captcha` hook answers it and the request goes again.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AuthError } from "../src/index.js";
 import { CAPTCHA_STUB_PORT, GOOD_TOKEN, stubProvider } from "./captcha-stub.js";
-import { client, freshPhone } from "./support.js";
+import { client, freshPhone, refusal } from "./support.js";
 
 test("captcha_required is answered by the captcha hook and the code is sent", { skip: !CAPTCHA_STUB_PORT && "PHONE_AUTH_CAPTCHA_STUB_PORT is not set" }, async () => {
   const provider = await stubProvider();
@@ -15,11 +14,7 @@ test("captcha_required is answered by the captcha hook and the code is sent", { 
     // Half of the range's budget (4): no check yet.
     for (let i = 0; i < 2; i++) assert.equal((await plain.checkPhone({ phone: freshPhone(range) })).exists, false);
 
-    const refused = await plain.checkPhone({ phone: freshPhone(range) }).then(
-      () => assert.fail("no bot check under pressure"),
-      (error: unknown) => error as AuthError,
-    );
-    assert.ok(refused instanceof AuthError);
+    const refused = await refusal(plain.checkPhone({ phone: freshPhone(range) }));
     assert.deepEqual([refused.kind, refused.status, refused.captchaRequired], ["captcha_required", 400, true]);
 
     let asked = 0;
@@ -42,10 +37,7 @@ test("captcha_required is answered by the captcha hook and the code is sent", { 
         return "a token the stub provider refuses";
       },
     });
-    const stillRefused = await failing.checkPhone({ phone: freshPhone(range) }).then(
-      () => assert.fail("a refused token passed"),
-      (error: unknown) => error as AuthError,
-    );
+    const stillRefused = await refusal(failing.checkPhone({ phone: freshPhone(range) }));
     assert.equal(stillRefused.kind, "captcha_required");
     assert.equal(failingAsked, 1, "asked once, not in a loop");
     assert.deepEqual(provider.tokens, [GOOD_TOKEN, "a token the stub provider refuses"]);

@@ -2,19 +2,8 @@
 // service answered and what the client kept.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AuthError, memoryStore } from "../src/index.js";
-import { PASSWORD, client, codeSentTo, freshPhone, signUp, smsCount } from "./support.js";
-
-/** The `AuthError` that `promise` rejects with. */
-async function refusal(promise: Promise<unknown>): Promise<AuthError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AuthError, `not an AuthError: ${String(error)}`);
-    return error;
-  }
-  assert.fail("the call succeeded");
-}
+import { memoryStore } from "../src/index.js";
+import { PASSWORD, client, codeSentTo, freshPhone, refusal, signUp, smsCount } from "./support.js";
 
 test("sign-up keeps the session, and the profile is the new account's", async () => {
   const store = memoryStore();

@@ -1,8 +1,9 @@
 // What the client's tests share: the local stack's URL and SMS outbox (set by scripts/test-web),
 // fresh numbers, codes read from the outbox, and a fetch that counts requests.
+import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { randomInt } from "node:crypto";
-import { AuthClient, type ClientOptions } from "../src/index.js";
+import { AuthClient, AuthError, type ClientOptions } from "../src/index.js";
 
 export const API_URL = required("PHONE_AUTH_API_URL");
 const OUTBOX = required("PHONE_AUTH_SMS_OUTBOX");
@@ -40,6 +41,17 @@ export async function codeSentTo(phone: string, sentAfter = 0): Promise<string> 
 export async function smsCount(phone: string): Promise<number> {
   const text = await readFile(OUTBOX, "utf8").catch(() => "");
   return text.split("\n").filter((line) => line && (JSON.parse(line) as { to: string }).to === phone).length;
+}
+
+/** The `AuthError` that `promise` rejects with. */
+export async function refusal(promise: Promise<unknown>): Promise<AuthError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof AuthError, `not an AuthError: ${String(error)}`);
+    return error;
+  }
+  assert.fail("the call succeeded");
 }
 
 /** A fetch that records each request's method and path. */
