@@ -22,6 +22,8 @@ pub enum AuditEvent {
     PhoneChanged,
     /// A shared send budget passed half or nine tenths of its window (`budget_pressure`).
     SmsBudgetPressure,
+    /// A destination's SMS breaker state changed (`breaker_changed`).
+    SmsBreakerChanged,
     /// The SMS provider gave no answer in time: the code was kept and counted, and may or may
     /// not have been texted (`detail` is its purpose).
     SmsSendUncertain,
@@ -58,6 +60,7 @@ impl AuditEvent {
             Self::TokenReuseDetected => "token_reuse_detected",
             Self::PhoneChanged => "phone_changed",
             Self::SmsBudgetPressure => "sms_budget_pressure",
+            Self::SmsBreakerChanged => "sms_breaker_changed",
             Self::SmsSendUncertain => "sms_send_uncertain",
             Self::AccountDisabled => "account_disabled",
             Self::AccountEnabled => "account_enabled",
@@ -127,5 +130,23 @@ pub fn budget_pressure(caller: &Caller, counter: &SendCounter, percent: u32) {
         window_ends_at = counter.window.ends_at,
         client_ip = %caller.ip,
         request_id = %caller.request_id,
+    );
+}
+
+/// `sms_breaker_changed`: a review moved a destination (`range:<range>` or `country:<code>`)
+/// from the state last decided to another, from the codes sent and entered in the window of
+/// `window_seconds` before; `mode` says whether the states refuse sends (`enforce`) or are only
+/// reported (`observe`).
+pub fn breaker_changed(change: &crate::breaker::Change, breaker: &crate::breaker::Breaker) {
+    tracing::info!(
+        target: "audit",
+        event = AuditEvent::SmsBreakerChanged.name(),
+        destination = %change.destination.name(),
+        old_state = change.old.name(),
+        new_state = change.new.name(),
+        sent = change.counts.sent,
+        verified = change.counts.verified,
+        window_seconds = breaker.window_seconds,
+        enforced = breaker.enforces(),
     );
 }

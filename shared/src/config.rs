@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use phonenumber::country;
 
+pub use crate::breaker::Breaker;
 pub use crate::captcha::CaptchaConfig;
 use crate::cognito::CognitoMigrationConfig;
 use crate::events::EventSettings;
@@ -205,6 +206,8 @@ pub struct Config {
     pub test_otp_numbers: HashMap<String, String>,
     /// The bot check before codes are sent (`CAPTCHA_PROVIDER`); none when unset.
     pub captcha: Option<CaptchaConfig>,
+    /// The SMS circuit breaker (`SMS_BREAKER_*`).
+    pub sms_breaker: Breaker,
     /// The proxy whose header names the client, for the per-network limits (`TRUSTED_PROXY`).
     pub trusted_proxy: TrustedProxy,
     /// What the domain events carry.
@@ -225,6 +228,7 @@ impl Config {
         let default_region = env.parse("DEFAULT_REGION")?;
         let otp_length = env.bounded("OTP_LENGTH", OTP_LENGTHS, " digits")?;
         let jwt_algorithm = jwt_algorithm(&env)?;
+        let limits = Limits::from_env(&env)?;
         let jwt_asymmetric_key = asymmetric_key(&env, jwt_algorithm)?;
         let (jwt_audience, jwt_refresh_audience) = audiences(&env)?;
         Ok(Self {
@@ -256,7 +260,8 @@ impl Config {
             jwt_previous_public_key: env.get("JWT_PREVIOUS_PUBLIC_KEY")?,
             key_publication_key: SecretSource::from_env(&env, &KEY_PUBLICATION_KEY_VARIABLES)?,
             otp_hmac_key: SecretSource::from_env(&env, &OTP_HMAC_KEY_VARIABLES)?,
-            limits: Limits::from_env(&env)?,
+            sms_breaker: Breaker::from_env(&env, limits.otp_send_budget_shards)?,
+            limits,
             allowed_country_codes: parse_country_codes(
                 env.get("ALLOWED_COUNTRY_CODES")?.as_deref(),
             )?,

@@ -4,6 +4,7 @@
 pub mod app_claims;
 pub mod audit;
 pub mod authorizer;
+pub mod breaker;
 pub mod captcha;
 pub mod clock;
 pub mod cognito;

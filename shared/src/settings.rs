@@ -61,6 +61,8 @@ pub enum Owner {
     Messages,
     /// `captcha.rs`: the bot check.
     Captcha,
+    /// `breaker.rs`: the SMS circuit breaker.
+    Breaker,
     /// `http.rs`: the proxy whose header names the client.
     Proxy,
     /// `telemetry.rs`: logging.
@@ -76,7 +78,7 @@ pub enum Owner {
 }
 
 impl Owner {
-    pub const ALL: [Owner; 14] = [
+    pub const ALL: [Owner; 15] = [
         Owner::Tables,
         Owner::Codes,
         Owner::Tokens,
@@ -85,6 +87,7 @@ impl Owner {
         Owner::Sms,
         Owner::Messages,
         Owner::Captcha,
+        Owner::Breaker,
         Owner::Proxy,
         Owner::Logging,
         Owner::Events,
@@ -102,6 +105,7 @@ impl Owner {
             Owner::Sms => "shared/src/sms.rs",
             Owner::Messages => "shared/src/messages.rs",
             Owner::Captcha => "shared/src/captcha.rs",
+            Owner::Breaker => "shared/src/breaker.rs",
             Owner::Proxy => "shared/src/http.rs",
             Owner::Logging => "shared/src/telemetry.rs",
             // Rendered between backticks: two files.
@@ -122,6 +126,7 @@ impl Owner {
             Owner::Sms => "SMS provider",
             Owner::Messages => "SMS text",
             Owner::Captcha => "Bot check",
+            Owner::Breaker => "SMS circuit breaker",
             Owner::Proxy => "Client address",
             Owner::Logging => "Logging",
             Owner::Events => "Events",
@@ -844,6 +849,68 @@ pub static SETTINGS: &[Setting] = &[
         Keep,
         "for tests (a local stub); must be `https://`, plain `http://` only to 127.0.0.1 or \
          localhost",
+    ),
+    // SMS circuit breaker.
+    row(
+        "SMS_BREAKER_MODE",
+        Value("observe"),
+        Owner::Breaker,
+        Keep,
+        "`off` (nothing counted), `observe` (conversion counted, states decided and reported, \
+         nothing refused) or `enforce` (the states refuse sends too)",
+    ),
+    row(
+        "SMS_BREAKER_WINDOW_SECONDS",
+        Value("3600"),
+        Owner::Breaker,
+        Keep,
+        "the sliding window a destination's codes sent and entered are counted over, 60 to 86400",
+    ),
+    row(
+        "SMS_BREAKER_BUCKETS",
+        Value("4"),
+        Owner::Breaker,
+        Keep,
+        "the buckets the window slides by, 1 to 24; they must divide the window",
+    ),
+    row(
+        "SMS_BREAKER_MIN_SENT",
+        Value("10"),
+        Owner::Breaker,
+        Keep,
+        "codes sent to a destination (a number range or a country) in the window before any \
+         decision about it",
+    ),
+    row(
+        "SMS_BREAKER_BLOCK_MIN_SENT",
+        Value("20"),
+        Owner::Breaker,
+        Keep,
+        "codes sent to a destination in the window before it may be blocked",
+    ),
+    row(
+        "SMS_BREAKER_CHALLENGE_BELOW_PERCENT",
+        Value("20"),
+        Owner::Breaker,
+        Keep,
+        "a destination whose codes were entered less often than this (percent) is challenged: \
+         every send there needs the bot check",
+    ),
+    row(
+        "SMS_BREAKER_BLOCK_BELOW_PERCENT",
+        Value("10"),
+        Owner::Breaker,
+        Keep,
+        "below this (percent), past `SMS_BREAKER_BLOCK_MIN_SENT`, it is blocked: no code to a \
+         new number there",
+    ),
+    row(
+        "SMS_BREAKER_RECOVER_PERCENT",
+        Value("50"),
+        Owner::Breaker,
+        Keep,
+        "at or above this (percent), or under `SMS_BREAKER_MIN_SENT` codes in the window, a \
+         state steps down one level",
     ),
     // Client address.
     row(

@@ -28,7 +28,7 @@ pub use endpoint::Endpoint;
 pub use events::{RawRequest, TestResponse, api_gateway_event, api_gateway_request};
 pub use gate::{DynamoDbGate, Pause};
 pub use logs::{CapturedLogs, set_thread_default};
-pub use publisher::{PublishedEvent, PutEventsReply, PutEventsStub};
+pub use publisher::{BREAKER, PublishedEvent, PutEventsReply, PutEventsStub};
 pub use served::{Listener, Served, ServedDeployments, ServedStack, run_verifier, venv_python};
 pub use stack::Stack;
 pub use stub::{HttpStub, StubAnswer, StubRequest};

@@ -32,6 +32,9 @@ use crate::tables::template_path;
 /// The function the publisher's calls are recorded under (its binary).
 pub const PUBLISHER: &str = "events-publisher";
 
+/// The SMS breaker's function (the attempts table's stream invokes it).
+pub const BREAKER: &str = "sms-breaker";
+
 /// An event as PutEvents received it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishedEvent {
@@ -302,6 +305,42 @@ impl TestApp {
     /// JSON Lambda gives the publisher, in stream order.
     pub async fn stream_records(&self) -> Vec<Value> {
         let table = self.tables().events.clone();
+        let context = self.publisher_context(Phase::EventSource, &[]);
+        self.records_of_stream(table, context).await
+    }
+
+    /// As `stream_records`, for the attempts table's stream, read for the SMS breaker.
+    pub async fn attempts_stream_records(&self) -> Vec<Value> {
+        let table = self.tables().attempts.clone();
+        let context = CallContext {
+            function: BREAKER.to_owned(),
+            parameters: self.parameters.clone(),
+            phase: Phase::EventSource,
+        };
+        self.records_of_stream(table, context).await
+    }
+
+    /// The SMS breaker's review of `destinations`, as its function runs it (its calls recorded
+    /// under it).
+    pub async fn breaker_review(
+        &self,
+        destinations: &std::collections::BTreeSet<auth_shared::breaker::Destination>,
+    ) -> Vec<auth_shared::breaker::Change> {
+        let context = CallContext {
+            function: BREAKER.to_owned(),
+            parameters: self.parameters.clone(),
+            phase: Phase::Request,
+        };
+        calls::attributed(
+            context,
+            auth_shared::breaker::review(&self.app, destinations),
+        )
+        .await
+        .expect("the breaker's review")
+    }
+
+    /// The records of `table`'s stream written since the last call, read as `context`.
+    async fn records_of_stream(&self, table: String, context: CallContext) -> Vec<Value> {
         let stream_arn = self
             .dynamodb
             .describe_table()
@@ -384,7 +423,7 @@ impl TestApp {
             records
         };
         // Lambda's event source mapping reads the stream with the function's role.
-        calls::attributed(self.publisher_context(Phase::EventSource, &[]), read).await
+        calls::attributed(context, read).await
     }
 
     /// The publisher as `template.yaml` configures it (its own variables, resolved under this

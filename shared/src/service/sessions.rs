@@ -16,8 +16,8 @@ use crate::refresh_tokens::{self, PresentedRefresh};
 use crate::service::account::session_subject;
 use crate::service::admin::disabled_login;
 use crate::service::codes::{
-    CodeGuess, CodeToSend, SendOutcome, SendRefusal, check_bot, match_account_code, matching_code,
-    send_code,
+    CodeGuess, CodeToSend, SendOutcome, SendRefusal, check_bot, entered, match_account_code,
+    matching_code, send_code,
 };
 use crate::service::event_write;
 use crate::service::guard::{self, AccountGuard, CodeSlot, Guards, Taken};
@@ -395,7 +395,10 @@ async fn spend_step_up_code(
         .store
         .otps
         .consume(phone, OtpPurpose::Login, matched, now)?;
-    let spend = Transaction::new().step((), spend);
+    // The code reached its owner: entered, for the breaker, whatever the password.
+    let spend = Transaction::new()
+        .step((), spend)
+        .steps((), entered(app, phone, matched)?);
     let spent = app.store.apply(&spend, |()| AuthError::NoActiveOtp).await;
     if let Err(error) = spent
         && !matches!(error, AuthError::NoActiveOtp)
@@ -475,13 +478,19 @@ async fn commit_login(
     };
     let (session_items, tokens) = new_session(app, (user, method), caller, now).await?;
     let attempts = &app.store.attempts;
-    let spend = step_up_code
-        .map(|matched| {
-            app.store
-                .otps
-                .consume(phone, OtpPurpose::Login, matched, now)
-        })
-        .transpose()?;
+    let spend = match step_up_code {
+        Some(matched) => {
+            let mut writes =
+                vec![
+                    app.store
+                        .otps
+                        .consume(phone, OtpPurpose::Login, matched, now)?,
+                ];
+            writes.extend(entered(app, phone, matched)?);
+            writes
+        }
+        None => Vec::new(),
+    };
     let transaction = Transaction::new()
         .steps(LoginStep::Session, session_items)
         .step(

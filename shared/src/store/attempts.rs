@@ -16,6 +16,9 @@ use super::{
     EXPIRES_AT, ItemKey, Snapshot, Write, condition_failed, decode, get_item_list, get_num, num,
     text, unavailable,
 };
+use crate::breaker::{
+    Breaker, BreakerState, Conversion, ConversionCounter, Counts, Destination, Level, StoredState,
+};
 use crate::config::Limits;
 use crate::error::AuthError;
 use crate::limits::{
@@ -87,6 +90,66 @@ fn counter_key(counter: &SendCounter) -> String {
         ),
         None => send_key(counter.scope, &counter.subject, counter.window),
     }
+}
+
+/// The item of a destination's conversion in one bucket (and shard).
+fn conversion_key(counter: &ConversionCounter) -> String {
+    let destination = counter.destination.name();
+    match counter.shard {
+        Some(shard) => format!("conv#{destination}~{shard}#{}", counter.bucket),
+        None => format!("conv#{destination}#{}", counter.bucket),
+    }
+}
+
+/// The destination whose conversion the item `key` counts, if it is such an item.
+pub(crate) fn conversion_destination(key: &str) -> Option<Destination> {
+    let (destination, _bucket) = key.strip_prefix("conv#")?.rsplit_once('#')?;
+    let destination = destination
+        .split_once('~')
+        .map_or(destination, |(name, _)| name);
+    Destination::parse(destination)
+}
+
+/// The item of a destination's breaker state (one per shard of a country's).
+fn breaker_key(destination: &Destination, shard: Option<u32>) -> String {
+    match shard {
+        Some(shard) => format!("breaker#{}~{shard}", destination.name()),
+        None => format!("breaker#{}", destination.name()),
+    }
+}
+
+/// The stored form of a breaker state.
+#[derive(Deserialize)]
+struct BreakerItem {
+    level: String,
+    #[serde(default)]
+    challenge_until: u64,
+    #[serde(default)]
+    blocked_until: u64,
+    #[serde(default)]
+    version: u64,
+}
+
+impl BreakerItem {
+    fn stored(self) -> Result<StoredState, AuthError> {
+        let decided = Level::parse(&self.level)
+            .ok_or_else(|| AuthError::internal("a corrupt breaker state"))?;
+        Ok(StoredState {
+            decided: Some(decided),
+            state: BreakerState {
+                challenge_until: self.challenge_until,
+                blocked_until: self.blocked_until,
+            },
+            version: self.version,
+        })
+    }
+}
+
+/// The breaker state in `item` (the default, normal, without one).
+fn stored_state(item: Option<super::Item>) -> Result<StoredState, AuthError> {
+    item.map_or(Ok(StoredState::default()), |item| {
+        decode::<BreakerItem>("attempts", item)?.stored()
+    })
 }
 
 /// The mark that a budget (all its shards) reached `level` percent in its window.
@@ -550,11 +613,13 @@ impl AttemptsTable {
     }
 
     /// Whether any of the budgets of `counters` reached `level` percent in its window (its
-    /// pressure mark exists).
+    /// pressure mark exists), or any of the breaker states `challenged` (destinations, with the
+    /// shard to read) is challenged or blocked at `now`: one batch read of both.
     pub async fn any_under_pressure(
         &self,
         counters: &[SendCounter],
         level: u32,
+        (challenged, now): (&[(Destination, Option<u32>)], u64),
     ) -> Result<bool, AuthError> {
         let keys: Vec<String> = counters
             .iter()
@@ -563,21 +628,30 @@ impl AttemptsTable {
         if self.remembers_any(&keys) {
             return Ok(true);
         }
-        let items = get_item_list(
+        let mut items = get_item_list(
             &self.client,
             &keys
                 .iter()
                 .map(|key| ItemKey::new(&self.name, "pk", key))
+                .chain(
+                    challenged
+                        .iter()
+                        .map(|(destination, shard)| self.breaker_item_key(destination, *shard)),
+                )
                 .collect::<Vec<_>>(),
         )
         .await?;
+        let states = items.split_off(keys.len());
         let found: Vec<String> = keys
             .into_iter()
             .zip(items)
             .filter_map(|(key, item)| item.map(|_| key))
             .collect();
-        let any = !found.is_empty();
+        let mut any = !found.is_empty();
         self.remember(found);
+        for item in states {
+            any |= stored_state(item)?.state.level_at(now) != Level::Normal;
+        }
         Ok(any)
     }
 
@@ -650,5 +724,151 @@ impl AttemptsTable {
             Err(error) if condition_failed(&error) => Ok(false),
             Err(error) => Err(unavailable(error)),
         }
+    }
+
+    /// Counts one code sent or entered in a destination's bucket (for the transaction of the
+    /// send or of the spend): never refused.
+    pub fn count_conversion(
+        &self,
+        counter: &ConversionCounter,
+        conversion: Conversion,
+    ) -> Result<Write, AuthError> {
+        let update = Update::builder()
+            .table_name(&self.name)
+            .key("pk", text(conversion_key(counter)))
+            .update_expression(format!(
+                "ADD {} :one SET expires_at = :end",
+                conversion.attribute()
+            ))
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":end", num(counter.expires_at))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::update(update))
+    }
+
+    /// Takes back one code counted as sent (one the provider refused), never below zero.
+    pub async fn refund_conversion(&self, counter: &ConversionCounter) -> Result<(), AuthError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", text(conversion_key(counter)))
+            .update_expression("ADD sent :minus_one")
+            .condition_expression("sent > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
+            .expression_attribute_values(":zero", num(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// A destination's counts over the window at `now` and its state, in one consistent batch
+    /// read (every bucket and shard of the window, and the state's first item: a review writes
+    /// all of a state's items at once).
+    pub async fn breaker_view(
+        &self,
+        breaker: &Breaker,
+        destination: &Destination,
+        now: u64,
+    ) -> Result<(Counts, StoredState), AuthError> {
+        let counters = breaker.window_counters(destination, now);
+        let shard = breaker.state_shards(destination)[0];
+        let mut keys: Vec<ItemKey> = counters
+            .iter()
+            .map(|counter| ItemKey::new(&self.name, "pk", &conversion_key(counter)))
+            .collect();
+        keys.push(ItemKey::new(
+            &self.name,
+            "pk",
+            &breaker_key(destination, shard),
+        ));
+        let mut items = get_item_list(&self.client, &keys).await?;
+        let state = stored_state(items.pop().flatten())?;
+        let mut counts = Counts::default();
+        for item in items.iter().flatten() {
+            counts.sent += count_of(item, "sent")?;
+            counts.verified += count_of(item, "verified")?;
+        }
+        Ok((counts, state))
+    }
+
+    /// Writes a destination's decided level (every item of it, in one transaction), if its
+    /// state is still at `version`; false when a parallel review changed it first.
+    pub async fn write_breaker_state(
+        &self,
+        breaker: &Breaker,
+        destination: &Destination,
+        level: Level,
+        state: BreakerState,
+        version: u64,
+    ) -> Result<bool, AuthError> {
+        let expires_at = state.challenge_until.max(state.blocked_until) + breaker.window_seconds;
+        let mut writes = Vec::new();
+        for (index, shard) in breaker.state_shards(destination).into_iter().enumerate() {
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.name)
+                .item("pk", text(breaker_key(destination, shard)))
+                .item("level", text(level.name()))
+                .item("challenge_until", num(state.challenge_until))
+                .item("blocked_until", num(state.blocked_until))
+                .item("version", num(version + 1))
+                .item(EXPIRES_AT, num(expires_at));
+            // The first item holds the version the review read.
+            let put = match (index, version) {
+                (0, 0) => put.condition_expression("attribute_not_exists(pk)"),
+                (0, _) => put
+                    .condition_expression("version = :version")
+                    .expression_attribute_values(":version", num(version)),
+                _ => put,
+            };
+            writes.push(Write::put(put.build().map_err(AuthError::internal)?));
+        }
+        let transaction = super::Transaction::new().steps((), writes);
+        match transaction.commit(&self.client).await {
+            Ok(()) => Ok(true),
+            Err(super::TransactionError::Refused(_)) => Ok(false),
+            Err(super::TransactionError::Storage(error)) => Err(error),
+        }
+    }
+
+    /// The check of a send to a new number (for its transaction): refused while `destination`
+    /// is blocked, or challenged and the send passed no bot check (`checked` false); the
+    /// refusal's old item tells which (`breaker_refusal`).
+    pub fn check_breaker(
+        &self,
+        destination: &Destination,
+        shard: Option<u32>,
+        checked: bool,
+        now: u64,
+    ) -> Result<Write, AuthError> {
+        let condition = if checked {
+            "attribute_not_exists(pk) OR blocked_until <= :now"
+        } else {
+            "attribute_not_exists(pk) OR (blocked_until <= :now AND challenge_until <= :now)"
+        };
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.name)
+            .key("pk", text(breaker_key(destination, shard)))
+            .condition_expression(condition)
+            .expression_attribute_values(":now", num(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::check(check))
+    }
+
+    /// The state in a refused breaker check's old item.
+    pub fn breaker_refusal(old_item: Option<&Snapshot>) -> Result<BreakerState, AuthError> {
+        Ok(stored_state(old_item.map(|snapshot| snapshot.0.clone()))?.state)
+    }
+
+    /// Where a destination's state item (of `shard`) is, for a batch read.
+    fn breaker_item_key(&self, destination: &Destination, shard: Option<u32>) -> ItemKey {
+        ItemKey::new(&self.name, "pk", &breaker_key(destination, shard))
     }
 }

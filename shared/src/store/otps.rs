@@ -32,6 +32,8 @@ pub struct StoredOtp {
     pub expires_at: u64,
     /// The account a code was sent for, when it is not the phone's own (a change of number).
     pub owner: Option<String>,
+    /// When it was sent: its entry counts in the breaker's bucket of its send.
+    pub sent_at: u64,
 }
 
 /// The live shared budget of guesses without a verification id.
@@ -157,6 +159,7 @@ fn live_code(item: OtpItem, now: u64) -> Option<StoredOtp> {
         failed_attempts: item.failed_attempts,
         expires_at: item.expires_at,
         owner: item.owner,
+        sent_at: item.sent_at,
     })
 }
 

@@ -52,6 +52,7 @@ mod session_list;
 mod sessions;
 mod settings;
 mod sms;
+mod sms_breaker;
 mod sms_budgets;
 mod sms_providers;
 mod sms_pumping;

@@ -1,11 +1,13 @@
 //! The bot check before a code is sent (`CAPTCHA_PROVIDER`, `CAPTCHA_WHEN`).
 
 use crate::App;
+use crate::breaker::Destination;
 use crate::captcha::CaptchaWhen;
 use crate::error::AuthError;
 use crate::http::Caller;
 use crate::limits::{self, SendCounter, SendPool};
 use crate::phone::PhoneNumber;
+use crate::service::guard;
 
 pub(super) const TOKEN_MISSING: &str =
     "Complete the captcha and send its token as 'captcha_token'.";
@@ -48,8 +50,9 @@ impl BotCheck {
 /// 400, the provider unreachable a 503). Without a token: `always` asks for one; `under-pressure`
 /// lets the send use the unchecked half of the shared budgets, except that a code to a
 /// registered number (a reset, login or step-up code) asks for one as soon as its reserve is
-/// half used (read from the pressure marks, which do not depend on the number, so the answer
-/// tells nothing about the account). Test numbers get no SMS and no check.
+/// half used, or the SMS breaker (`enforce`) challenges or blocks its range or country (read
+/// from the pressure marks and the breaker's states, which do not depend on the account, so
+/// the answer tells nothing about it). Test numbers get no SMS and no check.
 pub async fn check_bot(
     app: &App,
     phone: &PhoneNumber,
@@ -78,10 +81,26 @@ pub async fn check_bot(
         let now = app.clock.now();
         let budgets = limits::budget_counters(&app.config.limits, pool, phone, now, |_| 0);
         let half = limits::PRESSURE_LEVELS[0];
+        let breaker = &app.config.sms_breaker;
+        // Challenged or blocked, the number's destinations ask for the check too (blocked ones
+        // refuse only new numbers: a registered number keeps its own caps).
+        let challenged: Vec<(Destination, Option<u32>)> = if breaker.enforces() {
+            Destination::of(phone)
+                .into_iter()
+                .map(|destination| {
+                    let shard = destination
+                        .is_sharded()
+                        .then(|| guard::random_shard(breaker.shards));
+                    (destination, shard)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         if app
             .store
             .attempts
-            .any_under_pressure(&budgets, half)
+            .any_under_pressure(&budgets, half, (&challenged, now))
             .await?
         {
             return Ok(BotCheck::TokenMissing);

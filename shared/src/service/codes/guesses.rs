@@ -2,6 +2,7 @@
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
+use crate::breaker::Conversion;
 use crate::error::AuthError;
 use crate::http::Caller;
 use crate::limits;
@@ -58,17 +59,17 @@ pub struct MatchedCode {
 }
 
 impl MatchedCode {
-    /// The writes that spend the code and clear the pair's failures and the network's resend
-    /// cooldown (for the caller's transaction); spending fails if the code was used or expired
-    /// meanwhile, so one code yields one success.
+    /// The writes that spend the code, clear the pair's failures and the network's resend
+    /// cooldown and count the code as entered for the breaker (for the caller's transaction);
+    /// spending fails if the code was used or expired meanwhile, so one code yields one success.
     pub fn spend(
         &self,
         app: &App,
         phone: &PhoneNumber,
         caller: &Caller,
         now: u64,
-    ) -> Result<[Write; 3], AuthError> {
-        Ok([
+    ) -> Result<Vec<Write>, AuthError> {
+        let mut writes = vec![
             app.store
                 .otps
                 .consume(phone, self.purpose, &self.code, now)?,
@@ -78,8 +79,34 @@ impl MatchedCode {
             app.store
                 .attempts
                 .clear_pair(FailureKind::Verify, phone, &caller.network)?,
-        ])
+        ];
+        writes.extend(entered(app, phone, &self.code)?);
+        Ok(writes)
     }
+}
+
+/// The breaker's counts of a code entered (for the transaction that spends it), in the bucket
+/// of its send; none for a test number's code, which was never texted (nor counted as sent).
+pub(crate) fn entered(
+    app: &App,
+    phone: &PhoneNumber,
+    code: &StoredOtp,
+) -> Result<Vec<Write>, AuthError> {
+    if app.config.test_otp_numbers.contains_key(phone.as_str()) {
+        return Ok(Vec::new());
+    }
+    let counters = app
+        .config
+        .sms_breaker
+        .counters_of(phone, code.sent_at, guard::random_shard);
+    counters
+        .iter()
+        .map(|counter| {
+            app.store
+                .attempts
+                .count_conversion(counter, Conversion::Verified)
+        })
+        .collect()
 }
 
 /// The code of `codes` that `guess` matches, if any; call it only once the guess has its slot.

@@ -6,6 +6,6 @@ mod guesses;
 mod send;
 
 pub use bot_check::{BotCheck, check_bot};
-pub(crate) use guesses::matching_code;
 pub use guesses::{CodeGuess, MatchedCode, match_account_code, match_code, match_owned_code};
+pub(crate) use guesses::{entered, matching_code};
 pub use send::{BudgetReading, CodeToSend, SendOutcome, SendRefusal, SentCode, send_code};

@@ -3,6 +3,7 @@
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
+use crate::breaker::ConversionCounter;
 use crate::config::Limits;
 use crate::error::AuthError;
 use crate::http::Caller;
@@ -10,7 +11,7 @@ use crate::limits::{self, Requester, SendCounter, SendPool, SendScope};
 use crate::messages::CodeMessage;
 use crate::otp::{OtpCode, OtpPurpose};
 use crate::phone::PhoneNumber;
-use crate::service::guard::{self, Committed};
+use crate::service::guard::{self, BreakerPart, Committed};
 use crate::sms::{Delivery, Sms};
 use crate::store::otps::NewOtp;
 use crate::tokens::{hash_opaque_token, new_opaque_token};
@@ -24,16 +25,20 @@ pub enum SendRefusal {
     Cooldown { retry_after: u64 },
     /// A send cap is used up for this window.
     Cap { scope: SendScope, retry_after: u64 },
-    /// The shared budgets' unchecked half is used up (`CAPTCHA_WHEN=under-pressure`): the send
-    /// needs a bot check.
+    /// The shared budgets' unchecked half is used up (`CAPTCHA_WHEN=under-pressure`), or the
+    /// SMS breaker challenges the destination: the send needs a bot check.
     CheckNeeded,
+    /// The SMS breaker blocks the destination for codes to new numbers.
+    Paused { retry_after: u64 },
 }
 
 impl From<SendRefusal> for AuthError {
     fn from(refusal: SendRefusal) -> Self {
         match refusal {
             SendRefusal::Cooldown { retry_after } => AuthError::ResendTooSoon { retry_after },
-            SendRefusal::Cap { retry_after, .. } => AuthError::RateLimited { retry_after },
+            SendRefusal::Cap { retry_after, .. } | SendRefusal::Paused { retry_after } => {
+                AuthError::RateLimited { retry_after }
+            }
             SendRefusal::CheckNeeded => AuthError::CaptchaRequired(TOKEN_MISSING),
         }
     }
@@ -136,8 +141,9 @@ pub async fn send_code(
     let code = new_code(app, phone);
     let verification_id = new_opaque_token()?;
     let new_otp = new_otp(app, phone, caller, &send, &code, &verification_id, now)?;
-    let (counters, floor) = counters(app, phone, caller, &send, now);
-    let counted = match guard::commit_send(app, &new_otp, counters, floor, send.bot).await? {
+    let budgets = counters(app, phone, caller, &send, now);
+    let breaker = breaker_part(app, phone, &send, &code, now);
+    let counted = match guard::commit_send(app, &new_otp, budgets, &breaker, send.bot).await? {
         Committed::Counted(counted) => counted,
         Committed::Refused {
             refusal,
@@ -150,6 +156,7 @@ pub async fn send_code(
     let sent = Sent {
         otp: &new_otp,
         counted: &counted,
+        conversions: &breaker.conversions,
         budgets: send.budgets.as_ref(),
         caller,
     };
@@ -244,10 +251,36 @@ fn counters(
     ([callers, budgets].concat(), floor)
 }
 
+/// The breaker's part of a texted code: the counters it counts in as sent (a random shard of its
+/// country's), and, when the breaker enforces, a check of its destinations' states for a code
+/// to a new number (codes to registered numbers meet the breaker in `check_bot`, whose answer
+/// does not depend on the account). A test number's fixed code is neither counted nor checked.
+fn breaker_part(
+    app: &App,
+    phone: &PhoneNumber,
+    send: &CodeToSend<'_>,
+    code: &NewCode,
+    now: u64,
+) -> BreakerPart {
+    let breaker = &app.config.sms_breaker;
+    match code {
+        NewCode::Fixed(_) => BreakerPart {
+            conversions: Vec::new(),
+            checked: false,
+        },
+        NewCode::Texted(_) => BreakerPart {
+            conversions: breaker.counters_of(phone, now, guard::random_shard),
+            checked: breaker.enforces() && send.pool == SendPool::NewNumbers,
+        },
+    }
+}
+
 /// A send the counters took: the code as stored and the counters it was counted in.
 struct Sent<'a> {
     otp: &'a NewOtp<'a>,
     counted: &'a [SendCounter],
+    /// The breaker's counters it was counted in as sent.
+    conversions: &'a [ConversionCounter],
     /// The budgets as read before the send, if they were.
     budgets: Option<&'a BudgetReading>,
     caller: &'a Caller,
@@ -293,7 +326,7 @@ async fn text_code(
             Ok(())
         }
         Err(error) => {
-            take_back_unsent(app, sent.otp, sent.counted).await;
+            take_back_unsent(app, sent).await;
             Err(error)
         }
     }
@@ -302,16 +335,18 @@ async fn text_code(
 /// After the provider refused the send (nothing was sent; an unknown outcome keeps the code):
 /// deletes the code and the cooldown it set (only if they are still this send's), so that the
 /// user is not held to a cooldown for a message never sent, and refunds the phone's send budgets
-/// (`refunded_on_failed_send`), so that asking again does not count twice. The writes go out
-/// side by side (one round trip of the Lambda time budget, see template.yaml). Best effort: the
-/// answer is the provider's failure anyway.
-async fn take_back_unsent(app: &App, otp: &NewOtp<'_>, counted: &[SendCounter]) {
+/// (`refunded_on_failed_send`), so that asking again does not count twice, and the breaker's
+/// count of it as sent (an SMS never sent is no code left unentered). The writes go out side by
+/// side (one round trip of the Lambda time budget, see template.yaml). Best effort: the answer
+/// is the provider's failure anyway.
+async fn take_back_unsent(app: &App, sent: &Sent<'_>) {
     let delete = async {
-        if let Err(error) = app.store.otps.delete_unsent(otp).await {
+        if let Err(error) = app.store.otps.delete_unsent(sent.otp).await {
             tracing::warn!(%error, "could not remove an unsent otp");
         }
     };
-    let refunds = counted
+    let refunds = sent
+        .counted
         .iter()
         .filter(|counter| counter.scope.refunded_on_failed_send())
         .map(|counter| async move {
@@ -319,7 +354,16 @@ async fn take_back_unsent(app: &App, otp: &NewOtp<'_>, counted: &[SendCounter]) 
                 tracing::warn!(%error, "could not refund the send budget of an unsent otp");
             }
         });
-    tokio::join!(delete, futures_util::future::join_all(refunds));
+    let conversions = sent.conversions.iter().map(|counter| async move {
+        if let Err(error) = app.store.attempts.refund_conversion(counter).await {
+            tracing::warn!(%error, "could not take back the breaker's count of an unsent otp");
+        }
+    });
+    tokio::join!(
+        delete,
+        futures_util::future::join_all(refunds),
+        futures_util::future::join_all(conversions)
+    );
 }
 
 /// After a counted send: reports each shared budget that this send took past half or nine

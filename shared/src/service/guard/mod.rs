@@ -14,7 +14,7 @@
 mod send;
 mod slot;
 
-pub(crate) use send::{Committed, commit_send, random_shard};
+pub(crate) use send::{BreakerPart, Committed, commit_send, random_shard};
 pub(crate) use slot::{AccountGuard, CodeSlot, Guards, Taken, admit_guess, take_slot};
 
 use crate::App;

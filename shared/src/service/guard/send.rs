@@ -4,6 +4,7 @@
 //! recently gives way to the number's floor; any other refusal is the answer.
 
 use crate::App;
+use crate::breaker::{Conversion, ConversionCounter, Level};
 use crate::config::Limits;
 use crate::error::AuthError;
 use crate::limits::{self, SendCounter, SendScope};
@@ -32,6 +33,10 @@ enum SendStep {
     Cooldown,
     Code,
     Count(SendScope),
+    /// The breaker's counts of the code sent.
+    Conversion,
+    /// The breaker's state of a destination (`enforce`, codes to new numbers).
+    Breaker,
 }
 
 /// How many shards a send tries before a full budget refuses it: a second try keeps a budget
@@ -39,20 +44,29 @@ enum SendStep {
 /// send at most two transactions.
 const SHARD_ATTEMPTS: usize = 2;
 
-/// Writes the code, the cooldown and the counts of `counted` in one transaction: the counters
-/// as counted (a full shard replaced by another of its budget; the reserve by `floor`, the
-/// counters of a recently proved number's floor, when given), or why the send was refused.
+/// The breaker's part of a send: the counters the code counts in as sent, and whether the
+/// destinations' states are checked (`enforce`, a code to a new number).
+pub(crate) struct BreakerPart {
+    pub conversions: Vec<ConversionCounter>,
+    pub checked: bool,
+}
+
+/// Writes the code, the cooldown and the counts of `counted` in one transaction, with the
+/// breaker's counts and checks: the counters as counted (a full shard replaced by another of its
+/// budget; the reserve by `floor`, the counters of a recently proved number's floor, when
+/// given), or why the send was refused.
 pub(crate) async fn commit_send(
     app: &App,
     new_otp: &NewOtp<'_>,
-    counted: Vec<SendCounter>,
-    floor: Option<Vec<SendCounter>>,
+    (counted, floor): (Vec<SendCounter>, Option<Vec<SendCounter>>),
+    breaker: &BreakerPart,
     bot: BotCheck,
 ) -> Result<Committed, AuthError> {
     let plan = SendPlan {
         new_otp,
         counted,
         floor,
+        breaker,
         bot,
         moves_left: SHARD_ATTEMPTS - 1,
         full_budgets: Vec::new(),
@@ -67,6 +81,7 @@ struct SendPlan<'a, 'b> {
     counted: Vec<SendCounter>,
     /// The counters to count in instead once the reserve refuses, while not yet tried.
     floor: Option<Vec<SendCounter>>,
+    breaker: &'a BreakerPart,
     bot: BotCheck,
     /// Full shards may still be swapped this many times.
     moves_left: usize,
@@ -148,6 +163,34 @@ impl SendPlan<'_, '_> {
         SendRefusal::Cap { scope, retry_after }
     }
 
+    /// The refusal of a destination's breaker state, if one refused the send: blocked (until
+    /// when), or challenged and the send passed no bot check.
+    fn breaker_refusal(
+        &self,
+        refusals: &[Refusal<SendStep>],
+    ) -> Result<Option<SendRefusal>, AuthError> {
+        let now = self.new_otp.now;
+        let mut refusal = None;
+        for step in refusals.iter().filter(|r| r.step == SendStep::Breaker) {
+            let state = AttemptsTable::breaker_refusal(step.old_item())?;
+            let this = match state.level_at(now) {
+                Level::Blocked => SendRefusal::Paused {
+                    retry_after: state.blocked_until - now,
+                },
+                // Changed since: the next try finds it as it is now.
+                Level::Normal => continue,
+                Level::Challenge => SendRefusal::CheckNeeded,
+            };
+            if refusal.is_none() || matches!(this, SendRefusal::Paused { .. }) {
+                refusal = Some(this);
+            }
+        }
+        if refusal.is_some() {
+            tracing::info!("code not sent: the SMS breaker holds its destination");
+        }
+        Ok(refusal)
+    }
+
     /// Counts in the floor instead of the reserve, once, when the reserve is the cap to wait out
     /// and the number has a floor.
     fn fall_to_floor(&mut self, cap: SendRefusal) -> bool {
@@ -177,6 +220,21 @@ impl Plan for SendPlan<'_, '_> {
             let count = app.store.attempts.count_send(counter, limit)?;
             transaction = transaction.step(SendStep::Count(counter.scope), count);
         }
+        let attempts = &app.store.attempts;
+        for counter in &self.breaker.conversions {
+            let count = attempts.count_conversion(counter, Conversion::Sent)?;
+            transaction = transaction.step(SendStep::Conversion, count);
+            if self.breaker.checked {
+                let checked = self.bot != BotCheck::Unchecked;
+                let check = attempts.check_breaker(
+                    &counter.destination,
+                    counter.shard,
+                    checked,
+                    self.new_otp.now,
+                )?;
+                transaction = transaction.step(SendStep::Breaker, check);
+            }
+        }
         Ok(transaction)
     }
 
@@ -195,6 +253,9 @@ impl Plan for SendPlan<'_, '_> {
         }
         if refusal_of(&refusals, SendStep::Code).is_some() {
             return Err(AuthError::internal("a new verification id was taken"));
+        }
+        if let Some(refusal) = self.breaker_refusal(&refusals)? {
+            return Ok(Some(self.refused_by(refusal)));
         }
         let full = self.full(&refusals);
         let check_would_pass = self.check_would_pass(&full, &refusals)?;
