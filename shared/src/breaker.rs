@@ -2,8 +2,8 @@
 //! so each destination (a number range as the range budget keys it, and a country calling code)
 //! has its conversion measured, codes sent against codes verified, over a sliding window, and a
 //! state decided from it: `normal`, `challenge` (every send there needs the bot check) or
-//! `blocked` (no code to a new number there; registered numbers keep their own caps and need
-//! the check).
+//! `blocked` (ranges only: no code to a new number there; registered numbers keep their own
+//! caps and need the check).
 //!
 //! - Counting: a send counts `sent` in its own transaction, a spent code counts `verified` in
 //!   the transaction that spends it, in the bucket of its send (`Conversion`); no request is
@@ -19,6 +19,7 @@
 use std::collections::BTreeSet;
 
 use aws_lambda_events::event::dynamodb::Event;
+use futures_util::StreamExt;
 use lambda_http::lambda_runtime::LambdaEvent;
 
 use crate::App;
@@ -57,8 +58,9 @@ pub struct Breaker {
     pub block_below: u64,
     /// At or above this percentage (or under `min_sent` sent), a state steps down one level.
     pub recover_at: u64,
-    /// Items each country's counts and state are split into (`OTP_SEND_BUDGET_SHARDS`), so that
-    /// one country's sends do not all write one item.
+    /// Items each destination's counts and state are split into (`OTP_SEND_BUDGET_SHARDS`), so
+    /// that parallel sends and spends to one destination do not all write (and so collide on)
+    /// one item.
     pub shards: u32,
 }
 
@@ -80,6 +82,17 @@ impl Breaker {
                 reason: format!("must divide SMS_BREAKER_WINDOW_SECONDS ({window_seconds})"),
             });
         }
+        let shards = shards.max(1);
+        // A review reads a destination's window (every bucket of every shard) and its state in
+        // one batch read, which takes at most 100 keys.
+        if buckets * u64::from(shards) >= 100 {
+            return Err(ConfigError::Invalid {
+                name: "SMS_BREAKER_BUCKETS",
+                reason: format!(
+                    "times OTP_SEND_BUDGET_SHARDS ({shards}) must be under 100 (one batch read)"
+                ),
+            });
+        }
         let percent = |name| env.bounded(name, 0..=100, " percent");
         let breaker = Self {
             mode,
@@ -90,7 +103,7 @@ impl Breaker {
             challenge_below: percent("SMS_BREAKER_CHALLENGE_BELOW_PERCENT")?,
             block_below: percent("SMS_BREAKER_BLOCK_BELOW_PERCENT")?,
             recover_at: percent("SMS_BREAKER_RECOVER_PERCENT")?,
-            shards: shards.max(1),
+            shards,
         };
         if breaker.block_below > breaker.challenge_below {
             return Err(ConfigError::Invalid {
@@ -199,6 +212,16 @@ impl Destination {
         ]
     }
 
+    /// The worst level it may be put at: a country is challenged at most. Blocking a whole
+    /// country would be a lock-out anyone could aim with a few dozen numbers spread over its
+    /// ranges; its pumped sends are held by the bot check and the country budget instead.
+    pub fn worst_level(&self) -> Level {
+        match self {
+            Self::Range(_) => Level::Blocked,
+            Self::Country(_) => Level::Challenge,
+        }
+    }
+
     /// As keys and events name it: `range:+98910123`, `country:98`.
     pub fn name(&self) -> String {
         match self {
@@ -216,11 +239,6 @@ impl Destination {
             .parse()
             .ok()
             .map(Self::Country)
-    }
-
-    /// Whether its items are split into shards (a country's are).
-    pub fn is_sharded(&self) -> bool {
-        matches!(self, Self::Country(_))
     }
 }
 
@@ -240,24 +258,24 @@ impl Conversion {
     }
 }
 
-/// One conversion counter item: a destination's bucket (and shard, for a country).
+/// One conversion counter item: a shard of a destination's bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversionCounter {
     pub destination: Destination,
-    pub shard: Option<u32>,
+    pub shard: u32,
     pub bucket: u64,
     /// When the bucket leaves every window.
     pub expires_at: u64,
 }
 
 impl Breaker {
-    /// The counters a code to `phone` sent at `sent_at` counts in (its range's bucket, and a
-    /// shard of its country's, chosen by `pick_shard`); none when the breaker is off.
+    /// The counters a code to `phone` sent at `sent_at` counts in (a shard of its range's
+    /// bucket and of its country's, chosen by `pick_shard`); none when the breaker is off.
     pub fn counters_of(
         &self,
         phone: &PhoneNumber,
         sent_at: u64,
-        pick_shard: impl Fn(u32) -> u32,
+        mut pick_shard: impl FnMut(u32) -> u32,
     ) -> Vec<ConversionCounter> {
         if !self.counts() {
             return Vec::new();
@@ -266,9 +284,7 @@ impl Breaker {
         Destination::of(phone)
             .into_iter()
             .map(|destination| ConversionCounter {
-                shard: destination
-                    .is_sharded()
-                    .then(|| pick_shard(self.shards).min(self.shards - 1)),
+                shard: pick_shard(self.shards).min(self.shards - 1),
                 destination,
                 bucket,
                 expires_at: self.bucket_expires_at(bucket),
@@ -278,14 +294,9 @@ impl Breaker {
 
     /// Every counter of `destination`'s window at `now` (each bucket, each shard).
     pub fn window_counters(&self, destination: &Destination, now: u64) -> Vec<ConversionCounter> {
-        let shards: Vec<Option<u32>> = if destination.is_sharded() {
-            (0..self.shards).map(Some).collect()
-        } else {
-            vec![None]
-        };
         self.window_buckets(now)
             .flat_map(|bucket| {
-                shards.iter().map(move |&shard| ConversionCounter {
+                (0..self.shards).map(move |shard| ConversionCounter {
                     destination: destination.clone(),
                     shard,
                     bucket,
@@ -293,15 +304,6 @@ impl Breaker {
                 })
             })
             .collect()
-    }
-
-    /// The shards of `destination`'s state items (one for a range).
-    pub fn state_shards(&self, destination: &Destination) -> Vec<Option<u32>> {
-        if destination.is_sharded() {
-            (0..self.shards).map(Some).collect()
-        } else {
-            vec![None]
-        }
     }
 }
 
@@ -407,7 +409,9 @@ pub async fn review(
         let attempts = &app.store.attempts;
         let (counts, stored) = attempts.breaker_view(breaker, destination, now).await?;
         let current = stored.state.level_at(now);
-        let decided = breaker.decide(current, counts);
+        let decided = breaker
+            .decide(current, counts)
+            .min(destination.worst_level());
         let reported = stored.decided.unwrap_or(Level::Normal);
         let left = match decided {
             Level::Normal => u64::MAX,
@@ -450,18 +454,50 @@ pub fn touched_destinations(event: &Event) -> BTreeSet<Destination> {
         .collect()
 }
 
+/// The SMS whose codes were entered, by the notes a stream batch inserted
+/// (`AttemptsTable::note_entered`); a note's expiry (a removal) is passed over.
+pub fn entered_messages(event: &Event) -> Vec<String> {
+    event
+        .records
+        .iter()
+        .filter(|record| record.event_name == "INSERT")
+        .filter_map(|record| {
+            let key: RecordKey = serde_dynamo::from_item(record.change.keys.clone()).ok()?;
+            crate::store::attempts::feedback_message(&key.pk).map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Reports the entered codes of a batch to the provider, a few at a time. Best effort: a
+/// report that fails is logged and dropped (the provider then counts that message as not
+/// received), so it never holds up the stream.
+async fn report_entered(app: &App, message_ids: &[String]) {
+    futures_util::stream::iter(message_ids)
+        .for_each_concurrent(FEEDBACK_CONCURRENCY, |message_id| async move {
+            if let Err(error) = app.sms.report_received(message_id).await {
+                tracing::warn!(%error, message_id, "sms feedback failed");
+            }
+        })
+        .await;
+}
+
+/// How many feedback reports one invocation has in flight.
+const FEEDBACK_CONCURRENCY: usize = 10;
+
 /// The key of an attempts table item in a stream record.
 #[derive(serde::Deserialize)]
 struct RecordKey {
     pk: String,
 }
 
-/// The `sms-breaker` function: reviews the destinations a stream batch touched. A failed
+/// The `sms-breaker` function: reports the batch's entered codes to the provider, then reviews
+/// the destinations it touched. A failed
 /// review fails the batch, so the mapping hands it again (a review is idempotent).
 pub async fn handle(
     app: &App,
     event: LambdaEvent<Event>,
 ) -> Result<(), lambda_http::lambda_runtime::Error> {
+    report_entered(app, &entered_messages(&event.payload)).await;
     let destinations = touched_destinations(&event.payload);
     let changes = review(app, &destinations).await.map_err(|error| {
         tracing::error!(%error, "breaker review failed");
@@ -582,6 +618,26 @@ mod tests {
         }
         assert_eq!(Destination::parse("range:"), None);
         assert_eq!(Destination::parse("country:x"), None);
+    }
+
+    /// The chance that honest users who enter each code with probability `p` enter so few of
+    /// `sent` codes that `percent_below` is not reached: P(entered * 100 < percent * sent).
+    fn honest_tripping(sent: u64, percent_below: u64, p: f64) -> f64 {
+        let choose = |n: u64, k: u64| (0..k).fold(1.0, |c, i| c * (n - i) as f64 / (i + 1) as f64);
+        (0..=sent)
+            .filter(|&entered| entered * 100 < percent_below * sent)
+            .map(|k| choose(sent, k) * p.powi(k as i32) * (1.0 - p).powi((sent - k) as i32))
+            .sum()
+    }
+
+    /// docs/security.md's model of honest traffic: 60% of codes entered, at the defaults.
+    #[test]
+    fn honest_traffic_rarely_trips_the_defaults() {
+        let defaults = Breaker::from_env(&Env::new(&|_| None), 8).unwrap();
+        let challenge = honest_tripping(defaults.min_sent, defaults.challenge_below, 0.6);
+        let block = honest_tripping(defaults.block_min_sent, defaults.block_below, 0.6);
+        assert!(challenge < 0.002, "{challenge}");
+        assert!(block < 1e-6, "{block}");
     }
 
     #[test]

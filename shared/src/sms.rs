@@ -118,15 +118,19 @@ pub struct Sms<'a> {
     pub code: Option<(&'a OtpCode, OtpPurpose)>,
     /// The language the body is in (`en`, `fa`, ...).
     pub language: &'a str,
+    /// Whether End User Messaging is to wait for word that the code was entered (its message
+    /// feedback, `report_received`): set for codes while the SMS breaker counts conversions.
+    pub feedback: bool,
     /// When it is sent (the outbox records it).
     pub now: u64,
 }
 
 /// What became of a send the provider did not refuse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// The provider took the message.
-    Accepted,
+    /// The provider took the message: End User Messaging names it, when its feedback was asked
+    /// for (the id `report_received` takes).
+    Accepted { message_id: Option<String> },
     /// No answer in time (or none that could be read): the text may well arrive, so the code
     /// must stay usable and the send counted.
     Unconfirmed,
@@ -225,12 +229,15 @@ impl SmsSender {
                 .message_attributes("AWS.SNS.SMS.SMSType", transactional()?)
                 .send()
                 .await
-                .map(drop)
+                .map(|_| None)
                 .map_err(Failure::of),
             Self::Outbox { path } => append_to_outbox(path, sms)
                 .await
+                .map(|()| None)
                 .map_err(|error| Failure::Refused(AuthError::unavailable(error))),
-            Self::Lambda { client, function } => invoke_hook(client, function, sms).await,
+            Self::Lambda { client, function } => {
+                invoke_hook(client, function, sms).await.map(|()| None)
+            }
             Self::EndUserMessaging {
                 client,
                 origination_identity,
@@ -243,15 +250,16 @@ impl SmsSender {
                 .message_type(MessageType::Transactional)
                 .set_origination_identity(origination_identity.clone())
                 .set_configuration_set_name(configuration_set.clone())
+                .set_message_feedback_enabled(sms.feedback.then_some(true))
                 .send()
                 .await
-                .map(drop)
+                .map(|sent| sent.message_id.filter(|_| sms.feedback))
                 .map_err(Failure::of),
         };
         match sent {
-            Ok(()) => {
+            Ok(message_id) => {
                 tracing::info!(provider = self.name(), language = sms.language, "sms sent");
-                Ok(Delivery::Accepted)
+                Ok(Delivery::Accepted { message_id })
             }
             Err(Failure::Refused(error)) => Err(error),
             Err(Failure::Unknown(error)) => {
@@ -266,6 +274,26 @@ impl SmsSender {
                 Ok(Delivery::Unconfirmed)
             }
         }
+    }
+
+    /// Tells End User Messaging that the code of message `message_id` was entered (its message
+    /// feedback `RECEIVED`), so that its own fraud protection learns which messages convert; a
+    /// message it hears nothing of is marked failed an hour after its send. Other providers
+    /// have no such call.
+    pub async fn report_received(&self, message_id: &str) -> Result<(), AuthError> {
+        let Self::EndUserMessaging { client, .. } = self else {
+            return Ok(());
+        };
+        client
+            .put_message_feedback()
+            .message_id(message_id)
+            .message_feedback_status(
+                aws_sdk_pinpointsmsvoicev2::types::MessageFeedbackStatus::Received,
+            )
+            .send()
+            .await
+            .map(drop)
+            .map_err(|error| AuthError::unavailable(DisplayErrorContext(&error).to_string()))
     }
 
     fn name(&self) -> &'static str {

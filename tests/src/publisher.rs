@@ -320,6 +320,26 @@ impl TestApp {
         self.records_of_stream(table, context).await
     }
 
+    /// The `sms-breaker` function run on a batch of the attempts table's stream (`records`, as
+    /// `attempts_stream_records` gives them), its calls recorded under it.
+    pub async fn run_sms_breaker(&self, records: Vec<Value>) {
+        let event: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_value(serde_json::json!({ "Records": records }))
+                .expect("a stream batch");
+        let context = CallContext {
+            function: BREAKER.to_owned(),
+            parameters: self.parameters.clone(),
+            phase: Phase::Request,
+        };
+        let invocation = lambda_http::lambda_runtime::LambdaEvent::new(
+            event,
+            lambda_http::lambda_runtime::Context::default(),
+        );
+        calls::attributed(context, auth_shared::breaker::handle(&self.app, invocation))
+            .await
+            .expect("the sms-breaker function's run");
+    }
+
     /// The SMS breaker's review of `destinations`, as its function runs it (its calls recorded
     /// under it).
     pub async fn breaker_review(

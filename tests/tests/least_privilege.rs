@@ -585,6 +585,17 @@ const WIDE_GRANTS: &[(&str, &str, &str)] = &[
          DynamoDBStreamReadPolicy grants it so); lists ARNs, reads no record",
     ),
     (
+        "dynamodb:ListStreams",
+        "${AttemptsTable.Arn}/stream/*",
+        "the attempts table's streams, whatever label DynamoDB gave them, for the SMS breaker; \
+         lists ARNs, reads no record",
+    ),
+    (
+        "sms-voice:PutMessageFeedback",
+        "* [if UseEndUserMessagingSms]",
+        "feedback names a message by its id, which has no resource type in IAM",
+    ),
+    (
         "sns:Publish",
         "* [if UseSnsSms]",
         "an SMS to a phone number has no resource in IAM; topics and platform endpoints are \

@@ -7,6 +7,7 @@
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
+use crate::breaker::{Conversion, ConversionCounter};
 use crate::error::AuthError;
 use crate::events::{DeletedBy, Event, EventSubject, PasswordChangedBy};
 use crate::http::Caller;
@@ -244,9 +245,16 @@ async fn answer_unsent(
         resend_at: now + app.config.otp_resend_seconds,
         decoy: true,
     };
+    // Counted by the SMS breaker as a code sent, as a real one would be: its counts must not
+    // tell which numbers have an account.
+    let conversions = app
+        .config
+        .sms_breaker
+        .counters_of(phone, now, guard::random_shard);
     let plan = UnsentPlan {
         stand_in: Some(&stand_in),
         counters: &counters,
+        conversions: &conversions,
         now,
     };
     guard::commit_planned(app, plan, 2).await?;
@@ -260,6 +268,8 @@ struct UnsentPlan<'a> {
     /// None once the stand-in was refused.
     stand_in: Option<&'a NewOtp<'a>>,
     counters: &'a [SendCounter],
+    /// The SMS breaker's counters, counted as sent with the stand-in.
+    conversions: &'a [ConversionCounter],
     now: u64,
 }
 
@@ -274,6 +284,13 @@ impl Plan for UnsentPlan<'_> {
             transaction = transaction
                 .step(Unsent::Cooldown, cooldown)
                 .step(Unsent::Decoy, decoy);
+            for counter in self.conversions {
+                let count = app
+                    .store
+                    .attempts
+                    .count_conversion(counter, Conversion::Sent)?;
+                transaction = transaction.step(Unsent::Conversion, count);
+            }
         }
         for counter in self.counters {
             if self.stand_in.is_some() || is_callers_cap(counter.scope) {
@@ -319,6 +336,7 @@ enum Unsent {
     Count(SendScope),
     Cooldown,
     Decoy,
+    Conversion,
 }
 
 /// The caps of the client itself (its network and its block): they may refuse a request for a

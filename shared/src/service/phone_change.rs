@@ -196,6 +196,7 @@ async fn notify_old_number(app: &App, old_phone: &PhoneNumber, new_masked: &str,
         code: None,
         language,
         now: app.clock.now(),
+        feedback: false,
     };
     if let Err(error) = app.sms.send(&notice).await {
         tracing::warn!(%error, "could not send the old number its notice of the move");

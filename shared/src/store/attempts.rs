@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, Update,
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, Update,
 };
 
 use serde::Deserialize;
@@ -92,30 +92,33 @@ fn counter_key(counter: &SendCounter) -> String {
     }
 }
 
-/// The item of a destination's conversion in one bucket (and shard).
+/// The item of a shard of a destination's conversion in one bucket.
 fn conversion_key(counter: &ConversionCounter) -> String {
     let destination = counter.destination.name();
-    match counter.shard {
-        Some(shard) => format!("conv#{destination}~{shard}#{}", counter.bucket),
-        None => format!("conv#{destination}#{}", counter.bucket),
-    }
+    format!("conv#{destination}~{}#{}", counter.shard, counter.bucket)
 }
 
 /// The destination whose conversion the item `key` counts, if it is such an item.
 pub(crate) fn conversion_destination(key: &str) -> Option<Destination> {
     let (destination, _bucket) = key.strip_prefix("conv#")?.rsplit_once('#')?;
-    let destination = destination
-        .split_once('~')
-        .map_or(destination, |(name, _)| name);
+    let (destination, _shard) = destination.rsplit_once('~')?;
     Destination::parse(destination)
 }
 
-/// The item of a destination's breaker state (one per shard of a country's).
-fn breaker_key(destination: &Destination, shard: Option<u32>) -> String {
-    match shard {
-        Some(shard) => format!("breaker#{}~{shard}", destination.name()),
-        None => format!("breaker#{}", destination.name()),
-    }
+/// The note that the code of SMS `message_id` was entered, for the provider's feedback.
+fn feedback_key(message_id: &str) -> String {
+    format!("feedback#{message_id}")
+}
+
+/// The SMS whose entered code the item `key` notes (`AttemptsTable::note_entered`), if it is such
+/// an item.
+pub(crate) fn feedback_message(key: &str) -> Option<&str> {
+    key.strip_prefix("feedback#")
+}
+
+/// The item of a shard of a destination's breaker state (a review writes them all alike).
+fn breaker_key(destination: &Destination, shard: u32) -> String {
+    format!("breaker#{}~{shard}", destination.name())
 }
 
 /// The stored form of a breaker state.
@@ -619,7 +622,7 @@ impl AttemptsTable {
         &self,
         counters: &[SendCounter],
         level: u32,
-        (challenged, now): (&[(Destination, Option<u32>)], u64),
+        (challenged, now): (&[(Destination, u32)], u64),
     ) -> Result<bool, AuthError> {
         let keys: Vec<String> = counters
             .iter()
@@ -747,6 +750,20 @@ impl AttemptsTable {
         Ok(Write::update(update))
     }
 
+    /// Notes that the code of the provider's SMS `message_id` was entered (for the transaction
+    /// of the spend): the breaker's function, which reads the table's stream, reports it to the
+    /// provider (`SmsSender::report_received`), so the verify path waits on no provider. Kept a
+    /// day, for a batch handed again.
+    pub fn note_entered(&self, message_id: &str, now: u64) -> Result<Write, AuthError> {
+        let put = Put::builder()
+            .table_name(&self.name)
+            .item("pk", text(feedback_key(message_id)))
+            .item(EXPIRES_AT, num(now + 86_400))
+            .build()
+            .map_err(AuthError::internal)?;
+        Ok(Write::put(put))
+    }
+
     /// Takes back one code counted as sent (one the provider refused), never below zero.
     pub async fn refund_conversion(&self, counter: &ConversionCounter) -> Result<(), AuthError> {
         let result = self
@@ -777,16 +794,11 @@ impl AttemptsTable {
         now: u64,
     ) -> Result<(Counts, StoredState), AuthError> {
         let counters = breaker.window_counters(destination, now);
-        let shard = breaker.state_shards(destination)[0];
         let mut keys: Vec<ItemKey> = counters
             .iter()
             .map(|counter| ItemKey::new(&self.name, "pk", &conversion_key(counter)))
             .collect();
-        keys.push(ItemKey::new(
-            &self.name,
-            "pk",
-            &breaker_key(destination, shard),
-        ));
+        keys.push(ItemKey::new(&self.name, "pk", &breaker_key(destination, 0)));
         let mut items = get_item_list(&self.client, &keys).await?;
         let state = stored_state(items.pop().flatten())?;
         let mut counts = Counts::default();
@@ -809,8 +821,8 @@ impl AttemptsTable {
     ) -> Result<bool, AuthError> {
         let expires_at = state.challenge_until.max(state.blocked_until) + breaker.window_seconds;
         let mut writes = Vec::new();
-        for (index, shard) in breaker.state_shards(destination).into_iter().enumerate() {
-            let put = aws_sdk_dynamodb::types::Put::builder()
+        for shard in 0..breaker.shards {
+            let put = Put::builder()
                 .table_name(&self.name)
                 .item("pk", text(breaker_key(destination, shard)))
                 .item("level", text(level.name()))
@@ -819,7 +831,7 @@ impl AttemptsTable {
                 .item("version", num(version + 1))
                 .item(EXPIRES_AT, num(expires_at));
             // The first item holds the version the review read.
-            let put = match (index, version) {
+            let put = match (shard, version) {
                 (0, 0) => put.condition_expression("attribute_not_exists(pk)"),
                 (0, _) => put
                     .condition_expression("version = :version")
@@ -842,7 +854,7 @@ impl AttemptsTable {
     pub fn check_breaker(
         &self,
         destination: &Destination,
-        shard: Option<u32>,
+        shard: u32,
         checked: bool,
         now: u64,
     ) -> Result<Write, AuthError> {
@@ -868,7 +880,7 @@ impl AttemptsTable {
     }
 
     /// Where a destination's state item (of `shard`) is, for a batch read.
-    fn breaker_item_key(&self, destination: &Destination, shard: Option<u32>) -> ItemKey {
+    fn breaker_item_key(&self, destination: &Destination, shard: u32) -> ItemKey {
         ItemKey::new(&self.name, "pk", &breaker_key(destination, shard))
     }
 }

@@ -34,6 +34,9 @@ pub struct StoredOtp {
     pub owner: Option<String>,
     /// When it was sent: its entry counts in the breaker's bucket of its send.
     pub sent_at: u64,
+    /// The SMS provider's id of its message, when the provider waits for word that the code was
+    /// entered (End User Messaging's message feedback).
+    pub message_id: Option<String>,
 }
 
 /// The live shared budget of guesses without a verification id.
@@ -126,6 +129,9 @@ struct OtpItem {
     /// tell the two apart.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     decoy: bool,
+    /// The provider's id of the SMS, when its feedback was asked for (`set_message_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
 }
 
 /// The stored form of the shared budget and of a resend cooldown.
@@ -160,6 +166,7 @@ fn live_code(item: OtpItem, now: u64) -> Option<StoredOtp> {
         expires_at: item.expires_at,
         owner: item.owner,
         sent_at: item.sent_at,
+        message_id: item.message_id,
     })
 }
 
@@ -284,6 +291,7 @@ impl OtpsTable {
             expires_at: otp.expires_at,
             owner: otp.owner.map(str::to_owned),
             decoy: otp.decoy,
+            message_id: None,
         })?;
         Ok([Write::put(cooldown), code])
     }
@@ -397,6 +405,33 @@ impl OtpsTable {
             .build()
             .map_err(AuthError::internal)?;
         Ok(Write::delete(delete))
+    }
+
+    /// Notes the provider's id of the code's SMS on the code (while it is still this send's), so
+    /// that its entry can be reported to the provider. Best effort: the caller logs a failure.
+    pub async fn set_message_id(
+        &self,
+        otp: &NewOtp<'_>,
+        message_id: &str,
+    ) -> Result<(), AuthError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("phone", text(key(otp.phone, otp.purpose)))
+            .key("verification", text(&otp.verification_hash))
+            .update_expression("SET message_id = :id")
+            .condition_expression("code_hash = :hash")
+            .expression_attribute_values(":id", text(message_id))
+            .expression_attribute_values(":hash", text(&otp.code_hash))
+            .send()
+            .await;
+        match result {
+            // Spent (or gone) already: nothing to note.
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Removes the code of this verification id (its SMS was refused by the provider), and the

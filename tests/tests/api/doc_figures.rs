@@ -1064,6 +1064,54 @@ fn claims() -> Vec<(&'static str, String)> {
         )],
     ));
 
+    // docs/security.md: the SMS breaker's defaults and what a pumping run gets out under them.
+    let min_sent = default_of("SMS_BREAKER_MIN_SENT");
+    let block_min_sent = default_of("SMS_BREAKER_BLOCK_MIN_SENT");
+    let window = default_of("SMS_BREAKER_WINDOW_SECONDS");
+    let buckets = default_of("SMS_BREAKER_BUCKETS");
+    claims.extend(in_doc(
+        "docs/security.md",
+        vec![
+            format!(
+                "(`SMS_BREAKER_WINDOW_SECONDS`, {}, in `SMS_BREAKER_BUCKETS` buckets of a {} of it)",
+                duration(window),
+                ["", "whole", "half", "third", "quarter"][usize::try_from(buckets).unwrap_or(0)]
+            ),
+            format!("no decision under `SMS_BREAKER_MIN_SENT` ({min_sent}) codes"),
+            format!(
+                "`SMS_BREAKER_CHALLENGE_BELOW_PERCENT` ({}%)",
+                default_of("SMS_BREAKER_CHALLENGE_BELOW_PERCENT")
+            ),
+            format!(
+                "`SMS_BREAKER_BLOCK_BELOW_PERCENT` ({}%)",
+                default_of("SMS_BREAKER_BLOCK_BELOW_PERCENT")
+            ),
+            format!("`SMS_BREAKER_BLOCK_MIN_SENT` ({block_min_sent}) were sent"),
+            format!(
+                "`SMS_BREAKER_RECOVER_PERCENT` ({}%)",
+                default_of("SMS_BREAKER_RECOVER_PERCENT")
+            ),
+            format!(
+                "gets {min_sent} SMS out before its range is challenged, and {} more",
+                block_min_sent - min_sent
+            ),
+            format!(
+                "(`OTP_SENDS_PER_RANGE_PER_HOUR`, {}) is reached at the same point",
+                default_of("OTP_SENDS_PER_RANGE_PER_HOUR")
+            ),
+            format!("once {min_sent} (challenge) and {block_min_sent} (block) codes"),
+            format!(
+                "the stream's {}-second batching",
+                template_number(&[
+                    "Resources",
+                    "SmsBreakerStream",
+                    "Properties",
+                    "MaximumBatchingWindowInSeconds"
+                ])
+            ),
+        ],
+    ));
+
     claims.extend(in_doc(
         "docs/security.md",
         vec![format!(

@@ -252,9 +252,14 @@ async fn the_end_user_messaging_provider_sends_a_transactional_text() {
             "MessageType",
             "OriginationIdentity",
             "ConfigurationSetName",
+            "MessageFeedbackEnabled",
         ])
     );
     assert_eq!(input["DestinationPhoneNumber"], PHONE_E164);
+    assert_eq!(
+        input["MessageFeedbackEnabled"], true,
+        "the SMS breaker counts conversions (observe by default): the provider waits for word"
+    );
     assert_eq!(input["MessageType"], "TRANSACTIONAL");
     assert_eq!(input["OriginationIdentity"], "pool-0123456789abcdef");
     assert_eq!(input["ConfigurationSetName"], "otp-configuration");
@@ -268,10 +273,51 @@ async fn the_end_user_messaging_provider_sends_a_transactional_text() {
         )
     );
 
+    let codes = t.codes_for(PHONE_E164, "signup").await;
+    assert_eq!(codes.len(), 1);
+    assert_eq!(
+        text(&codes[0], "message_id"),
+        Some("0123456789abcdef"),
+        "the code knows its SMS"
+    );
+    let before_verify = t.attempts_stream_records().await;
+    t.run_sms_breaker(before_verify).await;
+    assert_eq!(
+        stub.requests().len(),
+        1,
+        "no feedback before the code is entered"
+    );
+
     let verified = t
         .post(Endpoint::Verify, json!({ "phone": PHONE, "code": code }))
         .await;
     assert_eq!(verified.status, 200, "{:?}", verified.body);
+    let notes: Vec<_> = t
+        .scan(&t.tables().attempts)
+        .await
+        .into_iter()
+        .filter(|item| text(item, "pk") == Some("feedback#0123456789abcdef"))
+        .collect();
+    assert_eq!(notes.len(), 1, "the spend notes the entry for the provider");
+
+    // The breaker's function, on the stream, tells End User Messaging (not the verify path).
+    stub.answer_with(StubAnswer::json(
+        200,
+        AWS_JSON_1_0,
+        &json!({ "MessageId": "0123456789abcdef", "MessageFeedbackStatus": "RECEIVED" }),
+    ));
+    let after_verify = t.attempts_stream_records().await;
+    t.run_sms_breaker(after_verify).await;
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 2, "one feedback, for the one entered code");
+    assert_eq!(
+        requests[1].header("x-amz-target"),
+        Some("PinpointSMSVoiceV2.PutMessageFeedback")
+    );
+    assert_eq!(
+        requests[1].json(),
+        json!({ "MessageId": "0123456789abcdef", "MessageFeedbackStatus": "RECEIVED" })
+    );
 }
 
 #[tokio::test]
@@ -295,7 +341,12 @@ async fn an_end_user_messaging_refusal_is_503_and_leaves_no_code() {
     let input = requests[0].json();
     assert_eq!(
         keys(&input),
-        BTreeSet::from(["DestinationPhoneNumber", "MessageBody", "MessageType"]),
+        BTreeSet::from([
+            "DestinationPhoneNumber",
+            "MessageBody",
+            "MessageType",
+            "MessageFeedbackEnabled",
+        ]),
         "no origination identity or configuration set unless configured"
     );
     assert!(t.scan(&t.tables().otps).await.is_empty(), "no usable code");

@@ -84,15 +84,10 @@ pub async fn check_bot(
         let breaker = &app.config.sms_breaker;
         // Challenged or blocked, the number's destinations ask for the check too (blocked ones
         // refuse only new numbers: a registered number keeps its own caps).
-        let challenged: Vec<(Destination, Option<u32>)> = if breaker.enforces() {
+        let challenged: Vec<(Destination, u32)> = if breaker.enforces() {
             Destination::of(phone)
                 .into_iter()
-                .map(|destination| {
-                    let shard = destination
-                        .is_sharded()
-                        .then(|| guard::random_shard(breaker.shards));
-                    (destination, shard)
-                })
+                .map(|destination| (destination, guard::random_shard(breaker.shards)))
                 .collect()
         } else {
             Vec::new()

@@ -86,7 +86,9 @@ impl MatchedCode {
 }
 
 /// The breaker's counts of a code entered (for the transaction that spends it), in the bucket
-/// of its send; none for a test number's code, which was never texted (nor counted as sent).
+/// of its send, and the note that reports it to the provider when its SMS waits for that
+/// (`AttemptsTable::note_entered`); none for a test number's code, which was never texted (nor
+/// counted as sent).
 pub(crate) fn entered(
     app: &App,
     phone: &PhoneNumber,
@@ -95,18 +97,19 @@ pub(crate) fn entered(
     if app.config.test_otp_numbers.contains_key(phone.as_str()) {
         return Ok(Vec::new());
     }
+    let attempts = &app.store.attempts;
     let counters = app
         .config
         .sms_breaker
         .counters_of(phone, code.sent_at, guard::random_shard);
-    counters
+    let mut writes = counters
         .iter()
-        .map(|counter| {
-            app.store
-                .attempts
-                .count_conversion(counter, Conversion::Verified)
-        })
-        .collect()
+        .map(|counter| attempts.count_conversion(counter, Conversion::Verified))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(message_id) = &code.message_id {
+        writes.push(attempts.note_entered(message_id, app.clock.now())?);
+    }
+    Ok(writes)
 }
 
 /// The code of `codes` that `guess` matches, if any; call it only once the guess has its slot.

@@ -312,10 +312,19 @@ async fn text_code(
         code: Some((code, purpose)),
         language,
         now: sent.otp.now,
+        feedback: !sent.conversions.is_empty(),
     };
     let pressure = report_pressure(app, sent);
     match tokio::join!(app.sms.send(&sms), pressure).0 {
-        Ok(Delivery::Accepted) => Ok(()),
+        Ok(Delivery::Accepted { message_id: None }) => Ok(()),
+        Ok(Delivery::Accepted {
+            message_id: Some(message_id),
+        }) => {
+            if let Err(error) = app.store.otps.set_message_id(sent.otp, &message_id).await {
+                tracing::warn!(%error, "could not note the message id of a code's SMS");
+            }
+            Ok(())
+        }
         Ok(Delivery::Unconfirmed) => {
             let uncertain = Subject {
                 phone: Some(sent.otp.phone),
