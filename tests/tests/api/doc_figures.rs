@@ -1099,7 +1099,14 @@ fn claims() -> Vec<(&'static str, String)> {
                 "(`OTP_SENDS_PER_RANGE_PER_HOUR`, {}) is reached at the same point",
                 default_of("OTP_SENDS_PER_RANGE_PER_HOUR")
             ),
-            format!("once {min_sent} (challenge) and {block_min_sent} (block) codes"),
+            format!("challenges the country instead, once {min_sent} codes without entries"),
+            format!(
+                "(`RECEIVED`), {} at a time",
+                word(number_after(
+                    "shared/src/breaker.rs",
+                    "const FEEDBACK_CONCURRENCY: usize = "
+                ))
+            ),
             format!(
                 "the stream's {}-second batching",
                 template_number(&[
@@ -1108,6 +1115,26 @@ fn claims() -> Vec<(&'static str, String)> {
                     "Properties",
                     "MaximumBatchingWindowInSeconds"
                 ])
+            ),
+        ],
+    ));
+
+    claims.extend(in_doc(
+        "README.md",
+        vec![
+            format!(
+                "after {min_sent} codes with fewer than {}% of them entered",
+                default_of("SMS_BREAKER_CHALLENGE_BELOW_PERCENT")
+            ),
+            format!(
+                "after {block_min_sent} with fewer than {}%",
+                default_of("SMS_BREAKER_BLOCK_BELOW_PERCENT")
+            ),
+            format!(
+                "over the last {}",
+                duration(window)
+                    .trim_start_matches("an ")
+                    .trim_start_matches("a ")
             ),
         ],
     ));

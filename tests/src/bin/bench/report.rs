@@ -72,10 +72,11 @@ fn target(name: &str) -> &'static str {
 
 pub fn title(options: &Options) {
     println!(
-        "# Benchmark ({} mode, {} calls per endpoint, {} cores)\n",
+        "# Benchmark ({} mode, {} calls per endpoint, {} cores, SMS breaker {})\n",
         if options.smoke { "smoke" } else { "full" },
         options.calls,
-        options.cores
+        options.cores,
+        std::env::var(crate::setup::BREAKER_MODE).unwrap_or_else(|_| "default".to_owned())
     );
 }
 

@@ -20,6 +20,9 @@ pub fn bench_limits() -> impl Iterator<Item = (&'static str, &'static str)> {
         .filter_map(|setting| Some((setting.name, setting.bench_value()?)))
 }
 
+/// The one setting the benchmark takes from its own environment.
+pub const BREAKER_MODE: &str = "SMS_BREAKER_MODE";
+
 /// The rows of `--import` without a number.
 const DEFAULT_IMPORT_ROWS: u64 = 100_000;
 
@@ -98,6 +101,11 @@ impl Bench {
         let mut env = base_env(&created, &outbox);
         for (name, value) in bench_limits() {
             env.insert(name.to_owned(), value.to_owned());
+        }
+        // `SMS_BREAKER_MODE=off scripts/bench ...` measures the paths without the SMS breaker's
+        // counts, beside a run with them (BENCHMARKS.md section 13).
+        if let Ok(mode) = std::env::var(BREAKER_MODE) {
+            env.insert(BREAKER_MODE.to_owned(), mode);
         }
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("config");
         let gate = DynamoDbGate::counting();
