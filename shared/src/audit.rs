@@ -145,6 +145,7 @@ pub fn breaker_changed(change: &crate::breaker::Change, breaker: &crate::breaker
         old_state = change.old.name(),
         new_state = change.new.name(),
         sent = change.counts.sent,
+        sent_to_new_numbers = change.counts.sent_to_new,
         verified = change.counts.verified,
         window_seconds = breaker.window_seconds,
         enforced = breaker.enforces(),

@@ -17,6 +17,7 @@
 //!   read the check makes anyway, so its answer tells nothing about the account.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::dynamodb::Event;
 use futures_util::StreamExt;
@@ -153,10 +154,16 @@ impl Breaker {
     /// level the counts show, down one level only once they recover (fewer than `min_sent`
     /// codes sent in the window, or `recover_at` percent entered), so that a ratio between
     /// the thresholds holds the state where it is.
+    ///
+    /// Only codes to new numbers may block (and keep blocking): codes to registered numbers, and
+    /// the stand-ins of codes to numbers without an account, which anyone can have counted with
+    /// no SMS sent and no budget of the destination spent, raise a destination to `challenge`
+    /// at most.
     pub fn decide(&self, current: Level, counts: Counts) -> Level {
         let judged = counts.sent >= self.min_sent;
         let percent = counts.percent_verified();
-        let shown = if judged && counts.sent >= self.block_min_sent && percent < self.block_below {
+        let blocking = counts.sent_to_new >= self.block_min_sent;
+        let shown = if judged && blocking && percent < self.block_below {
             Level::Blocked
         } else if judged && percent < self.challenge_below {
             Level::Challenge
@@ -168,7 +175,7 @@ impl Breaker {
         }
         let recovered = !judged || percent >= self.recover_at;
         match current {
-            Level::Blocked if recovered => Level::Challenge,
+            Level::Blocked if recovered || !blocking => Level::Challenge,
             Level::Challenge if recovered => Level::Normal,
             _ => current,
         }
@@ -245,15 +252,21 @@ impl Destination {
 /// What a conversion counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conversion {
+    /// A code to a registered number, or the stand-in of one (counted alike, so that counts
+    /// tell nothing of accounts).
     Sent,
+    /// A code to a new number (sign-up, change of number): also counted as sent.
+    SentToNewNumber,
     Verified,
 }
 
 impl Conversion {
-    pub fn attribute(self) -> &'static str {
+    /// The attributes of the counter item it adds one to.
+    pub fn attributes(self) -> &'static [&'static str] {
         match self {
-            Self::Sent => "sent",
-            Self::Verified => "verified",
+            Self::Sent => &["sent"],
+            Self::SentToNewNumber => &["sent", "sent_new"],
+            Self::Verified => &["verified"],
         }
     }
 }
@@ -307,10 +320,12 @@ impl Breaker {
     }
 }
 
-/// Codes sent to a destination in a window, and how many of them were entered.
+/// Codes sent to a destination in a window (of them, to new numbers), and how many of them
+/// were entered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub sent: u64,
+    pub sent_to_new: u64,
     pub verified: u64,
 }
 
@@ -394,51 +409,58 @@ const RENEW_WHEN_LEFT_BELOW: u64 = 2;
 /// Reviews each destination: reads its window's counts and its state, decides, and writes the
 /// level when it changed (or is near lapsing), conditionally on the state as read (a parallel
 /// review that wrote first wins; its decision came from the same counts). Each change is
-/// reported (`sms_breaker_changed`). Returns the changes made.
-pub async fn review(
-    app: &App,
-    destinations: &BTreeSet<Destination>,
-) -> Result<Vec<Change>, AuthError> {
-    let breaker = &app.config.sms_breaker;
+/// reported (`sms_breaker_changed`). Returns the changes made. A destination whose review
+/// failed is logged and passed over: the next count there reviews it again.
+pub async fn review(app: &App, destinations: &BTreeSet<Destination>) -> Vec<Change> {
     let mut changes = Vec::new();
-    if !breaker.counts() {
-        return Ok(changes);
+    if !app.config.sms_breaker.counts() {
+        return changes;
     }
     for destination in destinations {
-        let now = app.clock.now();
-        let attempts = &app.store.attempts;
-        let (counts, stored) = attempts.breaker_view(breaker, destination, now).await?;
-        let current = stored.state.level_at(now);
-        let decided = breaker
-            .decide(current, counts)
-            .min(destination.worst_level());
-        let reported = stored.decided.unwrap_or(Level::Normal);
-        let left = match decided {
-            Level::Normal => u64::MAX,
-            Level::Challenge => stored.state.challenge_until.saturating_sub(now),
-            Level::Blocked => stored.state.blocked_until.saturating_sub(now),
-        };
-        let renew =
-            decided != Level::Normal && left < breaker.window_seconds / RENEW_WHEN_LEFT_BELOW;
-        if decided == current && decided == reported && !renew {
-            continue;
-        }
-        let state = breaker.state_at(decided, now);
-        let written = attempts
-            .write_breaker_state(breaker, destination, decided, state, stored.version)
-            .await?;
-        if written && decided != reported {
-            let change = Change {
-                destination: destination.clone(),
-                old: reported,
-                new: decided,
-                counts,
-            };
-            crate::audit::breaker_changed(&change, breaker);
-            changes.push(change);
+        match review_one(app, destination).await {
+            Ok(change) => changes.extend(change),
+            Err(error) => {
+                tracing::error!(%error, destination = destination.name(), "breaker review failed");
+            }
         }
     }
-    Ok(changes)
+    changes
+}
+
+async fn review_one(app: &App, destination: &Destination) -> Result<Option<Change>, AuthError> {
+    let breaker = &app.config.sms_breaker;
+    let now = app.clock.now();
+    let attempts = &app.store.attempts;
+    let (counts, stored) = attempts.breaker_view(breaker, destination, now).await?;
+    let current = stored.state.level_at(now);
+    let decided = breaker
+        .decide(current, counts)
+        .min(destination.worst_level());
+    let reported = stored.decided.unwrap_or(Level::Normal);
+    let left = match decided {
+        Level::Normal => u64::MAX,
+        Level::Challenge => stored.state.challenge_until.saturating_sub(now),
+        Level::Blocked => stored.state.blocked_until.saturating_sub(now),
+    };
+    let renew = decided != Level::Normal && left < breaker.window_seconds / RENEW_WHEN_LEFT_BELOW;
+    if decided == current && decided == reported && !renew {
+        return Ok(None);
+    }
+    let state = breaker.state_at(decided, now);
+    let written = attempts
+        .write_breaker_state(breaker, destination, decided, state, (stored.version, now))
+        .await?;
+    if !written || decided == reported {
+        return Ok(None);
+    }
+    let change = Change {
+        destination: destination.clone(),
+        old: reported,
+        new: decided,
+        counts,
+    };
+    crate::audit::breaker_changed(&change, breaker);
+    Ok(Some(change))
 }
 
 /// The destinations whose conversion counters the records of a stream batch wrote (the keys
@@ -490,26 +512,42 @@ struct RecordKey {
     pk: String,
 }
 
-/// The `sms-breaker` function: reports the batch's entered codes to the provider, then reviews
-/// the destinations it touched. A failed
-/// review fails the batch, so the mapping hands it again (a review is idempotent).
+/// The `sms-breaker` function: reviews the destinations a stream batch touched, then reports
+/// its entered codes to the provider in the time the invocation has left. It never fails the
+/// batch (a failed review is logged, and the next count reviews that destination again), so a
+/// batch is never handed again and nothing is reported twice.
 pub async fn handle(
     app: &App,
     event: LambdaEvent<Event>,
 ) -> Result<(), lambda_http::lambda_runtime::Error> {
-    report_entered(app, &entered_messages(&event.payload)).await;
     let destinations = touched_destinations(&event.payload);
-    let changes = review(app, &destinations).await.map_err(|error| {
-        tracing::error!(%error, "breaker review failed");
-        Box::new(error) as lambda_http::lambda_runtime::Error
-    })?;
+    let changes = review(app, &destinations).await;
+    let message_ids = entered_messages(&event.payload);
+    let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(FEEDBACK_MARGIN);
+    if tokio::time::timeout(left, report_entered(app, &message_ids))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            messages = message_ids.len(),
+            "sms feedback cut short by the invocation's deadline"
+        );
+    }
     tracing::info!(
         destinations = destinations.len(),
         changes = changes.len(),
+        feedback = message_ids.len(),
         "breaker reviewed"
     );
     Ok(())
 }
+
+/// The time an invocation keeps back from its feedback reports, to end before its deadline.
+const FEEDBACK_MARGIN: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
@@ -529,8 +567,40 @@ mod tests {
         }
     }
 
+    /// Counts of codes to new numbers.
     fn counts(sent: u64, verified: u64) -> Counts {
-        Counts { sent, verified }
+        Counts {
+            sent,
+            sent_to_new: sent,
+            verified,
+        }
+    }
+
+    #[test]
+    fn codes_to_registered_numbers_and_their_stand_ins_never_block() {
+        let breaker = breaker();
+        let registered = |sent, sent_to_new| Counts {
+            sent,
+            sent_to_new,
+            verified: 0,
+        };
+        assert_eq!(
+            breaker.decide(Level::Normal, registered(40, 19)),
+            Level::Challenge
+        );
+        assert_eq!(
+            breaker.decide(Level::Challenge, registered(40, 19)),
+            Level::Challenge
+        );
+        assert_eq!(
+            breaker.decide(Level::Normal, registered(40, 20)),
+            Level::Blocked
+        );
+        // A block lasts while codes to new numbers keep showing it: stand-ins do not hold it.
+        assert_eq!(
+            breaker.decide(Level::Blocked, registered(40, 5)),
+            Level::Challenge
+        );
     }
 
     #[test]

@@ -339,8 +339,9 @@ impl TestApp {
     }
 
     /// The same tables and settings, with DynamoDB given 10 s an attempt instead of 1 s: for
-    /// bursts of well over a hundred parallel requests, which DynamoDB Local on two cores can
-    /// take longer than a second to answer. At 1 s the SDK then retries a count that was in
+    /// bursts of parallel requests on one item (from twenty on, with the rest of the suite
+    /// running beside them), which DynamoDB Local on two cores can take longer than a second to
+    /// answer. At 1 s the SDK then retries a count that was in
     /// fact written, and counts it twice (strict, never lenient, and rare at DynamoDB's own
     /// latency), which is not what such a test is about.
     pub async fn patient(&self) -> TestApp {

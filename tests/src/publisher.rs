@@ -331,10 +331,7 @@ impl TestApp {
             parameters: self.parameters.clone(),
             phase: Phase::Request,
         };
-        let invocation = lambda_http::lambda_runtime::LambdaEvent::new(
-            event,
-            lambda_http::lambda_runtime::Context::default(),
-        );
+        let invocation = LambdaEvent::new(event, invocation_context(BREAKER));
         calls::attributed(context, auth_shared::breaker::handle(&self.app, invocation))
             .await
             .expect("the sms-breaker function's run");
@@ -356,7 +353,6 @@ impl TestApp {
             auth_shared::breaker::review(&self.app, destinations),
         )
         .await
-        .expect("the breaker's review")
     }
 
     /// The records of `table`'s stream written since the last call, read as `context`.
@@ -477,19 +473,7 @@ impl TestApp {
     ) -> DynamoDbEventResponse {
         let event: Event = serde_json::from_value(json!({ "Records": records }))
             .expect("Lambda's DynamoDB stream event");
-        let mut context = Context::default();
-        let timeout = Policies::from_template(&template_path())
-            .expect("the template")
-            .function(PUBLISHER)
-            .expect("the publisher in the template")
-            .timeout_seconds;
-        context.deadline = u64::try_from(
-            (std::time::SystemTime::now() + std::time::Duration::from_secs(timeout))
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("after 1970")
-                .as_millis(),
-        )
-        .expect("milliseconds");
+        let context = invocation_context(PUBLISHER);
         let response = Box::pin(calls::attributed(
             self.publisher_context(Phase::Request, extra),
             publisher.handle(LambdaEvent::new(event, context)),
@@ -547,4 +531,23 @@ pub fn by_event_id(events: &[PublishedEvent]) -> BTreeMap<String, PublishedEvent
         }
     }
     by_id
+}
+
+/// Lambda's context of an invocation of `function`: its deadline the function's timeout in the
+/// template away.
+fn invocation_context(function: &str) -> Context {
+    let mut context = Context::default();
+    let timeout = Policies::from_template(&template_path())
+        .expect("the template")
+        .function(function)
+        .expect("the function in the template")
+        .timeout_seconds;
+    context.deadline = u64::try_from(
+        (std::time::SystemTime::now() + std::time::Duration::from_secs(timeout))
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("milliseconds");
+    context
 }

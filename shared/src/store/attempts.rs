@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{
     EXPIRES_AT, ItemKey, Snapshot, Write, condition_failed, decode, get_item_list, get_num, num,
-    text, unavailable,
+    text, transaction_conflict, unavailable,
 };
 use crate::breaker::{
     Breaker, BreakerState, Conversion, ConversionCounter, Counts, Destination, Level, StoredState,
@@ -115,6 +115,10 @@ fn feedback_key(message_id: &str) -> String {
 pub(crate) fn feedback_message(key: &str) -> Option<&str> {
     key.strip_prefix("feedback#")
 }
+
+/// How often a breaker state item is written again after meeting a send's transaction on it
+/// (about 2.5 s at most: the review has the function's minute).
+const STATE_WRITE_RETRIES: u32 = 6;
 
 /// The item of a shard of a destination's breaker state (a review writes them all alike).
 fn breaker_key(destination: &Destination, shard: u32) -> String {
@@ -740,8 +744,13 @@ impl AttemptsTable {
             .table_name(&self.name)
             .key("pk", text(conversion_key(counter)))
             .update_expression(format!(
-                "ADD {} :one SET expires_at = :end",
-                conversion.attribute()
+                "ADD {} SET expires_at = :end",
+                conversion
+                    .attributes()
+                    .iter()
+                    .map(|attribute| format!("{attribute} :one"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":end", num(counter.expires_at))
@@ -765,14 +774,32 @@ impl AttemptsTable {
     }
 
     /// Takes back one code counted as sent (one the provider refused), never below zero.
-    pub async fn refund_conversion(&self, counter: &ConversionCounter) -> Result<(), AuthError> {
+    pub async fn refund_conversion(
+        &self,
+        counter: &ConversionCounter,
+        sent: Conversion,
+    ) -> Result<(), AuthError> {
+        let attributes = sent.attributes();
         let result = self
             .client
             .update_item()
             .table_name(&self.name)
             .key("pk", text(conversion_key(counter)))
-            .update_expression("ADD sent :minus_one")
-            .condition_expression("sent > :zero")
+            .update_expression(format!(
+                "ADD {}",
+                attributes
+                    .iter()
+                    .map(|attribute| format!("{attribute} :minus_one"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .condition_expression(
+                attributes
+                    .iter()
+                    .map(|attribute| format!("{attribute} > :zero"))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            )
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
             .expression_attribute_values(":zero", num(0))
             .send()
@@ -804,25 +831,32 @@ impl AttemptsTable {
         let mut counts = Counts::default();
         for item in items.iter().flatten() {
             counts.sent += count_of(item, "sent")?;
+            counts.sent_to_new += count_of(item, "sent_new")?;
             counts.verified += count_of(item, "verified")?;
         }
         Ok((counts, state))
     }
 
-    /// Writes a destination's decided level (every item of it, in one transaction), if its
-    /// state is still at `version`; false when a parallel review changed it first.
+    /// Writes a destination's decided level, if its state is still at `version`; false when a
+    /// parallel review changed it first. Shard 0, which reviews read, is written first, on the
+    /// condition of the version read; then the other shards, one `PutItem` each: one transaction
+    /// of every shard would collide with any send checking one of them, so a flood of sends
+    /// could keep a state from ever being written. A write that meets a send in flight on its
+    /// item is tried again.
     pub async fn write_breaker_state(
         &self,
         breaker: &Breaker,
         destination: &Destination,
         level: Level,
         state: BreakerState,
-        version: u64,
+        (version, now): (u64, u64),
     ) -> Result<bool, AuthError> {
-        let expires_at = state.challenge_until.max(state.blocked_until) + breaker.window_seconds;
-        let mut writes = Vec::new();
+        let expires_at =
+            state.challenge_until.max(state.blocked_until).max(now) + breaker.window_seconds;
         for shard in 0..breaker.shards {
-            let put = Put::builder()
+            let put = self
+                .client
+                .put_item()
                 .table_name(&self.name)
                 .item("pk", text(breaker_key(destination, shard)))
                 .item("level", text(level.name()))
@@ -830,7 +864,6 @@ impl AttemptsTable {
                 .item("blocked_until", num(state.blocked_until))
                 .item("version", num(version + 1))
                 .item(EXPIRES_AT, num(expires_at));
-            // The first item holds the version the review read.
             let put = match (shard, version) {
                 (0, 0) => put.condition_expression("attribute_not_exists(pk)"),
                 (0, _) => put
@@ -838,14 +871,20 @@ impl AttemptsTable {
                     .expression_attribute_values(":version", num(version)),
                 _ => put,
             };
-            writes.push(Write::put(put.build().map_err(AuthError::internal)?));
+            let mut attempt = 0;
+            loop {
+                match put.clone().send().await {
+                    Ok(_) => break,
+                    Err(error) if shard == 0 && condition_failed(&error) => return Ok(false),
+                    Err(error) if transaction_conflict(&error) && attempt < STATE_WRITE_RETRIES => {
+                        attempt += 1;
+                        tokio::time::sleep(super::conflict_backoff(attempt)).await;
+                    }
+                    Err(error) => return Err(unavailable(error)),
+                }
+            }
         }
-        let transaction = super::Transaction::new().steps((), writes);
-        match transaction.commit(&self.client).await {
-            Ok(()) => Ok(true),
-            Err(super::TransactionError::Refused(_)) => Ok(false),
-            Err(super::TransactionError::Storage(error)) => Err(error),
-        }
+        Ok(true)
     }
 
     /// The check of a send to a new number (for its transaction): refused while `destination`

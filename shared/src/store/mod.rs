@@ -463,6 +463,14 @@ pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R
         == Some("ConditionalCheckFailedException")
 }
 
+/// Whether a single-item write met a transaction in flight on its item.
+pub(crate) fn transaction_conflict<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("TransactionConflictException")
+}
+
 /// A step of a transaction whose condition was refused, and the item as it was (when the step
 /// asked for it with `ReturnValuesOnConditionCheckFailure::AllOld`).
 #[derive(Debug)]
@@ -556,7 +564,7 @@ const CONFLICT_RETRIES: u32 = 4;
 /// The wait before try `attempt` (from 1) of a transaction that collided: doubling from 40 ms,
 /// half of it at random, so that a burst of requests on one item spreads out instead of
 /// colliding again in step (at most 600 ms over the four retries).
-fn conflict_backoff(attempt: u32) -> Duration {
+pub(crate) fn conflict_backoff(attempt: u32) -> Duration {
     let ceiling = 20u64 << attempt.min(8);
     let half = ceiling / 2;
     Duration::from_millis(half + rand::random::<u64>() % half)

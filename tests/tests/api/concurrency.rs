@@ -218,7 +218,7 @@ async fn twenty_parallel_wrong_logins_from_one_network_check_at_most_three_passw
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_parallel_wrong_logins_from_thirty_networks_check_at_most_ten_passwords() {
-    let t = TestApp::new().await;
+    let t = TestApp::new().await.patient().await;
     t.registered_user(PHONE, PHONE_E164).await;
 
     let networks: Vec<String> = (0..30).map(|i| format!("198.51.100.{i}")).collect();

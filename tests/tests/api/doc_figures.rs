@@ -1127,7 +1127,7 @@ fn claims() -> Vec<(&'static str, String)> {
                 default_of("SMS_BREAKER_CHALLENGE_BELOW_PERCENT")
             ),
             format!(
-                "after {block_min_sent} with fewer than {}%",
+                "after {block_min_sent} codes to new numbers with fewer than {}%",
                 default_of("SMS_BREAKER_BLOCK_BELOW_PERCENT")
             ),
             format!(

@@ -154,7 +154,10 @@ fn assert_captcha_required(response: &TestResponse) {
 
 #[tokio::test]
 async fn parallel_sends_and_entries_leave_exact_counts() {
-    let t = TestApp::with_env(&[("OTP_SENDS_PER_RANGE_PER_HOUR", "100")]).await;
+    let t = TestApp::with_env(&[("OTP_SENDS_PER_RANGE_PER_HOUR", "100")])
+        .await
+        .patient()
+        .await;
     let numbers: Vec<_> = (0..24).map(in_a).collect();
     let sent = join_all(
         numbers
@@ -179,6 +182,7 @@ async fn parallel_sends_and_entries_leave_exact_counts() {
 
     let exact = Counts {
         sent: 24,
+        sent_to_new: 24,
         verified: 12,
     };
     assert_eq!(counts(&t, &range("+98910123")).await, exact);
@@ -220,6 +224,7 @@ async fn a_code_entered_later_counts_in_the_bucket_of_its_send() {
         counts(&t, &range("+98910123")).await,
         Counts {
             sent: 1,
+            sent_to_new: 1,
             verified: 1
         }
     );
@@ -238,6 +243,7 @@ async fn test_numbers_refused_sends_and_off_count_nothing() {
         counts(&t, &range("+98910123")).await,
         Counts {
             sent: 1,
+            sent_to_new: 1,
             verified: 0
         },
         "the test number's code counts neither as sent nor entered"
@@ -465,6 +471,47 @@ async fn registered_numbers_keep_their_allowance_in_a_blocked_range() {
     );
     // Logging in with the password still works.
     assert_eq!(t.login_with(PHONE, PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn stand_ins_for_numbers_without_accounts_challenge_a_range_at_most() {
+    let stub = accepting_captcha().await;
+    let t = enforcing(&stub, &[]).await;
+    honest_elsewhere(&t, 40, 32).await;
+    let sms_before = t.sent_sms().len();
+    // Thirty reset requests for numbers of range A that have no account, from thirty networks:
+    // no SMS, no budget of the range spent, but counted as sent (as a real code would be).
+    for i in 0..30 {
+        let body = json!({ "phone": in_a(i).0 });
+        let answer = t
+            .post_from(Endpoint::PasswordResetRequest, body, &network(100 + i))
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    assert_eq!(t.sent_sms().len(), sms_before, "no SMS");
+    let range_a = range("+98910123");
+    assert_eq!(
+        counts(&t, &range_a).await,
+        Counts {
+            sent: 30,
+            sent_to_new: 0,
+            verified: 0
+        }
+    );
+    assert_eq!(
+        review(&t, &[range_a.clone(), IRAN]).await,
+        [changed("range:+98910123", Level::Normal, Level::Challenge)],
+        "only codes to new numbers block"
+    );
+    // Sign-ups there need the bot check, and pass with it.
+    assert_captcha_required(&check_phone(&t, &in_a(40).0, 200, None).await);
+    assert_eq!(
+        check_phone(&t, &in_a(40).0, 201, Some("solved"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(level(&t, &range_a).await, Level::Challenge);
 }
 
 #[tokio::test]

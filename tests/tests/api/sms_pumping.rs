@@ -569,7 +569,10 @@ async fn push_into_step_up(t: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn step_up_codes_ask_the_bot_check_and_stop_at_the_accounts_allowance() {
     let stub = HttpStub::start(verdict(true)).await;
-    let t = with_captcha(&stub, "always", &STEP_UP_AFTER_THREE).await;
+    let t = with_captcha(&stub, "always", &STEP_UP_AFTER_THREE)
+        .await
+        .patient()
+        .await;
     let token = "token";
     let registered = check_phone(&t, PHONE, Some(token), "203.0.113.1").await;
     let code = t.last_code_for(PHONE_E164).unwrap();
@@ -741,7 +744,10 @@ async fn a_number_proved_lately_keeps_a_small_floor_when_the_reserve_is_spent() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn strangers_filling_the_phones_caps_leave_the_owners_network_its_codes() {
-    let t = TestApp::with_env(&[("OTP_RESEND_SECONDS", "0")]).await;
+    let t = TestApp::with_env(&[("OTP_RESEND_SECONDS", "0")])
+        .await
+        .patient()
+        .await;
     // The owner signed up from CLIENT_IP, which proved the number.
     t.registered_user(PHONE, PHONE_E164).await;
     let sent_before = t.sent_sms().len();

@@ -3,7 +3,7 @@
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
-use crate::breaker::ConversionCounter;
+use crate::breaker::{Conversion, ConversionCounter};
 use crate::config::Limits;
 use crate::error::AuthError;
 use crate::http::Caller;
@@ -157,6 +157,7 @@ pub async fn send_code(
         otp: &new_otp,
         counted: &counted,
         conversions: &breaker.conversions,
+        sent_as: breaker.sent,
         budgets: send.budgets.as_ref(),
         caller,
     };
@@ -263,14 +264,22 @@ fn breaker_part(
     now: u64,
 ) -> BreakerPart {
     let breaker = &app.config.sms_breaker;
+    let to_new_number = send.pool == SendPool::NewNumbers;
+    let sent = if to_new_number {
+        Conversion::SentToNewNumber
+    } else {
+        Conversion::Sent
+    };
     match code {
         NewCode::Fixed(_) => BreakerPart {
             conversions: Vec::new(),
+            sent,
             checked: false,
         },
         NewCode::Texted(_) => BreakerPart {
             conversions: breaker.counters_of(phone, now, guard::random_shard),
-            checked: breaker.enforces() && send.pool == SendPool::NewNumbers,
+            sent,
+            checked: breaker.enforces() && to_new_number,
         },
     }
 }
@@ -279,8 +288,9 @@ fn breaker_part(
 struct Sent<'a> {
     otp: &'a NewOtp<'a>,
     counted: &'a [SendCounter],
-    /// The breaker's counters it was counted in as sent.
+    /// The breaker's counters it was counted in as sent, and as what.
     conversions: &'a [ConversionCounter],
+    sent_as: Conversion,
     /// The budgets as read before the send, if they were.
     budgets: Option<&'a BudgetReading>,
     caller: &'a Caller,
@@ -364,7 +374,12 @@ async fn take_back_unsent(app: &App, sent: &Sent<'_>) {
             }
         });
     let conversions = sent.conversions.iter().map(|counter| async move {
-        if let Err(error) = app.store.attempts.refund_conversion(counter).await {
+        if let Err(error) = app
+            .store
+            .attempts
+            .refund_conversion(counter, sent.sent_as)
+            .await
+        {
             tracing::warn!(%error, "could not take back the breaker's count of an unsent otp");
         }
     });

@@ -48,6 +48,8 @@ const SHARD_ATTEMPTS: usize = 2;
 /// destinations' states are checked (`enforce`, a code to a new number).
 pub(crate) struct BreakerPart {
     pub conversions: Vec<ConversionCounter>,
+    /// As what the code counts as sent (to a new number or not).
+    pub sent: Conversion,
     pub checked: bool,
 }
 
@@ -222,7 +224,7 @@ impl Plan for SendPlan<'_, '_> {
         }
         let attempts = &app.store.attempts;
         for counter in &self.breaker.conversions {
-            let count = attempts.count_conversion(counter, Conversion::Sent)?;
+            let count = attempts.count_conversion(counter, self.breaker.sent)?;
             transaction = transaction.step(SendStep::Conversion, count);
             if self.breaker.checked {
                 let checked = self.bot != BotCheck::Unchecked;
