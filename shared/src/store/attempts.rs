@@ -577,19 +577,31 @@ impl AttemptsTable {
 
     /// Takes back one send counted (one the provider failed), never below zero.
     pub async fn refund_send(&self, counter: &SendCounter) -> Result<(), AuthError> {
+        self.take_back(counter_key(counter), &["hits"]).await
+    }
+
+    /// Takes one back from each of `attributes` of item `key`, unless one is already at zero
+    /// (or the item gone with its window: nothing to take back).
+    async fn take_back(&self, key: String, attributes: &[&str]) -> Result<(), AuthError> {
+        let each = |template: &str, separator: &str| {
+            attributes
+                .iter()
+                .map(|attribute| template.replace("{}", attribute))
+                .collect::<Vec<_>>()
+                .join(separator)
+        };
         let result = self
             .client
             .update_item()
             .table_name(&self.name)
-            .key("pk", text(counter_key(counter)))
-            .update_expression("ADD hits :minus_one")
-            .condition_expression("hits > :zero")
+            .key("pk", text(key))
+            .update_expression(format!("ADD {}", each("{} :minus_one", ", ")))
+            .condition_expression(each("{} > :zero", " AND "))
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
             .expression_attribute_values(":zero", num(0))
             .send()
             .await;
         match result {
-            // Gone with its window: nothing to take back.
             Ok(_) => Ok(()),
             Err(error) if condition_failed(&error) => Ok(()),
             Err(error) => Err(unavailable(error)),
@@ -779,36 +791,8 @@ impl AttemptsTable {
         counter: &ConversionCounter,
         sent: Conversion,
     ) -> Result<(), AuthError> {
-        let attributes = sent.attributes();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.name)
-            .key("pk", text(conversion_key(counter)))
-            .update_expression(format!(
-                "ADD {}",
-                attributes
-                    .iter()
-                    .map(|attribute| format!("{attribute} :minus_one"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .condition_expression(
-                attributes
-                    .iter()
-                    .map(|attribute| format!("{attribute} > :zero"))
-                    .collect::<Vec<_>>()
-                    .join(" AND "),
-            )
-            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
-            .expression_attribute_values(":zero", num(0))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if condition_failed(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
+        self.take_back(conversion_key(counter), sent.attributes())
+            .await
     }
 
     /// A destination's counts over the window at `now` and its state, in one consistent batch

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use auth_shared::breaker::{Change, Counts, Destination, Level};
 use auth_tests::{
-    CapturedLogs, Endpoint, HttpStub, PASSWORD, PHONE, PHONE_E164, StubAnswer, TestApp,
-    TestResponse, text,
+    CapturedLogs, DynamoDbGate, Endpoint, HttpStub, PASSWORD, PHONE, PHONE_E164, StubAnswer,
+    TestApp, TestResponse, text,
 };
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -96,31 +96,25 @@ async fn honest_elsewhere(t: &TestApp, sent: usize, entered: usize) {
     }
 }
 
-async fn counts(t: &TestApp, destination: &Destination) -> Counts {
-    let breaker = &t.app.config.sms_breaker;
+/// A destination's counts over the window now, and the level its stored state has now.
+async fn view(t: &TestApp, destination: &Destination) -> (Counts, Level) {
     let now = t.app.clock.now();
-    let (counts, _) = t
+    let (counts, stored) = t
         .app
         .store
         .attempts
-        .breaker_view(breaker, destination, now)
+        .breaker_view(&t.app.config.sms_breaker, destination, now)
         .await
         .expect("the breaker's view");
-    counts
+    (counts, stored.state.level_at(now))
 }
 
-/// The level a destination's stored state has now.
+async fn counts(t: &TestApp, destination: &Destination) -> Counts {
+    view(t, destination).await.0
+}
+
 async fn level(t: &TestApp, destination: &Destination) -> Level {
-    let breaker = &t.app.config.sms_breaker;
-    let now = t.app.clock.now();
-    let (_, stored) = t
-        .app
-        .store
-        .attempts
-        .breaker_view(breaker, destination, now)
-        .await
-        .expect("the breaker's view");
-    stored.state.level_at(now)
+    view(t, destination).await.1
 }
 
 async fn review(t: &TestApp, destinations: &[Destination]) -> Vec<(String, Level, Level)> {
@@ -512,6 +506,33 @@ async fn stand_ins_for_numbers_without_accounts_challenge_a_range_at_most() {
         200
     );
     assert_eq!(level(&t, &range_a).await, Level::Challenge);
+}
+
+#[tokio::test]
+async fn a_review_that_meets_an_outage_is_logged_and_the_next_batch_reviews_again() {
+    let (logs, _guard) = CapturedLogs::capture_json(tracing::Level::INFO);
+    let stub = accepting_captcha().await;
+    let t = enforcing(&stub, &[]).await;
+    let pumped: Vec<_> = (0..10).map(in_a).collect();
+    send_all(&t, &pumped, 0, None).await;
+    let batch = t.attempts_stream_records().await;
+
+    // DynamoDB unreachable: the function logs it and fails no batch (run_sms_breaker would
+    // panic on an error), and no state is written.
+    let down = t.through(&DynamoDbGate::failing_after(0)).await;
+    down.run_sms_breaker(batch).await;
+    assert!(
+        logs.text().contains("breaker review failed"),
+        "{}",
+        logs.text()
+    );
+    assert_eq!(level(&t, &range("+98910123")).await, Level::Normal);
+
+    // The next count's batch reviews the range again, on the same counts and one more.
+    send_all(&t, &[in_a(10)], 10, Some("solved")).await;
+    let next = t.attempts_stream_records().await;
+    t.run_sms_breaker(next).await;
+    assert_eq!(level(&t, &range("+98910123")).await, Level::Challenge);
 }
 
 #[tokio::test]
