@@ -84,13 +84,14 @@ impl Breaker {
             });
         }
         let shards = shards.max(1);
-        // A review reads a destination's window (every bucket of every shard) and its state in
-        // one batch read, which takes at most 100 keys.
-        if buckets * u64::from(shards) >= 100 {
+        // A review reads a destination's window (every bucket of every shard) and its state
+        // (every shard) in one batch read, which takes at most 100 keys.
+        if (buckets + 1) * u64::from(shards) > 100 {
             return Err(ConfigError::Invalid {
                 name: "SMS_BREAKER_BUCKETS",
                 reason: format!(
-                    "times OTP_SEND_BUDGET_SHARDS ({shards}) must be under 100 (one batch read)"
+                    "plus one, times OTP_SEND_BUDGET_SHARDS ({shards}), must be at most 100 (one \
+                     batch read)"
                 ),
             });
         }
@@ -155,15 +156,16 @@ impl Breaker {
     /// codes sent in the window, or `recover_at` percent entered), so that a ratio between
     /// the thresholds holds the state where it is.
     ///
-    /// Only codes to new numbers may block (and keep blocking): codes to registered numbers, and
-    /// the stand-ins of codes to numbers without an account, which anyone can have counted with
-    /// no SMS sent and no budget of the destination spent, raise a destination to `challenge`
-    /// at most.
+    /// Only codes to new numbers, and their entries, block (and keep blocking): codes to
+    /// registered numbers, and the stand-ins of codes to numbers without an account, which
+    /// anyone can have counted with no SMS sent and no budget of the destination spent, raise a
+    /// destination to `challenge` at most, and cannot dilute the ratio a block is decided on.
     pub fn decide(&self, current: Level, counts: Counts) -> Level {
         let judged = counts.sent >= self.min_sent;
         let percent = counts.percent_verified();
-        let blocking = counts.sent_to_new >= self.block_min_sent;
-        let shown = if judged && blocking && percent < self.block_below {
+        let blocking = counts.sent_to_new >= self.block_min_sent
+            && counts.percent_verified_new() < self.recover_at;
+        let shown = if blocking && counts.percent_verified_new() < self.block_below {
             Level::Blocked
         } else if judged && percent < self.challenge_below {
             Level::Challenge
@@ -175,7 +177,7 @@ impl Breaker {
         }
         let recovered = !judged || percent >= self.recover_at;
         match current {
-            Level::Blocked if recovered || !blocking => Level::Challenge,
+            Level::Blocked if !blocking => Level::Challenge,
             Level::Challenge if recovered => Level::Normal,
             _ => current,
         }
@@ -258,6 +260,8 @@ pub enum Conversion {
     /// A code to a new number (sign-up, change of number): also counted as sent.
     SentToNewNumber,
     Verified,
+    /// A code to a new number entered: also counted as verified.
+    VerifiedNewNumber,
 }
 
 impl Conversion {
@@ -267,6 +271,7 @@ impl Conversion {
             Self::Sent => &["sent"],
             Self::SentToNewNumber => &["sent", "sent_new"],
             Self::Verified => &["verified"],
+            Self::VerifiedNewNumber => &["verified", "verified_new"],
         }
     }
 }
@@ -320,24 +325,34 @@ impl Breaker {
     }
 }
 
-/// Codes sent to a destination in a window (of them, to new numbers), and how many of them
-/// were entered.
+/// Codes sent to a destination in a window and how many of them were entered, and the same of
+/// the codes to new numbers among them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub sent: u64,
     pub sent_to_new: u64,
     pub verified: u64,
+    pub verified_new: u64,
 }
 
 impl Counts {
     /// The percentage of codes entered (100 with none sent; a code counted verified whose send
     /// was not counted, from before the breaker was on, is not more than one).
     pub fn percent_verified(self) -> u64 {
-        if self.sent == 0 {
-            return 100;
-        }
-        self.verified.min(self.sent) * 100 / self.sent
+        percent(self.verified, self.sent)
     }
+
+    /// The same, of the codes to new numbers.
+    pub fn percent_verified_new(self) -> u64 {
+        percent(self.verified_new, self.sent_to_new)
+    }
+}
+
+fn percent(verified: u64, sent: u64) -> u64 {
+    if sent == 0 {
+        return 100;
+    }
+    verified.min(sent) * 100 / sent
 }
 
 /// A destination's state, worst last.
@@ -391,6 +406,9 @@ pub struct StoredState {
     pub decided: Option<Level>,
     pub state: BreakerState,
     pub version: u64,
+    /// Another shard of the state holds something else than the first (a review cut off
+    /// between its writes): the next review writes them all again.
+    pub stale_shards: bool,
 }
 
 /// A state change a review made, as its audit event reports it.
@@ -443,7 +461,7 @@ async fn review_one(app: &App, destination: &Destination) -> Result<Option<Chang
         Level::Blocked => stored.state.blocked_until.saturating_sub(now),
     };
     let renew = decided != Level::Normal && left < breaker.window_seconds / RENEW_WHEN_LEFT_BELOW;
-    if decided == current && decided == reported && !renew {
+    if decided == current && decided == reported && !renew && !stored.stale_shards {
         return Ok(None);
     }
     let state = breaker.state_at(decided, now);
@@ -513,25 +531,37 @@ struct RecordKey {
 }
 
 /// The `sms-breaker` function: reviews the destinations a stream batch touched, then reports
-/// its entered codes to the provider in the time the invocation has left. It never fails the
-/// batch (a failed review is logged, and the next count reviews that destination again), so a
-/// batch is never handed again and nothing is reported twice.
+/// its entered codes to the provider, each in the time the invocation has left. It never fails
+/// the batch (a failed or unfinished review is logged, and the next count there reviews that
+/// destination again), so a batch is never handed again and nothing is reported twice.
 pub async fn handle(
     app: &App,
     event: LambdaEvent<Event>,
 ) -> Result<(), lambda_http::lambda_runtime::Error> {
-    let destinations = touched_destinations(&event.payload);
-    let changes = review(app, &destinations).await;
-    let message_ids = entered_messages(&event.payload);
     let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(FEEDBACK_MARGIN);
-    if tokio::time::timeout(left, report_entered(app, &message_ids))
-        .await
-        .is_err()
-    {
+    let time_left = |keep: Duration| {
+        deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(keep)
+    };
+    let destinations = touched_destinations(&event.payload);
+    let reviewed = tokio::time::timeout(
+        time_left(FEEDBACK_TIME + END_MARGIN),
+        review(app, &destinations),
+    )
+    .await;
+    let changes = reviewed.unwrap_or_else(|_| {
+        tracing::warn!(
+            destinations = destinations.len(),
+            "breaker review cut short by the invocation's deadline"
+        );
+        Vec::new()
+    });
+    let message_ids = entered_messages(&event.payload);
+    let reported =
+        tokio::time::timeout(time_left(END_MARGIN), report_entered(app, &message_ids)).await;
+    if reported.is_err() {
         tracing::warn!(
             messages = message_ids.len(),
             "sms feedback cut short by the invocation's deadline"
@@ -546,8 +576,11 @@ pub async fn handle(
     Ok(())
 }
 
-/// The time an invocation keeps back from its feedback reports, to end before its deadline.
-const FEEDBACK_MARGIN: Duration = Duration::from_secs(5);
+/// The time an invocation keeps for its feedback reports after its review.
+const FEEDBACK_TIME: Duration = Duration::from_secs(15);
+
+/// The time an invocation keeps back at its end, to return before its deadline.
+const END_MARGIN: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
@@ -573,6 +606,7 @@ mod tests {
             sent,
             sent_to_new: sent,
             verified,
+            verified_new: verified,
         }
     }
 
@@ -583,6 +617,7 @@ mod tests {
             sent,
             sent_to_new,
             verified: 0,
+            verified_new: 0,
         };
         assert_eq!(
             breaker.decide(Level::Normal, registered(40, 19)),
@@ -601,6 +636,16 @@ mod tests {
             breaker.decide(Level::Blocked, registered(40, 5)),
             Level::Challenge
         );
+        // Nor do they dilute honest sign-ups' entries into a block: 20 codes to new numbers,
+        // 12 entered, beside 100 stand-ins.
+        let diluted = Counts {
+            sent: 120,
+            sent_to_new: 20,
+            verified: 12,
+            verified_new: 12,
+        };
+        assert_eq!(breaker.decide(Level::Normal, diluted), Level::Challenge);
+        assert_eq!(breaker.decide(Level::Blocked, diluted), Level::Challenge);
     }
 
     #[test]

@@ -871,8 +871,8 @@ pub static SETTINGS: &[Setting] = &[
         Value("4"),
         Owner::Breaker,
         Keep,
-        "the buckets the window slides by, 1 to 24; they must divide the window, and times \
-         `OTP_SEND_BUDGET_SHARDS` stay under 100",
+        "the buckets the window slides by, 1 to 24; they must divide the window, and one more \
+         than them times `OTP_SEND_BUDGET_SHARDS` must be at most 100",
     ),
     row(
         "SMS_BREAKER_MIN_SENT",
@@ -887,8 +887,8 @@ pub static SETTINGS: &[Setting] = &[
         Value("20"),
         Owner::Breaker,
         Keep,
-        "codes sent to a number range in the window before it may be blocked (a country is \
-         only ever challenged)",
+        "codes to new numbers (sign-up, change of number) sent to a number range in the window \
+         before it may be blocked (a country is only ever challenged)",
     ),
     row(
         "SMS_BREAKER_CHALLENGE_BELOW_PERCENT",
@@ -903,8 +903,8 @@ pub static SETTINGS: &[Setting] = &[
         Value("10"),
         Owner::Breaker,
         Keep,
-        "below this (percent), past `SMS_BREAKER_BLOCK_MIN_SENT`, a number range is blocked: \
-         no code to a new number there",
+        "below this (percent) of its codes to new numbers entered, past \
+         `SMS_BREAKER_BLOCK_MIN_SENT`, a number range is blocked: no code to a new number there",
     ),
     row(
         "SMS_BREAKER_RECOVER_PERCENT",

@@ -398,7 +398,7 @@ async fn spend_step_up_code(
     // The code reached its owner: entered, for the breaker, whatever the password.
     let spend = Transaction::new()
         .step((), spend)
-        .steps((), entered(app, phone, matched)?);
+        .steps((), entered(app, phone, (matched, OtpPurpose::Login))?);
     let spent = app.store.apply(&spend, |()| AuthError::NoActiveOtp).await;
     if let Err(error) = spent
         && !matches!(error, AuthError::NoActiveOtp)
@@ -486,7 +486,7 @@ async fn commit_login(
                         .otps
                         .consume(phone, OtpPurpose::Login, matched, now)?,
                 ];
-            writes.extend(entered(app, phone, matched)?);
+            writes.extend(entered(app, phone, (matched, OtpPurpose::Login))?);
             writes
         }
         None => Vec::new(),

@@ -148,6 +148,7 @@ impl BreakerItem {
                 blocked_until: self.blocked_until,
             },
             version: self.version,
+            stale_shards: false,
         })
     }
 }
@@ -796,8 +797,8 @@ impl AttemptsTable {
     }
 
     /// A destination's counts over the window at `now` and its state, in one consistent batch
-    /// read (every bucket and shard of the window, and the state's first item: a review writes
-    /// all of a state's items at once).
+    /// read (every bucket and shard of the window, and every shard of the state: the first is the
+    /// state, and the others' disagreeing with it marks them stale).
     pub async fn breaker_view(
         &self,
         breaker: &Breaker,
@@ -809,14 +810,22 @@ impl AttemptsTable {
             .iter()
             .map(|counter| ItemKey::new(&self.name, "pk", &conversion_key(counter)))
             .collect();
-        keys.push(ItemKey::new(&self.name, "pk", &breaker_key(destination, 0)));
+        keys.extend((0..breaker.shards).map(|shard| self.breaker_item_key(destination, shard)));
         let mut items = get_item_list(&self.client, &keys).await?;
-        let state = stored_state(items.pop().flatten())?;
+        let state_items = items.split_off(counters.len());
+        let mut shards = state_items.into_iter().map(stored_state);
+        let mut state = shards
+            .next()
+            .unwrap_or_else(|| Ok(StoredState::default()))?;
+        for shard in shards {
+            state.stale_shards |= shard? != state;
+        }
         let mut counts = Counts::default();
         for item in items.iter().flatten() {
             counts.sent += count_of(item, "sent")?;
             counts.sent_to_new += count_of(item, "sent_new")?;
             counts.verified += count_of(item, "verified")?;
+            counts.verified_new += count_of(item, "verified_new")?;
         }
         Ok((counts, state))
     }
@@ -848,21 +857,31 @@ impl AttemptsTable {
                 .item("blocked_until", num(state.blocked_until))
                 .item("version", num(version + 1))
                 .item(EXPIRES_AT, num(expires_at));
+            // The first on the version read; the others never over a later review's.
             let put = match (shard, version) {
                 (0, 0) => put.condition_expression("attribute_not_exists(pk)"),
                 (0, _) => put
                     .condition_expression("version = :version")
                     .expression_attribute_values(":version", num(version)),
-                _ => put,
+                _ => put
+                    .condition_expression("attribute_not_exists(pk) OR version <= :version")
+                    .expression_attribute_values(":version", num(version)),
             };
             let mut attempt = 0;
             loop {
                 match put.clone().send().await {
                     Ok(_) => break,
                     Err(error) if shard == 0 && condition_failed(&error) => return Ok(false),
+                    Err(error) if condition_failed(&error) => break,
                     Err(error) if transaction_conflict(&error) && attempt < STATE_WRITE_RETRIES => {
                         attempt += 1;
                         tokio::time::sleep(super::conflict_backoff(attempt)).await;
+                    }
+                    // The first is written: the decision stands, and the next review finds
+                    // the shards out of step and writes them again.
+                    Err(error) if shard > 0 => {
+                        tracing::error!(error = %unavailable(error), "breaker state shard not written");
+                        return Ok(true);
                     }
                     Err(error) => return Err(unavailable(error)),
                 }

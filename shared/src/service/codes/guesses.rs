@@ -80,7 +80,7 @@ impl MatchedCode {
                 .attempts
                 .clear_pair(FailureKind::Verify, phone, &caller.network)?,
         ];
-        writes.extend(entered(app, phone, &self.code)?);
+        writes.extend(entered(app, phone, (&self.code, self.purpose))?);
         Ok(writes)
     }
 }
@@ -92,7 +92,7 @@ impl MatchedCode {
 pub(crate) fn entered(
     app: &App,
     phone: &PhoneNumber,
-    code: &StoredOtp,
+    (code, purpose): (&StoredOtp, OtpPurpose),
 ) -> Result<Vec<Write>, AuthError> {
     if app.config.test_otp_numbers.contains_key(phone.as_str()) {
         return Ok(Vec::new());
@@ -102,9 +102,14 @@ pub(crate) fn entered(
         .config
         .sms_breaker
         .counters_of(phone, code.sent_at, guard::random_shard);
+    // Sign-up and change-of-number codes went to new numbers (`SendPool::NewNumbers`).
+    let conversion = match purpose {
+        OtpPurpose::SignUp | OtpPurpose::PhoneChange => Conversion::VerifiedNewNumber,
+        OtpPurpose::PasswordReset | OtpPurpose::Login => Conversion::Verified,
+    };
     let mut writes = counters
         .iter()
-        .map(|counter| attempts.count_conversion(counter, Conversion::Verified))
+        .map(|counter| attempts.count_conversion(counter, conversion))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(message_id) = &code.message_id {
         writes.push(attempts.note_entered(message_id, app.clock.now())?);
