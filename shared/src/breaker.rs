@@ -430,12 +430,17 @@ const RENEW_WHEN_LEFT_BELOW: u64 = 2;
 /// reported (`sms_breaker_changed`). Returns the changes made. A destination whose review
 /// failed is logged and passed over: the next count there reviews it again.
 pub async fn review(app: &App, destinations: &BTreeSet<Destination>) -> Vec<Change> {
-    let mut changes = Vec::new();
     if !app.config.sms_breaker.counts() {
-        return changes;
+        return Vec::new();
     }
-    for destination in destinations {
-        match review_one(app, destination).await {
+    let reviews = futures_util::stream::iter(destinations)
+        .map(|destination| async move { (destination, review_one(app, destination).await) })
+        .buffered(REVIEW_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    let mut changes = Vec::new();
+    for (destination, review) in reviews {
+        match review {
             Ok(change) => changes.extend(change),
             Err(error) => {
                 tracing::error!(%error, destination = destination.name(), "breaker review failed");
@@ -444,6 +449,9 @@ pub async fn review(app: &App, destinations: &BTreeSet<Destination>) -> Vec<Chan
     }
     changes
 }
+
+/// How many destinations one invocation reviews side by side.
+const REVIEW_CONCURRENCY: usize = 10;
 
 async fn review_one(app: &App, destination: &Destination) -> Result<Option<Change>, AuthError> {
     let breaker = &app.config.sms_breaker;

@@ -116,6 +116,25 @@ pub(crate) fn feedback_message(key: &str) -> Option<&str> {
     key.strip_prefix("feedback#")
 }
 
+/// Puts a shard of a breaker state, again while it meets a send's transaction on its item;
+/// false when its condition refused it (a parallel or later review wrote it).
+async fn put_state_shard(
+    put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+) -> Result<bool, AuthError> {
+    let mut attempt = 0;
+    loop {
+        match put.clone().send().await {
+            Ok(_) => return Ok(true),
+            Err(error) if condition_failed(&error) => return Ok(false),
+            Err(error) if transaction_conflict(&error) && attempt < STATE_WRITE_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(super::conflict_backoff(attempt)).await;
+            }
+            Err(error) => return Err(unavailable(error)),
+        }
+    }
+}
+
 /// How often a breaker state item is written again after meeting a send's transaction on it
 /// (about 2.5 s at most: the review has the function's minute).
 const STATE_WRITE_RETRIES: u32 = 6;
@@ -846,7 +865,7 @@ impl AttemptsTable {
     ) -> Result<bool, AuthError> {
         let expires_at =
             state.challenge_until.max(state.blocked_until).max(now) + breaker.window_seconds;
-        for shard in 0..breaker.shards {
+        let put = |shard| {
             let put = self
                 .client
                 .put_item()
@@ -858,7 +877,7 @@ impl AttemptsTable {
                 .item("version", num(version + 1))
                 .item(EXPIRES_AT, num(expires_at));
             // The first on the version read; the others never over a later review's.
-            let put = match (shard, version) {
+            match (shard, version) {
                 (0, 0) => put.condition_expression("attribute_not_exists(pk)"),
                 (0, _) => put
                     .condition_expression("version = :version")
@@ -866,25 +885,17 @@ impl AttemptsTable {
                 _ => put
                     .condition_expression("attribute_not_exists(pk) OR version <= :version")
                     .expression_attribute_values(":version", num(version)),
-            };
-            let mut attempt = 0;
-            loop {
-                match put.clone().send().await {
-                    Ok(_) => break,
-                    Err(error) if shard == 0 && condition_failed(&error) => return Ok(false),
-                    Err(error) if condition_failed(&error) => break,
-                    Err(error) if transaction_conflict(&error) && attempt < STATE_WRITE_RETRIES => {
-                        attempt += 1;
-                        tokio::time::sleep(super::conflict_backoff(attempt)).await;
-                    }
-                    // The first is written: the decision stands, and the next review finds
-                    // the shards out of step and writes them again.
-                    Err(error) if shard > 0 => {
-                        tracing::error!(error = %unavailable(error), "breaker state shard not written");
-                        return Ok(true);
-                    }
-                    Err(error) => return Err(unavailable(error)),
-                }
+            }
+        };
+        if !put_state_shard(put(0)).await? {
+            return Ok(false);
+        }
+        // The first is written: the decision stands. The others side by side; one not written
+        // leaves the shards out of step, and the next review writes them again.
+        let others = (1..breaker.shards).map(|shard| put_state_shard(put(shard)));
+        for result in futures_util::future::join_all(others).await {
+            if let Err(error) = result {
+                tracing::error!(%error, "breaker state shard not written");
             }
         }
         Ok(true)
