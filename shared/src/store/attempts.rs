@@ -116,6 +116,16 @@ pub(crate) fn feedback_message(key: &str) -> Option<&str> {
     key.strip_prefix("feedback#")
 }
 
+/// `template` (`{}` standing for the attribute) written for each of `attributes`, joined by
+/// `separator`: the clauses of an update or a condition over several counters of one item.
+fn each(attributes: &[&str], template: &str, separator: &str) -> String {
+    attributes
+        .iter()
+        .map(|attribute| template.replace("{}", attribute))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
 /// Puts a shard of a breaker state, again while it meets a send's transaction on its item;
 /// false when its condition refused it (a parallel or later review wrote it).
 async fn put_state_shard(
@@ -603,20 +613,13 @@ impl AttemptsTable {
     /// Takes one back from each of `attributes` of item `key`, unless one is already at zero
     /// (or the item gone with its window: nothing to take back).
     async fn take_back(&self, key: String, attributes: &[&str]) -> Result<(), AuthError> {
-        let each = |template: &str, separator: &str| {
-            attributes
-                .iter()
-                .map(|attribute| template.replace("{}", attribute))
-                .collect::<Vec<_>>()
-                .join(separator)
-        };
         let result = self
             .client
             .update_item()
             .table_name(&self.name)
             .key("pk", text(key))
-            .update_expression(format!("ADD {}", each("{} :minus_one", ", ")))
-            .condition_expression(each("{} > :zero", " AND "))
+            .update_expression(format!("ADD {}", each(attributes, "{} :minus_one", ", ")))
+            .condition_expression(each(attributes, "{} > :zero", " AND "))
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
             .expression_attribute_values(":zero", num(0))
             .send()
@@ -777,12 +780,7 @@ impl AttemptsTable {
             .key("pk", text(conversion_key(counter)))
             .update_expression(format!(
                 "ADD {} SET expires_at = :end",
-                conversion
-                    .attributes()
-                    .iter()
-                    .map(|attribute| format!("{attribute} :one"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                each(conversion.attributes(), "{} :one", ", ")
             ))
             .expression_attribute_values(":one", num(1))
             .expression_attribute_values(":end", num(counter.expires_at))

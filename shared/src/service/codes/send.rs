@@ -3,7 +3,7 @@
 
 use crate::App;
 use crate::audit::{self, AuditEvent, Subject};
-use crate::breaker::{Conversion, ConversionCounter};
+use crate::breaker::Conversion;
 use crate::config::Limits;
 use crate::error::AuthError;
 use crate::http::Caller;
@@ -156,8 +156,7 @@ pub async fn send_code(
     let sent = Sent {
         otp: &new_otp,
         counted: &counted,
-        conversions: &breaker.conversions,
-        sent_as: breaker.sent,
+        breaker: &breaker,
         budgets: send.budgets.as_ref(),
         caller,
     };
@@ -289,8 +288,7 @@ struct Sent<'a> {
     otp: &'a NewOtp<'a>,
     counted: &'a [SendCounter],
     /// The breaker's counters it was counted in as sent, and as what.
-    conversions: &'a [ConversionCounter],
-    sent_as: Conversion,
+    breaker: &'a BreakerPart,
     /// The budgets as read before the send, if they were.
     budgets: Option<&'a BudgetReading>,
     caller: &'a Caller,
@@ -322,7 +320,7 @@ async fn text_code(
         code: Some((code, purpose)),
         language,
         now: sent.otp.now,
-        feedback: !sent.conversions.is_empty(),
+        feedback: !sent.breaker.conversions.is_empty(),
     };
     let pressure = report_pressure(app, sent);
     match tokio::join!(app.sms.send(&sms), pressure).0 {
@@ -373,11 +371,11 @@ async fn take_back_unsent(app: &App, sent: &Sent<'_>) {
                 tracing::warn!(%error, "could not refund the send budget of an unsent otp");
             }
         });
-    let conversions = sent.conversions.iter().map(|counter| async move {
+    let conversions = sent.breaker.conversions.iter().map(|counter| async move {
         if let Err(error) = app
             .store
             .attempts
-            .refund_conversion(counter, sent.sent_as)
+            .refund_conversion(counter, sent.breaker.sent)
             .await
         {
             tracing::warn!(%error, "could not take back the breaker's count of an unsent otp");
